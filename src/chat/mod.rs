@@ -1,0 +1,247 @@
+//! The chat side of the pipeline: what comes in (`Inbound`) and what goes out (`Reply`).
+//!
+//! Both are platform-neutral. An adapter (`shell.rs` now; Slack and Discord later)
+//! turns its platform's events into `Inbound` and draws each `Reply` its own way:
+//! plain lines, Block Kit, embeds. Nothing here knows any platform's types.
+
+pub mod shell;
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Where a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Platform {
+    Shell,
+    Slack,
+    Discord,
+}
+
+impl Platform {
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Shell => "shell",
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A conversation: platform, channel id, and thread when the message was in one.
+/// Ids are the platform's stable ids (never display names). `Arc<str>` keeps a
+/// clone per message to a reference-count increment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub platform: Platform,
+    pub channel: Arc<str>,
+    pub thread: Option<Arc<str>>,
+    /// A direct message with the bot rather than a shared channel.
+    pub direct: bool,
+}
+
+/// Who wrote a message: the platform's stable user id, plus a name to address them by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Author {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+}
+
+impl Author {
+    /// The stable identity used in config and audit: `slack:U024BE7LH`.
+    pub fn identity(&self, platform: Platform) -> String {
+        format!("{platform}:{}", self.id)
+    }
+}
+
+/// How the message reached the bot; decides whether a prefix or mention is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A message in a channel: addressed only with the prefix or a mention.
+    Message,
+    /// The platform already says it is for the bot (a slash command, a mention event,
+    /// a direct message): the whole text is the command, prefix optional.
+    Addressed,
+}
+
+/// One incoming message, borrowed from the adapter's buffer: building one costs
+/// nothing, which matters because most messages are chatter.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    pub origin: &'a Origin,
+    pub author: &'a Author,
+    pub via: Via,
+    pub text: &'a str,
+}
+
+/// A message the bot posted, as dispatch knows it: adapters map it to their own
+/// message ids (Slack `ts`, Discord message id) so a later reply can edit it or
+/// thread under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageId(pub u64);
+
+/// Where a reply goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A new message in the conversation (in its thread when it came from one).
+    New,
+    /// Replace the text of an earlier reply (progress edited in place).
+    Edit(MessageId),
+    /// A message in the thread of an earlier reply (the event stream of a deploy).
+    Thread(MessageId),
+}
+
+/// A labelled value shown as a field (Slack section field, Discord embed field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub value: String,
+}
+
+/// A button that, when clicked, sends `command` through the normal dispatch path
+/// as if its presser had typed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub label: String,
+    pub command: String,
+    pub style: ButtonStyle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonStyle {
+    Primary,
+    Danger,
+}
+
+/// A platform-neutral reply. `text` is always complete on its own (the shell and
+/// notifications show only it); the rest is structure adapters may draw richer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Set when later replies will edit or thread under this one.
+    pub id: Option<MessageId>,
+    pub placement: Placement,
+    pub text: String,
+    pub title: Option<String>,
+    pub fields: Vec<Field>,
+    pub buttons: Vec<Button>,
+}
+
+impl Reply {
+    pub fn text(text: impl Into<String>) -> Reply {
+        Reply {
+            id: None,
+            placement: Placement::New,
+            text: text.into(),
+            title: None,
+            fields: Vec::new(),
+            buttons: Vec::new(),
+        }
+    }
+
+    pub fn with_id(mut self, id: MessageId) -> Reply {
+        self.id = Some(id);
+        self
+    }
+
+    pub fn edit(id: MessageId, text: impl Into<String>) -> Reply {
+        Reply {
+            placement: Placement::Edit(id),
+            ..Reply::text(text)
+        }
+    }
+
+    pub fn in_thread(id: MessageId, text: impl Into<String>) -> Reply {
+        Reply {
+            placement: Placement::Thread(id),
+            ..Reply::text(text)
+        }
+    }
+
+    pub fn titled(mut self, title: impl Into<String>) -> Reply {
+        self.title = Some(title.into());
+        self
+    }
+
+    pub fn field(mut self, name: impl Into<String>, value: impl Into<String>) -> Reply {
+        self.fields.push(Field {
+            name: name.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    pub fn button(
+        mut self,
+        label: impl Into<String>,
+        command: impl Into<String>,
+        style: ButtonStyle,
+    ) -> Reply {
+        self.buttons.push(Button {
+            label: label.into(),
+            command: command.into(),
+            style,
+        });
+        self
+    }
+}
+
+/// Makes text typed by someone safe to echo back: control characters dropped,
+/// mass mentions and mention syntax defused (`@channel`, `<!here>`, `@everyone`,
+/// `<@U123>`), backticks removed so it cannot break out of code formatting, and
+/// the result cut to `max` characters with an ellipsis.
+pub fn neutralise(input: &str, max: usize) -> String {
+    let mut out = String::with_capacity(input.len().min(max + 3));
+    let mut count = 0;
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        if count == max {
+            out.push('…');
+            break;
+        }
+        match c {
+            c if c.is_control() => continue,
+            '`' => continue,
+            // `<` starts Slack's mention and link syntax; `@` Discord's and Slack's
+            // plain-text mentions. A zero-width joiner would be invisible; a lookalike
+            // character keeps the text readable and inert.
+            '<' => out.push('‹'),
+            '>' => out.push('›'),
+            '@' if chars
+                .peek()
+                .is_some_and(|n| n.is_alphanumeric() || *n == '&' || *n == '!') =>
+            {
+                out.push('＠')
+            }
+            c => out.push(c),
+        }
+        count += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_text_cannot_ping_or_format() {
+        for (input, want) in [
+            ("hubot", "hubot"),
+            ("<!here>", "‹!here›"),
+            ("@channel", "＠channel"),
+            ("@everyone", "＠everyone"),
+            ("<@U123>", "‹＠U123›"),
+            ("a`b`c", "abc"),
+            ("line\nbreak\u{7}", "linebreak"),
+            ("me @ home", "me @ home"),
+        ] {
+            assert_eq!(neutralise(input, 40), want, "{input:?}");
+        }
+        assert_eq!(neutralise("abcdef", 3), "abc…");
+    }
+}

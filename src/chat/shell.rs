@@ -1,0 +1,143 @@
+//! `dockhand shell`: the chat adapter for development, demos and tests.
+//!
+//! On a terminal it is an interactive prompt. With stdin from a pipe or file it reads
+//! one message per line and writes each reply's text to stdout as it is produced;
+//! edits are drawn as `  ~ ` lines and thread posts as `  └ ` lines under the message
+//! they belong to. At end of input it waits for every operation to finish and exits.
+//!
+//! Reading happens on a blocking thread with a large buffer and replies are flushed
+//! when the input buffer runs dry, so a file of a million lines streams through at
+//! memory speed while an interactive pipe still sees each answer at once.
+
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::chat::{Author, Inbound, Origin, Placement, Platform, Reply, Via};
+use crate::dispatch::{Dispatcher, Handled, Outbound};
+use crate::ops::Ops;
+
+/// Who is speaking and where, set by `--user` and `--channel`.
+#[derive(Debug, Clone)]
+pub struct Speaker {
+    pub user: String,
+    pub channel: String,
+}
+
+/// Draws a reply as shell lines.
+pub fn draw(reply: &Reply, out: &mut impl Write) -> std::io::Result<()> {
+    let lead = match reply.placement {
+        Placement::New => "",
+        Placement::Edit(_) => "  ~ ",
+        Placement::Thread(_) => "  └ ",
+    };
+    for (i, line) in reply.text.lines().enumerate() {
+        let lead = if i == 0 || lead.is_empty() {
+            lead
+        } else {
+            "    "
+        };
+        writeln!(out, "{lead}{line}")?;
+    }
+    if !reply.buttons.is_empty() {
+        let buttons: Vec<String> = reply
+            .buttons
+            .iter()
+            .map(|b| format!("[{}: {}]", b.label, b.command))
+            .collect();
+        writeln!(out, "{lead}{}", buttons.join(" "))?;
+    }
+    Ok(())
+}
+
+/// Runs the shell until end of input and every spawned operation has reported.
+pub async fn run<O: Ops>(dispatcher: Dispatcher<O>, speaker: Speaker) -> std::io::Result<()> {
+    let stdout = Arc::new(Mutex::new(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stdout(),
+    )));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
+
+    let writer = {
+        let stdout = Arc::clone(&stdout);
+        tokio::spawn(async move {
+            while let Some(out) = rx.recv().await {
+                let mut w = stdout.lock().expect("stdout lock");
+                draw(&out.reply, &mut *w)?;
+                w.flush()?;
+            }
+            Ok::<(), std::io::Error>(())
+        })
+    };
+
+    let reader = {
+        let (dispatcher, stdout) = (dispatcher.clone(), Arc::clone(&stdout));
+        tokio::task::spawn_blocking(move || read_loop(&dispatcher, &speaker, &tx, &stdout))
+    };
+    reader.await.map_err(std::io::Error::other)??;
+
+    dispatcher.tasks().close();
+    dispatcher.tasks().wait().await;
+    // The reader's sender is gone and every task has finished: the writer drains and ends.
+    drop(dispatcher);
+    writer.await.map_err(std::io::Error::other)??;
+    stdout.lock().expect("stdout lock").flush()
+}
+
+fn read_loop<O: Ops>(
+    dispatcher: &Dispatcher<O>,
+    speaker: &Speaker,
+    tx: &mpsc::UnboundedSender<Outbound>,
+    stdout: &Mutex<std::io::BufWriter<std::io::Stdout>>,
+) -> std::io::Result<()> {
+    let origin = Origin {
+        platform: Platform::Shell,
+        channel: speaker.channel.as_str().into(),
+        thread: None,
+        direct: false,
+    };
+    let author = Author {
+        id: speaker.user.as_str().into(),
+        name: speaker.user.as_str().into(),
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let mut input = BufReader::with_capacity(256 * 1024, std::io::stdin().lock());
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        if interactive {
+            let mut w = stdout.lock().expect("stdout lock");
+            write!(w, "{}@{}> ", speaker.user, speaker.channel)?;
+            w.flush()?;
+        }
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        let inbound = Inbound {
+            origin: &origin,
+            author: &author,
+            via: Via::Message,
+            text,
+        };
+        // On a terminal every line is for the bot; in a pipe, chatter is ignored.
+        let inbound = if interactive {
+            Inbound {
+                via: Via::Addressed,
+                ..inbound
+            }
+        } else {
+            inbound
+        };
+        match dispatcher.handle(&inbound, tx) {
+            Handled::Ignored | Handled::Started => {}
+            Handled::Reply(reply) => draw(&reply, &mut *stdout.lock().expect("stdout lock"))?,
+        }
+        if input.buffer().is_empty() {
+            stdout.lock().expect("stdout lock").flush()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,483 @@
+//! The usage grammar of a catalogue entry: `deploy <app> <version> [--plan]`.
+//!
+//! A usage line is the single source for three things: the regular expression a
+//! message is matched with, the placeholders whose captures become action
+//! parameters, and the usage line shown in help and in "wrong arguments" answers.
+//! Parsing here is pure; `catalog.rs` turns the parsed form into the `RegexSet`.
+//!
+//! ```text
+//! usage    := element+
+//! element  := word | "<" name ">" | "<" name "...>" | "--" name | "[" element+ "]"
+//! ```
+//!
+//! - a *word* is matched literally, ignoring case (phones capitalise the first word);
+//! - `<name>` captures one word that does not start with `-`, so a flag is never
+//!   taken for a value;
+//! - `<name...>` captures the rest of the message (only last);
+//! - `--name` is a flag, captured as a boolean parameter `name` (`-` becomes `_`);
+//! - `[...]` makes its contents optional.
+
+use std::fmt;
+
+/// One piece of a usage line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Element {
+    Word(String),
+    Placeholder { name: String, rest: bool },
+    Flag(String),
+    Optional(Vec<Element>),
+}
+
+/// A parsed usage line. The first element is always the command's word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub elements: Vec<Element>,
+}
+
+/// What is wrong with a usage line, in words a catalogue author can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrammarError {
+    #[error("usage is empty: write the command word first, e.g. `deploy <app> <version>`")]
+    Empty,
+    #[error("usage must start with the command word, found `{0}`")]
+    NoLeadingWord(String),
+    #[error("`[` at position {0} is never closed with `]`")]
+    Unclosed(usize),
+    #[error("`]` at position {0} has no matching `[`")]
+    UnexpectedClose(usize),
+    #[error("`[]` at position {0} is empty: put a word, placeholder or flag inside")]
+    EmptyGroup(usize),
+    #[error("`{0}` is not a placeholder: write `<name>` with letters, digits and `_`")]
+    BadPlaceholder(String),
+    #[error("`{0}` is not a flag: write `--name` with letters, digits and `-`")]
+    BadFlag(String),
+    #[error("`{0}` is not a word: literal words are letters, digits, `-`, `_` and `.`")]
+    BadWord(String),
+    #[error("`{0}` appears twice: each placeholder and flag needs its own name")]
+    Duplicate(String),
+    #[error("`<{0}...>` takes the rest of the message, so it must be the last element")]
+    RestNotLast(String),
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_word(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Usage {
+    pub fn parse(text: &str) -> Result<Usage, GrammarError> {
+        let mut stack: Vec<(usize, Vec<Element>)> = vec![(0, Vec::new())];
+        let mut chars = text.char_indices().peekable();
+        while let Some(&(pos, c)) = chars.peek() {
+            match c {
+                c if c.is_whitespace() => {
+                    chars.next();
+                }
+                '[' => {
+                    chars.next();
+                    stack.push((pos, Vec::new()));
+                }
+                ']' => {
+                    chars.next();
+                    if stack.len() == 1 {
+                        return Err(GrammarError::UnexpectedClose(pos));
+                    }
+                    let (open, group) = stack.pop().expect("checked above");
+                    if group.is_empty() {
+                        return Err(GrammarError::EmptyGroup(open));
+                    }
+                    stack
+                        .last_mut()
+                        .expect("root stays")
+                        .1
+                        .push(Element::Optional(group));
+                }
+                _ => {
+                    let mut token = String::new();
+                    while let Some(&(_, c)) = chars.peek() {
+                        if c.is_whitespace() || c == '[' || c == ']' {
+                            break;
+                        }
+                        token.push(c);
+                        chars.next();
+                    }
+                    stack
+                        .last_mut()
+                        .expect("root stays")
+                        .1
+                        .push(Self::element(&token)?);
+                }
+            }
+        }
+        if stack.len() > 1 {
+            return Err(GrammarError::Unclosed(stack.last().expect("len > 1").0));
+        }
+        let elements = stack.pop().expect("root stays").1;
+        match elements.first() {
+            None => return Err(GrammarError::Empty),
+            Some(Element::Word(_)) => {}
+            Some(other) => return Err(GrammarError::NoLeadingWord(other.to_string())),
+        }
+        let usage = Usage { elements };
+        usage.check_names()?;
+        Ok(usage)
+    }
+
+    fn element(token: &str) -> Result<Element, GrammarError> {
+        if let Some(inner) = token.strip_prefix('<') {
+            let inner = inner
+                .strip_suffix('>')
+                .ok_or_else(|| GrammarError::BadPlaceholder(token.into()))?;
+            let (name, rest) = match inner.strip_suffix("...") {
+                Some(name) => (name, true),
+                None => (inner, false),
+            };
+            if !is_ident(name) {
+                return Err(GrammarError::BadPlaceholder(token.into()));
+            }
+            Ok(Element::Placeholder {
+                name: name.into(),
+                rest,
+            })
+        } else if let Some(name) = token.strip_prefix("--") {
+            if name.is_empty()
+                || name.starts_with('-')
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(GrammarError::BadFlag(token.into()));
+            }
+            Ok(Element::Flag(name.into()))
+        } else if is_word(token) {
+            Ok(Element::Word(token.into()))
+        } else {
+            Err(GrammarError::BadWord(token.into()))
+        }
+    }
+
+    /// Placeholders and flags are unique, and a rest placeholder comes last.
+    fn check_names(&self) -> Result<(), GrammarError> {
+        let mut seen = Vec::new();
+        let flat = self.flatten();
+        for (i, element) in flat.iter().enumerate() {
+            let name = match element {
+                Element::Placeholder { name, rest } => {
+                    if *rest && i + 1 != flat.len() {
+                        return Err(GrammarError::RestNotLast(name.clone()));
+                    }
+                    name.clone()
+                }
+                Element::Flag(flag) => flag_param(flag),
+                _ => continue,
+            };
+            if seen.contains(&name) {
+                return Err(GrammarError::Duplicate(name));
+            }
+            seen.push(name);
+        }
+        Ok(())
+    }
+
+    fn flatten(&self) -> Vec<&Element> {
+        fn walk<'a>(elements: &'a [Element], out: &mut Vec<&'a Element>) {
+            for e in elements {
+                match e {
+                    Element::Optional(inner) => walk(inner, out),
+                    other => out.push(other),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.elements, &mut out);
+        out
+    }
+
+    /// The command word (the first element).
+    pub fn word(&self) -> &str {
+        match &self.elements[0] {
+            Element::Word(w) => w,
+            _ => unreachable!("parse guarantees a leading word"),
+        }
+    }
+
+    /// Every captured parameter: placeholders (with whether they are optional) and flags.
+    pub fn params(&self) -> Vec<Param> {
+        fn walk(elements: &[Element], optional: bool, out: &mut Vec<Param>) {
+            for e in elements {
+                match e {
+                    Element::Word(_) => {}
+                    Element::Placeholder { name, .. } => out.push(Param {
+                        name: name.clone(),
+                        optional,
+                        flag: false,
+                    }),
+                    Element::Flag(f) => out.push(Param {
+                        name: flag_param(f),
+                        optional: true,
+                        flag: true,
+                    }),
+                    Element::Optional(inner) => walk(inner, true, out),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.elements, false, &mut out);
+        out
+    }
+
+    /// The anchored pattern; `words` are the alternatives for the leading word
+    /// (the name and its aliases).
+    pub fn pattern(&self, words: &[&str]) -> String {
+        let lead = words
+            .iter()
+            .map(|w| regex::escape(w))
+            .collect::<Vec<_>>()
+            .join("|");
+        let mut out = format!("^(?i:{lead})");
+        Self::push_pattern(&self.elements[1..], &mut out);
+        out.push('$');
+        out
+    }
+
+    fn push_pattern(elements: &[Element], out: &mut String) {
+        for e in elements {
+            match e {
+                Element::Word(w) => {
+                    out.push_str(r"\s+(?i:");
+                    out.push_str(&regex::escape(w));
+                    out.push(')');
+                }
+                Element::Placeholder { name, rest: false } => {
+                    out.push_str(&format!(r"\s+(?P<{name}>[^\s\-]\S*)"));
+                }
+                Element::Placeholder { name, rest: true } => {
+                    out.push_str(&format!(r"\s+(?P<{name}>\S.*)"));
+                }
+                Element::Flag(f) => {
+                    out.push_str(&format!(
+                        r"\s+(?P<{}>--{})",
+                        flag_param(f),
+                        regex::escape(f)
+                    ));
+                }
+                Element::Optional(inner) => {
+                    out.push_str("(?:");
+                    Self::push_pattern(inner, out);
+                    out.push_str(")?");
+                }
+            }
+        }
+    }
+
+    /// Texts this grammar accepts, for finding two grammars that accept the same
+    /// text: every combination of optional groups, placeholders filled with a
+    /// neutral value, and then each placeholder in turn with each of `values`
+    /// (the catalogue's literal words, which is where overlaps come from).
+    pub fn samples(&self, values: &[&str]) -> Vec<String> {
+        fn expand(elements: &[Element]) -> Vec<Vec<Element>> {
+            let mut acc: Vec<Vec<Element>> = vec![Vec::new()];
+            for e in elements {
+                match e {
+                    Element::Optional(inner) => {
+                        let with: Vec<Vec<Element>> = expand(inner);
+                        let mut next = Vec::new();
+                        for prefix in &acc {
+                            next.push(prefix.clone());
+                            for tail in &with {
+                                let mut v = prefix.clone();
+                                v.extend(tail.iter().cloned());
+                                next.push(v);
+                            }
+                        }
+                        acc = next;
+                    }
+                    other => acc.iter_mut().for_each(|v| v.push(other.clone())),
+                }
+            }
+            acc
+        }
+        let render = |seq: &[Element], special: Option<(usize, &str)>| {
+            let mut slot = 0;
+            seq.iter()
+                .map(|e| match e {
+                    Element::Word(w) => w.clone(),
+                    Element::Flag(f) => format!("--{f}"),
+                    Element::Placeholder { .. } => {
+                        slot += 1;
+                        match special {
+                            Some((i, v)) if i == slot - 1 => v.to_string(),
+                            _ => "x1".to_string(),
+                        }
+                    }
+                    Element::Optional(_) => unreachable!("expanded"),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut out = Vec::new();
+        for seq in expand(&self.elements) {
+            out.push(render(&seq, None));
+            let slots = seq
+                .iter()
+                .filter(|e| matches!(e, Element::Placeholder { .. }))
+                .count();
+            for i in 0..slots {
+                for v in values {
+                    out.push(render(&seq, Some((i, v))));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The parameter name a flag is captured as: `--dry-run` becomes `dry_run`.
+pub fn flag_param(flag: &str) -> String {
+    flag.replace('-', "_")
+}
+
+/// A captured parameter of a usage line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub name: String,
+    pub optional: bool,
+    pub flag: bool,
+}
+
+impl fmt::Display for Element {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Element::Word(w) => f.write_str(w),
+            Element::Placeholder { name, rest: false } => write!(f, "<{name}>"),
+            Element::Placeholder { name, rest: true } => write!(f, "<{name}...>"),
+            Element::Flag(name) => write!(f, "--{name}"),
+            Element::Optional(inner) => {
+                f.write_str("[")?;
+                for (i, e) in inner.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.elements.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regex::Regex;
+
+    fn re(usage: &str) -> Regex {
+        let u = Usage::parse(usage).unwrap();
+        Regex::new(&u.pattern(&[u.word()])).unwrap()
+    }
+
+    #[test]
+    fn usage_round_trips_through_display() {
+        for text in [
+            "deploy <app> <version> [--plan]",
+            "events <app> [n]",
+            "lock <app> <reason...>",
+            "stack plan [<name> --yes]",
+        ] {
+            let text = text.replace("[n]", "[<n>]");
+            assert_eq!(Usage::parse(&text).unwrap().to_string(), text);
+        }
+    }
+
+    #[test]
+    fn malformed_usage_lines_say_what_is_wrong() {
+        let cases: &[(&str, GrammarError)] = &[
+            ("", GrammarError::Empty),
+            ("<app> deploy", GrammarError::NoLeadingWord("<app>".into())),
+            ("deploy [<app>", GrammarError::Unclosed(7)),
+            ("deploy <app>]", GrammarError::UnexpectedClose(12)),
+            ("deploy []", GrammarError::EmptyGroup(7)),
+            ("deploy <a pp>", GrammarError::BadPlaceholder("<a".into())),
+            (
+                "deploy <1app>",
+                GrammarError::BadPlaceholder("<1app>".into()),
+            ),
+            ("deploy ---plan", GrammarError::BadFlag("---plan".into())),
+            ("deploy {app}", GrammarError::BadWord("{app}".into())),
+            ("deploy <app> <app>", GrammarError::Duplicate("app".into())),
+            (
+                "lock <reason...> <app>",
+                GrammarError::RestNotLast("reason".into()),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&Usage::parse(text).unwrap_err(), want, "usage {text:?}");
+        }
+    }
+
+    #[test]
+    fn placeholders_flags_and_optional_groups_match_as_written() {
+        let deploy = re("deploy <app> <version> [--plan]");
+        let c = deploy.captures("deploy hubot v2").unwrap();
+        assert_eq!((&c["app"], &c["version"]), ("hubot", "v2"));
+        assert!(c.name("plan").is_none());
+        assert!(
+            deploy
+                .captures("Deploy hubot v2 --plan")
+                .unwrap()
+                .name("plan")
+                .is_some()
+        );
+        assert!(!deploy.is_match("deploy hubot"));
+        assert!(
+            !deploy.is_match("deploy hubot --plan"),
+            "a flag is never a value"
+        );
+        assert!(!deploy.is_match("deploy hubot v2 v3"));
+        assert!(!deploy.is_match("deployhubot v2"));
+
+        let lock = re("lock <app> <reason...>");
+        assert_eq!(
+            &lock.captures("lock hubot release freeze, ask bob").unwrap()["reason"],
+            "release freeze, ask bob"
+        );
+
+        let events = re("events <app> [<n>]");
+        assert!(events.captures("events hubot").unwrap().name("n").is_none());
+        assert_eq!(&events.captures("events hubot 20").unwrap()["n"], "20");
+    }
+
+    #[test]
+    fn samples_cover_optional_groups_and_literal_values() {
+        let u = Usage::parse("events <app> [<n>]").unwrap();
+        let s = u.samples(&["plan"]);
+        assert_eq!(
+            s,
+            vec![
+                "events x1",
+                "events plan",
+                "events x1 x1",
+                "events plan x1",
+                "events x1 plan"
+            ]
+        );
+    }
+}

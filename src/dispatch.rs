@@ -1,0 +1,651 @@
+//! Inbound -> replies: the pipeline's spine, and the one place errors become chat text.
+//!
+//! ```text
+//! Inbound --addressing--> text --catalogue--> Command --policy--> Decision --run--> Reply...
+//! ```
+//!
+//! `handle` is synchronous up to the decision: chatter is turned away by the
+//! addresser, and help, canned replies and refusals are answered in place. Work that
+//! needs AWS is spawned on the dispatcher's task tracker and reports through the
+//! adapter's `Outbox`: one message edited as progress changes, plus thread posts.
+//! A second mutating command on an app with an operation in flight is refused,
+//! saying who started what and when.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::chat::{Author, Inbound, MessageId, Origin, Reply, neutralise};
+use crate::command::value::AppName;
+use crate::command::{Addresser, Catalog, Command, MAX_COMMAND_LEN, Match, help};
+use crate::config::{App, Config, Environment};
+use crate::ops::{self, Event, Ops, OpsError, Outcome, Requester, Target, clock};
+use crate::policy::{Decision, Policy, Request};
+use crate::render;
+
+/// A reply on its way to the conversation it answers.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub origin: Origin,
+    pub reply: Reply,
+}
+
+/// Where spawned work sends its replies; each adapter owns the receiving end.
+pub type Outbox = mpsc::UnboundedSender<Outbound>;
+
+/// What `handle` did with a message.
+#[derive(Debug)]
+pub enum Handled {
+    /// Not addressed to the bot: nothing happens, nothing is logged.
+    Ignored,
+    /// Answered at once.
+    Reply(Reply),
+    /// Work was spawned; its replies arrive on the outbox.
+    Started,
+}
+
+/// Who holds an app: the one-operation-in-flight guard.
+#[derive(Debug, Clone)]
+struct Hold {
+    who: String,
+    what: String,
+    since: i64,
+}
+
+struct Inner<O> {
+    catalog: Catalog,
+    addresser: Addresser,
+    config: Config,
+    policy: Policy,
+    ops: O,
+    holds: Mutex<HashMap<AppName, Hold>>,
+    next_id: AtomicU64,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// The pipeline. Cheap to clone; every clone shares tasks, holds and ids.
+pub struct Dispatcher<O> {
+    inner: Arc<Inner<O>>,
+}
+
+impl<O> Clone for Dispatcher<O> {
+    fn clone(&self) -> Self {
+        Dispatcher {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// A user-facing refusal or an internal error, decided in one place.
+fn error_reply(e: &OpsError) -> String {
+    if e.is_user_facing() {
+        e.to_string()
+    } else {
+        let reference = format!(
+            "{:04x}",
+            (now() as u64 ^ u64::from(std::process::id())) & 0xffff
+        );
+        tracing::error!(error = %e, reference, "operation failed");
+        format!("Internal error (ref {reference}); the details are in dockhand's log.")
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+impl<O: Ops> Dispatcher<O> {
+    pub fn new(config: Config, catalog: Catalog, ops: O) -> Dispatcher<O> {
+        let addresser = Addresser::new(&config.prefix, &config.bot_name);
+        let policy = Policy::new(&config);
+        Dispatcher {
+            inner: Arc::new(Inner {
+                catalog,
+                addresser,
+                config,
+                policy,
+                ops,
+                holds: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                tasks: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// Adds a platform mention token (`<@U0BOT>`) an adapter learnt at connect.
+    /// Only before the dispatcher is shared.
+    pub fn add_mention(&mut self, token: &str) {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.addresser.add_mention(token);
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    /// Every spawned operation; close and wait on it to drain at exit.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.inner.tasks
+    }
+
+    /// Cancelled when the bot shuts down: operations stop watching and say so.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+
+    /// Runs one message through the pipeline.
+    pub fn handle(&self, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled {
+        let Some(text) = self.inner.addresser.strip(inbound.text, inbound.via) else {
+            return Handled::Ignored;
+        };
+        let prefix = self.inner.addresser.prefix();
+        if text.len() > MAX_COMMAND_LEN {
+            return Handled::Reply(Reply::text(format!(
+                "That is too long for a command ({} characters; the limit is {MAX_COMMAND_LEN}).",
+                text.len()
+            )));
+        }
+        if text.is_empty() {
+            return Handled::Reply(Reply::text(help::list(&self.inner.catalog, prefix)));
+        }
+        if text.chars().any(|c| c.is_control() && c != '\t') {
+            return Handled::Reply(Reply::text(
+                "That command contains control characters; type it again as plain text.",
+            ));
+        }
+        let command = match self.inner.catalog.matches(text, |s| neutralise(s, 100)) {
+            Match::Reply(_, text) => return Handled::Reply(Reply::text(text)),
+            Match::Unknown { word, suggestion } => {
+                let word = neutralise(&word, 30);
+                let hint = suggestion
+                    .map(|s| format!(" Did you mean `{s}`?"))
+                    .unwrap_or_default();
+                return Handled::Reply(Reply::text(format!(
+                    "Unknown command `{word}`.{hint} `{prefix}help` lists commands."
+                )));
+            }
+            Match::Usage(entry) => {
+                return Handled::Reply(Reply::text(format!(
+                    "Usage: `{}` (`{prefix}help {}` for examples).",
+                    entry.usage_line(prefix),
+                    entry.name
+                )));
+            }
+            Match::Action(entry, Err(e)) => {
+                return Handled::Reply(Reply::text(format!(
+                    "{e}. Usage: `{}`",
+                    entry.usage_line(prefix)
+                )));
+            }
+            Match::Action(_, Ok(command)) => command,
+        };
+        tracing::debug!(action = command.action().name(), channel = %inbound.origin.channel, "command");
+
+        let app = match command.app() {
+            Some(name) => match self.inner.config.apps.get(name) {
+                Some(app) => Some(app),
+                None => return Handled::Reply(Reply::text(self.unknown_app(name))),
+            },
+            None => None,
+        };
+        let request = Request {
+            origin: inbound.origin,
+            author: inbound.author,
+            command: &command,
+            app,
+        };
+        match self.inner.policy.decide(&request) {
+            Decision::Allow => {}
+            Decision::Deny(why) => return Handled::Reply(Reply::text(why)),
+        }
+        self.run(command, app.cloned(), inbound, outbox)
+    }
+
+    fn unknown_app(&self, name: &AppName) -> String {
+        let names: Vec<&str> = self.inner.config.apps.keys().map(AppName::as_str).collect();
+        let shown = neutralise(name.as_str(), 40);
+        match closest(name.as_str(), &names) {
+            Some(c) => format!("Unknown app `{shown}`. Did you mean `{c}`? `!status` lists apps."),
+            None if names.is_empty() => format!(
+                "Unknown app `{shown}`: no apps are configured yet (see `[apps]` in dockhand.toml)."
+            ),
+            None => format!("Unknown app `{shown}`. Known apps: {}.", names.join(", ")),
+        }
+    }
+
+    fn run(
+        &self,
+        command: Command,
+        app: Option<App>,
+        inbound: &Inbound<'_>,
+        outbox: &Outbox,
+    ) -> Handled {
+        let prefix = self.inner.addresser.prefix();
+        let reply = |text: String| Handled::Reply(Reply::text(text));
+        match command {
+            Command::Help { topic: None } => reply(help::list(&self.inner.catalog, prefix)),
+            Command::Help { topic: Some(topic) } => {
+                match self.inner.catalog.find(topic.trim_start_matches(prefix)) {
+                    Some(entry) => reply(help::command(entry, prefix)),
+                    None => {
+                        let hint = self
+                            .inner
+                            .catalog
+                            .closest(&topic)
+                            .map(|s| format!(" Did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        reply(format!(
+                            "No command `{}`.{hint} `{prefix}help` lists commands.",
+                            neutralise(&topic, 30)
+                        ))
+                    }
+                }
+            }
+            Command::Ping => reply("pong".into()),
+            Command::Version => reply(format!("dockhand {}", env!("CARGO_PKG_VERSION"))),
+            Command::Whoami => reply(self.whoami(inbound.origin, inbound.author)),
+            Command::Confirm { code } | Command::Abort { code } => reply(format!(
+                "No confirmation is waiting with code `{code}`; nothing here needs one."
+            )),
+            Command::Deploy {
+                app: _,
+                version,
+                plan: true,
+            } => {
+                let target = self.target(app.expect("resolved"), inbound);
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    let p = d.inner.ops.plan(&target, &version).await?;
+                    Ok(render::plan(target.app.name.as_str(), version.as_str(), &p))
+                })
+            }
+            Command::Deploy {
+                app: _,
+                version,
+                plan: false,
+            } => {
+                let target = self.target(app.expect("resolved"), inbound);
+                let what = format!("{} {version}", target.app.name);
+                let head = format!(
+                    "Deploying {what}{{now}} to {}, asked by {}.",
+                    target.app.environment, target.requester.name
+                );
+                self.operation(
+                    outbox,
+                    inbound,
+                    target,
+                    format!("deploy {what}"),
+                    head,
+                    what,
+                    move |d: Dispatcher<O>, t: Target, p| async move {
+                        d.inner.ops.deploy(&t, &version, p).await
+                    },
+                )
+            }
+            Command::Rollback { .. } => {
+                let target = self.target(app.expect("resolved"), inbound);
+                let what = format!("{} rollback", target.app.name);
+                let head = format!(
+                    "Rolling back {}{{now}} in {}, asked by {}.",
+                    target.app.name, target.app.environment, target.requester.name
+                );
+                self.operation(
+                    outbox,
+                    inbound,
+                    target,
+                    what.clone(),
+                    head,
+                    what,
+                    move |d: Dispatcher<O>, t: Target, p| async move {
+                        d.inner.ops.rollback(&t, p).await
+                    },
+                )
+            }
+            Command::Scale { count, .. } => {
+                let app = app.expect("resolved");
+                if count.0 < app.min || count.0 > app.max {
+                    return reply(format!(
+                        "{} scales from {} to {} tasks; {} is outside that.",
+                        app.name, app.min, app.max, count
+                    ));
+                }
+                let target = self.target(app, inbound);
+                let what = format!("{} scale to {count}", target.app.name);
+                let head = format!(
+                    "Scaling {} to {count}{{now}} in {}, asked by {}.",
+                    target.app.name, target.app.environment, target.requester.name
+                );
+                self.operation(
+                    outbox,
+                    inbound,
+                    target,
+                    what.clone(),
+                    head,
+                    what,
+                    move |d: Dispatcher<O>, t: Target, p| async move {
+                        d.inner.ops.scale(&t, count, p).await
+                    },
+                )
+            }
+            Command::Cancel { .. } => {
+                let target = self.target(app.expect("resolved"), inbound);
+                let name = target.app.name.clone();
+                let head = format!(
+                    "Cancelling the rollout of {name}, asked by {}.",
+                    target.requester.name
+                );
+                let what = format!("{name} cancel");
+                self.start_operation(outbox, inbound.origin, target, head, what, move |d: Dispatcher<O>, t: Target, p| async move {
+                    d.inner.ops.cancel(&t, p).await
+                })
+            }
+            Command::Lock { app: name, .. } | Command::Unlock { app: name } => reply(format!(
+                "Locks are not available yet; {name} can be deployed by anyone the rules allow."
+            )),
+            Command::Status { app: Some(_) } => {
+                let app = app.expect("resolved");
+                let env = self.environment(&app);
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    Ok(render::status(&d.inner.ops.status(&[(app, env)]).await))
+                })
+            }
+            Command::Status { app: None } => {
+                let apps: Vec<(App, Environment)> = self
+                    .inner
+                    .config
+                    .apps
+                    .values()
+                    .map(|a| (a.clone(), self.environment(a)))
+                    .collect();
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    Ok(render::status(&d.inner.ops.status(&apps).await))
+                })
+            }
+            Command::Stacks => {
+                let envs = self.environments();
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    Ok(render::stacks(&d.inner.ops.stacks(&envs).await?))
+                })
+            }
+            Command::Stack { name } => {
+                // A stack-managed app's stack lives in its environment; any other
+                // name is looked up in the default one.
+                let env = self
+                    .inner
+                    .config
+                    .apps
+                    .values()
+                    .find(|a| matches!(&a.target, crate::config::Target::Stack { stack, .. } if *stack == name))
+                    .map(|a| self.environment(a))
+                    .unwrap_or_else(|| self.environments().remove(0));
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    Ok(render::stack(&d.inner.ops.stack(&env, &name).await?))
+                })
+            }
+            Command::Events { n, .. } => {
+                let app = app.expect("resolved");
+                let env = self.environment(&app);
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    let events = d
+                        .inner
+                        .ops
+                        .events(&app, &env, n.unwrap_or(10) as usize)
+                        .await?;
+                    Ok(if events.is_empty() {
+                        Reply::text(format!("No events for {}.", app.name))
+                    } else {
+                        Reply::text(render::event_lines(&events))
+                    })
+                })
+            }
+            Command::History { .. } => {
+                let app = app.expect("resolved");
+                let env = self.environment(&app);
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    Ok(render::history(
+                        app.name.as_str(),
+                        &d.inner.ops.history(&app, &env).await?,
+                    ))
+                })
+            }
+        }
+    }
+
+    fn whoami(&self, origin: &Origin, author: &Author) -> String {
+        let where_ = if origin.direct {
+            "a direct message".to_string()
+        } else {
+            format!("channel {}", origin.channel)
+        };
+        format!(
+            "You are {} ({}), in {where_} ({}:{}). No access rules are configured: every command is open to everyone.",
+            neutralise(&author.name, 40),
+            author.identity(origin.platform),
+            origin.platform,
+            origin.channel,
+        )
+    }
+
+    fn environment(&self, app: &App) -> Environment {
+        self.inner.config.environment_of(app).clone()
+    }
+
+    /// The environments to look at for account-wide commands (`stacks`): every
+    /// configured one, or the default region when none is.
+    fn environments(&self) -> Vec<Environment> {
+        let mut envs: Vec<Environment> = self.inner.config.environments.values().cloned().collect();
+        if envs.is_empty() {
+            envs.push(Environment {
+                name: "default".into(),
+                region: None,
+                role_arn: None,
+                protected: false,
+            });
+        }
+        envs
+    }
+
+    fn target(&self, app: App, inbound: &Inbound<'_>) -> Target {
+        let environment = self.environment(&app);
+        Target {
+            app,
+            environment,
+            requester: Requester {
+                identity: inbound.author.identity(inbound.origin.platform),
+                name: format!("@{}", neutralise(&inbound.author.name, 40)),
+            },
+        }
+    }
+
+    fn next_id(&self) -> MessageId {
+        MessageId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Spawns a describe-style job whose single reply goes to the outbox.
+    fn spawn_reply<F, Fut>(&self, outbox: &Outbox, origin: &Origin, job: F) -> Handled
+    where
+        F: FnOnce(Dispatcher<O>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Reply, OpsError>> + Send + 'static,
+    {
+        let (d, outbox, origin) = (self.clone(), outbox.clone(), origin.clone());
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tasks.spawn(async move {
+            let reply = tokio::select! {
+                r = job(d) => r.unwrap_or_else(|e| Reply::text(error_reply(&e))),
+                () = shutdown.cancelled() => return,
+            };
+            let _ = outbox.send(Outbound { origin, reply });
+        });
+        Handled::Started
+    }
+
+    /// A mutating operation: takes the app's hold, then runs like `start_operation`.
+    #[allow(clippy::too_many_arguments)]
+    fn operation<F, Fut>(
+        &self,
+        outbox: &Outbox,
+        inbound: &Inbound<'_>,
+        target: Target,
+        asked: String,
+        head: String,
+        what: String,
+        job: F,
+    ) -> Handled
+    where
+        F: FnOnce(Dispatcher<O>, Target, ops::Progress) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Outcome, OpsError>> + Send + 'static,
+    {
+        let name = target.app.name.clone();
+        {
+            let mut holds = self.inner.holds.lock().expect("holds lock");
+            if let Some(h) = holds.get(&name) {
+                return Handled::Reply(Reply::text(format!(
+                    "{name} is busy: {} started `{}` at {}. Wait for it to finish, or `{}cancel {name}`.",
+                    h.who,
+                    h.what,
+                    clock(h.since),
+                    self.inner.addresser.prefix()
+                )));
+            }
+            holds.insert(
+                name.clone(),
+                Hold {
+                    who: target.requester.name.clone(),
+                    what: asked,
+                    since: now(),
+                },
+            );
+        }
+        let release = HoldRelease {
+            dispatcher: self.clone(),
+            app: name,
+        };
+        let _ = inbound;
+        self.start_operation(
+            outbox,
+            inbound.origin,
+            target,
+            head,
+            what,
+            move |d: Dispatcher<O>, t: Target, p| async move {
+                let _release = release;
+                job(d, t, p).await
+            },
+        )
+    }
+
+    /// Posts the head message, runs the job, turns its progress into edits and
+    /// thread posts, and ends with the verdict in the head message.
+    fn start_operation<F, Fut>(
+        &self,
+        outbox: &Outbox,
+        origin: &Origin,
+        target: Target,
+        head: String,
+        what: String,
+        job: F,
+    ) -> Handled
+    where
+        F: FnOnce(Dispatcher<O>, Target, ops::Progress) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Outcome, OpsError>> + Send + 'static,
+    {
+        let (d, outbox, origin) = (self.clone(), outbox.clone(), origin.clone());
+        let id = self.next_id();
+        let shutdown = self.inner.shutdown.clone();
+        let send = move |reply: Reply| {
+            let _ = outbox.send(Outbound {
+                origin: origin.clone(),
+                reply,
+            });
+        };
+        self.inner.tasks.spawn(async move {
+            let app = target.app.name.to_string();
+            let started = Instant::now();
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let mut head_text = head.replace("{now}", "");
+            send(Reply::text(head_text.clone()).with_id(id));
+            let work = job(d, target, tx);
+            tokio::pin!(work);
+            let result = loop {
+                tokio::select! {
+                    r = &mut work => break Some(r),
+                    Some(event) = rx.recv() => {
+                        match &event {
+                            Event::Started { current: Some(c) } => {
+                                head_text = head.replace("{now}", &format!(" (now {c})"));
+                                send(Reply::edit(id, head_text.clone()));
+                            }
+                            Event::Rollout { .. } => {
+                                let line = render::thread_line(&event).unwrap_or_default();
+                                send(Reply::edit(id, format!("{head_text}\n{line}")));
+                                send(Reply::in_thread(id, line));
+                            }
+                            _ => if let Some(line) = render::thread_line(&event) { send(Reply::in_thread(id, line)) },
+                        }
+                    }
+                    () = shutdown.cancelled() => break None,
+                }
+            };
+            // Events sent just before the verdict still belong in the thread.
+            while let Ok(event) = rx.try_recv() {
+                if let Some(line) = render::thread_line(&event) {
+                    send(Reply::in_thread(id, line));
+                }
+            }
+            let text = match result {
+                Some(Ok(outcome)) => {
+                    tracing::info!(app, what, verdict = ?outcome.verdict, elapsed_ms = outcome.elapsed.as_millis() as u64, "operation finished");
+                    render::verdict(&app, &what, &outcome.verdict, outcome.elapsed)
+                }
+                Some(Err(e)) => format!("{what}: {}", error_reply(&e)),
+                None => format!("{what}: dockhand is restarting and stopped watching after {}; AWS carries on. Check `!status {app}`.", ops::took(started.elapsed())),
+            };
+            send(Reply::edit(id, text));
+        });
+        Handled::Started
+    }
+}
+
+/// Releases an app's hold when the operation ends, however it ends.
+struct HoldRelease<O> {
+    dispatcher: Dispatcher<O>,
+    app: AppName,
+}
+
+impl<O> Drop for HoldRelease<O> {
+    fn drop(&mut self) {
+        if let Ok(mut holds) = self.dispatcher.inner.holds.lock() {
+            holds.remove(&self.app);
+        }
+    }
+}
+
+/// The closest of `names` to `word` if it is close enough to be a typo.
+fn closest<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
+    let limit = (word.len() / 3).max(1);
+    names
+        .iter()
+        .map(|n| (strsim(word, n), *n))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, n)| n)
+}
+
+fn strsim(a: &str, b: &str) -> usize {
+    crate::command::catalog::edit_distance(a, b)
+}

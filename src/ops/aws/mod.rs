@@ -1,0 +1,342 @@
+//! The AWS implementation of `Ops`, through the AWS SDK for Rust.
+//!
+//! One `SdkConfig` is loaded lazily on the first AWS command (the shell and `check`
+//! never touch AWS unless asked), with explicit retries and timeouts; clients per
+//! environment add its region and the role it assumes. `ecs.rs` and `cfn.rs` wrap the
+//! calls and turn SDK shapes into the watch's snapshots; `deploy.rs` runs the
+//! mutating flows on both paths; `describe.rs` the read-only verbs. SDK errors become
+//! `OpsError`s here, once.
+
+mod cfn;
+mod deploy;
+mod describe;
+mod ecs;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::sync::OnceCell;
+
+use super::{
+    AppStatus, EventLine, HistoryEntry, Ops, OpsError, OpsResult, Outcome, Plan, Progress,
+    StackDetail, StackSummary, Target,
+};
+use crate::command::value::{StackName, TaskCount, Version};
+use crate::config::{self, App, Config, Environment};
+
+/// Clients for one environment (region + credentials).
+#[derive(Clone, Debug)]
+pub(crate) struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub cfn: aws_sdk_cloudformation::Client,
+}
+
+/// The ECS service behind an app: cluster and service name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ServiceRef {
+    pub cluster: String,
+    pub service: String,
+}
+
+pub struct AwsOps {
+    aws: config::Aws,
+    watch: config::Watch,
+    /// The emulator's per-test account (`x-moto-account-id`); never set against AWS.
+    emulator_account: Option<String>,
+    base: OnceCell<Result<SdkConfig, String>>,
+    clients: tokio::sync::Mutex<HashMap<String, Clients>>,
+    /// Stack-managed apps' services, found once from the stack's resources.
+    services: Mutex<HashMap<String, ServiceRef>>,
+}
+
+impl AwsOps {
+    /// From config; `DOCKHAND_EMULATOR_ACCOUNT` selects an account in the local
+    /// emulator (development and tests only).
+    pub fn new(config: &Config) -> AwsOps {
+        Self::with_emulator_account(config, std::env::var("DOCKHAND_EMULATOR_ACCOUNT").ok())
+    }
+
+    pub fn with_emulator_account(config: &Config, account: Option<String>) -> AwsOps {
+        AwsOps {
+            aws: config.aws.clone(),
+            watch: config.watch.clone(),
+            emulator_account: account,
+            base: OnceCell::new(),
+            clients: tokio::sync::Mutex::new(HashMap::new()),
+            services: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn base(&self) -> OpsResult<&SdkConfig> {
+        let loaded = self
+            .base
+            .get_or_init(|| async {
+                let http = aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https();
+                let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                    .http_client(http)
+                    .retry_config(RetryConfig::standard().with_max_attempts(self.aws.max_attempts))
+                    .timeout_config(
+                        TimeoutConfig::builder()
+                            .connect_timeout(Duration::from_secs(3))
+                            .operation_attempt_timeout(self.aws.call_timeout)
+                            .build(),
+                    );
+                if let Some(region) = &self.aws.region {
+                    loader = loader.region(Region::new(region.clone()));
+                }
+                let sdk = loader.load().await;
+                if sdk.region().is_none() {
+                    return Err(
+                        "no AWS region: set AWS_REGION, or `region` under `[aws]` in dockhand.toml"
+                            .to_string(),
+                    );
+                }
+                Ok(sdk)
+            })
+            .await;
+        loaded.as_ref().map_err(|e| OpsError::Setup(e.clone()))
+    }
+
+    pub(crate) async fn clients(&self, env: &Environment) -> OpsResult<Clients> {
+        let mut clients = self.clients.lock().await;
+        if let Some(c) = clients.get(&env.name) {
+            return Ok(c.clone());
+        }
+        let base = self.base().await?;
+        let mut builder = base.to_builder();
+        if let Some(region) = &env.region {
+            builder = builder.region(Region::new(region.clone()));
+        }
+        let mut sdk = builder.build();
+        if let Some(role) = &env.role_arn {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                .session_name("dockhand")
+                .configure(&sdk)
+                .build()
+                .await;
+            sdk = sdk
+                .to_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                )
+                .build();
+        }
+        let (mut ecs, mut cfn) = (
+            aws_sdk_ecs::config::Builder::from(&sdk),
+            aws_sdk_cloudformation::config::Builder::from(&sdk),
+        );
+        if let Some(account) = &self.emulator_account {
+            ecs = ecs.interceptor(EmulatorAccount(account.clone()));
+            cfn = cfn.interceptor(EmulatorAccount(account.clone()));
+        }
+        let c = Clients {
+            ecs: aws_sdk_ecs::Client::from_conf(ecs.build()),
+            cfn: aws_sdk_cloudformation::Client::from_conf(cfn.build()),
+        };
+        clients.insert(env.name.clone(), c.clone());
+        Ok(c)
+    }
+
+    pub(crate) fn watch_config(&self) -> &config::Watch {
+        &self.watch
+    }
+
+    /// The cluster and service of an app; for a stack-managed app, read from the
+    /// stack's `AWS::ECS::Service` resource once and remembered.
+    pub(crate) async fn service_of(&self, clients: &Clients, app: &App) -> OpsResult<ServiceRef> {
+        match &app.target {
+            config::Target::Service {
+                cluster, service, ..
+            } => Ok(ServiceRef {
+                cluster: cluster.clone(),
+                service: service.clone(),
+            }),
+            config::Target::Stack { stack, .. } => {
+                if let Some(s) = self
+                    .services
+                    .lock()
+                    .expect("services lock")
+                    .get(stack.as_str())
+                {
+                    return Ok(s.clone());
+                }
+                let found = cfn::stack_service(clients, stack).await?;
+                self.services
+                    .lock()
+                    .expect("services lock")
+                    .insert(stack.to_string(), found.clone());
+                Ok(found)
+            }
+        }
+    }
+
+    /// Forgets a remembered service (it was replaced or deleted).
+    pub(crate) fn forget_service(&self, app: &App) {
+        if let config::Target::Stack { stack, .. } = &app.target {
+            self.services
+                .lock()
+                .expect("services lock")
+                .remove(stack.as_str());
+        }
+    }
+}
+
+/// Sends the emulator's account header, so each test runs in its own account.
+#[derive(Debug)]
+struct EmulatorAccount(String);
+
+impl Intercept for EmulatorAccount {
+    fn name(&self) -> &'static str {
+        "EmulatorAccount"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+/// Turns an SDK error into an `OpsError`. `operation` is the IAM action name
+/// (`ecs:UpdateService`), which is what an access-denied answer must name.
+///
+/// Classified by error code rather than by each operation's modelled variants:
+/// CloudFormation models almost none of its errors (`ValidationError`, `AccessDenied`
+/// and `Throttling` are all unmodelled), and ECS models access denied on only some
+/// operations, so the code is the one field every operation shares.
+pub(crate) fn classify<E>(operation: &str, err: SdkError<E, HttpResponse>) -> OpsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if let SdkError::ServiceError(service) = &err {
+        let e = service.err();
+        let message = e.message().unwrap_or_default().to_string();
+        return match e.code().unwrap_or_default() {
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "UnauthorizedOperation"
+            | "UnrecognizedClientException" => OpsError::AccessDenied {
+                action: operation.to_string(),
+            },
+            "ThrottlingException"
+            | "Throttling"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded" => OpsError::Throttled {
+                operation: operation.to_string(),
+            },
+            "ClusterNotFoundException"
+            | "ServiceNotFoundException"
+            | "ServiceNotActiveException" => OpsError::NotFound(message),
+            "ValidationError" if message.contains("does not exist") => OpsError::NotFound(message),
+            "ValidationError"
+            | "InvalidParameterException"
+            | "ClientException"
+            | "InsufficientCapabilitiesException" => OpsError::Rejected(message),
+            code => OpsError::Internal {
+                operation: operation.to_string(),
+                detail: format!("{code}: {message}"),
+            },
+        };
+    }
+    let detail = format!(
+        "{}",
+        aws_smithy_types::error::display::DisplayErrorContext(&err)
+    );
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("credential") {
+        OpsError::Setup(
+            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run on ECS with a task role"
+                .into(),
+        )
+    } else if matches!(err, SdkError::TimeoutError(_)) {
+        OpsError::Internal {
+            operation: operation.to_string(),
+            detail: format!("AWS did not answer in time: {detail}"),
+        }
+    } else {
+        OpsError::Internal {
+            operation: operation.to_string(),
+            detail,
+        }
+    }
+}
+
+impl Ops for AwsOps {
+    async fn deploy(
+        &self,
+        target: &Target,
+        version: &Version,
+        progress: Progress,
+    ) -> OpsResult<Outcome> {
+        deploy::deploy(self, target, version, progress).await
+    }
+
+    async fn plan(&self, target: &Target, version: &Version) -> OpsResult<Plan> {
+        deploy::plan(self, target, version).await
+    }
+
+    async fn rollback(&self, target: &Target, progress: Progress) -> OpsResult<Outcome> {
+        deploy::rollback(self, target, progress).await
+    }
+
+    async fn scale(
+        &self,
+        target: &Target,
+        count: TaskCount,
+        progress: Progress,
+    ) -> OpsResult<Outcome> {
+        deploy::scale(self, target, count, progress).await
+    }
+
+    async fn cancel(&self, target: &Target, progress: Progress) -> OpsResult<Outcome> {
+        deploy::cancel(self, target, progress).await
+    }
+
+    async fn status(&self, apps: &[(App, Environment)]) -> Vec<AppStatus> {
+        describe::status(self, apps).await
+    }
+
+    async fn stacks(&self, environments: &[Environment]) -> OpsResult<Vec<StackSummary>> {
+        describe::stacks(self, environments).await
+    }
+
+    async fn stack(&self, environment: &Environment, name: &StackName) -> OpsResult<StackDetail> {
+        describe::stack(self, environment, name).await
+    }
+
+    async fn events(
+        &self,
+        app: &App,
+        environment: &Environment,
+        n: usize,
+    ) -> OpsResult<Vec<EventLine>> {
+        describe::events(self, app, environment, n).await
+    }
+
+    async fn history(&self, app: &App, environment: &Environment) -> OpsResult<Vec<HistoryEntry>> {
+        describe::history(self, app, environment).await
+    }
+}

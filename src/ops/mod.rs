@@ -1,0 +1,274 @@
+//! The AWS side of the pipeline: deploy, rollback, scale, cancel and the describe
+//! verbs, behind the `Ops` trait.
+//!
+//! The trait is the seam between the platform-free core and AWS: dispatch calls it
+//! with resolved apps and typed values and gets back plain data (`Outcome`,
+//! `AppStatus`, ...) plus a stream of progress `Event`s; it never sees an SDK type.
+//! `aws/` is the one implementation, through the AWS SDK for Rust; `watch.rs` holds
+//! the rules that decide when a rollout has really succeeded or failed.
+
+pub mod aws;
+pub mod watch;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::command::value::{StackName, TaskCount, Version};
+use crate::config::{App, Environment};
+
+/// Who asked, as recorded on the AWS side (client request tokens, task-definition tags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    /// `slack:U024BE7LH`: stable, never a display name.
+    pub identity: String,
+    /// What to call them in chat.
+    pub name: String,
+}
+
+/// An operation on one app: the app, where it lives, and who asked.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub app: App,
+    pub environment: Environment,
+    pub requester: Requester,
+}
+
+/// A moment as seconds since the epoch (AWS timestamps, kept free of SDK types).
+pub type Epoch = i64;
+
+/// Progress of a running operation. Dispatch turns `Started` and `Rollout` into
+/// edits of one message and the event variants into thread posts; each AWS event
+/// arrives here once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Started {
+        current: Option<String>,
+    },
+    StackEvent {
+        at: Epoch,
+        resource: String,
+        status: String,
+        reason: Option<String>,
+    },
+    ServiceEvent {
+        at: Epoch,
+        message: String,
+    },
+    Rollout {
+        revision: String,
+        running: i32,
+        desired: i32,
+        pending: i32,
+        failed: i32,
+    },
+}
+
+pub type Progress = mpsc::UnboundedSender<Event>;
+
+/// How an operation ended, once the outcome is certain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The service's primary deployment runs the wanted revision and its rollout completed.
+    Live {
+        version: Option<String>,
+        revision: String,
+        running: i32,
+        desired: i32,
+    },
+    /// Nothing to do: the app already runs that version or count.
+    Unchanged { detail: String },
+    /// AWS rolled back or the stack update failed: what happened and why.
+    Failed {
+        summary: String,
+        reason: Option<String>,
+        stopped_reason: Option<String>,
+    },
+    /// The wait limit passed; the state AWS was in then.
+    TimedOut { state: String },
+    /// A cancel finished: the stack or service is back where it was.
+    Cancelled { state: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub elapsed: Duration,
+}
+
+/// `deploy --plan`: what would change, computed without changing anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub current: Option<String>,
+    /// One line per change (`Parameter Version: v1 -> v2`, `Modify TaskDefinition (replace)`).
+    pub changes: Vec<String>,
+}
+
+/// One line of `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStatus {
+    pub app: String,
+    pub environment: String,
+    pub version: Option<String>,
+    pub running: i32,
+    pub desired: i32,
+    pub pending: i32,
+    pub rollout: String,
+    pub deployed_by: Option<String>,
+    pub deployed_at: Option<Epoch>,
+    /// Set when the app could not be read (missing service, access denied...).
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackSummary {
+    pub name: String,
+    pub status: String,
+    pub updated: Option<Epoch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackDetail {
+    pub name: String,
+    pub status: String,
+    pub reason: Option<String>,
+    /// Parameters with NoEcho values already masked by AWS (`****`).
+    pub parameters: Vec<(String, String)>,
+    pub outputs: Vec<(String, String)>,
+    pub events: Vec<EventLine>,
+}
+
+/// A service or stack event for `events` and `stack`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLine {
+    pub at: Epoch,
+    pub text: String,
+}
+
+/// One deploy in `history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub version: String,
+    pub revision: String,
+    pub by: Option<String>,
+    pub at: Option<Epoch>,
+    pub outcome: String,
+}
+
+/// Why an AWS operation could not be done, in terms a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("AWS denied `{action}` to dockhand's role. Ask the platform team to allow it.")]
+    AccessDenied { action: String },
+    #[error("AWS kept throttling `{operation}`; try again in a minute.")]
+    Throttled { operation: String },
+    #[error("{app} is busy: {status} since {since}. Wait for it, or `!cancel {app}`.")]
+    Busy {
+        app: String,
+        status: String,
+        since: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("AWS refused it: {0}")]
+    Rejected(String),
+    #[error("AWS is not configured: {0}")]
+    Setup(String),
+    #[error("{0}")]
+    OutOfBounds(String),
+    /// Anything else: shown as an internal error with a reference, logged in full.
+    #[error("{operation} failed: {detail}")]
+    Internal { operation: String, detail: String },
+}
+
+impl OpsError {
+    /// Whether the message is for the person in chat, or an internal error for the log.
+    pub fn is_user_facing(&self) -> bool {
+        !matches!(self, OpsError::Internal { .. })
+    }
+}
+
+pub type OpsResult<T> = Result<T, OpsError>;
+
+/// The AWS boundary. One implementation (`aws::AwsOps`); the trait keeps SDK types
+/// out of the core and names every AWS capability dispatch uses.
+pub trait Ops: Send + Sync + 'static {
+    fn deploy(
+        &self,
+        target: &Target,
+        version: &Version,
+        progress: Progress,
+    ) -> impl Future<Output = OpsResult<Outcome>> + Send;
+    fn plan(
+        &self,
+        target: &Target,
+        version: &Version,
+    ) -> impl Future<Output = OpsResult<Plan>> + Send;
+    fn rollback(
+        &self,
+        target: &Target,
+        progress: Progress,
+    ) -> impl Future<Output = OpsResult<Outcome>> + Send;
+    fn scale(
+        &self,
+        target: &Target,
+        count: TaskCount,
+        progress: Progress,
+    ) -> impl Future<Output = OpsResult<Outcome>> + Send;
+    fn cancel(
+        &self,
+        target: &Target,
+        progress: Progress,
+    ) -> impl Future<Output = OpsResult<Outcome>> + Send;
+    fn status(&self, apps: &[(App, Environment)]) -> impl Future<Output = Vec<AppStatus>> + Send;
+    fn stacks(
+        &self,
+        environments: &[Environment],
+    ) -> impl Future<Output = OpsResult<Vec<StackSummary>>> + Send;
+    fn stack(
+        &self,
+        environment: &Environment,
+        name: &StackName,
+    ) -> impl Future<Output = OpsResult<StackDetail>> + Send;
+    fn events(
+        &self,
+        app: &App,
+        environment: &Environment,
+        n: usize,
+    ) -> impl Future<Output = OpsResult<Vec<EventLine>>> + Send;
+    fn history(
+        &self,
+        app: &App,
+        environment: &Environment,
+    ) -> impl Future<Output = OpsResult<Vec<HistoryEntry>>> + Send;
+}
+
+/// `HH:MM` in UTC, the way chat lines show times.
+pub fn clock(at: Epoch) -> String {
+    let secs = at.rem_euclid(86_400);
+    format!("{:02}:{:02}", secs / 3600, secs % 3600 / 60)
+}
+
+/// `3m12s`, `45s`, `1h02m`.
+pub fn took(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_well_in_chat() {
+        assert_eq!(clock(14 * 3600 + 2 * 60 + 11), "14:02");
+        assert_eq!(took(Duration::from_secs(192)), "3m12s");
+        assert_eq!(took(Duration::from_secs(45)), "45s");
+        assert_eq!(took(Duration::from_secs(3720)), "1h02m");
+    }
+}

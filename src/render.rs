@@ -1,0 +1,302 @@
+//! Ops results as platform-neutral replies: what a person sees.
+//!
+//! Short lines that read on a phone: one line per app in `status`, the stack's
+//! essentials as fields, outcomes as one sentence with the reason. Anything that
+//! could grow (events, parameters, apps) is bounded ("... and 40 more").
+
+use std::time::Duration;
+
+use crate::chat::{Reply, neutralise};
+use crate::ops::{
+    AppStatus, Event, EventLine, HistoryEntry, Plan, StackDetail, StackSummary, Verdict, clock,
+    took,
+};
+
+/// Longest list shown in one reply; the rest is summarised.
+pub const MAX_LINES: usize = 20;
+
+/// Cuts a list to `MAX_LINES`, adding "... and N more".
+pub fn bounded(lines: Vec<String>) -> String {
+    let total = lines.len();
+    let mut out: Vec<String> = lines.into_iter().take(MAX_LINES).collect();
+    if total > MAX_LINES {
+        out.push(format!("... and {} more", total - MAX_LINES));
+    }
+    out.join("\n")
+}
+
+/// Pads columns so `status` lines align in a monospace block.
+fn table(rows: Vec<Vec<String>>) -> Vec<String> {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.into_iter()
+        .map(|r| {
+            let last = r.len().saturating_sub(1);
+            r.iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    if i == last {
+                        s.clone()
+                    } else {
+                        format!("{s:<w$}", w = widths[i])
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        })
+        .collect()
+}
+
+pub fn status(lines: &[AppStatus]) -> Reply {
+    if lines.is_empty() {
+        return Reply::text("No apps are configured. Add them under `[apps]` in dockhand.toml.");
+    }
+    let rows = lines
+        .iter()
+        .map(|s| {
+            if let Some(problem) = &s.problem {
+                return vec![s.app.clone(), s.environment.clone(), problem.clone()];
+            }
+            let mut rollout = s.rollout.clone();
+            if s.pending > 0 {
+                rollout.push_str(&format!(" ({} pending)", s.pending));
+            }
+            let by = match (&s.deployed_by, s.deployed_at) {
+                (Some(by), Some(at)) => format!("by {by} {}", clock(at)),
+                (Some(by), None) => format!("by {by}"),
+                (None, Some(at)) => clock(at),
+                (None, None) => String::new(),
+            };
+            vec![
+                s.app.clone(),
+                s.environment.clone(),
+                s.version.clone().unwrap_or_else(|| "?".into()),
+                format!("{}/{}", s.running, s.desired),
+                rollout,
+                by,
+            ]
+        })
+        .collect();
+    Reply::text(bounded(table(rows)))
+}
+
+pub fn stacks(list: &[StackSummary]) -> Reply {
+    if list.is_empty() {
+        return Reply::text("No stacks found.");
+    }
+    let rows = list
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.status.clone(),
+                s.updated.map(clock).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    Reply::text(bounded(table(rows)))
+}
+
+pub fn stack(d: &StackDetail) -> Reply {
+    let mut text = format!("{}: {}", d.name, d.status);
+    if let Some(r) = &d.reason {
+        text.push_str(&format!(" ({r})"));
+    }
+    let pairs =
+        |kv: &[(String, String)]| bounded(kv.iter().map(|(k, v)| format!("{k} = {v}")).collect());
+    let mut reply = Reply::text(String::new()).titled(format!("{} {}", d.name, d.status));
+    if !d.parameters.is_empty() {
+        text.push_str(&format!("\nParameters:\n{}", indent(&pairs(&d.parameters))));
+        reply = reply.field("Parameters", pairs(&d.parameters));
+    }
+    if !d.outputs.is_empty() {
+        text.push_str(&format!("\nOutputs:\n{}", indent(&pairs(&d.outputs))));
+        reply = reply.field("Outputs", pairs(&d.outputs));
+    }
+    if !d.events.is_empty() {
+        let ev = event_lines(&d.events);
+        text.push_str(&format!("\nLatest events:\n{}", indent(&ev)));
+        reply = reply.field("Latest events", ev);
+    }
+    reply.text = text;
+    reply
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn event_lines(events: &[EventLine]) -> String {
+    bounded(
+        events
+            .iter()
+            .map(|e| format!("{} {}", clock(e.at), e.text))
+            .collect(),
+    )
+}
+
+pub fn history(app: &str, entries: &[HistoryEntry]) -> Reply {
+    if entries.is_empty() {
+        return Reply::text(format!("No deploys of {app} found."));
+    }
+    let rows = entries
+        .iter()
+        .map(|h| {
+            vec![
+                h.version.clone(),
+                h.revision.clone(),
+                h.by.clone().map(|b| format!("by {b}")).unwrap_or_default(),
+                h.at.map(clock).unwrap_or_default(),
+                h.outcome.clone(),
+            ]
+        })
+        .collect();
+    Reply::text(bounded(table(rows)))
+}
+
+pub fn plan(app: &str, version: &str, p: &Plan) -> Reply {
+    let now = p
+        .current
+        .as_deref()
+        .map(|c| format!(" (now {c})"))
+        .unwrap_or_default();
+    if p.changes.is_empty() {
+        return Reply::text(format!(
+            "Plan for {app} {version}{now}: no changes; {app} already runs {version}."
+        ));
+    }
+    Reply::text(format!(
+        "Plan for {app} {version}{now}, nothing changed yet:\n{}",
+        bounded(p.changes.iter().map(|c| format!("  {c}")).collect())
+    ))
+}
+
+/// A progress event as a thread post (`None` for events shown only as edits).
+pub fn thread_line(event: &Event) -> Option<String> {
+    match event {
+        Event::Started { .. } => None,
+        Event::StackEvent {
+            at,
+            resource,
+            status,
+            reason,
+        } => Some(match reason {
+            Some(r) if !r.is_empty() => {
+                format!("{} {status} {resource} {}", clock(*at), neutralise(r, 200))
+            }
+            _ => format!("{} {status} {resource}", clock(*at)),
+        }),
+        Event::ServiceEvent { at, message } => {
+            Some(format!("{} {}", clock(*at), neutralise(message, 200)))
+        }
+        Event::Rollout {
+            revision,
+            running,
+            desired,
+            pending,
+            failed,
+        } => Some(rollout(revision, *running, *desired, *pending, *failed)),
+    }
+}
+
+pub fn rollout(revision: &str, running: i32, desired: i32, pending: i32, failed: i32) -> String {
+    let mut s = format!("rollout {revision} {running}/{desired} running");
+    if pending > 0 {
+        s.push_str(&format!(", {pending} pending"));
+    }
+    if failed > 0 {
+        s.push_str(&format!(", {failed} failed"));
+    }
+    s
+}
+
+/// The final text of an operation's message. `what` names it: "hubot v2",
+/// "hubot rollback", "hubot scale to 3".
+pub fn verdict(app: &str, what: &str, verdict: &Verdict, elapsed: Duration) -> String {
+    let took = took(elapsed);
+    match verdict {
+        Verdict::Live {
+            version,
+            revision,
+            running,
+            desired,
+        } => {
+            let shown = version
+                .as_deref()
+                .map(|v| format!("{app} {v}"))
+                .unwrap_or_else(|| what.to_string());
+            format!("{shown} is live: {running}/{desired} tasks on {revision}, {took}.")
+        }
+        Verdict::Unchanged { detail } => format!("{app} {detail}."),
+        Verdict::Failed {
+            summary,
+            reason,
+            stopped_reason,
+        } => {
+            let mut s = format!("{what} FAILED after {took}: {summary}.");
+            if let Some(r) = reason {
+                s.push_str(&format!(
+                    "\nReason: {}.",
+                    neutralise(r.trim_end_matches('.'), 300)
+                ));
+            }
+            if let Some(t) = stopped_reason {
+                s.push_str(&format!(" Last stopped task: \"{}\".", neutralise(t, 200)));
+            }
+            s.push_str(&format!(" See `!events {app}`."));
+            s
+        }
+        Verdict::TimedOut { state } => {
+            format!(
+                "{what}: no outcome after {took}; AWS says {state}. It carries on in AWS; check `!status {app}`."
+            )
+        }
+        Verdict::Cancelled { state } => format!("{what} cancelled after {took}: {state}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lists_are_bounded() {
+        let s = bounded((0..60).map(|i| i.to_string()).collect());
+        assert_eq!(s.lines().count(), MAX_LINES + 1);
+        assert!(s.ends_with("... and 40 more"));
+    }
+
+    #[test]
+    fn status_lines_align() {
+        let line = |app: &str, v: &str| AppStatus {
+            app: app.into(),
+            environment: "prod".into(),
+            version: Some(v.into()),
+            running: 2,
+            desired: 2,
+            pending: 0,
+            rollout: "COMPLETED".into(),
+            deployed_by: Some("@alice".into()),
+            deployed_at: Some(14 * 3600 + 120),
+            problem: None,
+        };
+        let r = status(&[line("hubot", "v2"), line("worker", "v41")]);
+        assert_eq!(
+            r.text,
+            "hubot   prod  v2   2/2  COMPLETED  by @alice 14:02\nworker  prod  v41  2/2  COMPLETED  by @alice 14:02"
+        );
+    }
+}
