@@ -102,7 +102,7 @@ fn read_loop<O: Ops>(
         name: speaker.user.as_str().into(),
     };
     let interactive = std::io::stdin().is_terminal();
-    let mut input = BufReader::with_capacity(256 * 1024, std::io::stdin().lock());
+    let mut input = BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
     let mut line = Vec::with_capacity(1024);
     loop {
         if interactive {

@@ -139,12 +139,10 @@ pub enum Problem {
     UnknownAction(String, String),
     #[error("{0}")]
     Params(String),
-    #[error("`{name}` is already the name or an alias of {other}; pick another word")]
+    /// Every grammar starts with its own literal word, so two commands can only
+    /// match the same text when they share a name or alias: this is that error.
+    #[error("`{name}` is already the name or an alias of {other}, so both would match the same text; pick another word")]
     Duplicate { name: String, other: String },
-    #[error(
-        "`{text}` matches this command and {other}; make the grammars differ (a literal word, or a different command word)"
-    )]
-    Overlap { text: String, other: String },
     #[error("example `{0}` does not match the usage line; fix the example or the usage")]
     Example(String),
     #[error("alias `{0}` is not a word: use letters, digits, `-`, `_` and `.`")]
@@ -258,7 +256,6 @@ impl Catalog {
             regexes,
             words,
         };
-        catalog.check_overlaps()?;
         catalog.check_examples()?;
         Ok(catalog)
     }
@@ -407,42 +404,6 @@ impl Catalog {
         Ok(Body::Action { action, bindings })
     }
 
-    fn check_overlaps(&self) -> Result<(), Vec<CatalogError>> {
-        let mut values: Vec<&str> = Vec::new();
-        for e in &self.entries {
-            values.extend(
-                std::iter::once(e.name.as_str()).chain(e.aliases.iter().map(String::as_str)),
-            );
-            collect_words(&e.usage.elements[1..], &mut values);
-        }
-        values.sort_unstable();
-        values.dedup();
-        let mut errors = Vec::new();
-        let mut reported = Vec::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            for sample in e.usage.samples(&values) {
-                for j in self.set.matches(&sample).iter().filter(|&j| j != i) {
-                    let pair = (i.min(j), i.max(j));
-                    if !reported.contains(&pair) {
-                        reported.push(pair);
-                        errors.push(CatalogError {
-                            file: e.file.clone(),
-                            problem: Problem::Overlap {
-                                text: sample.clone(),
-                                other: self.entries[j].file.display().to_string(),
-                            },
-                        });
-                    }
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
-    }
-
     fn check_examples(&self) -> Result<(), Vec<CatalogError>> {
         let errors: Vec<CatalogError> = self
             .entries
@@ -531,17 +492,6 @@ impl Entry {
     /// The usage line with the given prefix, as help shows it.
     pub fn usage_line(&self, prefix: &str) -> String {
         format!("{prefix}{}", self.usage)
-    }
-}
-
-fn collect_words<'a>(elements: &'a [super::grammar::Element], out: &mut Vec<&'a str>) {
-    use super::grammar::Element;
-    for e in elements {
-        match e {
-            Element::Word(w) => out.push(w),
-            Element::Optional(inner) => collect_words(inner, out),
-            Element::Placeholder { .. } | Element::Flag(_) => {}
-        }
     }
 }
 

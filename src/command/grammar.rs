@@ -275,67 +275,6 @@ impl Usage {
             }
         }
     }
-
-    /// Texts this grammar accepts, for finding two grammars that accept the same
-    /// text: every combination of optional groups, placeholders filled with a
-    /// neutral value, and then each placeholder in turn with each of `values`
-    /// (the catalogue's literal words, which is where overlaps come from).
-    pub fn samples(&self, values: &[&str]) -> Vec<String> {
-        fn expand(elements: &[Element]) -> Vec<Vec<Element>> {
-            let mut acc: Vec<Vec<Element>> = vec![Vec::new()];
-            for e in elements {
-                match e {
-                    Element::Optional(inner) => {
-                        let with: Vec<Vec<Element>> = expand(inner);
-                        let mut next = Vec::new();
-                        for prefix in &acc {
-                            next.push(prefix.clone());
-                            for tail in &with {
-                                let mut v = prefix.clone();
-                                v.extend(tail.iter().cloned());
-                                next.push(v);
-                            }
-                        }
-                        acc = next;
-                    }
-                    other => acc.iter_mut().for_each(|v| v.push(other.clone())),
-                }
-            }
-            acc
-        }
-        let render = |seq: &[Element], special: Option<(usize, &str)>| {
-            let mut slot = 0;
-            seq.iter()
-                .map(|e| match e {
-                    Element::Word(w) => w.clone(),
-                    Element::Flag(f) => format!("--{f}"),
-                    Element::Placeholder { .. } => {
-                        slot += 1;
-                        match special {
-                            Some((i, v)) if i == slot - 1 => v.to_string(),
-                            _ => "x1".to_string(),
-                        }
-                    }
-                    Element::Optional(_) => unreachable!("expanded"),
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let mut out = Vec::new();
-        for seq in expand(&self.elements) {
-            out.push(render(&seq, None));
-            let slots = seq
-                .iter()
-                .filter(|e| matches!(e, Element::Placeholder { .. }))
-                .count();
-            for i in 0..slots {
-                for v in values {
-                    out.push(render(&seq, Some((i, v))));
-                }
-            }
-        }
-        out
-    }
 }
 
 /// The parameter name a flag is captured as: `--dry-run` becomes `dry_run`.
@@ -463,21 +402,5 @@ mod tests {
         let events = re("events <app> [<n>]");
         assert!(events.captures("events hubot").unwrap().name("n").is_none());
         assert_eq!(&events.captures("events hubot 20").unwrap()["n"], "20");
-    }
-
-    #[test]
-    fn samples_cover_optional_groups_and_literal_values() {
-        let u = Usage::parse("events <app> [<n>]").unwrap();
-        let s = u.samples(&["plan"]);
-        assert_eq!(
-            s,
-            vec![
-                "events x1",
-                "events plan",
-                "events x1 x1",
-                "events plan x1",
-                "events x1 plan"
-            ]
-        );
     }
 }

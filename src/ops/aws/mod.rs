@@ -79,6 +79,19 @@ impl AwsOps {
         }
     }
 
+    /// With a ready `SdkConfig` (credentials, region, endpoint) instead of the
+    /// default chain: what tests against the emulator use.
+    pub fn from_sdk_config(config: &Config, sdk: SdkConfig, account: Option<String>) -> AwsOps {
+        AwsOps {
+            aws: config.aws.clone(),
+            watch: config.watch.clone(),
+            emulator_account: account,
+            base: OnceCell::new_with(Some(Ok(sdk))),
+            clients: tokio::sync::Mutex::new(HashMap::new()),
+            services: Mutex::new(HashMap::new()),
+        }
+    }
+
     async fn base(&self) -> OpsResult<&SdkConfig> {
         let loaded = self
             .base
@@ -137,18 +150,8 @@ impl AwsOps {
                 )
                 .build();
         }
-        let (mut ecs, mut cfn) = (
-            aws_sdk_ecs::config::Builder::from(&sdk),
-            aws_sdk_cloudformation::config::Builder::from(&sdk),
-        );
-        if let Some(account) = &self.emulator_account {
-            ecs = ecs.interceptor(EmulatorAccount(account.clone()));
-            cfn = cfn.interceptor(EmulatorAccount(account.clone()));
-        }
-        let c = Clients {
-            ecs: aws_sdk_ecs::Client::from_conf(ecs.build()),
-            cfn: aws_sdk_cloudformation::Client::from_conf(cfn.build()),
-        };
+        let (ecs, cfn) = client_configs(&sdk, self.emulator_account.as_deref());
+        let c = Clients { ecs: aws_sdk_ecs::Client::from_conf(ecs), cfn: aws_sdk_cloudformation::Client::from_conf(cfn) };
         clients.insert(env.name.clone(), c.clone());
         Ok(c)
     }
@@ -195,6 +198,17 @@ impl AwsOps {
                 .remove(stack.as_str());
         }
     }
+}
+
+/// Service configs for ECS and CloudFormation from one `SdkConfig`; with an
+/// emulator account, every request carries it (tests build their clients here too).
+pub fn client_configs(sdk: &SdkConfig, emulator_account: Option<&str>) -> (aws_sdk_ecs::Config, aws_sdk_cloudformation::Config) {
+    let (mut ecs, mut cfn) = (aws_sdk_ecs::config::Builder::from(sdk), aws_sdk_cloudformation::config::Builder::from(sdk));
+    if let Some(account) = emulator_account {
+        ecs = ecs.interceptor(EmulatorAccount(account.to_string()));
+        cfn = cfn.interceptor(EmulatorAccount(account.to_string()));
+    }
+    (ecs.build(), cfn.build())
 }
 
 /// Sends the emulator's account header, so each test runs in its own account.

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Creates the demo's stacks in the local emulator and writes the demo's config.
+
+A cluster stack (deploy/cluster.yaml) and a `hubot` app stack (deploy/service.yaml)
+running v1, plus a service-managed `worker` app, so `!deploy hubot v2`, `!status`,
+`!stack hubot` and `!rollback hubot` show real rollouts. Rollouts take a few seconds,
+like a small service on ECS would take minutes.
+Usage: demo-setup.py EMULATOR_URL CONFIG_OUT
+"""
+import json
+import pathlib
+import sys
+import urllib.request
+
+import boto3
+
+url, config_out = sys.argv[1], pathlib.Path(sys.argv[2])
+root = pathlib.Path(__file__).resolve().parent.parent
+
+req = urllib.request.Request(f"{url}/_dockhand/config", data=json.dumps({"rollout_seconds": 8}).encode(), method="POST",
+                             headers={"content-type": "application/json"})
+urllib.request.urlopen(req).read()
+
+session = boto3.session.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")
+cfn = session.client("cloudformation", endpoint_url=url)
+ecs = session.client("ecs", endpoint_url=url)
+
+
+def params(**kv):
+    return [{"ParameterKey": k, "ParameterValue": str(v)} for k, v in kv.items()]
+
+
+cfn.create_stack(StackName="cluster", TemplateBody=(root / "deploy/cluster.yaml").read_text(),
+                 Parameters=params(ClusterName="demo"), Capabilities=["CAPABILITY_NAMED_IAM"])
+outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="cluster")["Stacks"][0].get("Outputs", [])}
+service_params = {k: outputs[k] for k in ("ClusterName", "LogGroupName") if k in outputs}
+cfn.create_stack(
+    StackName="hubot",
+    TemplateBody=(root / "deploy/service.yaml").read_text(),
+    Parameters=params(ServiceName="hubot", Image="public.ecr.aws/example/hubot", Version="v1", DesiredCount=2,
+                      ContainerPort=8080, **service_params),
+    Capabilities=["CAPABILITY_NAMED_IAM"],
+)
+
+# A service-managed app, outside CloudFormation.
+td = ecs.register_task_definition(
+    family="worker",
+    containerDefinitions=[{"name": "worker", "image": "public.ecr.aws/example/worker:v41", "memory": 256, "essential": True}],
+)["taskDefinition"]["taskDefinitionArn"]
+ecs.create_service(cluster=service_params.get("ClusterName", "demo"), serviceName="worker", taskDefinition=td, desiredCount=3,
+                   deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+
+config_out.write_text(f"""# Written by scripts/demo-setup.py for `make demo`.
+commands_dir = "{root / 'commands'}"
+
+[aws]
+region = "us-east-1"
+max_attempts = 2
+
+[watch]
+poll_seconds = 1
+timeout_minutes = 5
+
+[environments.prod]
+protected = true
+
+[environments.staging]
+
+[apps.hubot]
+environment = "prod"
+stack = "hubot"
+min = 0
+max = 6
+
+[apps.worker]
+environment = "staging"
+cluster = "{service_params.get('ClusterName', 'demo')}"
+service = "worker"
+container = "worker"
+max = 20
+""")
+print("demo: cluster stack, hubot stack (v1, 2 tasks) and worker service (v41, 3 tasks) are up")
