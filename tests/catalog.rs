@@ -8,7 +8,12 @@ use dockhand::command::value::{AppName, Code, StackName, TaskCount, Version};
 use dockhand::command::{Catalog, Command, Match, help};
 
 fn shipped() -> Catalog {
-    Catalog::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("commands").as_path()).expect("the shipped catalogue is valid")
+    Catalog::load(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("commands")
+            .as_path(),
+    )
+    .expect("the shipped catalogue is valid")
 }
 
 fn app(s: &str) -> AppName {
@@ -41,42 +46,132 @@ fn every_command_of_the_product_table_parses_as_documented() {
     let v2 = Version::parse("v2").unwrap();
     let digest = format!("sha256:{}", "ab".repeat(32));
     let table: Vec<(&str, Got)> = vec![
-        ("deploy hubot v2", Got::Cmd(Command::Deploy { app: app("hubot"), version: v2.clone(), plan: false })),
-        ("Deploy hubot v2 --plan", Got::Cmd(Command::Deploy { app: app("hubot"), version: v2.clone(), plan: true })),
-        ("ship hubot v2", Got::Cmd(Command::Deploy { app: app("hubot"), version: v2.clone(), plan: false })),
+        (
+            "deploy hubot v2",
+            Got::Cmd(Command::Deploy {
+                app: app("hubot"),
+                version: v2.clone(),
+                plan: false,
+            }),
+        ),
+        (
+            "Deploy hubot v2 --plan",
+            Got::Cmd(Command::Deploy {
+                app: app("hubot"),
+                version: v2.clone(),
+                plan: true,
+            }),
+        ),
+        (
+            "ship hubot v2",
+            Got::Cmd(Command::Deploy {
+                app: app("hubot"),
+                version: v2.clone(),
+                plan: false,
+            }),
+        ),
         ("deploy hubot", Got::Usage("deploy".into())),
         ("deploy hubot --plan", Got::Usage("deploy".into())),
         ("deploy hubot v2 extra", Got::Usage("deploy".into())),
         ("deploy hubot v2;reboot", Got::BadValue("deploy".into())),
-        ("rollback hubot", Got::Cmd(Command::Rollback { app: app("hubot") })),
+        (
+            "rollback hubot",
+            Got::Cmd(Command::Rollback { app: app("hubot") }),
+        ),
         ("rollback", Got::Usage("rollback".into())),
-        ("scale hubot 3", Got::Cmd(Command::Scale { app: app("hubot"), count: TaskCount(3) })),
+        (
+            "scale hubot 3",
+            Got::Cmd(Command::Scale {
+                app: app("hubot"),
+                count: TaskCount(3),
+            }),
+        ),
         ("scale hubot three", Got::BadValue("scale".into())),
         ("scale hubot", Got::Usage("scale".into())),
         ("status", Got::Cmd(Command::Status { app: None })),
-        ("status hubot", Got::Cmd(Command::Status { app: Some(app("hubot")) })),
-        ("st hubot", Got::Cmd(Command::Status { app: Some(app("hubot")) })),
-        ("stack hubot", Got::Cmd(Command::Stack { name: StackName::parse("hubot").unwrap() })),
+        (
+            "status hubot",
+            Got::Cmd(Command::Status {
+                app: Some(app("hubot")),
+            }),
+        ),
+        (
+            "st hubot",
+            Got::Cmd(Command::Status {
+                app: Some(app("hubot")),
+            }),
+        ),
+        (
+            "stack hubot",
+            Got::Cmd(Command::Stack {
+                name: StackName::parse("hubot").unwrap(),
+            }),
+        ),
         ("stack 1hubot", Got::BadValue("stack".into())),
         ("stacks", Got::Cmd(Command::Stacks)),
-        ("events hubot", Got::Cmd(Command::Events { app: app("hubot"), n: None })),
-        ("events hubot 20", Got::Cmd(Command::Events { app: app("hubot"), n: Some(20) })),
+        (
+            "events hubot",
+            Got::Cmd(Command::Events {
+                app: app("hubot"),
+                n: None,
+            }),
+        ),
+        (
+            "events hubot 20",
+            Got::Cmd(Command::Events {
+                app: app("hubot"),
+                n: Some(20),
+            }),
+        ),
         ("events hubot 500", Got::BadValue("events".into())),
-        ("history hubot", Got::Cmd(Command::History { app: app("hubot") })),
-        ("cancel hubot", Got::Cmd(Command::Cancel { app: app("hubot") })),
-        ("lock hubot release freeze", Got::Cmd(Command::Lock { app: app("hubot"), reason: "release freeze".into() })),
+        (
+            "history hubot",
+            Got::Cmd(Command::History { app: app("hubot") }),
+        ),
+        (
+            "cancel hubot",
+            Got::Cmd(Command::Cancel { app: app("hubot") }),
+        ),
+        (
+            "lock hubot release freeze",
+            Got::Cmd(Command::Lock {
+                app: app("hubot"),
+                reason: "release freeze".into(),
+            }),
+        ),
         ("lock hubot", Got::Usage("lock".into())),
-        ("unlock hubot", Got::Cmd(Command::Unlock { app: app("hubot") })),
-        ("confirm k7q2", Got::Cmd(Command::Confirm { code: Code::parse("K7Q2").unwrap() })),
-        ("abort K7Q2", Got::Cmd(Command::Abort { code: Code::parse("K7Q2").unwrap() })),
+        (
+            "unlock hubot",
+            Got::Cmd(Command::Unlock { app: app("hubot") }),
+        ),
+        (
+            "confirm k7q2",
+            Got::Cmd(Command::Confirm {
+                code: Code::parse("K7Q2").unwrap(),
+            }),
+        ),
+        (
+            "abort K7Q2",
+            Got::Cmd(Command::Abort {
+                code: Code::parse("K7Q2").unwrap(),
+            }),
+        ),
         ("help", Got::Cmd(Command::Help { topic: None })),
-        ("help deploy", Got::Cmd(Command::Help { topic: Some("deploy".into()) })),
+        (
+            "help deploy",
+            Got::Cmd(Command::Help {
+                topic: Some("deploy".into()),
+            }),
+        ),
         ("commands", Got::Cmd(Command::Help { topic: None })),
         ("whoami", Got::Cmd(Command::Whoami)),
         ("version", Got::Cmd(Command::Version)),
         ("ping", Got::Cmd(Command::Ping)),
         ("ping pong", Got::Usage("ping".into())),
-        ("runbook db", Got::Reply("Runbook for db: https://runbooks.example.com/db".into())),
+        (
+            "runbook db",
+            Got::Reply("Runbook for db: https://runbooks.example.com/db".into()),
+        ),
         ("depoy hubot v2", Got::Unknown(Some("deploy".into()))),
         ("satus", Got::Unknown(Some("status".into()))),
         ("xyzzy", Got::Unknown(None)),
@@ -85,7 +180,9 @@ fn every_command_of_the_product_table_parses_as_documented() {
         assert_eq!(resolve(&c, text), want, "{text:?}");
     }
     let deploy_digest = resolve(&c, &format!("deploy hubot {digest}"));
-    assert!(matches!(deploy_digest, Got::Cmd(Command::Deploy { version, .. }) if version.is_digest()));
+    assert!(
+        matches!(deploy_digest, Got::Cmd(Command::Deploy { version, .. }) if version.is_digest())
+    );
 }
 
 #[test]
@@ -95,7 +192,8 @@ fn help_lists_every_command_as_the_golden_file_shows() {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).unwrap();
     }
-    let want = std::fs::read_to_string(&path).expect("tests/golden/help.txt (UPDATE_GOLDEN=1 writes it)");
+    let want =
+        std::fs::read_to_string(&path).expect("tests/golden/help.txt (UPDATE_GOLDEN=1 writes it)");
     assert_eq!(got, want);
 }
 
@@ -111,15 +209,24 @@ fn help_for_one_command_shows_usage_examples_and_aliases() {
 }
 
 fn problems(files: &[(&str, &str)]) -> Vec<(String, Problem)> {
-    let sources: Vec<(PathBuf, String)> = files.iter().map(|(f, t)| (PathBuf::from(format!("commands/{f}")), t.to_string())).collect();
+    let sources: Vec<(PathBuf, String)> = files
+        .iter()
+        .map(|(f, t)| (PathBuf::from(format!("commands/{f}")), t.to_string()))
+        .collect();
     match Catalog::from_sources(&sources) {
         Ok(_) => Vec::new(),
-        Err(errors) => errors.into_iter().map(|e| (e.file.display().to_string(), e.problem)).collect(),
+        Err(errors) => errors
+            .into_iter()
+            .map(|e| (e.file.display().to_string(), e.problem))
+            .collect(),
     }
 }
 
 fn one_problem(files: &[(&str, &str)]) -> (String, Problem, String) {
-    let sources: Vec<(PathBuf, String)> = files.iter().map(|(f, t)| (PathBuf::from(format!("commands/{f}")), t.to_string())).collect();
+    let sources: Vec<(PathBuf, String)> = files
+        .iter()
+        .map(|(f, t)| (PathBuf::from(format!("commands/{f}")), t.to_string()))
+        .collect();
     let errors = Catalog::from_sources(&sources).expect_err("a problem");
     assert_eq!(errors.len(), 1, "{errors:?}");
     let e = errors.into_iter().next().unwrap();
@@ -139,61 +246,91 @@ fn every_validation_error_names_the_file_and_says_what_to_fix() {
     }
     let cases = vec![
         Case {
-            files: vec![("ping.toml", "usage = \"ping\"\nsummary = \"x\"\naction = \"ping\"\nalias = [\"p\"]\n")],
+            files: vec![(
+                "ping.toml",
+                "usage = \"ping\"\nsummary = \"x\"\naction = \"ping\"\nalias = [\"p\"]\n",
+            )],
             file: "commands/ping.toml",
             kind: |p| matches!(p, Problem::Syntax(_)),
             says: "unknown field `alias`",
         },
         Case {
-            files: vec![("ping.toml", "usage = \"ping\"\nsummary = \"x\"\naction = \"reboot\"\n")],
+            files: vec![(
+                "ping.toml",
+                "usage = \"ping\"\nsummary = \"x\"\naction = \"reboot\"\n",
+            )],
             file: "commands/ping.toml",
             kind: |p| matches!(p, Problem::UnknownAction(..)),
             says: "unknown action `reboot`; the built-in actions are: help, ping",
         },
         Case {
-            files: vec![("deploy.toml", "usage = \"deploy <app> <tag>\"\nsummary = \"x\"\naction = \"deploy\"\n")],
+            files: vec![(
+                "deploy.toml",
+                "usage = \"deploy <app> <tag>\"\nsummary = \"x\"\naction = \"deploy\"\n",
+            )],
             file: "commands/deploy.toml",
             kind: |p| matches!(p, Problem::Params(_)),
             says: "action `deploy` needs `version`: add `<version>` to `usage` or set it under `[params]`",
         },
         Case {
-            files: vec![("ping.toml", "usage = \"ping <target>\"\nsummary = \"x\"\naction = \"ping\"\n")],
+            files: vec![(
+                "ping.toml",
+                "usage = \"ping <target>\"\nsummary = \"x\"\naction = \"ping\"\n",
+            )],
             file: "commands/ping.toml",
             kind: |p| matches!(p, Problem::Params(_)),
             says: "`target` in the usage is not used",
         },
         Case {
-            files: vec![("deploy.toml", "usage = \"deploy <app> [<version>]\"\nsummary = \"x\"\naction = \"deploy\"\n")],
+            files: vec![(
+                "deploy.toml",
+                "usage = \"deploy <app> [<version>]\"\nsummary = \"x\"\naction = \"deploy\"\n",
+            )],
             file: "commands/deploy.toml",
             kind: |p| matches!(p, Problem::Params(_)),
             says: "take it out of `[...]`",
         },
         Case {
-            files: vec![("deploy.toml", "usage = \"deploy <app> <version> [<plan>]\"\nsummary = \"x\"\naction = \"deploy\"\n")],
+            files: vec![(
+                "deploy.toml",
+                "usage = \"deploy <app> <version> [<plan>]\"\nsummary = \"x\"\naction = \"deploy\"\n",
+            )],
             file: "commands/deploy.toml",
             kind: |p| matches!(p, Problem::Params(_)),
             says: "`plan` is a flag of `deploy`: write `--plan` in the usage",
         },
         Case {
-            files: vec![("ship.toml", "usage = \"ship <version>\"\nsummary = \"x\"\naction = \"deploy\"\n[params]\napp = \"web\"\nversion = \"{version}\"\nteam = \"x\"\n")],
+            files: vec![(
+                "ship.toml",
+                "usage = \"ship <version>\"\nsummary = \"x\"\naction = \"deploy\"\n[params]\napp = \"web\"\nversion = \"{version}\"\nteam = \"x\"\n",
+            )],
             file: "commands/ship.toml",
             kind: |p| matches!(p, Problem::Params(_)),
             says: "`team` in `[params]` is not a parameter of action `deploy`",
         },
         Case {
-            files: vec![("runbook.toml", "usage = \"runbook <topic>\"\nsummary = \"x\"\nreply = \"see {page}\"\n")],
+            files: vec![(
+                "runbook.toml",
+                "usage = \"runbook <topic>\"\nsummary = \"x\"\nreply = \"see {page}\"\n",
+            )],
             file: "commands/runbook.toml",
             kind: |p| matches!(p, Problem::Params(_)),
             says: "`{page}` in `reply` is not a placeholder of the usage line",
         },
         Case {
-            files: vec![("ping.toml", "usage = \"ping\"\nsummary = \"x\"\naction = \"ping\"\nreply = \"pong\"\n")],
+            files: vec![(
+                "ping.toml",
+                "usage = \"ping\"\nsummary = \"x\"\naction = \"ping\"\nreply = \"pong\"\n",
+            )],
             file: "commands/ping.toml",
             kind: |p| matches!(p, Problem::ActionOrReply),
             says: "set exactly one of",
         },
         Case {
-            files: vec![("ping.toml", "usage = \"ping [\"\nsummary = \"x\"\naction = \"ping\"\n")],
+            files: vec![(
+                "ping.toml",
+                "usage = \"ping [\"\nsummary = \"x\"\naction = \"ping\"\n",
+            )],
             file: "commands/ping.toml",
             kind: |p| matches!(p, Problem::Grammar(_)),
             says: "is never closed",
@@ -205,33 +342,54 @@ fn every_validation_error_names_the_file_and_says_what_to_fix() {
             says: "must be named `ping.toml`",
         },
         Case {
-            files: vec![("ping.toml", "usage = \"ping\"\nsummary = \"  \"\naction = \"ping\"\n")],
+            files: vec![(
+                "ping.toml",
+                "usage = \"ping\"\nsummary = \"  \"\naction = \"ping\"\n",
+            )],
             file: "commands/ping.toml",
             kind: |p| matches!(p, Problem::NoSummary),
             says: "`summary` is empty",
         },
         Case {
-            files: vec![("ping.toml", "usage = \"ping\"\nsummary = \"x\"\naction = \"ping\"\naliases = [\"p p\"]\n")],
+            files: vec![(
+                "ping.toml",
+                "usage = \"ping\"\nsummary = \"x\"\naction = \"ping\"\naliases = [\"p p\"]\n",
+            )],
             file: "commands/ping.toml",
             kind: |p| matches!(p, Problem::BadAlias(_)),
             says: "alias `p p` is not a word",
         },
         Case {
-            files: vec![("ping.toml", "usage = \"ping\"\nsummary = \"x\"\naction = \"ping\"\nexamples = [\"ping now\"]\n")],
+            files: vec![(
+                "ping.toml",
+                "usage = \"ping\"\nsummary = \"x\"\naction = \"ping\"\nexamples = [\"ping now\"]\n",
+            )],
             file: "commands/ping.toml",
             kind: |p| matches!(p, Problem::Example(_)),
             says: "example `ping now` does not match the usage line",
         },
         Case {
-            files: vec![("ping.toml", PING), ("pong.toml", "usage = \"pong\"\nsummary = \"x\"\naction = \"ping\"\naliases = [\"PING\"]\n")],
+            files: vec![
+                ("ping.toml", PING),
+                (
+                    "pong.toml",
+                    "usage = \"pong\"\nsummary = \"x\"\naction = \"ping\"\naliases = [\"PING\"]\n",
+                ),
+            ],
             file: "commands/pong.toml",
             kind: |p| matches!(p, Problem::Duplicate { .. }),
             says: "`ping` is already the name or an alias of commands/ping.toml",
         },
         Case {
             files: vec![
-                ("runbook.toml", "usage = \"runbook <topic>\"\nsummary = \"x\"\nreply = \"see {topic}\"\n"),
-                ("status.toml", "usage = \"status [<app>]\"\nsummary = \"x\"\naction = \"status\"\naliases = [\"runbook\"]\n"),
+                (
+                    "runbook.toml",
+                    "usage = \"runbook <topic>\"\nsummary = \"x\"\nreply = \"see {topic}\"\n",
+                ),
+                (
+                    "status.toml",
+                    "usage = \"status [<app>]\"\nsummary = \"x\"\naction = \"status\"\naliases = [\"runbook\"]\n",
+                ),
             ],
             file: "commands/status.toml",
             kind: |p| matches!(p, Problem::Duplicate { .. }),
@@ -242,15 +400,25 @@ fn every_validation_error_names_the_file_and_says_what_to_fix() {
         let (file, problem, shown) = one_problem(&case.files);
         assert_eq!(file, case.file, "{shown}");
         assert!((case.kind)(&problem), "wrong kind: {shown}");
-        assert!(shown.contains(case.says), "{shown:?} should say {:?}", case.says);
-        assert!(shown.starts_with(case.file), "{shown} should start with the file");
+        assert!(
+            shown.contains(case.says),
+            "{shown:?} should say {:?}",
+            case.says
+        );
+        assert!(
+            shown.starts_with(case.file),
+            "{shown} should start with the file"
+        );
     }
 }
 
 #[test]
 fn every_problem_in_the_catalogue_is_reported_at_once() {
     let p = problems(&[
-        ("ping.toml", "usage = \"ping\"\nsummary = \"x\"\naction = \"reboot\"\n"),
+        (
+            "ping.toml",
+            "usage = \"ping\"\nsummary = \"x\"\naction = \"reboot\"\n",
+        ),
         ("pong.toml", PING),
         ("zap.toml", "usage = \"zap\"\nsumary = \"x\"\n"),
     ]);
@@ -272,6 +440,10 @@ fn an_alias_command_binds_literal_parameters() {
     let c = Catalog::from_sources(&sources).unwrap();
     assert_eq!(
         resolve(&c, "ship v7"),
-        Got::Cmd(Command::Deploy { app: app("web"), version: Version::parse("v7").unwrap(), plan: false })
+        Got::Cmd(Command::Deploy {
+            app: app("web"),
+            version: Version::parse("v7").unwrap(),
+            plan: false
+        })
     );
 }

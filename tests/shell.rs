@@ -14,21 +14,42 @@ fn shell(args: &[&str], input: &str) -> (String, String, i32) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start dockhand shell");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap(), out.status.code().unwrap_or(-1))
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.code().unwrap_or(-1),
+    )
 }
 
 #[test]
 fn chatter_gets_no_reply_and_commands_get_one_each() {
-    let (out, err, code) = shell(&[], "good morning\n!ping\nlunch at noon?\n!runbook db\n!version\n");
+    let (out, err, code) = shell(
+        &[],
+        "good morning\n!ping\nlunch at noon?\n!runbook db\n!version\n",
+    );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, format!("pong\nRunbook for db: https://runbooks.example.com/db\ndockhand {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out,
+        format!(
+            "pong\nRunbook for db: https://runbooks.example.com/db\ndockhand {}\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
 }
 
 #[test]
 fn mistakes_get_a_pointer_to_the_fix() {
-    let (out, _, code) = shell(&[], "!depoy hubot v2\n!deploy hubot\n!scale hubot lots\n!help depoy\n");
+    let (out, _, code) = shell(
+        &[],
+        "!depoy hubot v2\n!deploy hubot\n!scale hubot lots\n!help depoy\n",
+    );
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -45,7 +66,10 @@ fn mistakes_get_a_pointer_to_the_fix() {
 #[test]
 fn user_and_channel_set_who_speaks_and_where() {
     let (out, _, _) = shell(&["--user", "U024BE7LH", "--channel", "C0OPS"], "!whoami\n");
-    assert!(out.starts_with("You are U024BE7LH (shell:U024BE7LH), in channel C0OPS (shell:C0OPS)."), "{out}");
+    assert!(
+        out.starts_with("You are U024BE7LH (shell:U024BE7LH), in channel C0OPS (shell:C0OPS)."),
+        "{out}"
+    );
 }
 
 #[test]
@@ -60,20 +84,35 @@ fn mentions_and_a_custom_prefix_address_the_bot() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b".ping\n!ping\n").unwrap();
-    assert_eq!(String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap(), "pong\n");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b".ping\n!ping\n")
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap(),
+        "pong\n"
+    );
 }
 
 #[test]
 fn hostile_echoes_are_neutralised() {
     let (out, _, _) = shell(&[], "!runbook <!channel>\n!@everyone\n");
-    assert!(!out.contains("<!channel>") && !out.contains("@everyone"), "{out}");
+    assert!(
+        !out.contains("<!channel>") && !out.contains("@everyone"),
+        "{out}"
+    );
 }
 
 #[test]
 fn the_shell_refuses_to_start_on_a_broken_catalogue() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("ping.toml"), "usage = \"ping\"\nsummary = \"x\"\naction = \"reboot\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("ping.toml"),
+        "usage = \"ping\"\nsummary = \"x\"\naction = \"reboot\"\n",
+    )
+    .unwrap();
     let (out, err, code) = shell(&["--commands", dir.path().to_str().unwrap()], "!ping\n");
     assert_eq!(code, 2);
     assert!(out.is_empty());
@@ -85,13 +124,38 @@ fn the_shell_refuses_to_start_on_a_broken_catalogue() {
 fn check_validates_catalogue_and_config() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("dockhand.toml");
-    std::fs::write(&config, "[apps.hubot]\nenvironment = \"prod\"\nstack = \"hubot\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dockhand")).current_dir(env!("CARGO_MANIFEST_DIR")).args(["check", "--config"]).arg(&config).output().unwrap();
+    std::fs::write(
+        &config,
+        "[apps.hubot]\nenvironment = \"prod\"\nstack = \"hubot\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("apps.hubot.environment: `prod` is not declared; add `[environments.prod]`"), "{err}");
+    assert!(
+        err.contains("apps.hubot.environment: `prod` is not declared; add `[environments.prod]`"),
+        "{err}"
+    );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_dockhand")).current_dir(env!("CARGO_MANIFEST_DIR")).args(["check", "--config", "dockhand.example.toml"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8(out.stdout).unwrap().starts_with("ok: 18 commands"));
+    let out = Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["check", "--config", "dockhand.example.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("ok: 18 commands")
+    );
 }

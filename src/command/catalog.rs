@@ -141,7 +141,9 @@ pub enum Problem {
     Params(String),
     /// Every grammar starts with its own literal word, so two commands can only
     /// match the same text when they share a name or alias: this is that error.
-    #[error("`{name}` is already the name or an alias of {other}, so both would match the same text; pick another word")]
+    #[error(
+        "`{name}` is already the name or an alias of {other}, so both would match the same text; pick another word"
+    )]
     Duplicate { name: String, other: String },
     #[error("example `{0}` does not match the usage line; fix the example or the usage")]
     Example(String),

@@ -345,5 +345,118 @@ pub async fn history(
         .into_iter()
         .collect::<OpsResult<_>>()?;
     entries.sort_by(|a, b| b.0.cmp(&a.0));
-    Ok(entries.into_iter().map(|(_, e)| e).collect())
+    let mut entries: Vec<HistoryEntry> = entries.into_iter().map(|(_, e)| e).collect();
+    if let config::Target::Stack { stack, .. } = &app.target {
+        // CloudFormation registers a stack's revisions, so only the ones dockhand
+        // saw go live carry its tags; the stack's events say who asked for the
+        // rest (their request token) and how each update ended.
+        let operations =
+            stack_operations(&cfn::events(clients, stack.as_str()).await?, stack.as_str());
+        for e in entries.iter_mut() {
+            let Some(at) = e.at else { continue };
+            // The update that registered this revision: the last one started before it.
+            if let Some(op) = operations
+                .iter()
+                .filter(|o| o.started <= at)
+                .max_by_key(|o| o.started)
+            {
+                if e.by.is_none() {
+                    e.by = op.token.as_deref().and_then(super::deploy::who_from_token);
+                }
+                if e.outcome == "-" {
+                    e.outcome = op.outcome.clone();
+                }
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// One stack operation read back from its events.
+#[derive(Debug, PartialEq, Eq)]
+struct StackOperation {
+    started: crate::ops::Epoch,
+    token: Option<String>,
+    outcome: String,
+}
+
+/// Groups a stack's events (newest first) into operations: each starts with the
+/// stack's own `*_IN_PROGRESS` event and ends with its final status.
+fn stack_operations(events: &[cfn::StackEvent], stack: &str) -> Vec<StackOperation> {
+    let mut operations: Vec<StackOperation> = Vec::new();
+    let mut outcome: Option<String> = None;
+    for e in events.iter().filter(|e| e.resource == stack) {
+        match e.status.as_str() {
+            "UPDATE_COMPLETE" | "CREATE_COMPLETE" => outcome = Some("live".into()),
+            "UPDATE_ROLLBACK_COMPLETE" | "UPDATE_ROLLBACK_FAILED" | "UPDATE_FAILED" => {
+                outcome = Some("rolled back".into())
+            }
+            "UPDATE_IN_PROGRESS" | "CREATE_IN_PROGRESS" => operations.push(StackOperation {
+                started: e.at,
+                token: e.token.clone(),
+                outcome: outcome.take().unwrap_or_else(|| "in progress".into()),
+            }),
+            _ => {}
+        }
+    }
+    operations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at: i64, status: &str, token: &str) -> cfn::StackEvent {
+        cfn::StackEvent {
+            id: format!("{at}-{status}"),
+            at,
+            resource: "hubot".into(),
+            resource_type: "AWS::CloudFormation::Stack".into(),
+            status: status.into(),
+            reason: None,
+            token: Some(token.into()),
+        }
+    }
+
+    #[test]
+    fn stack_events_group_into_operations_with_their_outcome() {
+        // Newest first, as DescribeStackEvents answers.
+        let events = [
+            event(50, "UPDATE_IN_PROGRESS", "dockhand-deploy-slack-U2-bbbbbb"),
+            event(
+                40,
+                "UPDATE_ROLLBACK_COMPLETE",
+                "dockhand-deploy-slack-U1-aaaaaa",
+            ),
+            event(
+                35,
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                "dockhand-deploy-slack-U1-aaaaaa",
+            ),
+            event(30, "UPDATE_IN_PROGRESS", "dockhand-deploy-slack-U1-aaaaaa"),
+            event(20, "UPDATE_COMPLETE", "console-1"),
+            event(10, "UPDATE_IN_PROGRESS", "console-1"),
+        ];
+        let ops = stack_operations(&events, "hubot");
+        let seen: Vec<(i64, &str, Option<String>)> = ops
+            .iter()
+            .map(|o| {
+                (
+                    o.started,
+                    o.outcome.as_str(),
+                    o.token
+                        .as_deref()
+                        .and_then(super::super::deploy::who_from_token),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (50, "in progress", Some("slack:U2".to_string())),
+                (30, "rolled back", Some("slack:U1".to_string())),
+                (10, "live", None),
+            ]
+        );
+    }
 }

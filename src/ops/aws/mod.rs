@@ -151,7 +151,10 @@ impl AwsOps {
                 .build();
         }
         let (ecs, cfn) = client_configs(&sdk, self.emulator_account.as_deref());
-        let c = Clients { ecs: aws_sdk_ecs::Client::from_conf(ecs), cfn: aws_sdk_cloudformation::Client::from_conf(cfn) };
+        let c = Clients {
+            ecs: aws_sdk_ecs::Client::from_conf(ecs),
+            cfn: aws_sdk_cloudformation::Client::from_conf(cfn),
+        };
         clients.insert(env.name.clone(), c.clone());
         Ok(c)
     }
@@ -202,8 +205,14 @@ impl AwsOps {
 
 /// Service configs for ECS and CloudFormation from one `SdkConfig`; with an
 /// emulator account, every request carries it (tests build their clients here too).
-pub fn client_configs(sdk: &SdkConfig, emulator_account: Option<&str>) -> (aws_sdk_ecs::Config, aws_sdk_cloudformation::Config) {
-    let (mut ecs, mut cfn) = (aws_sdk_ecs::config::Builder::from(sdk), aws_sdk_cloudformation::config::Builder::from(sdk));
+pub fn client_configs(
+    sdk: &SdkConfig,
+    emulator_account: Option<&str>,
+) -> (aws_sdk_ecs::Config, aws_sdk_cloudformation::Config) {
+    let (mut ecs, mut cfn) = (
+        aws_sdk_ecs::config::Builder::from(sdk),
+        aws_sdk_cloudformation::config::Builder::from(sdk),
+    );
     if let Some(account) = emulator_account {
         ecs = ecs.interceptor(EmulatorAccount(account.to_string()));
         cfn = cfn.interceptor(EmulatorAccount(account.to_string()));

@@ -1,0 +1,629 @@
+//! Deploy, rollback, scale, cancel and the describe verbs, end to end: chat text into
+//! the dispatcher, the AWS SDK over HTTP into the local emulator (moto plus our
+//! rollout layer), replies out. Each test runs in its own emulator account.
+//!
+//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test aws`).
+
+mod support;
+
+use serde_json::json;
+use support::World;
+
+/// Two apps: `hubot` (stack-managed, deploy/service.yaml) and `worker`
+/// (service-managed, in cluster `apps`). Polls fast: the emulator rolls out in 0.6 s.
+const APPS: &str = r#"
+[aws]
+region = "us-east-1"
+max_attempts = 1
+
+[watch]
+poll_seconds = 0.1
+
+[environments.prod]
+
+[apps.hubot]
+environment = "prod"
+stack = "hubot"
+min = 0
+max = 10
+
+[apps.worker]
+environment = "prod"
+cluster = "apps"
+service = "worker"
+container = "worker"
+min = 1
+max = 10
+"#;
+
+const WORKER_V41: &str = "public.ecr.aws/example/worker:v41";
+
+/// A world with both apps running and settled: hubot v1 x2, worker v41 x3.
+async fn both_apps() -> World {
+    let w = World::new().await;
+    w.stack("hubot", "v1", 2).await;
+    w.cluster("apps").await;
+    w.service("apps", "worker", WORKER_V41, 3).await;
+    w.settle("hubot-cluster", "hubot").await;
+    w.settle("apps", "worker").await;
+    w
+}
+
+fn assert_has(out: &str, wanted: &[&str]) {
+    for w in wanted {
+        assert!(out.contains(w), "expected {w:?} in:\n{out}");
+    }
+}
+
+#[tokio::test]
+async fn deploy_of_a_stack_managed_app_goes_live_and_names_the_requester() {
+    let w = both_apps().await;
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy hubot v2").await;
+
+    assert_has(
+        &out,
+        &[
+            "Deploying hubot v2 (now v1) to prod, asked by @alice.",
+            "hubot v2 is live: 2/2 tasks on hubot:",
+        ],
+    );
+    // The stack's own events reach the thread, each once.
+    assert_has(
+        &out,
+        &[
+            "  └ ",
+            "UPDATE_IN_PROGRESS TaskDefinition",
+            "UPDATE_COMPLETE Service",
+        ],
+    );
+    assert_eq!(out.matches("UPDATE_COMPLETE Service").count(), 1, "{out}");
+    assert_eq!(w.stack_parameter("hubot", "Version").await, "v2");
+    let primary = w.primary("hubot-cluster", "hubot").await;
+    assert_eq!(
+        w.image_of(&primary).await,
+        "public.ecr.aws/example/hubot:v2"
+    );
+    // Every other parameter kept its value, and CloudFormation knows who asked.
+    assert_eq!(w.stack_parameter("hubot", "DesiredCount").await, "2");
+    let events = w
+        .cfn
+        .describe_stack_events()
+        .stack_name("hubot")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        events.stack_events().iter().any(|e| e
+            .client_request_token()
+            .is_some_and(|t| t.starts_with("dockhand-deploy-shell-alice-"))),
+        "no stack event carries the requester's token"
+    );
+}
+
+#[tokio::test]
+async fn deploy_of_a_service_managed_app_replaces_only_the_image_tag() {
+    let w = both_apps().await;
+    let old = w.primary("apps", "worker").await;
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy worker v42").await;
+
+    assert_has(
+        &out,
+        &[
+            "Deploying worker v42 (now v41)",
+            "worker v42 is live: 3/3 tasks on worker:2",
+            "has reached a steady state",
+        ],
+    );
+    let new = w.primary("apps", "worker").await;
+    assert_ne!(new, old);
+    let td = w
+        .ecs
+        .describe_task_definition()
+        .task_definition(&new)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let container = &td.task_definition().unwrap().container_definitions()[0];
+    assert_eq!(container.image(), Some("public.ecr.aws/example/worker:v42"));
+    assert_eq!(
+        container.environment()[0].value(),
+        Some("info"),
+        "the rest of the definition is copied"
+    );
+    let tag = |k: &str| {
+        td.tags()
+            .iter()
+            .find(|t| t.key() == Some(k))
+            .and_then(|t| t.value())
+            .map(str::to_string)
+    };
+    assert_eq!(tag("dockhand:requested-by").as_deref(), Some("shell:alice"));
+    assert_eq!(tag("dockhand:version").as_deref(), Some("v42"));
+    assert_eq!(tag("dockhand:outcome").as_deref(), Some("live"));
+    // The revision that was running stays registered: rollback needs it.
+    let old_td = w
+        .ecs
+        .describe_task_definition()
+        .task_definition(&old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old_td
+            .task_definition()
+            .unwrap()
+            .status()
+            .map(|s| s.as_str()),
+        Some("ACTIVE")
+    );
+}
+
+#[tokio::test]
+async fn a_circuit_breaker_rollback_is_a_failure_with_both_reasons() {
+    let w = both_apps().await;
+    let old = w.primary("apps", "worker").await;
+    w.account.fault(json!({"kind": "rollout_fails", "service": "worker", "reason": "Essential container in task exited"}));
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy worker v42").await;
+
+    assert_has(
+        &out,
+        &[
+            "worker v42 FAILED after",
+            "ECS rolled back to worker:1",
+            "circuit breaker",
+            "Last stopped task: \"Essential container in task exited\"",
+            "See `!events worker`.",
+        ],
+    );
+    w.settle("apps", "worker").await;
+    assert_eq!(w.primary("apps", "worker").await, old);
+    // `history` shows the failure, recorded on the revision itself.
+    let history = bot.ask("!history worker").await;
+    assert_has(&history, &["v42", "failed", "@alice"]);
+}
+
+#[tokio::test]
+async fn a_failed_stack_update_names_the_resource_and_its_reason() {
+    let w = both_apps().await;
+    w.account.fault(json!({"kind": "stack_update_fails", "stack": "hubot", "resource": "TaskDefinition",
+        "reason": "Resource handler returned message: \"Invalid request provided: memory too low\""}));
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy hubot v2").await;
+
+    assert_has(
+        &out,
+        &[
+            "hubot v2 FAILED after",
+            "CloudFormation rolled back hubot (UPDATE_ROLLBACK_COMPLETE)",
+            "TaskDefinition UPDATE_FAILED: Resource handler returned message",
+            "memory too low",
+        ],
+    );
+    assert_eq!(w.stack_parameter("hubot", "Version").await, "v1");
+}
+
+#[tokio::test]
+async fn deploying_the_running_version_changes_nothing() {
+    let w = both_apps().await;
+    let mut bot = w.bot(APPS).await;
+    let before = w.primary("apps", "worker").await;
+
+    assert_has(
+        &bot.ask("!deploy hubot v1").await,
+        &["hubot already runs v1."],
+    );
+    assert_has(
+        &bot.ask("!deploy worker v41").await,
+        &["worker already runs v41."],
+    );
+    assert_eq!(w.primary("apps", "worker").await, before);
+    assert_eq!(
+        w.account.count("RegisterTaskDefinition"),
+        1,
+        "only the setup registered a revision"
+    );
+}
+
+#[tokio::test]
+async fn plan_shows_the_change_and_leaves_nothing_behind() {
+    let w = both_apps().await;
+    let mut bot = w.bot(APPS).await;
+
+    let stack_plan = bot.ask("!deploy hubot v2 --plan").await;
+    assert_has(&stack_plan, &["Version: v1 -> v2", "TaskDefinition"]);
+    let service_plan = bot.ask("!deploy worker v42 --plan").await;
+    assert_has(
+        &service_plan,
+        &["worker:v41 -> public.ecr.aws/example/worker:v42"],
+    );
+
+    assert_eq!(w.stack_parameter("hubot", "Version").await, "v1");
+    let sets = w
+        .cfn
+        .list_change_sets()
+        .stack_name("hubot")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        sets.summaries().is_empty(),
+        "the plan's change set was deleted"
+    );
+    assert_eq!(
+        w.account.count("UpdateStack")
+            + w.account.count("UpdateService")
+            + w.account.count("RegisterTaskDefinition"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn rollback_returns_to_the_last_version_that_went_live() {
+    let w = both_apps().await;
+    let mut bot = w.bot(APPS).await;
+    assert_has(
+        &bot.ask("!deploy worker v42").await,
+        &["worker v42 is live"],
+    );
+    assert_has(&bot.ask("!deploy hubot v2").await, &["hubot v2 is live"]);
+
+    let out = bot.ask("!rollback worker").await;
+    assert_has(
+        &out,
+        &[
+            "Rolling back worker (now v42)",
+            "is live: 3/3 tasks on worker:1",
+        ],
+    );
+    assert_eq!(
+        w.image_of(&w.primary("apps", "worker").await).await,
+        WORKER_V41
+    );
+
+    let out = bot.ask("!rollback hubot").await;
+    assert_has(&out, &["Rolling back hubot (now v2)", "is live"]);
+    assert_eq!(w.stack_parameter("hubot", "Version").await, "v1");
+}
+
+#[tokio::test]
+async fn scale_moves_the_count_through_the_stack_or_the_service_within_bounds() {
+    let w = both_apps().await;
+    let mut bot = w.bot(APPS).await;
+
+    assert_has(
+        &bot.ask("!scale hubot 4").await,
+        &["Scaling hubot to 4", "4/4 tasks"],
+    );
+    assert_eq!(
+        w.stack_parameter("hubot", "DesiredCount").await,
+        "4",
+        "the stack owns the count"
+    );
+    assert_has(
+        &bot.ask("!scale worker 5").await,
+        &["Scaling worker to 5", "5/5 tasks"],
+    );
+
+    w.account.forget_calls();
+    assert_has(
+        &bot.ask("!scale worker 50").await,
+        &["worker scales from 1 to 10 tasks; 50 is outside that."],
+    );
+    assert!(
+        w.account.calls().is_empty(),
+        "a refused scale makes no AWS call"
+    );
+}
+
+#[tokio::test]
+async fn status_of_fifty_apps_batches_describe_services_per_cluster() {
+    let w = World::new().await;
+    w.cluster("apps").await;
+    w.cluster("batch").await;
+    let mut config =
+        String::from("[aws]\nregion = \"us-east-1\"\nmax_attempts = 1\n[environments.prod]\n");
+    for i in 0..50 {
+        let (cluster, name) = if i < 45 {
+            ("apps", format!("svc{i:02}"))
+        } else {
+            ("batch", format!("job{i:02}"))
+        };
+        w.service(
+            cluster,
+            &name,
+            &format!("public.ecr.aws/example/{name}:v{i}"),
+            1,
+        )
+        .await;
+        config.push_str(&format!(
+            "[apps.{name}]\nenvironment = \"prod\"\ncluster = \"{cluster}\"\nservice = \"{name}\"\ncontainer = \"{name}\"\n"
+        ));
+    }
+    let mut bot = w.bot(&config).await;
+    w.account.forget_calls();
+
+    let out = bot.ask("!status").await;
+
+    // 45 services in `apps` take 5 calls of 10, 5 in `batch` take one.
+    assert_eq!(
+        w.account.count("DescribeServices"),
+        6,
+        "{:?}",
+        w.account.calls()
+    );
+    assert_has(&out, &["svc00  prod  v0", "... and 30 more"]);
+}
+
+#[tokio::test]
+async fn status_of_one_app_and_the_describe_verbs() {
+    let w = both_apps().await;
+    let mut bot = w.bot(APPS).await;
+    bot.ask("!deploy worker v42").await;
+
+    assert_has(
+        &bot.ask("!status worker").await,
+        &["worker  prod  v42  3/3  COMPLETED  by @alice"],
+    );
+    assert_has(&bot.ask("!stacks").await, &["hubot", "CREATE_COMPLETE"]);
+    let stack = bot.ask("!stack hubot").await;
+    assert_has(
+        &stack,
+        &[
+            "hubot: CREATE_COMPLETE",
+            "Parameters:",
+            "Version = v1",
+            "Outputs:",
+            "Latest events:",
+        ],
+    );
+    let events = bot.ask("!events worker 5").await;
+    assert_has(&events, &["has reached a steady state"]);
+    assert!(events.lines().count() <= 5, "{events}");
+    assert_has(
+        &bot.ask("!history worker").await,
+        &["v42", "@alice", "live"],
+    );
+}
+
+#[tokio::test]
+async fn cancel_of_a_stack_update_rolls_it_back() {
+    let w = both_apps().await;
+    w.account.rollout_seconds(3.0);
+    let mut bot = w.bot(APPS).await;
+
+    assert!(bot.send("!deploy hubot v2").is_none());
+    wait_for_stack(&w, "hubot", "UPDATE_IN_PROGRESS").await;
+    assert!(bot.send("!cancel hubot").is_none());
+    let out = bot.finish().await;
+
+    assert_has(
+        &out,
+        &[
+            "Cancelling the rollout of hubot, asked by @alice.",
+            "hubot cancel cancelled after",
+        ],
+    );
+    assert_eq!(w.stack_parameter("hubot", "Version").await, "v1");
+    assert!(w.account.count("CancelUpdateStack") == 1);
+}
+
+#[tokio::test]
+async fn cancel_of_a_service_rollout_returns_to_the_previous_revision() {
+    let w = both_apps().await;
+    let old = w.primary("apps", "worker").await;
+    w.account.rollout_seconds(3.0);
+    let mut bot = w.bot(APPS).await;
+
+    assert!(bot.send("!deploy worker v42").is_none());
+    wait_for_deployments(&w, "apps", "worker", 2).await;
+    assert!(bot.send("!cancel worker").is_none());
+    let out = bot.finish().await;
+
+    assert_has(
+        &out,
+        &["Cancelling the rollout of worker", "worker v42 FAILED"],
+    );
+    w.settle("apps", "worker").await;
+    assert_eq!(w.primary("apps", "worker").await, old);
+}
+
+#[tokio::test]
+async fn deploys_of_two_apps_run_together_and_a_second_deploy_of_one_is_refused() {
+    let w = both_apps().await;
+    w.account.rollout_seconds(2.0);
+    let mut bot = w.bot(APPS).await;
+
+    assert!(bot.send("!deploy hubot v2").is_none());
+    assert!(bot.send("!deploy worker v42").is_none());
+    let refused = bot
+        .send_as("bob", "!deploy worker v43")
+        .expect("answered at once");
+    assert!(
+        refused.starts_with("worker is busy: @alice started `deploy worker v42` at "),
+        "{refused}"
+    );
+    // Reading is never blocked by an operation in flight.
+    assert!(bot.send_as("bob", "!status worker").is_none());
+    let out = bot.finish().await;
+
+    assert_has(&out, &["hubot v2 is live", "worker v42 is live"]);
+}
+
+#[tokio::test]
+async fn access_denied_names_the_action() {
+    let w = both_apps().await;
+    w.account.fault(json!({"kind": "error", "operation": "UpdateService", "code": "AccessDeniedException",
+        "message": "User: arn:aws:sts::123:assumed-role/dockhand is not authorized to perform: ecs:UpdateService", "status": 400}));
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy worker v42").await;
+    assert_has(
+        &out,
+        &["AWS denied `ecs:UpdateService` to dockhand's role. Ask the platform team to allow it."],
+    );
+    assert!(
+        !out.contains("arn:aws:sts"),
+        "AWS's message stays in the log: {out}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_the_sdk_gave_up_on_is_reported_as_such() {
+    let w = both_apps().await;
+    w.account.fault(
+        json!({"kind": "error", "operation": "DescribeServices", "code": "ThrottlingException",
+        "message": "Rate exceeded", "status": 400, "count": 5}),
+    );
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy worker v42").await;
+    assert_has(
+        &out,
+        &["AWS kept throttling `ecs:DescribeServices`; try again in a minute."],
+    );
+}
+
+#[tokio::test]
+async fn a_stack_busy_with_another_update_is_refused_with_its_state() {
+    let w = both_apps().await;
+    w.account.rollout_seconds(30.0);
+    // Someone else's update, outside dockhand.
+    use aws_sdk_cloudformation::types::Parameter;
+    let keep = |k: &str| {
+        Parameter::builder()
+            .parameter_key(k)
+            .use_previous_value(true)
+            .build()
+    };
+    w.cfn
+        .update_stack()
+        .stack_name("hubot")
+        .use_previous_template(true)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("Version")
+                .parameter_value("v9")
+                .build(),
+        )
+        .parameters(keep("ServiceName"))
+        .parameters(keep("ClusterName"))
+        .parameters(keep("Image"))
+        .parameters(keep("DesiredCount"))
+        .parameters(keep("ContainerPort"))
+        .parameters(keep("LogGroupName"))
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .unwrap();
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy hubot v2").await;
+    assert!(
+        out.starts_with("hubot is busy: UPDATE_IN_PROGRESS since "),
+        "{out}"
+    );
+    assert_has(&out, &["Wait for it, or `!cancel hubot`."]);
+}
+
+#[tokio::test]
+async fn missing_things_are_named() {
+    let w = both_apps().await;
+    let config = format!(
+        "{APPS}\n[apps.ghost]\nenvironment = \"prod\"\ncluster = \"apps\"\nservice = \"ghost\"\ncontainer = \"ghost\"\n\n[apps.nostack]\nenvironment = \"prod\"\nstack = \"nostack\"\n"
+    );
+    let mut bot = w.bot(&config).await;
+
+    assert_has(&bot.ask("!deploy ghost v2").await, &["ghost"]);
+    assert_has(
+        &bot.ask("!deploy nostack v2").await,
+        &["nostack", "does not exist"],
+    );
+    assert_has(
+        &bot.ask("!deploy hubbot v2").await,
+        &["Unknown app `hubbot`. Did you mean `hubot`?"],
+    );
+    // `status` still answers for the apps that exist.
+    let status = bot.ask("!status").await;
+    assert_has(&status, &["worker  prod  v41", "hubot"]);
+}
+
+#[tokio::test]
+async fn aws_validation_errors_are_passed_on_in_aws_words() {
+    let w = both_apps().await;
+    w.account.fault(json!({"kind": "error", "operation": "UpdateStack", "code": "ValidationError",
+        "message": "Template error: Unresolved resource dependencies [Missing] in the Resources block of the template", "status": 400}));
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy hubot v2").await;
+    assert_has(
+        &out,
+        &["AWS refused it: Template error: Unresolved resource dependencies [Missing]"],
+    );
+}
+
+#[tokio::test]
+async fn a_rollout_that_never_settles_times_out_with_its_state() {
+    let w = both_apps().await;
+    w.account
+        .fault(json!({"kind": "rollout_stalls", "service": "worker"}));
+    let mut bot = w.bot(APPS).await;
+    let mut config = bot.dispatcher.config().clone();
+    config
+        .apps
+        .values_mut()
+        .for_each(|a| a.timeout = std::time::Duration::from_secs(2));
+    bot = support::Bot::new(config, &w.account).await;
+
+    let out = bot.ask("!deploy worker v42").await;
+    assert_has(
+        &out,
+        &[
+            "worker v42: no outcome after",
+            "AWS says",
+            "It carries on in AWS; check `!status worker`.",
+        ],
+    );
+}
+
+async fn wait_for_stack(w: &World, stack: &str, status: &str) {
+    for _ in 0..200 {
+        let out = w
+            .cfn
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .unwrap();
+        if out.stacks()[0].stack_status().map(|s| s.as_str()) == Some(status) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{stack} never reached {status}");
+}
+
+async fn wait_for_deployments(w: &World, cluster: &str, service: &str, n: usize) {
+    for _ in 0..200 {
+        let out = w
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .unwrap();
+        if out.services()[0].deployments().len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{service} never had {n} deployments");
+}
