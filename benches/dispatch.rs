@@ -13,27 +13,55 @@ use dockhand::dispatch::{Dispatcher, Handled};
 use dockhand::ops::aws::AwsOps;
 
 fn dispatch(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _guard = runtime.enter();
     let config = Config::parse("bench", "", &|_| None).unwrap();
     let catalog = Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("commands")).unwrap();
     let ops = AwsOps::new(&config);
     let d = Dispatcher::new(config, catalog, ops);
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let origin = Origin { platform: Platform::Shell, channel: "ops".into(), thread: None, direct: false };
-    let author = Author { id: "alice".into(), name: "alice".into() };
-    let msg = |text| Inbound { origin: &origin, author: &author, via: Via::Message, text };
+    let origin = Origin {
+        platform: Platform::Shell,
+        channel: "ops".into(),
+        thread: None,
+        direct: false,
+    };
+    let author = Author {
+        id: "alice".into(),
+        name: "alice".into(),
+    };
+    let msg = |text| Inbound {
+        origin: &origin,
+        author: &author,
+        via: Via::Message,
+        text,
+    };
 
     let chatter = msg("has anyone seen the deploy dashboard today?");
     c.bench_function("dispatch/chatter", |b| {
-        b.iter(|| assert!(matches!(d.handle(black_box(&chatter), &tx), Handled::Ignored)))
+        b.iter(|| {
+            assert!(matches!(
+                d.handle(black_box(&chatter), &tx),
+                Handled::Ignored
+            ))
+        })
     });
     let canned = msg("!runbook db");
     c.bench_function("dispatch/canned_reply", |b| {
-        b.iter(|| assert!(matches!(d.handle(black_box(&canned), &tx), Handled::Reply(_))))
+        b.iter(|| {
+            assert!(matches!(
+                d.handle(black_box(&canned), &tx),
+                Handled::Reply(_)
+            ))
+        })
     });
     let ping = msg("!ping");
-    c.bench_function("dispatch/ping", |b| b.iter(|| assert!(matches!(d.handle(black_box(&ping), &tx), Handled::Reply(_)))));
+    c.bench_function("dispatch/ping", |b| {
+        b.iter(|| assert!(matches!(d.handle(black_box(&ping), &tx), Handled::Reply(_))))
+    });
 }
 
 criterion_group!(benches, dispatch);
