@@ -5,6 +5,9 @@ use aws_sdk_ecs::types::{
     TaskDefinitionStatus,
 };
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use super::{Clients, ServiceRef, classify};
 use crate::ops::watch::{DeploymentSnap, ServiceSnap};
 use crate::ops::{Epoch, OpsError, OpsResult};
@@ -83,24 +86,27 @@ pub async fn describe(clients: &Clients, svc: &ServiceRef) -> OpsResult<Service>
         })
 }
 
-/// Describes many services of one cluster, 10 per call (the API's limit).
+/// Describes many services of one cluster, 10 per call (the API's limit), the
+/// calls made together.
 /// Returns the services found and the names ECS reported missing.
 pub async fn describe_many(
     clients: &Clients,
     cluster: &str,
     names: &[String],
 ) -> OpsResult<(Vec<Service>, Vec<String>)> {
-    let mut found = Vec::new();
-    let mut missing = Vec::new();
-    for chunk in names.chunks(10) {
-        let out = clients
+    let calls = names.chunks(10).map(|chunk| async move {
+        clients
             .ecs
             .describe_services()
             .cluster(cluster)
             .set_services(Some(chunk.to_vec()))
             .send()
             .await
-            .map_err(|e| classify("ecs:DescribeServices", e))?;
+            .map_err(|e| classify("ecs:DescribeServices", e))
+    });
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for out in futures::future::try_join_all(calls).await? {
         found.extend(
             out.services()
                 .iter()
@@ -119,6 +125,9 @@ pub async fn task_definition(
     clients: &Clients,
     arn: &str,
 ) -> OpsResult<(TaskDefinition, Vec<Tag>)> {
+    if let Some(hit) = clients.revisions.get(arn) {
+        return Ok(hit);
+    }
     let out = clients
         .ecs
         .describe_task_definition()
@@ -131,7 +140,45 @@ pub async fn task_definition(
         .task_definition()
         .cloned()
         .ok_or_else(|| OpsError::NotFound(format!("task definition `{arn}` was not found.")))?;
-    Ok((td, out.tags().to_vec()))
+    let tags = out.tags().to_vec();
+    clients.revisions.put(arn, &td, &tags);
+    Ok((td, tags))
+}
+
+/// Described task definitions, by ARN. A revision's contents never change, so
+/// `status` of fifty apps need not describe fifty revisions on every call; its tags
+/// do change (dockhand adds the outcome), so an entry is dropped when this bot tags
+/// the revision and is trusted for at most `Revisions::TTL`, which bounds how stale
+/// a tag written elsewhere (another dockhand, a person) can look.
+#[derive(Debug, Default)]
+pub struct Revisions(std::sync::Mutex<HashMap<String, (Instant, TaskDefinition, Vec<Tag>)>>);
+
+impl Revisions {
+    const TTL: Duration = Duration::from_secs(60);
+    /// Enough for every revision `status` and `history` look at in a large account.
+    const MAX: usize = 1024;
+
+    fn get(&self, arn: &str) -> Option<(TaskDefinition, Vec<Tag>)> {
+        let map = self.0.lock().expect("revisions lock");
+        map.get(arn)
+            .filter(|(at, ..)| at.elapsed() < Self::TTL)
+            .map(|(_, td, tags)| (td.clone(), tags.clone()))
+    }
+
+    fn put(&self, arn: &str, td: &TaskDefinition, tags: &[Tag]) {
+        let mut map = self.0.lock().expect("revisions lock");
+        if map.len() >= Self::MAX {
+            map.retain(|_, (at, ..)| at.elapsed() < Self::TTL);
+            if map.len() >= Self::MAX {
+                map.clear();
+            }
+        }
+        map.insert(arn.to_string(), (Instant::now(), td.clone(), tags.to_vec()));
+    }
+
+    fn forget(&self, arn: &str) {
+        self.0.lock().expect("revisions lock").remove(arn);
+    }
 }
 
 pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
@@ -256,6 +303,7 @@ pub async fn update_count(clients: &Clients, svc: &ServiceRef, count: i32) -> Op
 
 /// Tags a task definition; history reads these back.
 pub async fn tag_resource(clients: &Clients, arn: &str, tags: Vec<Tag>) -> OpsResult<()> {
+    clients.revisions.forget(arn);
     clients
         .ecs
         .tag_resource()

@@ -41,6 +41,8 @@ use crate::config::{self, App, Config, Environment};
 pub(crate) struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub cfn: aws_sdk_cloudformation::Client,
+    /// Task definitions already described in this environment (see `ecs::Revisions`).
+    pub revisions: std::sync::Arc<ecs::Revisions>,
 }
 
 /// The ECS service behind an app: cluster and service name.
@@ -154,6 +156,7 @@ impl AwsOps {
         let c = Clients {
             ecs: aws_sdk_ecs::Client::from_conf(ecs),
             cfn: aws_sdk_cloudformation::Client::from_conf(cfn),
+            revisions: Default::default(),
         };
         clients.insert(env.name.clone(), c.clone());
         Ok(c)
