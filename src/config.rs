@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::command::Action;
 use crate::command::value::{AppName, StackName};
 
 /// A token or other secret. Printing it with `{:?}` shows `Secret(<redacted>)`;
@@ -53,6 +54,50 @@ struct RawConfig {
     slack: RawSlack,
     #[serde(default)]
     discord: RawDiscord,
+    #[serde(default)]
+    access: RawAccess,
+    #[serde(default)]
+    roles: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    channels: BTreeMap<String, RawBinding>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccess {
+    #[serde(default)]
+    direct_messages: bool,
+    confirm_minutes: Option<u64>,
+    audit_channel: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBinding {
+    #[serde(default)]
+    apps: Vec<String>,
+    #[serde(default)]
+    environments: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<String>,
+    verbs: Vec<String>,
+    #[serde(default)]
+    apps: Vec<String>,
+    #[serde(default)]
+    environments: Vec<String>,
+    #[serde(default)]
+    channels: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    max_count: Option<u32>,
+    #[serde(default)]
+    break_locks: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +122,8 @@ struct RawEnvironment {
     role_arn: Option<String>,
     #[serde(default)]
     protected: bool,
+    #[serde(default)]
+    two_person: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,7 +162,10 @@ pub struct Environment {
     pub region: Option<String>,
     /// A role to assume for this environment (multi-account set-ups).
     pub role_arn: Option<String>,
+    /// Mutations here ask the requester for a confirmation first.
     pub protected: bool,
+    /// The confirmation must come from someone other than the requester.
+    pub two_person: bool,
 }
 
 /// How an app is deployed.
@@ -179,7 +229,51 @@ pub struct Config {
     pub apps: BTreeMap<AppName, App>,
     pub slack: SlackTokens,
     pub discord_token: Option<Secret>,
+    pub access: Access,
 }
+
+/// Who may do what where: `[access]`, `[roles]`, `[channels]` and `[[rules]]`.
+/// `policy` decides with it; see `dockhand.example.toml` for the reference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Role name -> identities (`slack:U024BE7LH`, `discord:80351110224678912`).
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// Channel identity (`slack:C0DEPLOY`) -> the apps and environments it is for.
+    pub channels: BTreeMap<String, Binding>,
+    pub rules: Vec<Rule>,
+    /// Whether a rule can allow a mutation asked in a direct message at all.
+    pub direct_messages: bool,
+    /// How long a confirmation code stays valid.
+    pub confirm_ttl: Duration,
+    /// Where audit events are also posted (`slack:C0AUDIT`), besides the log.
+    pub audit_channel: Option<String>,
+}
+
+/// The apps and environments a channel is bound to: read-only verbs on them are
+/// allowed there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Binding {
+    pub apps: Vec<AppName>,
+    pub environments: Vec<String>,
+}
+
+/// One rule: these verbs, on these apps or environments, in these channels, for
+/// these roles (an empty list means any), optionally bounded by the arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub name: String,
+    pub verbs: Vec<Action>,
+    pub apps: Vec<AppName>,
+    pub environments: Vec<String>,
+    pub channels: Vec<String>,
+    pub roles: Vec<String>,
+    /// For `scale`: the highest count this rule allows.
+    pub max_count: Option<u32>,
+    /// With `unlock`: may remove a lock someone else took.
+    pub break_locks: bool,
+}
+
+pub const DEFAULT_CONFIRM_MINUTES: u64 = 2;
 
 /// One configuration problem: where it is and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -188,6 +282,152 @@ pub struct ConfigError {
     pub file: String,
     pub key: String,
     pub problem: String,
+}
+
+/// Validates the access sections against the declared environments and apps.
+fn access(
+    raw: RawAccess,
+    roles: BTreeMap<String, Vec<String>>,
+    channels: BTreeMap<String, RawBinding>,
+    rules: Vec<RawRule>,
+    environments: &BTreeMap<String, Environment>,
+    apps: &BTreeMap<AppName, App>,
+    err: &mut dyn FnMut(String, String),
+) -> Access {
+    let identity_ok = |s: &str| {
+        s.split_once(':').is_some_and(|(p, id)| {
+            matches!(p, "slack" | "discord" | "shell")
+                && !id.is_empty()
+                && !id.contains(char::is_whitespace)
+        })
+    };
+    for (role, members) in &roles {
+        for m in members.iter().filter(|m| !identity_ok(m)) {
+            err(
+                format!("roles.{role}"),
+                format!(
+                    "`{m}` is not an identity: write `slack:<user id>`, `discord:<user id>` or `shell:<user>` (ids, never display names)"
+                ),
+            );
+        }
+    }
+    let known_apps =
+        |key: &str, list: &[String], err: &mut dyn FnMut(String, String)| -> Vec<AppName> {
+            list.iter()
+                .filter_map(
+                    |a| match AppName::parse(a).ok().filter(|n| apps.contains_key(n)) {
+                        Some(n) => Some(n),
+                        None => {
+                            err(
+                                key.to_string(),
+                                format!("`{a}` is not an app under `[apps]`"),
+                            );
+                            None
+                        }
+                    },
+                )
+                .collect()
+        };
+    let check_envs = |key: &str, list: &[String], err: &mut dyn FnMut(String, String)| {
+        for e in list.iter().filter(|e| !environments.contains_key(*e)) {
+            err(
+                key.to_string(),
+                format!("`{e}` is not declared under `[environments]`"),
+            );
+        }
+    };
+    let mut bound = BTreeMap::new();
+    for (channel, b) in channels {
+        let key = format!("channels.\"{channel}\"");
+        if !identity_ok(&channel) {
+            err(key.clone(), "write the channel as `slack:<channel id>`, `discord:<channel id>` or `shell:<name>`".into());
+        }
+        check_envs(&key, &b.environments, err);
+        let apps = known_apps(&key, &b.apps, err);
+        bound.insert(
+            channel,
+            Binding {
+                apps,
+                environments: b.environments,
+            },
+        );
+    }
+    let mut checked = Vec::new();
+    for (i, r) in rules.into_iter().enumerate() {
+        let name = r.name.clone().unwrap_or_else(|| format!("rules[{i}]"));
+        let key = format!("rules[{i}]");
+        let verbs: Vec<Action> = r
+            .verbs
+            .iter()
+            .filter_map(|v| match Action::ALL.into_iter().find(|a| a.name() == v) {
+                Some(a) => Some(a),
+                None => {
+                    err(format!("{key}.verbs"), format!("`{v}` is not a verb; use the action names, e.g. deploy, rollback, scale, cancel, lock, unlock, status"));
+                    None
+                }
+            })
+            .collect();
+        if r.verbs.is_empty() {
+            err(
+                format!("{key}.verbs"),
+                "list the verbs this rule allows, e.g. `verbs = [\"deploy\"]`".into(),
+            );
+        }
+        for role in r.roles.iter().filter(|x| !roles.contains_key(*x)) {
+            err(
+                format!("{key}.roles"),
+                format!("`{role}` is not declared under `[roles]`"),
+            );
+        }
+        for c in r.channels.iter().filter(|c| !identity_ok(c)) {
+            err(
+                format!("{key}.channels"),
+                format!(
+                    "`{c}` is not a channel: write `slack:<channel id>`, `discord:<channel id>` or `shell:<name>`"
+                ),
+            );
+        }
+        check_envs(&format!("{key}.environments"), &r.environments, err);
+        let rule_apps = known_apps(&format!("{key}.apps"), &r.apps, err);
+        if r.max_count.is_some() && verbs != [Action::Scale] {
+            err(
+                format!("{key}.max_count"),
+                "`max_count` bounds `scale`; put it in a rule whose verbs are only `[\"scale\"]`"
+                    .into(),
+            );
+        }
+        checked.push(Rule {
+            name,
+            verbs,
+            apps: rule_apps,
+            environments: r.environments,
+            channels: r.channels,
+            roles: r.roles,
+            max_count: r.max_count,
+            break_locks: r.break_locks,
+        });
+    }
+    let minutes = raw.confirm_minutes.unwrap_or(DEFAULT_CONFIRM_MINUTES);
+    if !(1..=60).contains(&minutes) {
+        err(
+            "access.confirm_minutes".into(),
+            "use 1 to 60 minutes".into(),
+        );
+    }
+    if let Some(c) = raw.audit_channel.as_deref().filter(|c| !identity_ok(c)) {
+        err(
+            "access.audit_channel".into(),
+            format!("`{c}` is not a channel: write `slack:<channel id>` or `discord:<channel id>`"),
+        );
+    }
+    Access {
+        audit_channel: raw.audit_channel,
+        roles,
+        channels: bound,
+        rules: checked,
+        direct_messages: raw.direct_messages,
+        confirm_ttl: Duration::from_secs(minutes * 60),
+    }
 }
 
 /// Where environment overrides come from; a trait object so tests pass a map
@@ -313,7 +553,8 @@ impl Config {
                         name,
                         region: e.region,
                         role_arn: e.role_arn,
-                        protected: e.protected,
+                        protected: e.protected || e.two_person,
+                        two_person: e.two_person,
                     },
                 )
             })
@@ -427,6 +668,16 @@ impl Config {
             raw.discord.token_file,
         );
 
+        let access = access(
+            raw.access,
+            raw.roles,
+            raw.channels,
+            raw.rules,
+            &environments,
+            &apps,
+            &mut err,
+        );
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -440,6 +691,7 @@ impl Config {
             apps,
             slack,
             discord_token,
+            access,
         })
     }
 

@@ -50,6 +50,22 @@ pub enum Handled {
     Started,
 }
 
+/// A command waiting for `confirm <code>`: who asked, where, and until when.
+#[derive(Debug, Clone)]
+struct Pending {
+    command: Command,
+    app: Option<App>,
+    origin: Origin,
+    author: Author,
+    asked: String,
+    rule: Option<String>,
+    other_person: bool,
+    /// On tokio's clock, so expiry is testable with a paused clock.
+    expires: tokio::time::Instant,
+    /// The same moment as shown in chat.
+    expires_at: i64,
+}
+
 /// Who holds an app: the one-operation-in-flight guard.
 #[derive(Debug, Clone)]
 struct Hold {
@@ -65,6 +81,8 @@ struct Inner<O> {
     policy: Policy,
     ops: O,
     holds: Mutex<HashMap<AppName, Hold>>,
+    /// Confirmations waiting for their code, by code.
+    pending: Mutex<HashMap<String, Pending>>,
     next_id: AtomicU64,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -116,6 +134,7 @@ impl<O: Ops> Dispatcher<O> {
                 policy,
                 ops,
                 holds: Mutex::new(HashMap::new()),
+                pending: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -204,17 +223,313 @@ impl<O: Ops> Dispatcher<O> {
             },
             None => None,
         };
+        let environment = app.map(|a| self.inner.config.environment_of(a));
         let request = Request {
             origin: inbound.origin,
             author: inbound.author,
             command: &command,
             app,
+            environment,
         };
-        match self.inner.policy.decide(&request) {
-            Decision::Allow => {}
-            Decision::Deny(why) => return Handled::Reply(Reply::text(why)),
+        let decision = self.inner.policy.decide(&request);
+        let asked = asked(&command);
+        match decision {
+            Decision::Allow { rule } => {
+                if command.action().mutates() {
+                    self.audit(inbound, &asked, "allowed", rule.as_deref(), outbox);
+                }
+                self.run(command, app.cloned(), inbound, outbox)
+            }
+            Decision::Deny(why) => {
+                self.audit(inbound, &asked, "denied", None, outbox);
+                Handled::Reply(Reply::text(why))
+            }
+            Decision::Confirm {
+                rule,
+                why,
+                other_person,
+            } => {
+                self.audit(
+                    inbound,
+                    &asked,
+                    "confirmation asked",
+                    rule.as_deref(),
+                    outbox,
+                );
+                self.ask_confirmation(
+                    command,
+                    app.cloned(),
+                    inbound,
+                    outbox,
+                    asked,
+                    rule,
+                    why,
+                    other_person,
+                )
+            }
         }
-        self.run(command, app.cloned(), inbound, outbox)
+    }
+
+    /// One audit event: who, where, what, the decision and the rule behind it.
+    /// Always logged as a structured event (JSON with `DOCKHAND_LOG_FORMAT=json`);
+    /// also posted to the audit channel when one is configured on this platform.
+    fn audit(
+        &self,
+        inbound: &Inbound<'_>,
+        asked: &str,
+        decision: &str,
+        rule: Option<&str>,
+        outbox: &Outbox,
+    ) {
+        let who = inbound.author.identity(inbound.origin.platform);
+        let channel = format!("{}:{}", inbound.origin.platform, inbound.origin.channel);
+        tracing::info!(
+            target: "dockhand::audit",
+            who,
+            channel,
+            direct = inbound.origin.direct,
+            asked,
+            decision,
+            rule = rule.unwrap_or("-"),
+            "decision"
+        );
+        self.post_audit(
+            outbox,
+            inbound.origin.platform,
+            format!(
+                "{who} in {channel}: `{asked}` {decision}{}",
+                rule.map(|r| format!(" (rule {r})")).unwrap_or_default()
+            ),
+        );
+    }
+
+    fn post_audit(&self, outbox: &Outbox, platform: crate::chat::Platform, text: String) {
+        let Some((p, channel)) = self
+            .inner
+            .config
+            .access
+            .audit_channel
+            .as_deref()
+            .and_then(|c| c.split_once(':'))
+        else {
+            return;
+        };
+        if p == platform.name() {
+            let _ = outbox.send(Outbound {
+                origin: Origin {
+                    platform,
+                    channel: channel.into(),
+                    thread: None,
+                    direct: false,
+                },
+                reply: Reply::text(neutralise(&text, 500)),
+            });
+        }
+    }
+
+    /// Stores the command under a fresh code and asks for it; a deploy's prompt
+    /// shows its plan.
+    #[allow(clippy::too_many_arguments)]
+    fn ask_confirmation(
+        &self,
+        command: Command,
+        app: Option<App>,
+        inbound: &Inbound<'_>,
+        outbox: &Outbox,
+        asked: String,
+        rule: Option<String>,
+        why: String,
+        other_person: bool,
+    ) -> Handled {
+        let ttl = self.inner.config.access.confirm_ttl;
+        let code = self.new_code();
+        let expires_at = now() + ttl.as_secs() as i64;
+        let prefix = self.inner.addresser.prefix();
+        let who = if other_person {
+            format!(
+                "someone other than {}",
+                neutralise(&inbound.author.name, 40)
+            )
+        } else {
+            "you".to_string()
+        };
+        let prompt = format!(
+            "`{asked}` needs a confirmation: {why}. {who} can `{prefix}confirm {code}` until {} (UTC), or `{prefix}abort {code}`.",
+            clock(expires_at)
+        );
+        {
+            let mut pending = self.inner.pending.lock().expect("pending lock");
+            let now = tokio::time::Instant::now();
+            pending.retain(|_, p| p.expires > now);
+            pending.insert(
+                code.clone(),
+                Pending {
+                    command: command.clone(),
+                    app: app.clone(),
+                    origin: inbound.origin.clone(),
+                    author: inbound.author.clone(),
+                    asked,
+                    rule,
+                    other_person,
+                    expires: now + ttl,
+                    expires_at,
+                },
+            );
+        }
+        let buttons = move |r: Reply| {
+            r.button(
+                "Confirm",
+                format!("confirm {code}"),
+                crate::chat::ButtonStyle::Primary,
+            )
+            .button(
+                "Abort",
+                format!("abort {code}"),
+                crate::chat::ButtonStyle::Danger,
+            )
+        };
+        match (command, app) {
+            (Command::Deploy { version, .. }, Some(app)) => {
+                let target = self.target(app, inbound);
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    let plan = match d.inner.ops.plan(&target, &version).await {
+                        Ok(p) => render::plan(target.app.name.as_str(), version.as_str(), &p).text,
+                        Err(e) => format!("(No plan: {})", error_reply(&e)),
+                    };
+                    Ok(buttons(Reply::text(format!("{prompt}\n{plan}"))))
+                })
+            }
+            _ => Handled::Reply(buttons(Reply::text(prompt))),
+        }
+    }
+
+    /// A short code that is easy to read and type on a phone (no 0/O, 1/I).
+    fn new_code(&self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        let pending = self.inner.pending.lock().expect("pending lock");
+        let mut seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default()
+            ^ self
+                .inner
+                .next_id
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        loop {
+            let mut code = String::with_capacity(4);
+            for _ in 0..4 {
+                // xorshift: codes need to be distinct, not secret (only the
+                // requester, in the same channel, can use one).
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                code.push(ALPHABET[(seed % ALPHABET.len() as u64) as usize] as char);
+            }
+            if !pending.contains_key(&code) {
+                return code;
+            }
+        }
+    }
+
+    fn confirm(&self, code: &str, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled {
+        let reply = |t: String| Handled::Reply(Reply::text(t));
+        let found = {
+            let mut pending = self.inner.pending.lock().expect("pending lock");
+            let Some(p) = pending.get(code).cloned() else {
+                return reply(format!(
+                    "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
+                ));
+            };
+            if tokio::time::Instant::now() >= p.expires {
+                pending.remove(code);
+                return reply(format!(
+                    "Code `{code}` expired at {} (UTC); ask again.",
+                    clock(p.expires_at)
+                ));
+            }
+            if p.origin.platform != inbound.origin.platform
+                || p.origin.channel != inbound.origin.channel
+            {
+                return reply(format!(
+                    "Code `{code}` was given in another channel; confirm it there."
+                ));
+            }
+            let same = p.author.id == inbound.author.id;
+            if p.other_person && same {
+                return reply(format!(
+                    "`{}` needs a second person: someone other than you must confirm `{code}`.",
+                    p.asked
+                ));
+            }
+            if !p.other_person && !same {
+                return reply(format!(
+                    "Only {} can confirm `{code}`.",
+                    neutralise(&p.author.name, 40)
+                ));
+            }
+            if p.other_person {
+                // The approver must be allowed to do it too.
+                let request = Request {
+                    origin: inbound.origin,
+                    author: inbound.author,
+                    command: &p.command,
+                    app: p.app.as_ref(),
+                    environment: p.app.as_ref().map(|a| self.inner.config.environment_of(a)),
+                };
+                if let Decision::Deny(why) = self.inner.policy.decide(&request) {
+                    return reply(why);
+                }
+            }
+            pending.remove(code);
+            p
+        };
+        let approver = inbound.author.identity(inbound.origin.platform);
+        self.audit(
+            inbound,
+            &found.asked,
+            "confirmed",
+            found.rule.as_deref(),
+            outbox,
+        );
+        tracing::info!(target: "dockhand::audit", code, approver, asked = found.asked, "confirmation");
+        // The operation runs as the person who asked for it.
+        let original = Inbound {
+            origin: &found.origin,
+            author: &found.author,
+            via: inbound.via,
+            text: inbound.text,
+        };
+        self.run(found.command, found.app, &original, outbox)
+    }
+
+    fn abort(&self, code: &str, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled {
+        let mut pending = self.inner.pending.lock().expect("pending lock");
+        let text = match pending.get(code) {
+            None => format!("No confirmation is waiting with code `{code}`; nothing to abort."),
+            Some(p)
+                if p.origin.channel != inbound.origin.channel
+                    || p.origin.platform != inbound.origin.platform =>
+            {
+                format!("Code `{code}` was given in another channel; abort it there.")
+            }
+            Some(p) if p.author.id != inbound.author.id && !p.other_person => {
+                format!(
+                    "Only {} can abort `{code}`.",
+                    neutralise(&p.author.name, 40)
+                )
+            }
+            Some(_) => {
+                let p = pending.remove(code).expect("present");
+                drop(pending);
+                self.audit(inbound, &p.asked, "aborted", p.rule.as_deref(), outbox);
+                return Handled::Reply(Reply::text(format!(
+                    "Aborted `{}`; nothing changed.",
+                    p.asked
+                )));
+            }
+        };
+        Handled::Reply(Reply::text(text))
     }
 
     fn unknown_app(&self, name: &AppName) -> String {
@@ -260,9 +575,8 @@ impl<O: Ops> Dispatcher<O> {
             Command::Ping => reply("pong".into()),
             Command::Version => reply(format!("dockhand {}", env!("CARGO_PKG_VERSION"))),
             Command::Whoami => reply(self.whoami(inbound.origin, inbound.author)),
-            Command::Confirm { code } | Command::Abort { code } => reply(format!(
-                "No confirmation is waiting with code `{code}`; nothing here needs one."
-            )),
+            Command::Confirm { code } => self.confirm(code.as_str(), inbound, outbox),
+            Command::Abort { code } => self.abort(code.as_str(), inbound, outbox),
             Command::Deploy {
                 app: _,
                 version,
@@ -432,10 +746,24 @@ impl<O: Ops> Dispatcher<O> {
         } else {
             format!("channel {}", origin.channel)
         };
+        let identity = author.identity(origin.platform);
+        let policy = &self.inner.policy;
+        let roles = policy.roles_of(&identity);
+        let roles = if roles.is_empty() {
+            "no roles".to_string()
+        } else {
+            format!("roles: {}", roles.join(", "))
+        };
+        let apps: Vec<&App> = self.inner.config.apps.values().collect();
+        let may = policy.allowed_here(origin, author, &apps);
+        let may = if may.is_empty() {
+            "Here you may change nothing; read-only commands are open where the app's channel allows them.".to_string()
+        } else {
+            format!("Here you may {}.", may.join("; "))
+        };
         format!(
-            "You are {} ({}), in {where_} ({}:{}). No access rules are configured: every command is open to everyone.",
+            "You are {} ({identity}; {roles}), in {where_} ({}:{}). {may}",
             neutralise(&author.name, 40),
-            author.identity(origin.platform),
             origin.platform,
             origin.channel,
         )
@@ -455,6 +783,7 @@ impl<O: Ops> Dispatcher<O> {
                 region: None,
                 role_arn: None,
                 protected: false,
+                two_person: false,
             });
         }
         envs
@@ -632,6 +961,24 @@ impl<O> Drop for HoldRelease<O> {
         if let Ok(mut holds) = self.dispatcher.inner.holds.lock() {
             holds.remove(&self.app);
         }
+    }
+}
+
+/// The command as a person would type it, for prompts, holds and audit.
+fn asked(command: &Command) -> String {
+    match command {
+        Command::Deploy { app, version, plan } => {
+            format!(
+                "deploy {app} {version}{}",
+                if *plan { " --plan" } else { "" }
+            )
+        }
+        Command::Rollback { app } => format!("rollback {app}"),
+        Command::Scale { app, count } => format!("scale {app} {count}"),
+        Command::Cancel { app } => format!("cancel {app}"),
+        Command::Lock { app, .. } => format!("lock {app}"),
+        Command::Unlock { app } => format!("unlock {app}"),
+        other => other.action().name().to_string(),
     }
 }
 

@@ -34,6 +34,14 @@ service = "worker"
 container = "worker"
 min = 1
 max = 10
+
+[roles]
+deployers = ["shell:alice", "shell:bob"]
+
+[[rules]]
+name = "deployers"
+verbs = ["deploy", "rollback", "scale", "cancel", "lock", "unlock"]
+roles = ["deployers"]
 "#;
 
 const WORKER_V41: &str = "public.ecr.aws/example/worker:v41";
@@ -401,7 +409,7 @@ async fn cancel_of_a_stack_update_rolls_it_back() {
 
     assert!(bot.send("!deploy hubot v2").is_none());
     wait_for_stack(&w, "hubot", "UPDATE_IN_PROGRESS").await;
-    assert!(bot.send("!cancel hubot").is_none());
+    bot.confirmed("!cancel hubot");
     let out = bot.finish().await;
 
     assert_has(
@@ -424,7 +432,7 @@ async fn cancel_of_a_service_rollout_returns_to_the_previous_revision() {
 
     assert!(bot.send("!deploy worker v42").is_none());
     wait_for_deployments(&w, "apps", "worker", 2).await;
-    assert!(bot.send("!cancel worker").is_none());
+    bot.confirmed("!cancel worker");
     let out = bot.finish().await;
 
     assert_has(

@@ -67,7 +67,9 @@ fn mistakes_get_a_pointer_to_the_fix() {
 fn user_and_channel_set_who_speaks_and_where() {
     let (out, _, _) = shell(&["--user", "U024BE7LH", "--channel", "C0OPS"], "!whoami\n");
     assert!(
-        out.starts_with("You are U024BE7LH (shell:U024BE7LH), in channel C0OPS (shell:C0OPS)."),
+        out.starts_with(
+            "You are U024BE7LH (shell:U024BE7LH; no roles), in channel C0OPS (shell:C0OPS)."
+        ),
         "{out}"
     );
 }

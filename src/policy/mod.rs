@@ -2,18 +2,29 @@
 //! `Policy::decide` between matching and running, so there is one place where a
 //! request is allowed, refused, or sent for confirmation.
 //!
-//! Today every request is allowed; the guardrails work (rules per channel, role
-//! and environment, confirmations, locks, audit) fills this module in without
-//! moving the step.
+//! Mutations are denied unless a `[[rules]]` entry allows them (verb, app or
+//! environment, channel, role, and for `scale` the count). Read-only verbs are open
+//! while no channel is bound; once `[channels]` binds channels to apps, a channel
+//! sees the apps bound to it, unless a rule allows more. Identities are the
+//! platform's stable ids (`slack:U024BE7LH`), never display names. A denial names
+//! the role or channel that would be needed, and nothing about other rules.
 
 use crate::chat::{Author, Origin};
-use crate::command::Command;
-use crate::config::{App, Config};
+use crate::command::{Action, Command};
+use crate::config::{Access, App, Config, Environment, Rule};
 
 /// What policy decided about one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Allow,
+    /// Go ahead. `rule` names the rule that allowed it (none for the open verbs).
+    Allow { rule: Option<String> },
+    /// Allowed once confirmed with a code: `why` says what makes it risky.
+    Confirm {
+        rule: Option<String>,
+        why: String,
+        /// The confirmation must come from someone else (the two-person rule).
+        other_person: bool,
+    },
     /// Refused; the text says what role or channel would be needed, never more.
     Deny(String),
 }
@@ -26,19 +37,274 @@ pub struct Request<'a> {
     pub command: &'a Command,
     /// The app the command targets, resolved from config.
     pub app: Option<&'a App>,
+    /// The app's environment.
+    pub environment: Option<&'a Environment>,
+}
+
+impl Request<'_> {
+    fn channel(&self) -> String {
+        format!("{}:{}", self.origin.platform, self.origin.channel)
+    }
 }
 
 #[derive(Debug, Default)]
-pub struct Policy {}
+pub struct Policy {
+    access: Access,
+}
+
+/// Why a rule did not match: the first check it failed.
+#[derive(Debug, PartialEq, Eq)]
+enum Miss {
+    Verb,
+    Target,
+    Channel,
+    Role,
+    Count(u32),
+}
 
 impl Policy {
-    pub fn new(_config: &Config) -> Policy {
-        Policy {}
+    pub fn new(config: &Config) -> Policy {
+        Policy {
+            access: config.access.clone(),
+        }
+    }
+
+    /// The roles an identity holds.
+    pub fn roles_of(&self, identity: &str) -> Vec<&str> {
+        self.access
+            .roles
+            .iter()
+            .filter(|(_, members)| members.iter().any(|m| m == identity))
+            .map(|(role, _)| role.as_str())
+            .collect()
     }
 
     /// Decides a request. Pure and synchronous: it reads config and the request only.
     pub fn decide(&self, request: &Request<'_>) -> Decision {
-        let _ = request;
-        Decision::Allow
+        let action = request.command.action();
+        let planning = matches!(request.command, Command::Deploy { plan: true, .. });
+        if !action.mutates() || planning {
+            return self.read(request, action);
+        }
+        if request.origin.direct && !self.access.direct_messages {
+            return Decision::Deny(
+                "Changes are not made from direct messages here; ask in the app's channel.".into(),
+            );
+        }
+        let mut misses = Vec::new();
+        for rule in &self.access.rules {
+            match self.check(rule, request, action) {
+                Ok(()) => return self.confirm_if_risky(request, Some(rule.name.clone())),
+                Err(m) => misses.push((rule, m)),
+            }
+        }
+        Decision::Deny(self.denial(request, action, &misses))
+    }
+
+    /// Whether a rule allows `unlock` of a lock someone else took.
+    pub fn may_break_locks(&self, request: &Request<'_>) -> bool {
+        self.access
+            .rules
+            .iter()
+            .any(|r| r.break_locks && self.check(r, request, Action::Unlock).is_ok())
+    }
+
+    /// A one-line summary of what this person may change in this channel, for `whoami`.
+    pub fn allowed_here(&self, origin: &Origin, author: &Author, apps: &[&App]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for verb in Action::ALL.into_iter().filter(|a| a.mutates()) {
+            let names: Vec<String> = apps
+                .iter()
+                .filter(|app| {
+                    self.access.rules.iter().any(|r| {
+                        r.verbs.contains(&verb)
+                            && self.rule_fits(r, origin, author, Some(app), None).is_ok()
+                    })
+                })
+                .map(|a| a.name.to_string())
+                .collect();
+            if !names.is_empty() {
+                lines.push(format!("{}: {}", verb.name(), names.join(", ")));
+            }
+        }
+        lines
+    }
+
+    fn read(&self, request: &Request<'_>, action: Action) -> Decision {
+        let open = Decision::Allow { rule: None };
+        if matches!(
+            action,
+            Action::Help
+                | Action::Ping
+                | Action::Version
+                | Action::Whoami
+                | Action::Confirm
+                | Action::Abort
+        ) || self.access.channels.is_empty()
+        {
+            return open;
+        }
+        if let Some(rule) = self
+            .access
+            .rules
+            .iter()
+            .find(|r| self.check(r, request, action).is_ok())
+        {
+            return Decision::Allow {
+                rule: Some(rule.name.clone()),
+            };
+        }
+        if request.origin.direct && self.access.direct_messages {
+            return open;
+        }
+        let here = self.access.channels.get(&request.channel());
+        let bound = match (here, request.app) {
+            (Some(b), Some(app)) => {
+                b.apps.contains(&app.name) || b.environments.contains(&app.environment)
+            }
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if bound {
+            return open;
+        }
+        let what = request
+            .app
+            .map(|a| a.name.to_string())
+            .unwrap_or_else(|| "apps".into());
+        let channels: Vec<&str> = self
+            .access
+            .channels
+            .iter()
+            .filter(|(_, b)| match request.app {
+                Some(app) => {
+                    b.apps.contains(&app.name) || b.environments.contains(&app.environment)
+                }
+                None => true,
+            })
+            .map(|(c, _)| c.as_str())
+            .collect();
+        Decision::Deny(if channels.is_empty() {
+            format!(
+                "No channel is bound to {what}; ask whoever runs dockhand to bind one under `[channels]`."
+            )
+        } else {
+            format!("Ask about {what} in {}.", channels.join(" or "))
+        })
+    }
+
+    fn check(&self, rule: &Rule, request: &Request<'_>, action: Action) -> Result<(), Miss> {
+        if !rule.verbs.contains(&action) {
+            return Err(Miss::Verb);
+        }
+        self.rule_fits(
+            rule,
+            request.origin,
+            request.author,
+            request.app,
+            Some(request.command),
+        )
+    }
+
+    fn rule_fits(
+        &self,
+        rule: &Rule,
+        origin: &Origin,
+        author: &Author,
+        app: Option<&App>,
+        command: Option<&Command>,
+    ) -> Result<(), Miss> {
+        if let Some(app) = app {
+            let by_app = rule.apps.is_empty() || rule.apps.contains(&app.name);
+            let by_env =
+                rule.environments.is_empty() || rule.environments.contains(&app.environment);
+            if !(by_app && by_env) {
+                return Err(Miss::Target);
+            }
+        } else if !rule.apps.is_empty() || !rule.environments.is_empty() {
+            return Err(Miss::Target);
+        }
+        let channel = format!("{}:{}", origin.platform, origin.channel);
+        if !rule.channels.is_empty() && (origin.direct || !rule.channels.contains(&channel)) {
+            return Err(Miss::Channel);
+        }
+        if !rule.roles.is_empty() {
+            let identity = author.identity(origin.platform);
+            let held = self.roles_of(&identity);
+            if !rule.roles.iter().any(|r| held.contains(&r.as_str())) {
+                return Err(Miss::Role);
+            }
+        }
+        if let (Some(max), Some(Command::Scale { count, .. })) = (rule.max_count, command)
+            && count.0 > max
+        {
+            return Err(Miss::Count(max));
+        }
+        Ok(())
+    }
+
+    fn confirm_if_risky(&self, request: &Request<'_>, rule: Option<String>) -> Decision {
+        let env = request.environment;
+        let other_person = env.is_some_and(|e| e.two_person);
+        let why = match request.command {
+            Command::Lock { .. } | Command::Unlock { .. } => None,
+            Command::Scale { count, .. } if count.0 == 0 => {
+                Some("scaling to 0 stops every task".to_string())
+            }
+            Command::Cancel { .. } => Some("cancel rolls the app back".to_string()),
+            _ => env
+                .filter(|e| e.protected)
+                .map(|e| format!("{} is a protected environment", e.name)),
+        };
+        match why {
+            Some(why) => Decision::Confirm {
+                rule,
+                why,
+                other_person,
+            },
+            None => Decision::Allow { rule },
+        }
+    }
+
+    /// The denial text: the role, channel or bound a near-miss rule would need.
+    fn denial(&self, request: &Request<'_>, action: Action, misses: &[(&Rule, Miss)]) -> String {
+        let verb = action.name();
+        let target = request
+            .app
+            .map(|a| format!(" {} ({})", a.name, a.environment))
+            .unwrap_or_default();
+        let mut roles: Vec<&str> = Vec::new();
+        let mut channels: Vec<&str> = Vec::new();
+        let mut max: Option<u32> = None;
+        for (rule, miss) in misses {
+            match miss {
+                Miss::Role => roles.extend(rule.roles.iter().map(String::as_str)),
+                Miss::Channel => channels.extend(rule.channels.iter().map(String::as_str)),
+                Miss::Count(m) => max = Some(max.map_or(*m, |x| x.max(*m))),
+                Miss::Verb | Miss::Target => {}
+            }
+        }
+        roles.sort_unstable();
+        roles.dedup();
+        channels.sort_unstable();
+        channels.dedup();
+        // The nearest miss first: a bound the person has, then a channel, then a role.
+        if let Some(max) = max {
+            return format!(
+                "You may scale{target} up to {max} tasks; more needs someone with a higher limit."
+            );
+        }
+        if !channels.is_empty() {
+            return format!("{verb}{target} is done in {} only.", channels.join(" or "));
+        }
+        if !roles.is_empty() {
+            return format!(
+                "You may not {verb}{target}: that needs the role {}.",
+                roles.join(" or ")
+            );
+        }
+        format!(
+            "No rule allows {verb}{target} here. Whoever runs dockhand can add one under `[[rules]]`."
+        )
     }
 }

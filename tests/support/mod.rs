@@ -415,6 +415,21 @@ impl Bot {
         String::from_utf8(out).unwrap()
     }
 
+    /// Sends a command that asks for a confirmation, and confirms it with the code
+    /// from the prompt; the operation is then running.
+    pub fn confirmed(&self, text: &str) {
+        let prompt = self.send(text).expect("a confirmation prompt");
+        let at = prompt
+            .find("confirm ")
+            .unwrap_or_else(|| panic!("no code in {prompt:?}"))
+            + "confirm ".len();
+        let code = &prompt[at..at + 4];
+        assert!(
+            self.send(&format!("!confirm {code}")).is_none(),
+            "the confirmed operation starts"
+        );
+    }
+
     /// Sends a command and returns its whole answer: the immediate reply, or every
     /// message the spawned operation wrote once it finished.
     pub async fn ask(&mut self, text: &str) -> String {

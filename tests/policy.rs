@@ -1,0 +1,389 @@
+//! Guardrails without AWS: the authorisation matrix, confirmations and their expiry.
+//! Everything here is decided before any AWS call, so no emulator is needed.
+
+use std::time::Duration;
+
+use dockhand::chat::{Author, Inbound, Origin, Platform, Via};
+use dockhand::command::{Catalog, Command, Match};
+use dockhand::config::Config;
+use dockhand::dispatch::{Dispatcher, Handled};
+use dockhand::ops::aws::AwsOps;
+use dockhand::policy::{Decision, Policy, Request};
+
+const CONFIG: &str = r#"
+[environments.prod]
+protected = true
+[environments.staging]
+[environments.bank]
+two_person = true
+
+[apps.hubot]
+environment = "prod"
+stack = "hubot"
+max = 20
+[apps.web]
+environment = "staging"
+cluster = "staging"
+service = "web"
+container = "web"
+max = 20
+[apps.ledger]
+environment = "bank"
+stack = "ledger"
+
+[roles]
+deployers = ["slack:UDEP", "shell:dep"]
+admins = ["slack:UADM"]
+
+[channels."slack:CDEPLOY"]
+environments = ["prod", "staging", "bank"]
+[channels."slack:CWEB"]
+apps = ["web"]
+
+# Anyone may change staging, anywhere.
+[[rules]]
+name = "staging-open"
+verbs = ["deploy", "rollback", "scale", "cancel", "lock", "unlock"]
+environments = ["staging"]
+
+# Only deployers change prod and bank, and only in #deploy.
+[[rules]]
+name = "prod-deployers"
+verbs = ["deploy", "rollback", "cancel", "lock", "unlock"]
+environments = ["prod", "bank"]
+channels = ["slack:CDEPLOY"]
+roles = ["deployers", "admins"]
+
+# Deployers scale prod up to 6; admins without a limit.
+[[rules]]
+name = "prod-scale"
+verbs = ["scale"]
+environments = ["prod"]
+channels = ["slack:CDEPLOY"]
+roles = ["deployers"]
+max_count = 6
+[[rules]]
+name = "admin-scale"
+verbs = ["scale"]
+roles = ["admins"]
+"#;
+
+fn config(extra: &str) -> Config {
+    let text = format!(
+        "commands_dir = {:?}\n{CONFIG}{extra}",
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("commands")
+    );
+    Config::parse("test.toml", &text, &|_| None).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn catalog(config: &Config) -> Catalog {
+    Catalog::load(&config.commands_dir).unwrap()
+}
+
+fn origin(channel: &str) -> Origin {
+    let (platform, id) = channel.split_once(':').unwrap();
+    Origin {
+        platform: match platform {
+            "slack" => Platform::Slack,
+            "discord" => Platform::Discord,
+            _ => Platform::Shell,
+        },
+        channel: id.into(),
+        thread: None,
+        direct: id.starts_with('D'),
+    }
+}
+
+fn author(id: &str) -> Author {
+    Author {
+        id: id.into(),
+        name: id.to_lowercase().into(),
+    }
+}
+
+/// A short name for a decision, for the matrix.
+fn kind(d: &Decision) -> &'static str {
+    match d {
+        Decision::Allow { .. } => "allow",
+        Decision::Confirm { .. } => "confirm",
+        Decision::Deny(_) => "deny",
+    }
+}
+
+#[test]
+fn authorisation_matrix() {
+    let config = config("");
+    let catalog = catalog(&config);
+    let policy = Policy::new(&config);
+    // (command, user, channel, expected)
+    let matrix: &[(&str, &str, &str, &str)] = &[
+        // staging: anyone, anywhere (not in a DM)
+        ("deploy web v2", "UANY", "slack:CRANDOM", "allow"),
+        ("deploy web v2", "UDEP", "slack:CDEPLOY", "allow"),
+        ("deploy web v2", "UANY", "slack:DDIRECT", "deny"),
+        ("rollback web", "UANY", "slack:CWEB", "allow"),
+        ("scale web 3", "UANY", "slack:CWEB", "allow"),
+        ("scale web 0", "UANY", "slack:CWEB", "confirm"),
+        ("cancel web", "UANY", "slack:CWEB", "confirm"),
+        ("lock web freeze", "UANY", "slack:CWEB", "allow"),
+        // prod: deployers in #deploy, with a confirmation (protected)
+        ("deploy hubot v2", "UDEP", "slack:CDEPLOY", "confirm"),
+        ("deploy hubot v2", "UADM", "slack:CDEPLOY", "confirm"),
+        ("deploy hubot v2", "UANY", "slack:CDEPLOY", "deny"),
+        ("deploy hubot v2", "UDEP", "slack:CWEB", "deny"),
+        ("deploy hubot v2", "UDEP", "slack:DDIRECT", "deny"),
+        ("deploy hubot v2", "UDEP", "discord:CDEPLOY", "deny"),
+        ("rollback hubot", "UDEP", "slack:CDEPLOY", "confirm"),
+        ("lock hubot release", "UDEP", "slack:CDEPLOY", "allow"),
+        ("lock hubot release", "UANY", "slack:CDEPLOY", "deny"),
+        // prod scale: deployers up to 6, admins any count anywhere
+        ("scale hubot 6", "UDEP", "slack:CDEPLOY", "confirm"),
+        ("scale hubot 7", "UDEP", "slack:CDEPLOY", "deny"),
+        ("scale hubot 12", "UADM", "slack:CRANDOM", "confirm"),
+        ("scale hubot 2", "UANY", "slack:CDEPLOY", "deny"),
+        // bank: two-person rule
+        ("deploy ledger v9", "UDEP", "slack:CDEPLOY", "confirm"),
+        ("scale ledger 2", "UADM", "slack:CDEPLOY", "confirm"),
+        ("lock ledger audit", "UDEP", "slack:CDEPLOY", "allow"),
+        // reading: bound channels see their apps; others are pointed to them
+        ("status hubot", "UANY", "slack:CDEPLOY", "allow"),
+        ("status web", "UANY", "slack:CWEB", "allow"),
+        ("status hubot", "UANY", "slack:CWEB", "deny"),
+        ("status hubot", "UANY", "slack:CRANDOM", "deny"),
+        ("events web", "UANY", "slack:CWEB", "allow"),
+        ("history hubot", "UANY", "slack:CWEB", "deny"),
+        ("deploy hubot v2 --plan", "UANY", "slack:CDEPLOY", "allow"),
+        ("deploy hubot v2 --plan", "UANY", "slack:CWEB", "deny"),
+        ("status", "UANY", "slack:CWEB", "allow"),
+        ("status", "UANY", "slack:CRANDOM", "deny"),
+        // always open
+        ("help", "UANY", "slack:CRANDOM", "allow"),
+        ("whoami", "UANY", "slack:DDIRECT", "allow"),
+        ("ping", "UANY", "discord:C1", "allow"),
+    ];
+    let mut wrong = Vec::new();
+    for (text, user, channel, expected) in matrix {
+        let command = match catalog.matches(text, |s| s.to_string()) {
+            Match::Action(_, Ok(c)) => c,
+            other => panic!("{text}: {other:?}"),
+        };
+        let app = command_app(&command).and_then(|a| {
+            config
+                .apps
+                .iter()
+                .find(|(n, _)| n.as_str() == a)
+                .map(|(_, app)| app)
+        });
+        let (origin, author) = (origin(channel), author(user));
+        let request = Request {
+            origin: &origin,
+            author: &author,
+            command: &command,
+            app,
+            environment: app.map(|a| config.environment_of(a)),
+        };
+        let decision = policy.decide(&request);
+        if kind(&decision) != *expected {
+            wrong.push(format!(
+                "{text} by {user} in {channel}: expected {expected}, got {decision:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+fn command_app(c: &Command) -> Option<&str> {
+    c.app().map(|a| a.as_str())
+}
+
+#[test]
+fn a_denial_names_the_role_or_channel_needed_and_nothing_else() {
+    let config = config("");
+    let bot = Bot::new(config);
+    assert_eq!(
+        bot.say("UANY", "slack:CDEPLOY", "!deploy hubot v2"),
+        "You may not deploy hubot (prod): that needs the role admins or deployers."
+    );
+    assert_eq!(
+        bot.say("UDEP", "slack:CWEB", "!deploy hubot v2"),
+        "deploy hubot (prod) is done in slack:CDEPLOY only."
+    );
+    assert_eq!(
+        bot.say("UDEP", "slack:CDEPLOY", "!scale hubot 9"),
+        "You may scale hubot (prod) up to 6 tasks; more needs someone with a higher limit."
+    );
+    assert_eq!(
+        bot.say("UANY", "slack:CRANDOM", "!status hubot"),
+        "Ask about hubot in slack:CDEPLOY."
+    );
+    assert_eq!(
+        bot.say("UDEP", "slack:DDIRECT", "!deploy hubot v2"),
+        "Changes are not made from direct messages here; ask in the app's channel."
+    );
+}
+
+#[test]
+fn whoami_shows_identity_roles_and_what_one_may_change_here() {
+    let bot = Bot::new(config(""));
+    let out = bot.say("UDEP", "slack:CDEPLOY", "!whoami");
+    assert!(
+        out.starts_with(
+            "You are udep (slack:UDEP; roles: deployers), in channel CDEPLOY (slack:CDEPLOY)."
+        ),
+        "{out}"
+    );
+    assert!(out.contains("deploy: hubot, ledger, web"), "{out}");
+    assert!(out.contains("scale: hubot, web"), "{out}");
+}
+
+#[test]
+fn config_mistakes_in_rules_are_named() {
+    let text = format!(
+        "{CONFIG}\n[[rules]]\nverbs = [\"deplyo\"]\nroles = [\"nobody\"]\napps = [\"ghost\"]\nchannels = [\"#general\"]\n"
+    );
+    let errors = Config::parse("bad.toml", &text, &|_| None).unwrap_err();
+    let all = errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    for wanted in [
+        "`deplyo` is not a verb",
+        "`nobody` is not declared under `[roles]`",
+        "`ghost` is not an app",
+        "`#general` is not a channel",
+    ] {
+        assert!(all.contains(wanted), "{wanted} missing from:\n{all}");
+    }
+}
+
+/// The dispatcher over `AwsOps` that is never reached: every path here ends
+/// before AWS.
+struct Bot {
+    dispatcher: Dispatcher<AwsOps>,
+    outbox: tokio::sync::mpsc::UnboundedSender<dockhand::dispatch::Outbound>,
+}
+
+impl Bot {
+    fn new(config: Config) -> Bot {
+        let catalog = catalog(&config);
+        let ops = AwsOps::new(&config);
+        let (outbox, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::mem::forget(rx);
+        Bot {
+            dispatcher: Dispatcher::new(config, catalog, ops),
+            outbox,
+        }
+    }
+
+    fn say(&self, user: &str, channel: &str, text: &str) -> String {
+        let (origin, author) = (origin(channel), author(user));
+        let inbound = Inbound {
+            origin: &origin,
+            author: &author,
+            via: Via::Message,
+            text,
+        };
+        match self.dispatcher.handle(&inbound, &self.outbox) {
+            Handled::Reply(r) => {
+                let mut t = r.text;
+                for b in r.buttons {
+                    t.push_str(&format!(" [{}: {}]", b.label, b.command));
+                }
+                t
+            }
+            Handled::Started => "(started)".into(),
+            Handled::Ignored => String::new(),
+        }
+    }
+}
+
+fn code_in(prompt: &str) -> String {
+    let at = prompt.find("confirm ").expect("a code in the prompt") + "confirm ".len();
+    prompt[at..at + 4].to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_confirmation_expires_and_then_is_refused() {
+    let bot = Bot::new(config(""));
+    let prompt = bot.say("UANY", "slack:CWEB", "!scale web 0");
+    assert!(
+        prompt.starts_with(
+            "`scale web 0` needs a confirmation: scaling to 0 stops every task. you can `!confirm "
+        ),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("[Confirm: confirm ") && prompt.contains("[Abort: abort "),
+        "{prompt}"
+    );
+    let code = code_in(&prompt);
+
+    tokio::time::advance(Duration::from_secs(121)).await;
+
+    let late = bot.say("UANY", "slack:CWEB", &format!("!confirm {code}"));
+    assert!(
+        late.starts_with(&format!("Code `{code}` expired at ")),
+        "{late}"
+    );
+    // Gone for good: a second try finds nothing.
+    let again = bot.say("UANY", "slack:CWEB", &format!("!confirm {code}"));
+    assert!(again.starts_with("No confirmation is waiting"), "{again}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_the_requester_in_the_same_channel_may_confirm_or_abort() {
+    let bot = Bot::new(config(""));
+    let code = code_in(&bot.say("UANY", "slack:CWEB", "!cancel web"));
+
+    assert_eq!(
+        bot.say("UOTHER", "slack:CWEB", &format!("!confirm {code}")),
+        "Only uany can confirm `{code}`.".replace("{code}", &code)
+    );
+    assert_eq!(
+        bot.say("UOTHER", "slack:CWEB", &format!("!abort {code}")),
+        format!("Only uany can abort `{code}`.")
+    );
+    assert_eq!(
+        bot.say("UANY", "slack:CRANDOM", &format!("!confirm {code}")),
+        format!("Code `{code}` was given in another channel; confirm it there.")
+    );
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(
+        bot.say("UANY", "slack:CWEB", &format!("!abort {code}")),
+        "Aborted `cancel web`; nothing changed."
+    );
+    assert!(
+        bot.say("UANY", "slack:CWEB", &format!("!confirm {code}"))
+            .starts_with("No confirmation is waiting")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_two_person_rule_needs_a_second_allowed_person() {
+    let bot = Bot::new(config(""));
+    // A two-person environment: the requester cannot confirm their own change.
+    let prompt = bot.say("UDEP", "slack:CDEPLOY", "!rollback ledger");
+    assert!(
+        prompt.contains("someone other than udep can `!confirm"),
+        "{prompt}"
+    );
+    let code = code_in(&prompt);
+    assert_eq!(
+        bot.say("UDEP", "slack:CDEPLOY", &format!("!confirm {code}")),
+        format!(
+            "`rollback ledger` needs a second person: someone other than you must confirm `{code}`."
+        )
+    );
+    // The second person must be allowed to do it themselves.
+    assert!(
+        bot.say("UANY", "slack:CDEPLOY", &format!("!confirm {code}"))
+            .starts_with("You may not rollback ledger")
+    );
+    // An admin may: the operation starts (and would reach AWS).
+    assert_eq!(
+        bot.say("UADM", "slack:CDEPLOY", &format!("!confirm {code}")),
+        "(started)"
+    );
+    bot.dispatcher.shutdown_token().cancel();
+}
