@@ -78,5 +78,14 @@ cluster = "{service_params.get('ClusterName', 'demo')}"
 service = "worker"
 container = "worker"
 max = 20
+
+# You are `alice` in the demo (dockhand shell --user alice): a deployer.
+[roles]
+deployers = ["shell:alice"]
+
+[[rules]]
+name = "deployers"
+verbs = ["deploy", "rollback", "scale", "cancel", "lock", "unlock"]
+roles = ["deployers"]
 """)
 print("demo: cluster stack, hubot stack (v1, 2 tasks) and worker service (v41, 3 tasks) are up")
