@@ -668,9 +668,47 @@ impl<O: Ops> Dispatcher<O> {
                     d.inner.ops.cancel(&t, p).await
                 })
             }
-            Command::Lock { app: name, .. } | Command::Unlock { app: name } => reply(format!(
-                "Locks are not available yet; {name} can be deployed by anyone the rules allow."
-            )),
+            Command::Lock { reason, .. } => {
+                let target = self.target(app.expect("resolved"), inbound);
+                let reason = neutralise(&reason, 200);
+                let prefix = prefix.to_string();
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    let lock = d.inner.ops.lock(&target, &reason).await?;
+                    let name = &target.app.name;
+                    Ok(Reply::text(format!(
+                        "{name} is locked: {}. Deploys, rollbacks and scaling are refused until `{prefix}unlock {name}`.",
+                        lock.reason
+                    )))
+                })
+            }
+            Command::Unlock { .. } => {
+                let app = app.expect("resolved");
+                let request = Request {
+                    origin: inbound.origin,
+                    author: inbound.author,
+                    command: &command,
+                    app: Some(&app),
+                    environment: Some(self.inner.config.environment_of(&app)),
+                };
+                let may_break = self.inner.policy.may_break_locks(&request);
+                let target = self.target(app, inbound);
+                let (who, channel) = (
+                    inbound.author.identity(inbound.origin.platform),
+                    format!("{}:{}", inbound.origin.platform, inbound.origin.channel),
+                );
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    let name = &target.app.name;
+                    Ok(Reply::text(match d.inner.ops.unlock(&target, may_break).await? {
+                        None => format!("{name} was not locked."),
+                        Some(lock) => {
+                            if lock.by != who {
+                                tracing::info!(target: "dockhand::audit", who, channel, app = %name, locked_by = lock.by, "broke a lock");
+                            }
+                            format!("{name} is unlocked (locked by {} for: {}).", lock.by_name, lock.reason)
+                        }
+                    }))
+                })
+            }
             Command::Status { app: Some(_) } => {
                 let app = app.expect("resolved");
                 let env = self.environment(&app);

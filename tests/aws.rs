@@ -635,3 +635,44 @@ async fn wait_for_deployments(w: &World, cluster: &str, service: &str, n: usize)
     }
     panic!("{service} never had {n} deployments");
 }
+
+#[tokio::test]
+async fn a_lock_lives_in_aws_survives_a_restart_and_stops_deploys() {
+    let w = both_apps().await;
+    let mut bot = w.bot(APPS).await;
+    assert_has(
+        &bot.ask("!lock hubot release freeze <!channel>").await,
+        &["hubot is locked: release freeze", "`!unlock hubot`"],
+    );
+    drop(bot);
+
+    // A new dockhand (a restart, or a second instance) sees the lock.
+    let mut bot = w.bot(APPS).await;
+    let refused = bot.ask("!deploy hubot v2").await;
+    assert_has(
+        &refused,
+        &[
+            "hubot is locked by @alice since",
+            "release freeze",
+            "`!unlock hubot` when it is over.",
+        ],
+    );
+    assert!(!refused.contains("<!channel>"), "{refused}");
+    assert_eq!(w.stack_parameter("hubot", "Version").await, "v1");
+    assert_has(
+        &bot.ask("!scale hubot 3").await,
+        &["hubot is locked by @alice"],
+    );
+
+    // Someone else may not lift it without a rule that lets them break locks.
+    assert_has(
+        &bot.send_as("bob", "!unlock hubot")
+            .map_or(bot.finish().await, |r| r),
+        &["@alice locked hubot (release freeze); only they"],
+    );
+    assert_has(
+        &bot.ask("!unlock hubot").await,
+        &["hubot is unlocked (locked by @alice for: release freeze)."],
+    );
+    assert_has(&bot.ask("!deploy hubot v2").await, &["hubot v2 is live"]);
+}

@@ -156,6 +156,18 @@ pub struct HistoryEntry {
     pub outcome: String,
 }
 
+/// A deploy freeze on an app, kept as tags on its ECS service so that it survives
+/// restarts and every running dockhand sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// Stable identity of who locked it (`slack:U024BE7LH`).
+    pub by: String,
+    /// What to call them in chat.
+    pub by_name: String,
+    pub at: Epoch,
+    pub reason: String,
+}
+
 /// Why an AWS operation could not be done, in terms a person can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -169,6 +181,8 @@ pub enum OpsError {
         status: String,
         since: String,
     },
+    #[error("{app} is locked by {} since {} UTC: {}. `!unlock {app}` when it is over.", .lock.by_name, clock(.lock.at), .lock.reason)]
+    Locked { app: String, lock: Lock },
     #[error("{0}")]
     NotFound(String),
     #[error("AWS refused it: {0}")]
@@ -221,6 +235,16 @@ pub trait Ops: Send + Sync + 'static {
         target: &Target,
         progress: Progress,
     ) -> impl Future<Output = OpsResult<Outcome>> + Send;
+    /// Locks an app against deploy, rollback and scale; an existing lock is kept
+    /// and returned as the error `Locked`.
+    fn lock(&self, target: &Target, reason: &str) -> impl Future<Output = OpsResult<Lock>> + Send;
+    /// Removes the app's lock; someone else's only with `may_break`. Returns the
+    /// lock removed (`None` when there was none).
+    fn unlock(
+        &self,
+        target: &Target,
+        may_break: bool,
+    ) -> impl Future<Output = OpsResult<Option<Lock>>> + Send;
     fn status(&self, apps: &[(App, Environment)]) -> impl Future<Output = Vec<AppStatus>> + Send;
     fn stacks(
         &self,

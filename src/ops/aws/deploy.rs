@@ -138,6 +138,78 @@ fn busy_service(app: &str, snap: &ServiceSnap) -> OpsError {
     }
 }
 
+/// Refuses to move a locked app. Read from AWS every time: the lock may have been
+/// taken by another dockhand, or before this one started.
+async fn ensure_unlocked(ops: &AwsOps, clients: &Clients, target: &Target) -> OpsResult<()> {
+    let svc = ops.service_of(clients, &target.app).await?;
+    match ecs::lock_of(&ecs::describe(clients, &svc).await?) {
+        Some(lock) => Err(OpsError::Locked {
+            app: target.app.name.to_string(),
+            lock,
+        }),
+        None => Ok(()),
+    }
+}
+
+pub async fn lock(ops: &AwsOps, target: &Target, reason: &str) -> OpsResult<crate::ops::Lock> {
+    let clients = ops.clients(&target.environment).await?;
+    let svc = ops.service_of(&clients, &target.app).await?;
+    let service = ecs::describe(&clients, &svc).await?;
+    if let Some(lock) = ecs::lock_of(&service) {
+        return Err(OpsError::Locked {
+            app: target.app.name.to_string(),
+            lock,
+        });
+    }
+    let lock = crate::ops::Lock {
+        by: target.requester.identity.clone(),
+        by_name: ecs::tag_text(&target.requester.name),
+        at: now(),
+        reason: ecs::tag_text(reason),
+    };
+    let arn = service.service_arn().unwrap_or_default();
+    let tags = vec![
+        ecs::tag(ecs::TAG_LOCK_BY, &ecs::tag_text(&lock.by)),
+        ecs::tag(ecs::TAG_LOCK_BY_NAME, &lock.by_name),
+        ecs::tag(ecs::TAG_LOCK_AT, &lock.at.to_string()),
+        ecs::tag(ecs::TAG_LOCK_REASON, &lock.reason),
+    ];
+    ecs::tag_resource(&clients, arn, tags).await?;
+    Ok(lock)
+}
+
+pub async fn unlock(
+    ops: &AwsOps,
+    target: &Target,
+    may_break: bool,
+) -> OpsResult<Option<crate::ops::Lock>> {
+    let clients = ops.clients(&target.environment).await?;
+    let svc = ops.service_of(&clients, &target.app).await?;
+    let service = ecs::describe(&clients, &svc).await?;
+    let Some(lock) = ecs::lock_of(&service) else {
+        return Ok(None);
+    };
+    if lock.by != ecs::tag_text(&target.requester.identity) && !may_break {
+        return Err(OpsError::OutOfBounds(format!(
+            "{} locked {} ({}); only they, or someone a rule lets break locks, can unlock it.",
+            lock.by_name, target.app.name, lock.reason
+        )));
+    }
+    let arn = service.service_arn().unwrap_or_default();
+    ecs::untag_resource(
+        &clients,
+        arn,
+        &[
+            ecs::TAG_LOCK_BY,
+            ecs::TAG_LOCK_BY_NAME,
+            ecs::TAG_LOCK_AT,
+            ecs::TAG_LOCK_REASON,
+        ],
+    )
+    .await?;
+    Ok(Some(lock))
+}
+
 pub async fn deploy(
     ops: &AwsOps,
     target: &Target,
@@ -146,6 +218,7 @@ pub async fn deploy(
 ) -> OpsResult<Outcome> {
     let started = Instant::now();
     let clients = ops.clients(&target.environment).await?;
+    ensure_unlocked(ops, &clients, target).await?;
     let verdict = match &target.app.target {
         config::Target::Stack {
             version_parameter, ..
@@ -549,6 +622,7 @@ async fn rollback_revision(
 pub async fn rollback(ops: &AwsOps, target: &Target, progress: Progress) -> OpsResult<Outcome> {
     let started = Instant::now();
     let clients = ops.clients(&target.environment).await?;
+    ensure_unlocked(ops, &clients, target).await?;
     let svc = ops.service_of(&clients, &target.app).await?;
     let snap = ecs::snap(&ecs::describe(&clients, &svc).await?);
     let verdict = match &target.app.target {
@@ -615,6 +689,7 @@ pub async fn scale(
 ) -> OpsResult<Outcome> {
     let started = Instant::now();
     let clients = ops.clients(&target.environment).await?;
+    ensure_unlocked(ops, &clients, target).await?;
     let n = i32::try_from(count.0).unwrap_or(i32::MAX);
     let verdict = match &target.app.target {
         config::Target::Stack {

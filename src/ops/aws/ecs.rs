@@ -1,7 +1,7 @@
 //! ECS calls and the shapes the watch needs, with SDK types kept inside this file.
 
 use aws_sdk_ecs::types::{
-    DesiredStatus, Service, SortOrder, Tag, TaskDefinition, TaskDefinitionField,
+    DesiredStatus, Service, ServiceField, SortOrder, Tag, TaskDefinition, TaskDefinitionField,
     TaskDefinitionStatus,
 };
 
@@ -25,6 +25,57 @@ pub const TAG_BY: &str = "dockhand:requested-by";
 pub const TAG_BY_NAME: &str = "dockhand:requested-by-name";
 pub const TAG_VERSION: &str = "dockhand:version";
 pub const TAG_OUTCOME: &str = "dockhand:outcome";
+/// Tags dockhand writes on a locked service.
+pub const TAG_LOCK_BY: &str = "dockhand:lock-by";
+pub const TAG_LOCK_BY_NAME: &str = "dockhand:lock-by-name";
+pub const TAG_LOCK_AT: &str = "dockhand:lock-at";
+pub const TAG_LOCK_REASON: &str = "dockhand:lock-reason";
+
+/// The lock recorded on a service, if any.
+pub fn lock_of(s: &Service) -> Option<crate::ops::Lock> {
+    let tags = s.tags();
+    Some(crate::ops::Lock {
+        by: tag_value(tags, TAG_LOCK_BY)?.to_string(),
+        by_name: tag_value(tags, TAG_LOCK_BY_NAME)
+            .unwrap_or("someone")
+            .to_string(),
+        at: tag_value(tags, TAG_LOCK_AT)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_default(),
+        reason: tag_value(tags, TAG_LOCK_REASON)
+            .unwrap_or("no reason given")
+            .to_string(),
+    })
+}
+
+/// Tag values allow letters, digits, spaces and `_ . : / = + - @` (256 at most):
+/// anything else in a free-text reason becomes a space.
+pub fn tag_text(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) {
+                c
+            } else {
+                ' '
+            }
+        })
+        .take(250)
+        .collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub async fn untag_resource(clients: &Clients, arn: &str, keys: &[&str]) -> OpsResult<()> {
+    clients
+        .ecs
+        .untag_resource()
+        .resource_arn(arn)
+        .set_tag_keys(Some(keys.iter().map(|k| k.to_string()).collect()))
+        .send()
+        .await
+        .map_err(|e| classify("ecs:UntagResource", e))?;
+    Ok(())
+}
 
 pub fn snap(s: &Service) -> ServiceSnap {
     ServiceSnap {
@@ -71,6 +122,7 @@ pub async fn describe(clients: &Clients, svc: &ServiceRef) -> OpsResult<Service>
         .describe_services()
         .cluster(&svc.cluster)
         .services(&svc.service)
+        .include(ServiceField::Tags)
         .send()
         .await
         .map_err(|e| classify("ecs:DescribeServices", e))?;

@@ -341,6 +341,14 @@ impl Ops for AwsOps {
         deploy::cancel(self, target, progress).await
     }
 
+    async fn lock(&self, target: &Target, reason: &str) -> OpsResult<super::Lock> {
+        deploy::lock(self, target, reason).await
+    }
+
+    async fn unlock(&self, target: &Target, may_break: bool) -> OpsResult<Option<super::Lock>> {
+        deploy::unlock(self, target, may_break).await
+    }
+
     async fn status(&self, apps: &[(App, Environment)]) -> Vec<AppStatus> {
         describe::status(self, apps).await
     }
