@@ -56,6 +56,7 @@ struct RawConfig {
     discord: RawDiscord,
     #[serde(default)]
     access: RawAccess,
+    secret_names: Option<Vec<String>>,
     #[serde(default)]
     roles: BTreeMap<String, Vec<String>>,
     #[serde(default)]
@@ -230,6 +231,18 @@ pub struct Config {
     pub slack: SlackTokens,
     pub discord_token: Option<Secret>,
     pub access: Access,
+    /// Parameter, output and environment names whose values are never shown
+    /// (case-insensitive substrings).
+    pub secret_names: Vec<String>,
+}
+
+impl Config {
+    /// Whether a name (a parameter, an output, an environment variable) looks
+    /// like it holds a secret.
+    pub fn looks_secret(&self, name: &str) -> bool {
+        let upper = name.to_ascii_uppercase();
+        self.secret_names.iter().any(|s| upper.contains(s.as_str()))
+    }
 }
 
 /// Who may do what where: `[access]`, `[roles]`, `[channels]` and `[[rules]]`.
@@ -274,6 +287,7 @@ pub struct Rule {
 }
 
 pub const DEFAULT_CONFIRM_MINUTES: u64 = 2;
+pub const DEFAULT_SECRET_NAMES: [&str; 5] = ["TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL"];
 
 /// One configuration problem: where it is and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -692,6 +706,12 @@ impl Config {
             slack,
             discord_token,
             access,
+            secret_names: raw
+                .secret_names
+                .unwrap_or_else(|| DEFAULT_SECRET_NAMES.iter().map(|s| s.to_string()).collect())
+                .into_iter()
+                .map(|s| s.to_ascii_uppercase())
+                .collect(),
         })
     }
 

@@ -676,3 +676,69 @@ async fn a_lock_lives_in_aws_survives_a_restart_and_stops_deploys() {
     );
     assert_has(&bot.ask("!deploy hubot v2").await, &["hubot v2 is live"]);
 }
+
+#[tokio::test]
+async fn no_secret_reaches_the_channel() {
+    use aws_sdk_cloudformation::types::Parameter;
+    let w = both_apps().await;
+    let template = r#"
+Parameters:
+  DbPassword: {Type: String, NoEcho: true}
+  ApiKeyValue: {Type: String}
+  Owner: {Type: String}
+Resources:
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties: {LogGroupName: !Sub "/ledger/${Owner}"}
+Outputs:
+  LogGroup: {Value: !Ref Logs}
+  ApiKeyEcho: {Value: !Ref ApiKeyValue}
+"#;
+    let p = |k: &str, v: &str| {
+        Parameter::builder()
+            .parameter_key(k)
+            .parameter_value(v)
+            .build()
+    };
+    w.cfn
+        .create_stack()
+        .stack_name("ledger")
+        .template_body(template)
+        .parameters(p("DbPassword", support::SECRETS[4]))
+        .parameters(p("ApiKeyValue", support::SECRETS[3]))
+        .parameters(p("Owner", "payments"))
+        .send()
+        .await
+        .unwrap();
+    let mut bot = w.bot(APPS).await;
+
+    // Every reply is scanned by the harness; these name what is shown instead.
+    assert_has(
+        &bot.ask("!stack ledger").await,
+        &[
+            "DbPassword = ****",
+            "ApiKeyValue = ****",
+            "ApiKeyEcho = ****",
+            "Owner = payments",
+        ],
+    );
+    bot.ask("!deploy worker v42 --plan").await;
+    bot.ask("!deploy worker v42").await;
+    bot.ask("!status").await;
+    bot.ask("!history worker").await;
+    bot.ask("!events worker").await;
+    bot.ask("!whoami").await;
+    // The copied task definition still carries its secrets, unchanged, to ECS.
+    let td = w
+        .ecs
+        .describe_task_definition()
+        .task_definition(w.primary("apps", "worker").await)
+        .send()
+        .await
+        .unwrap();
+    let c = &td.task_definition().unwrap().container_definitions()[0];
+    assert_eq!(
+        c.secrets()[0].value_from(),
+        Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:worker-db")
+    );
+}

@@ -30,6 +30,56 @@ use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled, Outbound};
 use dockhand::ops::aws::{AwsOps, client_configs};
 
+/// Values that must never reach a chat reply or a log line. Every bot in these tests
+/// has the tokens, every service-managed app carries the API token in its task
+/// definition, and every reply and log line of the whole suite is scanned for all.
+pub const SECRETS: [&str; 5] = [
+    "xoxb-1111-dockhand-test-bot",
+    "xapp-1-A111-dockhand-test-app",
+    "discord-test-token-MTIz.abc",
+    "sk-live-worker-api-token-42",
+    "hunter2-ledger-password",
+];
+
+/// Panics if `text` (a reply, or the log so far) contains a secret.
+pub fn assert_no_secret(text: &str) {
+    for s in SECRETS {
+        assert!(!text.contains(s), "a secret leaked ({s}) in:\n{text}");
+    }
+}
+
+/// Everything every test logged, at debug level for dockhand: scanned for secrets.
+static LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOG.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("dockhand=debug")
+            .with_writer(|| LogWriter)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
+pub fn scan_logs() {
+    let log = LOG.lock().unwrap();
+    assert_no_secret(&String::from_utf8_lossy(&log));
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -339,8 +389,13 @@ impl World {
     /// A bot over this account, with `config` (TOML; `commands_dir` is filled in).
     pub async fn bot(&self, config: &str) -> Bot {
         let text = format!("commands_dir = {:?}\n{config}", root().join("commands"));
-        let no_env = |_: &str| None;
-        let config = Config::parse("test.toml", &text, &no_env).unwrap_or_else(|e| panic!("{e:?}"));
+        let tokens = |name: &str| match name {
+            "SLACK_BOT_TOKEN" => Some(SECRETS[0].to_string()),
+            "SLACK_APP_TOKEN" => Some(SECRETS[1].to_string()),
+            "DISCORD_TOKEN" => Some(SECRETS[2].to_string()),
+            _ => None,
+        };
+        let config = Config::parse("test.toml", &text, &tokens).unwrap_or_else(|e| panic!("{e:?}"));
         Bot::new(config, &self.account).await
     }
 }
@@ -354,6 +409,7 @@ pub struct Bot {
 
 impl Bot {
     pub async fn new(config: Config, account: &Account) -> Bot {
+        capture_logs();
         let catalog = Catalog::load(&config.commands_dir).unwrap_or_else(|e| panic!("{e:?}"));
         let ops = AwsOps::from_sdk_config(&config, account.sdk().await, Some(account.id.clone()));
         let dispatcher = Dispatcher::new(config, catalog, ops);
@@ -393,7 +449,9 @@ impl Bot {
             Handled::Reply(reply) => {
                 let mut out = Vec::new();
                 draw(&reply, &mut out).unwrap();
-                Some(String::from_utf8(out).unwrap())
+                let out = String::from_utf8(out).unwrap();
+                assert_no_secret(&out);
+                Some(out)
             }
             Handled::Started => None,
         }
@@ -412,7 +470,10 @@ impl Bot {
         while let Ok(o) = self.replies.try_recv() {
             draw(&o.reply, &mut out).unwrap();
         }
-        String::from_utf8(out).unwrap()
+        let out = String::from_utf8(out).unwrap();
+        assert_no_secret(&out);
+        scan_logs();
+        out
     }
 
     /// Sends a command that asks for a confirmation, and confirms it with the code

@@ -216,14 +216,16 @@ pub async fn stack(
         name: name.to_string(),
         status: cfn::status(&s),
         reason: s.stack_status_reason().map(str::to_string),
-        // CloudFormation itself answers NoEcho parameters as `****`.
+        // CloudFormation itself answers NoEcho parameters as `****`; names that
+        // look secret are masked here as well, for templates that forgot NoEcho.
         parameters: s
             .parameters()
             .iter()
             .map(|p| {
+                let key = p.parameter_key().unwrap_or_default();
                 (
-                    p.parameter_key().unwrap_or_default().to_string(),
-                    p.parameter_value().unwrap_or_default().to_string(),
+                    key.to_string(),
+                    ops.shown(key, p.parameter_value().unwrap_or_default()),
                 )
             })
             .collect(),
@@ -231,9 +233,10 @@ pub async fn stack(
             .outputs()
             .iter()
             .map(|o| {
+                let key = o.output_key().unwrap_or_default();
                 (
-                    o.output_key().unwrap_or_default().to_string(),
-                    o.output_value().unwrap_or_default().to_string(),
+                    key.to_string(),
+                    ops.shown(key, o.output_value().unwrap_or_default()),
                 )
             })
             .collect(),

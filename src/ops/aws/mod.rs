@@ -54,6 +54,8 @@ pub(crate) struct ServiceRef {
 
 pub struct AwsOps {
     aws: config::Aws,
+    /// Names whose values are masked in anything shown (see `Config::looks_secret`).
+    secrets: Config,
     watch: config::Watch,
     /// The emulator's per-test account (`x-moto-account-id`); never set against AWS.
     emulator_account: Option<String>,
@@ -72,6 +74,7 @@ impl AwsOps {
 
     pub fn with_emulator_account(config: &Config, account: Option<String>) -> AwsOps {
         AwsOps {
+            secrets: config.clone(),
             aws: config.aws.clone(),
             watch: config.watch.clone(),
             emulator_account: account,
@@ -85,6 +88,7 @@ impl AwsOps {
     /// default chain: what tests against the emulator use.
     pub fn from_sdk_config(config: &Config, sdk: SdkConfig, account: Option<String>) -> AwsOps {
         AwsOps {
+            secrets: config.clone(),
             aws: config.aws.clone(),
             watch: config.watch.clone(),
             emulator_account: account,
@@ -160,6 +164,15 @@ impl AwsOps {
         };
         clients.insert(env.name.clone(), c.clone());
         Ok(c)
+    }
+
+    /// Masks a value whose name looks secret.
+    pub(crate) fn shown(&self, name: &str, value: &str) -> String {
+        if self.secrets.looks_secret(name) {
+            "****".to_string()
+        } else {
+            value.to_string()
+        }
     }
 
     pub(crate) fn watch_config(&self) -> &config::Watch {
