@@ -739,6 +739,6 @@ Outputs:
     let c = &td.task_definition().unwrap().container_definitions()[0];
     assert_eq!(
         c.secrets()[0].value_from(),
-        Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:worker-db")
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:worker-db"
     );
 }
