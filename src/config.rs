@@ -616,6 +616,25 @@ impl Config {
                     if a.version_parameter.is_some() || a.count_parameter.is_some() {
                         err(key.clone(), "`version_parameter` and `count_parameter` apply to stack-managed apps only; remove them".into());
                     }
+                    // AWS's naming rules for clusters, services and container names.
+                    for (field, value) in [
+                        ("cluster", &cluster),
+                        ("service", &service),
+                        ("container", &container),
+                    ] {
+                        let ok = (1..=255).contains(&value.len())
+                            && value
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                        if !ok {
+                            err(
+                                format!("{key}.{field}"),
+                                format!(
+                                    "`{value}` is not a valid ECS name: use letters, digits, `-` and `_` (up to 255)"
+                                ),
+                            );
+                        }
+                    }
                     Target::Service {
                         cluster,
                         service,
@@ -798,6 +817,25 @@ mod tests {
             ]
         );
         assert!(errors[0].to_string().starts_with("dockhand.toml: prefix: "));
+    }
+
+    #[test]
+    fn ecs_names_follow_aws_rules() {
+        let text = r#"
+            [environments.prod]
+            [apps.worker]
+            environment = "prod"
+            cluster = "apps;rm -rf"
+            service = "worker"
+            container = "<!here>"
+        "#;
+        let e = Config::parse("f", text, &no_env).unwrap_err();
+        let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["apps.worker.cluster", "apps.worker.container"],
+            "{e:?}"
+        );
     }
 
     #[test]
