@@ -934,6 +934,10 @@ impl<O: Ops> Dispatcher<O> {
         let (d, outbox, origin) = (self.clone(), outbox.clone(), origin.clone());
         let id = self.next_id();
         let shutdown = self.inner.shutdown.clone();
+        let (audit, audit_outbox) = (self.clone(), outbox.clone());
+        let who = target.requester.identity.clone();
+        let channel = format!("{}:{}", origin.platform, origin.channel);
+        let platform = origin.platform;
         let send = move |reply: Reply| {
             let _ = outbox.send(Outbound {
                 origin: origin.clone(),
@@ -974,14 +978,17 @@ impl<O: Ops> Dispatcher<O> {
                     send(Reply::in_thread(id, line));
                 }
             }
-            let text = match result {
-                Some(Ok(outcome)) => {
-                    tracing::info!(app, what, verdict = ?outcome.verdict, elapsed_ms = outcome.elapsed.as_millis() as u64, "operation finished");
-                    render::verdict(&app, &what, &outcome.verdict, outcome.elapsed)
-                }
-                Some(Err(e)) => format!("{what}: {}", error_reply(&e)),
-                None => format!("{what}: dockhand is restarting and stopped watching after {}; AWS carries on. Check `!status {app}`.", ops::took(started.elapsed())),
+            let (text, result) = match result {
+                Some(Ok(outcome)) => (
+                    render::verdict(&app, &what, &outcome.verdict, outcome.elapsed),
+                    verdict_name(&outcome.verdict),
+                ),
+                Some(Err(e)) => (format!("{what}: {}", error_reply(&e)), "refused by AWS"),
+                None => (format!("{what}: dockhand is restarting and stopped watching after {}; AWS carries on. Check `!status {app}`.", ops::took(started.elapsed())), "unwatched"),
             };
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(target: "dockhand::audit", who, channel, app, asked = what, result, elapsed_ms, "outcome");
+            audit.post_audit(&audit_outbox, platform, format!("{who} in {channel}: `{what}` {result} after {}", ops::took(started.elapsed())));
             send(Reply::edit(id, text));
         });
         Handled::Started
@@ -999,6 +1006,17 @@ impl<O> Drop for HoldRelease<O> {
         if let Ok(mut holds) = self.dispatcher.inner.holds.lock() {
             holds.remove(&self.app);
         }
+    }
+}
+
+/// An outcome in one word or two, for the audit trail.
+fn verdict_name(v: &ops::Verdict) -> &'static str {
+    match v {
+        ops::Verdict::Live { .. } => "live",
+        ops::Verdict::Unchanged { .. } => "unchanged",
+        ops::Verdict::Failed { .. } => "failed",
+        ops::Verdict::TimedOut { .. } => "timed out",
+        ops::Verdict::Cancelled { .. } => "cancelled",
     }
 }
 

@@ -387,3 +387,36 @@ async fn the_two_person_rule_needs_a_second_allowed_person() {
     );
     bot.dispatcher.shutdown_token().cancel();
 }
+
+#[test]
+fn decisions_are_posted_to_the_audit_channel() {
+    let config = config("[access]\naudit_channel = \"slack:CAUDIT\"\n");
+    let catalog = catalog(&config);
+    let dispatcher = Dispatcher::new(
+        config,
+        catalog,
+        AwsOps::new(&dockhand::config::Config::parse("x", "", &|_| None).unwrap()),
+    );
+    let (outbox, mut audit) = tokio::sync::mpsc::unbounded_channel();
+    let (origin, author) = (origin("slack:CDEPLOY"), author("UANY"));
+    let inbound = Inbound {
+        origin: &origin,
+        author: &author,
+        via: Via::Message,
+        text: "!deploy hubot v2",
+    };
+    dispatcher.handle(&inbound, &outbox);
+    let posted = audit.try_recv().expect("an audit post");
+    assert_eq!(&*posted.origin.channel, "CAUDIT");
+    assert_eq!(
+        posted.reply.text,
+        "slack:UANY in slack:CDEPLOY: `deploy hubot v2` denied"
+    );
+    // Reading is not a decision worth a post; chatter is not even seen.
+    let inbound = Inbound {
+        text: "!help",
+        ..inbound
+    };
+    dispatcher.handle(&inbound, &outbox);
+    assert!(audit.try_recv().is_err());
+}
