@@ -322,7 +322,8 @@ impl<O: Ops> Dispatcher<O> {
                     thread: None,
                     direct: false,
                 },
-                reply: Reply::text(neutralise(&text, 500)),
+                // Built from ids and validated values only: nothing typed verbatim.
+                reply: Reply::text(text),
             });
         }
     }
