@@ -238,7 +238,12 @@ impl<O: Ops> Dispatcher<O> {
                 if command.action().mutates() {
                     self.audit(inbound, &asked, "allowed", rule.as_deref(), outbox);
                 }
-                self.run(command, app.cloned(), inbound, outbox)
+                match (&command, app) {
+                    (Command::Deploy { plan: false, .. }, Some(app)) => {
+                        self.deploy_if_familiar(command, app.clone(), inbound, outbox, asked, rule)
+                    }
+                    _ => self.run(command, app.cloned(), inbound, outbox),
+                }
             }
             Decision::Deny(why) => {
                 self.audit(inbound, &asked, "denied", None, outbox);
@@ -402,6 +407,98 @@ impl<O: Ops> Dispatcher<O> {
             }
             _ => Handled::Reply(buttons(Reply::text(prompt))),
         }
+    }
+
+    fn busy_text(&self, name: &AppName, h: &Hold) -> String {
+        format!(
+            "{name} is busy: {} started `{}` at {}. Wait for it to finish, or `{}cancel {name}`.",
+            h.who,
+            h.what,
+            clock(h.since),
+            self.inner.addresser.prefix()
+        )
+    }
+
+    /// Deploys at once when the version looks like the ones the app has run
+    /// (`v42` after `v41`); an unfamiliar kind of version (`latest`, a digest where
+    /// tags were used, a typo like `v2.O`) asks for a confirmation first. Reads
+    /// the app's history from AWS, so it runs as a task.
+    fn deploy_if_familiar(
+        &self,
+        command: Command,
+        app: App,
+        inbound: &Inbound<'_>,
+        outbox: &Outbox,
+        asked: String,
+        rule: Option<String>,
+    ) -> Handled {
+        let Command::Deploy { version, .. } = &command else {
+            unreachable!("only deploys are checked")
+        };
+        // Refuse a busy app at once; the hold itself is taken when the deploy starts.
+        if let Some(h) = self.inner.holds.lock().expect("holds lock").get(&app.name) {
+            return Handled::Reply(Reply::text(self.busy_text(&app.name, h)));
+        }
+        let version = version.to_string();
+        let (d, outbox2) = (self.clone(), outbox.clone());
+        let (origin, author, via, text) = (
+            inbound.origin.clone(),
+            inbound.author.clone(),
+            inbound.via,
+            inbound.text.to_string(),
+        );
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tasks.spawn(async move {
+            let env = d.environment(&app);
+            let history = tokio::select! {
+                h = d.inner.ops.history(&app, &env) => h,
+                () = shutdown.cancelled() => return,
+            };
+            let inbound = Inbound {
+                origin: &origin,
+                author: &author,
+                via,
+                text: &text,
+            };
+            let unfamiliar = match &history {
+                // Nothing to compare with (a new app): no reason to stop.
+                Ok(h) if h.is_empty() => None,
+                Ok(h) => {
+                    let shapes: Vec<String> = h.iter().map(|e| version_shape(&e.version)).collect();
+                    (!shapes.contains(&version_shape(&version))).then(|| {
+                        let seen: Vec<&str> =
+                            h.iter().take(3).map(|e| e.version.as_str()).collect();
+                        format!(
+                            "`{version}` does not look like the versions {} ran before ({})",
+                            app.name,
+                            seen.join(", ")
+                        )
+                    })
+                }
+                // The deploy itself will report what is wrong with AWS.
+                Err(_) => None,
+            };
+            let handled = match unfamiliar {
+                Some(why) => d.ask_confirmation(
+                    command,
+                    Some(app),
+                    &inbound,
+                    &outbox2,
+                    asked,
+                    rule,
+                    why,
+                    false,
+                ),
+                None => d.run(command, Some(app), &inbound, &outbox2),
+            };
+            if let Handled::Reply(reply) = handled {
+                let _ = outbox2.send(Outbound {
+                    origin: origin.clone(),
+                    reply,
+                });
+            }
+        });
+        Handled::Started
     }
 
     /// A short code that is easy to read and type on a phone (no 0/O, 1/I).
@@ -882,13 +979,7 @@ impl<O: Ops> Dispatcher<O> {
         {
             let mut holds = self.inner.holds.lock().expect("holds lock");
             if let Some(h) = holds.get(&name) {
-                return Handled::Reply(Reply::text(format!(
-                    "{name} is busy: {} started `{}` at {}. Wait for it to finish, or `{}cancel {name}`.",
-                    h.who,
-                    h.what,
-                    clock(h.since),
-                    self.inner.addresser.prefix()
-                )));
+                return Handled::Reply(Reply::text(self.busy_text(&name, h)));
             }
             holds.insert(
                 name.clone(),
@@ -1010,6 +1101,32 @@ impl<O> Drop for HoldRelease<O> {
     }
 }
 
+/// The kind of a version: digit runs become `9`, letter runs `a`, so `v41` and
+/// `v42` share a shape (`a9`) that `latest` (`a`) and `v2.O` (`a9.a`) do not.
+fn version_shape(version: &str) -> String {
+    let mut shape = String::new();
+    for c in version.chars() {
+        let class = if c.is_ascii_digit() {
+            '9'
+        } else if c.is_ascii_alphabetic() {
+            'a'
+        } else {
+            c
+        };
+        if !(shape.ends_with(class) && (class == '9' || class == 'a')) {
+            shape.push(class);
+        }
+    }
+    // A digest is a digest and a commit id a commit id, whatever their hex spells.
+    if version.starts_with("sha256:") {
+        return "sha256:digest".into();
+    }
+    if version.len() >= 7 && version.chars().all(|c| c.is_ascii_hexdigit()) {
+        return format!("hex{}", version.len());
+    }
+    shape
+}
+
 /// An outcome in one word or two, for the audit trail.
 fn verdict_name(v: &ops::Verdict) -> &'static str {
     match v {
@@ -1052,4 +1169,31 @@ fn closest<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
 
 fn strsim(a: &str, b: &str) -> usize {
     crate::command::catalog::edit_distance(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_shape;
+
+    #[test]
+    fn versions_of_the_same_kind_share_a_shape() {
+        let same = [
+            ("v41", "v42"),
+            ("1.2.3", "10.0.12"),
+            ("3f2a9c1", "a0b1c2d"),
+            ("2024-11-23", "2025-01-02"),
+        ];
+        for (a, b) in same {
+            assert_eq!(version_shape(a), version_shape(b), "{a} vs {b}");
+        }
+        let different = [
+            ("v41", "latest"),
+            ("v41", "v2.O"),
+            ("1.2.3", "1.2"),
+            ("v41", "sha256:0123"),
+        ];
+        for (a, b) in different {
+            assert_ne!(version_shape(a), version_shape(b), "{a} vs {b}");
+        }
+    }
 }

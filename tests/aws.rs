@@ -451,6 +451,7 @@ async fn deploys_of_two_apps_run_together_and_a_second_deploy_of_one_is_refused(
 
     assert!(bot.send("!deploy hubot v2").is_none());
     assert!(bot.send("!deploy worker v42").is_none());
+    wait_for_deployments(&w, "apps", "worker", 2).await;
     let refused = bot
         .send_as("bob", "!deploy worker v43")
         .expect("answered at once");
@@ -740,5 +741,30 @@ Outputs:
     assert_eq!(
         c.secrets()[0].value_from(),
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:worker-db"
+    );
+}
+
+#[tokio::test]
+async fn an_unfamiliar_kind_of_version_asks_first() {
+    let w = both_apps().await;
+    let mut bot = w.bot(APPS).await;
+
+    let prompt = bot.ask("!deploy worker latest").await;
+    assert_has(
+        &prompt,
+        &[
+            "`deploy worker latest` needs a confirmation: `latest` does not look like the versions worker ran before (v41)",
+            "[Confirm: confirm ",
+        ],
+    );
+    assert_eq!(
+        w.account.count("RegisterTaskDefinition"),
+        1,
+        "nothing deployed yet"
+    );
+    // A version like the ones before goes straight through.
+    assert_has(
+        &bot.ask("!deploy worker v42").await,
+        &["worker v42 is live"],
     );
 }
