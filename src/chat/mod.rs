@@ -197,15 +197,18 @@ impl Reply {
 pub fn neutralise(input: &str, max: usize) -> String {
     let mut out = String::with_capacity(input.len().min(max + 3));
     let mut count = 0;
-    let mut chars = input.chars().peekable();
+    // Dropped characters go first, so what is left cannot join up into a mention
+    // (`@`, a backtick, `here` must not become `@here`; found by the fuzzer).
+    let mut chars = input
+        .chars()
+        .filter(|c| !c.is_control() && *c != '`')
+        .peekable();
     while let Some(c) = chars.next() {
         if count == max {
             out.push('…');
             break;
         }
         match c {
-            c if c.is_control() => continue,
-            '`' => continue,
             // `<` starts Slack's mention and link syntax; `@` Discord's and Slack's
             // plain-text mentions. A zero-width joiner would be invisible; a lookalike
             // character keeps the text readable and inert.
@@ -239,6 +242,8 @@ mod tests {
             ("a`b`c", "abc"),
             ("line\nbreak\u{7}", "linebreak"),
             ("me @ home", "me @ home"),
+            ("d@```hereeploy", "d＠hereeploy"),
+            ("@\u{7}everyone", "＠everyone"),
         ] {
             assert_eq!(neutralise(input, 40), want, "{input:?}");
         }
