@@ -1,0 +1,193 @@
+"""The WSGI layer in front of moto: the control API, the call log, injected AWS
+errors, and advancing an account's rollouts before each of its requests."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+import uuid
+from http import HTTPStatus
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from . import ecs, state
+from .state import DEFAULT_STOPPED_REASON
+
+StartResponse = Callable[..., Any]
+
+_SCOPE = re.compile(r"Credential=[^/,\s]*/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+FAULT_FIELDS = {
+    "rollout_fails": ("service",),
+    "rollout_stalls": ("service",),
+    "stack_update_fails": ("stack", "resource"),
+    "error": ("operation", "code"),
+}
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Reads the request body and puts it back for moto."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length <= 0:
+        return b""
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _scope(environ: dict[str, Any]) -> tuple[str | None, str]:
+    """(service, region) from the SigV4 credential scope; unsigned requests have none."""
+    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not match:
+        return None, state.DEFAULT_REGION
+    return match.group(2), match.group(1)
+
+
+def _operation(environ: dict[str, Any], body: bytes) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1]  # AmazonEC2ContainerServiceV20141113.DescribeServices
+    for text in (body.decode("utf-8", "replace"), environ.get("QUERY_STRING", "")):
+        action = parse_qs(text).get("Action")
+        if action:
+            return action[0]
+    return f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"
+
+
+def _respond(start_response: StartResponse, status: int, body: bytes, content_type: str,
+             headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [("Content-Type", content_type), ("Content-Length", str(len(body)))] + (headers or []),
+    )
+    return [body]
+
+
+def aws_error(start_response: StartResponse, environ: dict[str, Any], service: str, fault: dict[str, Any]) -> list[bytes]:
+    """An AWS error in the request's protocol: awsJson (ECS and other X-Amz-Target
+    services) or awsQuery XML (CloudFormation, STS, ...)."""
+    code, message, status = fault["code"], fault["message"], int(fault["status"])
+    request_id = str(uuid.uuid4())
+    content_type = environ.get("CONTENT_TYPE", "")
+    if environ.get("HTTP_X_AMZ_TARGET") or "json" in content_type:
+        body = json.dumps({"__type": code, "message": message}).encode()
+        return _respond(start_response, status, body, content_type or "application/x-amz-json-1.1",
+                        [("x-amzn-ErrorType", code), ("x-amzn-RequestId", request_id)])
+    xmlns = ' xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"' if service == "cloudformation" else ""
+    kind = "Receiver" if status >= 500 else "Sender"
+    body = (
+        f"<ErrorResponse{xmlns}><Error><Type>{kind}</Type><Code>{escape(code)}</Code>"
+        f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+    return _respond(start_response, status, body, "text/xml", [("x-amzn-RequestId", request_id)])
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _fault(body: dict[str, Any]) -> dict[str, Any]:
+    kind = body.get("kind")
+    if kind not in FAULT_FIELDS:
+        raise BadRequest(f"kind must be one of {sorted(FAULT_FIELDS)}")
+    missing = [f for f in FAULT_FIELDS[kind] if not body.get(f)]
+    if missing:
+        raise BadRequest(f"a {kind} fault needs {', '.join(missing)}")
+    fault = dict(body)
+    if kind == "rollout_fails":
+        fault.setdefault("reason", DEFAULT_STOPPED_REASON)
+    if kind == "stack_update_fails":
+        fault.setdefault("reason", 'Resource handler returned message: "Internal Failure"')
+    if kind == "error":
+        fault.setdefault("message", fault["code"])
+        fault["status"] = int(fault.get("status", 400))
+        fault["count"] = int(fault.get("count", 1))
+    else:
+        fault["count"] = 1
+    return fault
+
+
+class Emulator:
+    """Wraps moto's WSGI application."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        account_id = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or state.DEFAULT_ACCOUNT
+        path = environ.get("PATH_INFO", "")
+        if path == "/_dockhand" or path.startswith("/_dockhand/"):
+            return self.control(environ, start_response, account_id)
+        body = _read_body(environ)
+        service, region = _scope(environ)
+        with state.LOCK:
+            now = time.time()
+            state.advance(account_id, region, now)
+            if service and not path.startswith("/moto-api"):
+                account = state.account(account_id)
+                operation = _operation(environ, body)
+                account.calls.append({"service": service, "operation": operation, "at": now})
+                fault = account.take_fault("error", operation=operation)
+                if fault:
+                    return aws_error(start_response, environ, service, fault)
+            answer = self.app(environ, start_response)
+            try:
+                return [b"".join(answer)]  # moto's models are read while the lock is held
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()
+
+    def control(self, environ: dict[str, Any], start_response: StartResponse, account_id: str) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        route = environ.get("PATH_INFO", "").rstrip("/")
+        raw = _read_body(environ)
+        if route == "/_dockhand/health":
+            return _respond(start_response, 200, b"ok", "text/plain")
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise BadRequest("the body must be a JSON object")
+            with state.LOCK:
+                for (acct, region) in list(state.SCHEDULERS):
+                    if acct == account_id:
+                        state.advance(acct, region, time.time())
+                answer = self.route(method, route, body, state.account(account_id))
+        except (BadRequest, ValueError, TypeError) as e:
+            return _respond(start_response, 400, json.dumps({"error": str(e)}).encode(), "application/json")
+        if answer is None:
+            return _respond(start_response, 404, json.dumps({"error": f"no {method} {route}"}).encode(), "application/json")
+        return _respond(start_response, 200, json.dumps(answer).encode(), "application/json")
+
+    def route(self, method: str, route: str, body: dict[str, Any], account: state.Account) -> Any:
+        if route == "/_dockhand/config":
+            if method == "POST":
+                if "rollout_seconds" in body:
+                    seconds = float(body["rollout_seconds"])
+                    if seconds < 0:
+                        raise BadRequest("rollout_seconds must be 0 or more")
+                    account.rollout_seconds = seconds
+            elif method != "GET":
+                return None
+            return {"rollout_seconds": account.rollout_seconds}
+        if route == "/_dockhand/faults":
+            if method == "POST":
+                account.faults.append(_fault(body))
+            elif method == "DELETE":
+                account.faults.clear()
+                ecs.clear_faults(account.id)
+            elif method != "GET":
+                return None
+            return account.faults
+        if route == "/_dockhand/calls":
+            if method == "DELETE":
+                account.calls.clear()
+            elif method != "GET":
+                return None
+            return account.calls
+        return None
