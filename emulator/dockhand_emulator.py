@@ -27,6 +27,15 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
     args = parser.parse_args()
+    server = None
+
+    def stop(signum: int, frame: object) -> None:
+        if server is None:  # still starting up
+            sys.exit(0)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -50,15 +59,9 @@ def main() -> int:
                 super().log_request(*a, **kw)
 
     server = make_server(args.host, args.port, Emulator(moto), threaded=True, request_handler=Handler)
-
-    def stop(signum: int, frame: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
     print(f"DOCKHAND_EMULATOR_READY http://{host}:{server.server_port}", flush=True)
-    server.serve_forever()
+    server.serve_forever(poll_interval=0.1)
     server.server_close()
     return 0
 

@@ -11,6 +11,7 @@ fault, or CancelUpdateStack) rolls every updated resource back.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Iterator
 
 from moto.cloudformation import models as cfn_models
@@ -30,7 +31,7 @@ Stack = cfn_models.Stack
 
 BREAKER_FAILURE = (
     "Resource handler returned message: \"Error occurred during operation "
-    "'ECS Deployment Circuit Breaker was triggered'.\" (HandlerErrorCode: GeneralServiceException)"
+    "'ECS Deployment Circuit Breaker was triggered'.\" (RequestToken: {token}, HandlerErrorCode: GeneralServiceException)"
 )
 REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
 UPDATES: dict[str, "StackUpdate"] = {}  # stack id -> its operation in progress
@@ -151,6 +152,11 @@ class StackUpdate:
 
     def step(self, t: float) -> None:
         self.t = t
+        if self.stack.status.startswith("DELETE"):  # deleted under the update: nothing left to do
+            self.gen.close()
+            self.done = True
+            UPDATES.pop(self.stack.stack_id, None)
+            return
         self._resume(lambda: self.gen.send(None))
 
     def cancel(self, token: str | None) -> None:
@@ -250,7 +256,7 @@ class StackUpdate:
             deployment = primary if primary is not primary_before else None
             yield ("service", new, deployment)  # CloudFormation waits for the service to be stable
             if deployment is not None and deployment.rollout_state == "FAILED":
-                raise ResourceFailed(logical, rtype, physical_id(new), BREAKER_FAILURE)
+                raise ResourceFailed(logical, rtype, physical_id(new), BREAKER_FAILURE.format(token=uuid.uuid4()))
         else:
             yield self.after()
         self.event(logical, rtype, physical_id(new), "UPDATE_COMPLETE")

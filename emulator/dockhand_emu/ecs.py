@@ -354,6 +354,10 @@ _describe_tasks = Backend.describe_tasks
 def create_service(self: Backend, cluster_str: str, service_name: str, desired_count: int, *args: Any, **kwargs: Any) -> Service:
     """Starts the service with a PRIMARY deployment that rolls out (moto's never does)."""
     deployment_configuration = kwargs.pop("deployment_configuration", None)
+    cluster = self._get_cluster(cluster_str)
+    existing = self.services.get(f"{cluster.name}:{service_name}")
+    if existing is not None and existing.status == "ACTIVE":  # moto silently replaces it
+        raise ecs_models.InvalidParameterException("Creation of service was not idempotent.")
     svc = _create_service(self, cluster_str, service_name, desired_count, *args, **kwargs)
     svc.deployment_configuration = deployment_configuration or dict(DEFAULT_DEPLOYMENT_CONFIGURATION)
     svc.created_at = as_datetime()
@@ -408,14 +412,15 @@ def _service_tasks(self: Backend, cluster_name: str) -> list[tuple[Service, Serv
 def list_tasks(self: Backend, cluster_str: str | None = None, container_instance: str | None = None,
                family: str | None = None, started_by: str | None = None, service_name: str | None = None,
                desiredStatus: str | None = None) -> list[Any]:
-    """moto's tasks, plus the services' tasks (moto ignores serviceName: honour it)."""
-    tasks = _list_tasks(self, cluster_str, container_instance, family, started_by, service_name, desiredStatus)
+    """moto's tasks, plus the services' tasks (moto ignores serviceName: honour it;
+    desiredStatus defaults to RUNNING, as on AWS)."""
+    wanted = desiredStatus or "RUNNING"
+    tasks = _list_tasks(self, cluster_str, container_instance, family, started_by, service_name, wanted)
     if service_name:
         tasks = [t for t in tasks if getattr(t, "group", None) == f"service:{service_name.split('/')[-1]}"]
     if container_instance:
         return tasks
     cluster = self._get_cluster(cluster_str or "default")
-    wanted = desiredStatus or "RUNNING"
     for svc, task in _service_tasks(self, cluster.name):
         if service_name and svc.name != service_name.split("/")[-1]:
             continue

@@ -56,20 +56,15 @@ class Account:
         self.calls: list[dict[str, Any]] = []
 
     def take_fault(self, kind: str, **match: str) -> dict[str, Any] | None:
-        """Consumes the first fault of `kind` whose fields equal `match`."""
+        """Consumes the first fault of `kind` whose fields equal `match` (a field the
+        fault leaves out matches anything)."""
         for fault in self.faults:
-            if fault["kind"] == kind and all(fault.get(k) == v for k, v in match.items()):
+            if fault["kind"] == kind and all(fault.get(k, v) == v for k, v in match.items()):
                 fault["count"] = fault.get("count", 1) - 1
                 if fault["count"] <= 0:
                     self.faults.remove(fault)
                 return fault
         return None
-
-    def pending_fault(self, kind: str, **match: str) -> bool:
-        return any(
-            f["kind"] == kind and all(f.get(k) == v for k, v in match.items())
-            for f in self.faults
-        )
 
 
 ACCOUNTS: dict[str, Account] = {}

@@ -133,7 +133,7 @@ class Emulator:
                 account = state.account(account_id)
                 operation = _operation(environ, body)
                 account.calls.append({"service": service, "operation": operation, "at": now})
-                fault = account.take_fault("error", operation=operation)
+                fault = account.take_fault("error", operation=operation, service=service)
                 if fault:
                     return aws_error(start_response, environ, service, fault)
             answer = self.app(environ, start_response)
