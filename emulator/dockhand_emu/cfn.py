@@ -22,7 +22,7 @@ from moto.ecs import models as ecs_models
 
 from . import state
 from .cfn_template import parameter_strings, parse, plan, stack_parameters
-from .ecs import rollout_of
+from .ecs_rollout import rollout_of
 from .state import as_datetime
 
 Backend = cfn_models.CloudFormationBackend
