@@ -180,7 +180,7 @@ def revision(arn: str) -> str:
 
 def demo_scenario() -> str:
     """The demo's setup and the bot's first deploy, in the default account."""
-    a = Account(None, rollout=0.5)
+    a = Account(None, rollout=1.0)
     a.cfn.create_stack(StackName="cluster", TemplateBody=CLUSTER_YAML, Parameters=params(ClusterName="demo"),
                        Capabilities=["CAPABILITY_NAMED_IAM"])
     out = {o["OutputKey"]: o["OutputValue"] for o in a.stack("cluster")["Outputs"]}
@@ -237,7 +237,7 @@ def demo_scenario() -> str:
 
 
 def service_rollout() -> str:
-    a = new_account()
+    a = new_account(rollout=1.0)  # wide enough to see each step on a busy machine
     first = a.worker()
     a.settle("apps", "worker")
     new = a.new_revision("worker", "public.ecr.aws/example/worker:v42")
@@ -277,7 +277,7 @@ def service_rollout() -> str:
 
 
 def rollout_fails() -> str:
-    a = new_account()
+    a = new_account(rollout=1.0)
     first = a.worker()
     a.settle("apps", "worker")
     a.fault(kind="rollout_fails", service="worker", reason="Essential container in task exited")
@@ -515,6 +515,20 @@ def isolation() -> str:
     return "faults, config, calls and resources per account"
 
 
+def zero_rollout() -> str:
+    """rollout_seconds 0: rollouts and stack updates complete on the next request."""
+    a = new_account(rollout=0)
+    a.ecs.create_cluster(clusterName="hubot-cluster")
+    a.cfn.create_stack(StackName="hubot", TemplateBody=SERVICE_YAML, Capabilities=["CAPABILITY_NAMED_IAM"],
+                       Parameters=params(ServiceName="hubot", ClusterName="hubot-cluster", Image="hubot",
+                                         Version="v1", LogGroupName="/x"))
+    check(settled(a.service("hubot-cluster", "hubot")), "created and settled on the first look")
+    a.update("hubot", Version="v2")
+    check(a.stack("hubot")["StackStatus"] == "UPDATE_COMPLETE", "updated on the first look")
+    check(revision(a.service("hubot-cluster", "hubot")["taskDefinition"]) == "hubot:2", "on the new revision")
+    return "complete on the next observation"
+
+
 def control_api() -> str:
     a = new_account()
     check(a.control("GET", "/_dockhand/health") == "ok", "health")
@@ -532,7 +546,8 @@ def control_api() -> str:
 
 
 CHECKS = [demo_scenario, service_rollout, rollout_fails, rollout_stalls, stack_update_fails, stack_rollout_fails,
-          cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, control_api]
+          cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, zero_rollout,
+          control_api]
 
 
 def main() -> int:
