@@ -460,6 +460,9 @@ def task_definitions() -> str:
     check(tags == {"dockhand:version": "3", "dockhand:requested-by": "shell:alice", "dockhand:outcome": "failed"}, tags)
     described = a.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
     check(len(described["tags"]) == 3, described["tags"])
+    check(described["taskDefinition"].get("registeredAt"), "registeredAt")
+    gone = a.ecs.describe_task_definition(taskDefinition="web:1")["taskDefinition"]
+    check(gone["status"] == "INACTIVE" and gone.get("deregisteredAt"), "deregisteredAt")
     return "sort DESC, status, familyPrefix; tags on revisions"
 
 

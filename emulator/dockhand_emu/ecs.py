@@ -33,6 +33,22 @@ _create_service = Backend.create_service
 _update_service = Backend.update_service
 _list_tasks = Backend.list_tasks
 _describe_tasks = Backend.describe_tasks
+_register_task_definition = Backend.register_task_definition
+_deregister_task_definition = Backend.deregister_task_definition
+
+
+def register_task_definition(self: Backend, *args: Any, **kwargs: Any) -> TaskDefinition:
+    """Stamps registeredAt and registeredBy, which moto leaves out (history shows them)."""
+    td = _register_task_definition(self, *args, **kwargs)
+    td.registered_at = as_datetime()
+    td.registered_by = f"arn:aws:iam::{self.account_id}:root"
+    return td
+
+
+def deregister_task_definition(self: Backend, task_definition_str: str) -> TaskDefinition:
+    td = _deregister_task_definition(self, task_definition_str)
+    td.deregistered_at = as_datetime()
+    return td
 
 
 def create_service(self: Backend, cluster_str: str, service_name: str, desired_count: int, *args: Any, **kwargs: Any) -> Service:
@@ -87,7 +103,8 @@ def _service_tasks(self: Backend, cluster_name: str) -> list[tuple[Service, Serv
         if svc.cluster_name != cluster_name or rollout is None:
             continue
         out.extend((svc, task) for task in rollout.stopped)
-        out.extend((svc, task) for d in svc.deployments for task in d.tasks)
+        if svc.status == "ACTIVE":  # a deleted service's tasks are gone
+            out.extend((svc, task) for d in svc.deployments for task in d.tasks)
     return out
 
 
@@ -267,6 +284,8 @@ def install() -> None:
     Backend.list_tasks = list_tasks
     Backend.describe_tasks = describe_tasks
     Backend.update_cluster_resources = update_cluster_resources
+    Backend.register_task_definition = register_task_definition
+    Backend.deregister_task_definition = deregister_task_definition
     TaskDefinition.create_from_cloudformation_json = classmethod(td_create_from_cfn)
     TaskDefinition.update_from_cloudformation_json = classmethod(td_update_from_cfn)
     Service.create_from_cloudformation_json = classmethod(service_create_from_cfn)
