@@ -335,7 +335,16 @@ def stack_update_fails() -> str:
     check(order[-3:] == ["UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE"], order)
     check(a.parameter("hubot", "Version") == "v1", "parameters are back")
     check(revision(a.service("hubot-cluster", "hubot")["taskDefinition"]) == "hubot:1", "service on the old revision")
-    return "UPDATE_FAILED TaskDefinition, UPDATE_ROLLBACK_COMPLETE"
+    # A resource the update does not change fails after the others: the service,
+    # already on the new revision, is rolled out back to the old one.
+    a.fault(kind="stack_update_fails", stack="hubot", resource="TaskRole")
+    a.update("hubot", Version="v3")
+    done = a.wait_stack("hubot", ("UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"))
+    check(done["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", done["StackStatus"])
+    s = a.service("hubot-cluster", "hubot")
+    check(settled(s) and revision(s["taskDefinition"]) == "hubot:1", "rolled out back before UPDATE_ROLLBACK_COMPLETE")
+    check(any(e["message"].startswith("(service hubot) has started") for e in s["events"][:4]), "a rollout back")
+    return "UPDATE_FAILED TaskDefinition / TaskRole, UPDATE_ROLLBACK_COMPLETE"
 
 
 def stack_rollout_fails() -> str:

@@ -180,7 +180,7 @@ class StackUpdate:
         event(self.stack, logical, rtype, physical, status, reason, self.token)
 
     def run(self) -> Iterator[tuple[Any, ...]]:
-        applied: list[tuple[Any, Any, Any, Any]] = []  # (change, old, new, service snapshot)
+        applied: list[tuple[Any, Any, Any]] = []  # (change, old resource, new resource)
         try:
             yield self.after()
             for change in self.changes:
@@ -193,7 +193,7 @@ class StackUpdate:
         set_status(self.stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", None, self.token)
         self.stack.output_map = self.stack._create_output_map()
         yield self.after()
-        for change, old, new, _ in applied:
+        for change, old, new in applied:
             if physical_id(old) != physical_id(new):
                 self.delete(change.logical_resource_id, change.resource_type, old, self.old[3])
         for change in self.changes:
@@ -226,7 +226,7 @@ class StackUpdate:
                 new = self.new_map[logical]
             except Exception as e:  # noqa: BLE001 - any model error is the resource's failure
                 raise ResourceFailed(logical, rtype, "", f'Resource handler returned message: "{e}"')
-            applied.append((change, None, new, None))
+            applied.append((change, None, new))
             self.event(logical, rtype, physical_id(new), "CREATE_IN_PROGRESS", "Resource creation Initiated")
             yield self.after()
             self.event(logical, rtype, physical_id(new), "CREATE_COMPLETE")
@@ -235,9 +235,7 @@ class StackUpdate:
         old = self.new_map._parsed_resources.get(logical)
         self.current = (logical, rtype, physical_id(old))
         self.event(logical, rtype, physical_id(old), "UPDATE_IN_PROGRESS")
-        is_service = isinstance(old, ecs_models.Service)
-        snapshot = (old.task_definition, old.desired_count) if is_service else None
-        primary_before = rollout_of(old).primary() if is_service else None
+        primary_before = rollout_of(old).primary() if isinstance(old, ecs_models.Service) else None
         try:
             new = parse_and_update_resource(
                 logical, self.new_map._resource_json_map[logical], self.new_map,
@@ -247,7 +245,7 @@ class StackUpdate:
             message = getattr(e, "message", None) or str(e)
             raise ResourceFailed(logical, rtype, physical_id(old), f'Resource handler returned message: "{message}"')
         self.new_map._parsed_resources[logical] = new
-        applied.append((change, old, new, snapshot))
+        applied.append((change, old, new))
         self.current = (logical, rtype, physical_id(new))
         if physical_id(new) != physical_id(old):
             self.event(logical, rtype, physical_id(new), "UPDATE_IN_PROGRESS", REPLACING)
@@ -276,35 +274,34 @@ class StackUpdate:
         stack = self.stack
         stack.template, stack.template_dict, stack.parameters, stack.resource_map, stack.output_map = self.old
         yield self.after()
-        for change, old, new, snapshot in reversed(applied):
+        old_map = self.old[3]
+        for change, old, new in reversed(applied):
             if change.action == "Add":
                 continue  # deleted in the cleanup
             logical, rtype = change.logical_resource_id, change.resource_type
             self.event(logical, rtype, physical_id(old), "UPDATE_IN_PROGRESS")
-            if snapshot is not None:
-                yield from self.restore_service(new, *snapshot)
+            if physical_id(old) == physical_id(new):  # updated in place: apply the old properties again
+                try:
+                    restored = parse_and_update_resource(
+                        logical, old_map._resource_json_map[logical], old_map,
+                        account_id=self.backend.account_id, region_name=self.backend.region_name,
+                    )
+                    old_map._parsed_resources[logical] = restored or old
+                except Exception:  # noqa: BLE001 - keep rolling back the others, as best we can
+                    pass
+            if isinstance(new, ecs_models.Service) and not rollout_of(new).settled():
+                yield ("service", new, None)  # the service back on its old revision and count
             else:
                 yield self.after()
             self.event(logical, rtype, physical_id(old), "UPDATE_COMPLETE")
         set_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", None, self.token)
         yield self.after()
-        for change, old, new, _ in applied:
+        for change, old, new in applied:
             if physical_id(old) != physical_id(new):
                 self.delete(change.logical_resource_id, change.resource_type, new, self.new_map)
         set_status(stack, "UPDATE_ROLLBACK_COMPLETE", None, self.token)
         if self.change_set is not None:
             self.change_set.execution_status = "EXECUTE_FAILED"
-
-    def restore_service(self, svc: Any, task_definition: str, desired: int) -> Iterator[tuple[Any, ...]]:
-        """Puts the service back (the breaker may have done so already) and waits for it."""
-        if svc.task_definition != task_definition or svc.desired_count != desired:
-            ecs = ecs_models.ecs_backends[self.backend.account_id][self.backend.region_name]
-            ecs.update_service({"cluster": svc.cluster_name, "service": svc.name,
-                                "task_definition": task_definition, "desired_count": desired})
-        if rollout_of(svc).settled():
-            yield self.after()
-        else:
-            yield ("service", svc, None)
 
     def delete(self, logical: str, rtype: str, resource: Any, rmap: ResourceMap) -> None:
         """Deletes a replaced, removed or rolled-back resource, with its events."""
