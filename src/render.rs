@@ -28,9 +28,12 @@ pub fn bounded(lines: Vec<String>) -> String {
 /// Pads columns so `status` lines align in a monospace block.
 fn table(rows: Vec<Vec<String>>) -> Vec<String> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    // A row's last cell is never padded, so it does not widen its column: a long
+    // problem ("Stack with id x does not exist") stays on its own line's end.
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
             rows.iter()
+                .filter(|r| c + 1 < r.len())
                 .filter_map(|r| r.get(c))
                 .map(|s| s.chars().count())
                 .max()

@@ -397,7 +397,7 @@ async fn status_of_one_app_and_the_describe_verbs() {
     assert!(events.lines().count() <= 5, "{events}");
     assert_has(
         &bot.ask("!history worker").await,
-        &["v42", "@alice", "live"],
+        &["v42  worker:2  by @alice", "running now", "v41  worker:1"],
     );
 }
 
@@ -535,11 +535,13 @@ async fn a_stack_busy_with_another_update_is_refused_with_its_state() {
     let mut bot = w.bot(APPS).await;
 
     let out = bot.ask("!deploy hubot v2").await;
-    assert!(
-        out.starts_with("hubot is busy: UPDATE_IN_PROGRESS since "),
-        "{out}"
+    assert_has(
+        &out,
+        &[
+            "hubot v2: hubot is busy: UPDATE_IN_PROGRESS since ",
+            "Wait for it, or `!cancel hubot`.",
+        ],
     );
-    assert_has(&out, &["Wait for it, or `!cancel hubot`."]);
 }
 
 #[tokio::test]
@@ -561,7 +563,14 @@ async fn missing_things_are_named() {
     );
     // `status` still answers for the apps that exist.
     let status = bot.ask("!status").await;
-    assert_has(&status, &["worker  prod  v41", "hubot"]);
+    assert_has(
+        &status,
+        &[
+            "worker   prod  v41  3/3",
+            "hubot    prod  v1   2/2",
+            "nostack  prod  Stack with id nostack does not exist",
+        ],
+    );
 }
 
 #[tokio::test]
@@ -669,11 +678,11 @@ async fn a_lock_lives_in_aws_survives_a_restart_and_stops_deploys() {
     assert_has(
         &bot.send_as("bob", "!unlock hubot")
             .map_or(bot.finish().await, |r| r),
-        &["@alice locked hubot (release freeze); only they"],
+        &["@alice locked hubot (release freeze channel); only they"],
     );
     assert_has(
         &bot.ask("!unlock hubot").await,
-        &["hubot is unlocked (locked by @alice for: release freeze)."],
+        &["hubot is unlocked (locked by @alice for: release freeze channel)."],
     );
     assert_has(&bot.ask("!deploy hubot v2").await, &["hubot v2 is live"]);
 }

@@ -258,6 +258,21 @@ impl World {
                             .value("info")
                             .build(),
                     )
+                    .environment(
+                        KeyValuePair::builder()
+                            .name("API_TOKEN")
+                            .value(SECRETS[3])
+                            .build(),
+                    )
+                    .secrets(
+                        aws_sdk_ecs::types::Secret::builder()
+                            .name("DB_PASSWORD")
+                            .value_from(
+                                "arn:aws:secretsmanager:us-east-1:123456789012:secret:worker-db",
+                            )
+                            .build()
+                            .unwrap(),
+                    )
                     .build(),
             )
             .send()
