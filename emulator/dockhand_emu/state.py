@@ -134,3 +134,9 @@ def advance(account_id: str, region: str, until: float) -> None:
         finally:
             CLOCK.fixed = None
     sched.entities = [e for e in sched.entities if not e.finished()]
+
+
+def reset() -> None:
+    """Forgets every account's configuration, faults, calls and schedules."""
+    ACCOUNTS.clear()
+    SCHEDULERS.clear()

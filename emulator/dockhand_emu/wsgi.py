@@ -107,6 +107,8 @@ def _fault(body: dict[str, Any]) -> dict[str, Any]:
     if kind == "error":
         fault.setdefault("message", fault["code"])
         fault["status"] = int(fault.get("status", 400))
+        if not 400 <= fault["status"] <= 599:
+            raise BadRequest("status must be an HTTP error status (400-599)")
         fault["count"] = int(fault.get("count", 1))
     else:
         fault["count"] = 1
@@ -127,6 +129,8 @@ class Emulator:
         body = _read_body(environ)
         service, region = _scope(environ)
         with state.LOCK:
+            if path.startswith("/moto-api/reset"):  # moto forgets everything: so does the layer
+                state.reset()
             now = time.time()
             state.advance(account_id, region, now)
             if service and not path.startswith("/moto-api"):
