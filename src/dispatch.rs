@@ -353,11 +353,11 @@ impl<O: Ops> Dispatcher<O> {
         let prefix = self.inner.addresser.prefix();
         let who = if other_person {
             format!(
-                "someone other than {}",
+                "Someone other than {}",
                 neutralise(&inbound.author.name, 40)
             )
         } else {
-            "you".to_string()
+            "You".to_string()
         };
         let prompt = format!(
             "`{asked}` needs a confirmation: {why}. {who} can `{prefix}confirm {code}` until {} (UTC), or `{prefix}abort {code}`.",

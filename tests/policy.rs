@@ -309,7 +309,7 @@ async fn a_confirmation_expires_and_then_is_refused() {
     let prompt = bot.say("UANY", "slack:CWEB", "!scale web 0");
     assert!(
         prompt.starts_with(
-            "`scale web 0` needs a confirmation: scaling to 0 stops every task. you can `!confirm "
+            "`scale web 0` needs a confirmation: scaling to 0 stops every task. You can `!confirm "
         ),
         "{prompt}"
     );
@@ -365,7 +365,7 @@ async fn the_two_person_rule_needs_a_second_allowed_person() {
     // A two-person environment: the requester cannot confirm their own change.
     let prompt = bot.say("UDEP", "slack:CDEPLOY", "!rollback ledger");
     assert!(
-        prompt.contains("someone other than udep can `!confirm"),
+        prompt.contains("Someone other than udep can `!confirm"),
         "{prompt}"
     );
     let code = code_in(&prompt);
