@@ -21,7 +21,7 @@ sys.dont_write_bytecode = True  # no __pycache__ beside the sources in the work 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
-def main() -> int:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -63,8 +63,10 @@ def main() -> int:
     print(f"DOCKHAND_EMULATOR_READY http://{host}:{server.server_port}", flush=True)
     server.serve_forever(poll_interval=0.1)
     server.server_close()
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # nothing to clean up; tearing down moto's modules takes seconds
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
