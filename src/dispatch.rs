@@ -1053,10 +1053,11 @@ impl<O: Ops> Dispatcher<O> {
                                 head_text = head.replace("{now}", &format!(" (now {c})"));
                                 send(Reply::edit(id, head_text.clone()));
                             }
+                            // Counts change often: they edit the head message only,
+                            // so the thread keeps AWS's own events.
                             Event::Rollout { .. } => {
                                 let line = render::thread_line(&event).unwrap_or_default();
                                 send(Reply::edit(id, format!("{head_text}\n{line}")));
-                                send(Reply::in_thread(id, line));
                             }
                             _ => if let Some(line) = render::thread_line(&event) { send(Reply::in_thread(id, line)) },
                         }
