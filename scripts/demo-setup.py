@@ -10,6 +10,7 @@ Usage: demo-setup.py EMULATOR_URL CONFIG_OUT
 import json
 import pathlib
 import sys
+import time
 import urllib.request
 
 import boto3
@@ -17,9 +18,16 @@ import boto3
 url, config_out = sys.argv[1], pathlib.Path(sys.argv[2])
 root = pathlib.Path(__file__).resolve().parent.parent
 
-req = urllib.request.Request(f"{url}/_dockhand/config", data=json.dumps({"rollout_seconds": 8}).encode(), method="POST",
-                             headers={"content-type": "application/json"})
-urllib.request.urlopen(req).read()
+
+
+def rollout_seconds(n):
+    req = urllib.request.Request(f"{url}/_dockhand/config", data=json.dumps({"rollout_seconds": n}).encode(),
+                                 method="POST", headers={"content-type": "application/json"})
+    urllib.request.urlopen(req).read()
+
+
+# The starting state appears at once; only the demo's own rollouts take time.
+rollout_seconds(0)
 
 session = boto3.session.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")
 cfn = session.client("cloudformation", endpoint_url=url)
@@ -49,6 +57,28 @@ td = ecs.register_task_definition(
 )["taskDefinition"]["taskDefinitionArn"]
 ecs.create_service(cluster=service_params.get("ClusterName", "demo"), serviceName="worker", taskDefinition=td, desiredCount=3,
                    deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+
+
+
+def settled(cluster, names):
+    """True once every service's only deployment is COMPLETED with all tasks running."""
+    services = ecs.describe_services(cluster=cluster, services=names)["services"]
+    return len(services) == len(names) and all(
+        len(s["deployments"]) == 1
+        and s["deployments"][0].get("rolloutState") == "COMPLETED"
+        and s["runningCount"] == s["desiredCount"]
+        for s in services
+    )
+
+
+cluster = service_params.get("ClusterName", "demo")
+deadline = time.monotonic() + 60
+while not (cfn.describe_stacks(StackName="hubot")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+           and settled(cluster, ["hubot", "worker"])):
+    if time.monotonic() > deadline:
+        sys.exit("demo: the demo's services did not settle within 60 s; see the emulator's log above")
+    time.sleep(0.2)
+rollout_seconds(8)
 
 config_out.write_text(f"""# Written by scripts/demo-setup.py for `make demo`.
 commands_dir = "{root / 'commands'}"

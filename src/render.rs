@@ -115,8 +115,17 @@ pub fn stack(d: &StackDetail) -> Reply {
     if let Some(r) = &d.reason {
         text.push_str(&format!(" ({r})"));
     }
-    let pairs =
-        |kv: &[(String, String)]| bounded(kv.iter().map(|(k, v)| format!("{k} = {v}")).collect());
+    // An empty value reads as a broken line on a phone; say it is empty.
+    let pairs = |kv: &[(String, String)]| {
+        bounded(
+            kv.iter()
+                .map(|(k, v)| match v.as_str() {
+                    "" => format!("{k} (empty)"),
+                    v => format!("{k} = {v}"),
+                })
+                .collect(),
+        )
+    };
     let mut reply = Reply::text(String::new()).titled(format!("{} {}", d.name, d.status));
     if !d.parameters.is_empty() {
         text.push_str(&format!("\nParameters:\n{}", indent(&pairs(&d.parameters))));
