@@ -6,6 +6,8 @@ cd "$root"
 "$root/emulator/start" --install-only
 echo "== cfn-lint deploy/*.yaml"
 emulator/.venv/bin/cfn-lint deploy/*.yaml
+echo "== deploy/dockhand.yaml: least privilege, secrets, and a create + self-deploy in the emulator"
+emulator/.venv/bin/python emulator/check_dockhand_template.py --start
 echo "== emulator self-test"
 emulator/.venv/bin/python emulator/selftest.py
 echo "== cargo test (one emulator for every test binary)"

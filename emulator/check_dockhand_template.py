@@ -1,0 +1,529 @@
+#!/usr/bin/env python3
+"""Checks deploy/dockhand.yaml, the stack dockhand itself runs from.
+
+    emulator/.venv/bin/python emulator/check_dockhand_template.py            # static checks only
+    emulator/.venv/bin/python emulator/check_dockhand_template.py URL        # and against a running emulator
+    emulator/.venv/bin/python emulator/check_dockhand_template.py --start    # and against a fresh emulator
+    ... --template OTHER.yaml                                                # check another file instead
+
+Static (the template as written, every Fn::If branch): no IAM Action has a "*"; no
+statement with a changing action (one not named Describe*, List* or Get*) has
+Resource "*"; no container environment variable is named like a secret; tokens and
+the config come only through `secrets`; the deployment, health check and container
+settings the bot depends on; every parameter named like a deploy/cluster.yaml output
+can take that output's value.
+
+Emulator (each scenario in a fresh account): creates a Secrets Manager secret per
+chat and the config's SSM parameter, creates deploy/cluster.yaml as stack "cluster"
+and deploy/dockhand.yaml as stack "dockhand" with the parameters the cluster's
+outputs fill (as `dockhand stack up --parent cluster` does), waits for
+CREATE_COMPLETE, and checks the ECS service, its task definition and the IAM
+policies as created. The full scenario then deploys the bot the way it deploys
+itself (UpdateStack, UsePreviousTemplate, Version=v2).
+
+Prints one line per check and exits non-zero when any fails.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DOCKHAND_YAML = ROOT / "deploy/dockhand.yaml"
+CLUSTER_YAML = ROOT / "deploy/cluster.yaml"
+
+# Actions whose names start so only read.
+READ_PREFIXES = ("Describe", "List", "Get")
+# Changing actions allowed on Resource "*", each with the reason AWS forces it.
+# Empty: ecs:RegisterTaskDefinition takes the task-definition resource type (AWS's
+# policy data in cfn-lint 1.58.0, data/AdditionalSpecs/Policies.json), so the
+# template scopes it to the managed families like every other changing action.
+STAR_RESOURCE_ALLOWED: dict[str, str] = {}
+# dockhand's own list of names whose values it never shows (config.rs DEFAULT_SECRET_NAMES).
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|KEY|CREDENTIAL", re.IGNORECASE)
+# The cluster stack's outputs that `stack up --parent cluster` fills dockhand's parameters from.
+FROM_CLUSTER = ("ClusterName", "LogGroupName", "SubnetIds", "SecurityGroupId", "VpcId")
+TOKENS = {"SLACK_BOT_TOKEN": "SlackSecretArn", "SLACK_APP_TOKEN": "SlackSecretArn", "DISCORD_TOKEN": "DiscordSecretArn"}
+
+results: list[tuple[bool, str, str]] = []
+
+
+def record(ok: bool, name: str, detail: str = "") -> None:
+    results.append((ok, name, detail))
+    print(f"{'ok  ' if ok else 'FAIL'}  {name}{'  ' + detail if detail else ''}", flush=True)
+
+
+def run(name: str, fn: Callable[[], str | None]) -> None:
+    try:
+        note = fn()
+        record(True, name, note or "")
+    except AssertionError as e:
+        record(False, name, str(e))
+    except Exception as e:  # noqa: BLE001 - report and carry on with the other checks
+        record(False, name, f"{type(e).__name__}: {e}")
+
+
+def check(cond: Any, message: str) -> None:
+    if not cond:
+        raise AssertionError(message)
+
+
+# --- static checks ------------------------------------------------------------------
+
+def load(path: Path) -> dict:
+    """The template with !Sub/!Ref/... as Fn:: dicts (cfn-lint's loader keeps line numbers)."""
+    from cfnlint.decode import cfn_yaml
+
+    return cfn_yaml.load(str(path))
+
+
+def line(node: Any) -> str:
+    mark = getattr(node, "start_mark", None)
+    return f"line {mark.line + 1}" if mark is not None else "?"
+
+
+def branches(node: Any) -> Iterator[Any]:
+    """Every value a node can take: both sides of each Fn::If, AWS::NoValue left out."""
+    if isinstance(node, dict) and set(node) == {"Fn::If"}:
+        _, yes, no = node["Fn::If"]
+        yield from branches(yes)
+        yield from branches(no)
+    elif isinstance(node, dict) and node.get("Ref") == "AWS::NoValue":
+        return
+    else:
+        yield node
+
+
+def as_list(node: Any) -> list[Any]:
+    out: list[Any] = []
+    for value in branches(node):
+        if isinstance(value, list):
+            for item in value:
+                out.extend(branches(item))
+        else:
+            out.append(value)
+    return out
+
+
+def policy_documents(template: dict) -> Iterator[tuple[str, Any, bool]]:
+    """(where, document, is_trust_policy) of every IAM policy in the template."""
+    for logical, resource in template["Resources"].items():
+        rtype, props = resource.get("Type"), resource.get("Properties") or {}
+        if rtype == "AWS::IAM::Role":
+            if "AssumeRolePolicyDocument" in props:
+                yield f"{logical} trust policy", props["AssumeRolePolicyDocument"], True
+            for policy in as_list(props.get("Policies", [])):
+                yield f"{logical} policy {policy.get('PolicyName')}", policy["PolicyDocument"], False
+        elif rtype in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            yield f"{logical}", props["PolicyDocument"], False
+
+
+def statements(document: Any) -> Iterator[dict]:
+    for doc in branches(document):
+        for statement in as_list(doc.get("Statement", [])):
+            yield statement
+
+
+def is_changing(action: str) -> bool:
+    return not action.split(":", 1)[-1].startswith(READ_PREFIXES)
+
+
+def static_iam(template: dict) -> str:
+    problems, count = [], 0
+    for where, document, trust in policy_documents(template):
+        for st in statements(document):
+            count += 1
+            label = f"{where} {st.get('Sid', '')} ({line(st)})".replace("  ", " ")
+            for key in ("NotAction", "NotResource", "NotPrincipal"):
+                if key in st:
+                    problems.append(f"{label}: uses {key}")
+            actions = [a for a in as_list(st.get("Action", [])) if isinstance(a, str)]
+            if not actions:
+                problems.append(f"{label}: no literal Action")
+            for a in actions:
+                if "*" in a:
+                    problems.append(f"{label}: Action {a!r} has a wildcard")
+            if trust:
+                continue
+            resources = as_list(st.get("Resource", []))
+            if not resources:
+                problems.append(f"{label}: no Resource")
+            star = any(r == "*" for r in resources)
+            for a in actions:
+                if star and is_changing(a) and a not in STAR_RESOURCE_ALLOWED:
+                    problems.append(f"{label}: changing action {a} on Resource \"*\"")
+    check(not problems, "; ".join(problems))
+    return f"{count} statements: no wildcard action, no changing action on Resource \"*\""
+
+
+def containers(template: dict) -> list[tuple[str, dict]]:
+    out = []
+    for logical, resource in template["Resources"].items():
+        if resource.get("Type") == "AWS::ECS::TaskDefinition":
+            for c in as_list(resource["Properties"].get("ContainerDefinitions", [])):
+                out.append((logical, c))
+    return out
+
+
+def static_environment(template: dict) -> str:
+    problems, names = [], []
+    for logical, c in containers(template):
+        for env in as_list(c.get("Environment", [])):
+            name = env.get("Name")
+            names.append(str(name))
+            if not isinstance(name, str) or SECRET_NAME.search(name):
+                problems.append(f"{logical} environment {name!r} ({line(env)}) is named like a secret")
+            value = json.dumps(env.get("Value"))
+            if re.search(r"xox[abp]-|xapp-", value):
+                problems.append(f"{logical} environment {name!r} holds a Slack token")
+    check(names, "no environment entries found (is the template shape right?)")
+    check(not problems, "; ".join(problems))
+    return "environment: " + ", ".join(names)
+
+
+def static_secrets(template: dict) -> str:
+    (_, c), = containers(template)
+    secrets = {s["Name"]: s["ValueFrom"] for s in as_list(c.get("Secrets", []))}
+    for token, parameter in TOKENS.items():
+        check(token in secrets, f"no secret {token}")
+        sub = secrets[token].get("Fn::Sub") if isinstance(secrets[token], dict) else None
+        check(sub == f"${{{parameter}}}:{token}::", f"{token} is not read from {parameter}'s JSON key: {secrets[token]!r}")
+    config = secrets.get("DOCKHAND_CONFIG_TOML")
+    check(isinstance(config, dict) and ":parameter${ConfigParameterName}" in str(config.get("Fn::Sub")),
+          f"DOCKHAND_CONFIG_TOML does not come from the SSM parameter: {config!r}")
+    return "secrets: " + ", ".join(secrets)
+
+
+def static_container(template: dict) -> str:
+    (_, c), = containers(template)
+    check(c.get("User") not in (None, "0", "root") and not str(c.get("User")).startswith("0:"), f"User {c.get('User')!r}")
+    check(c.get("ReadonlyRootFilesystem") is True, "ReadonlyRootFilesystem is not true")
+    check(c.get("Privileged") in (None, False), "Privileged")
+    hc = c.get("HealthCheck") or {}
+    check(hc.get("Command") == ["CMD", "/dockhand", "healthcheck"], f"health check {hc.get('Command')}")
+    check((hc.get("Interval"), hc.get("Timeout"), hc.get("Retries"), hc.get("StartPeriod")) == (15, 5, 3, 30),
+          f"health check timing {hc}")
+    check(c.get("StopTimeout") == 40, f"StopTimeout {c.get('StopTimeout')}")
+    log = c.get("LogConfiguration") or {}
+    check(log.get("LogDriver") == "awslogs" and log["Options"].get("awslogs-stream-prefix") == "dockhand"
+          and log["Options"].get("awslogs-group") == {"Ref": "LogGroupName"}, f"log configuration {log}")
+    ports = [p.get("ContainerPort") for p in as_list(c.get("PortMappings", []))]
+    check(ports == [{"Ref": "MetricsPort"}], f"port mappings {ports}")
+    return "non-root, read-only root, health check, StopTimeout 40, awslogs, metrics port"
+
+
+def static_service(template: dict) -> str:
+    (svc,) = [r["Properties"] for r in template["Resources"].values() if r.get("Type") == "AWS::ECS::Service"]
+    dc = svc["DeploymentConfiguration"]
+    check(dc.get("MinimumHealthyPercent") == 0 and dc.get("MaximumPercent") == 100,
+          f"Minimum/MaximumPercent {dc.get('MinimumHealthyPercent')}/{dc.get('MaximumPercent')}: two bots would answer")
+    check(dc.get("DeploymentCircuitBreaker") == {"Enable": True, "Rollback": True}, "circuit breaker with rollback")
+    check(svc.get("EnableExecuteCommand") is False, "EnableExecuteCommand is not false")
+    check(svc.get("LaunchType") == "FARGATE", "not Fargate")
+    net = svc["NetworkConfiguration"]["AwsvpcConfiguration"]
+    check(net.get("AssignPublicIp") == {"Ref": "AssignPublicIp"}, "AssignPublicIp is not the parameter")
+    check(template["Parameters"]["AssignPublicIp"].get("Default") == "DISABLED", "AssignPublicIp default")
+    check(template["Parameters"]["DesiredCount"].get("Default") == 1, "DesiredCount default")
+    return "0/100 %, circuit breaker with rollback, no ECS Exec, Fargate"
+
+
+def static_parameters(template: dict, cluster: dict) -> str:
+    params, outputs = template["Parameters"], cluster["Outputs"]
+    for name in FROM_CLUSTER:
+        check(name in outputs, f"deploy/cluster.yaml has no output {name}")
+        check(name in params, f"no parameter {name} for the cluster output")
+        check("Default" not in params[name], f"{name} has a default: a missing parent would go unnoticed")
+    check(params["SubnetIds"]["Type"] == "CommaDelimitedList", "SubnetIds takes the comma-separated output")
+    for name in ("ManagedClusterNames", "ManagedStackNames", "ManagedTaskFamilies", "AppRoleArns", "AssumeRoleArns"):
+        check(params[name]["Type"] == "CommaDelimitedList" and params[name].get("Default") == "", f"{name}: optional list")
+    for name in ("SlackSecretArn", "DiscordSecretArn"):
+        check(params[name].get("Default") == "", f"{name} is not optional")
+    return ", ".join(FROM_CLUSTER) + " from the cluster's outputs"
+
+
+# --- against the emulator -----------------------------------------------------------
+
+class Account:
+    """boto3 clients for a fresh emulator account."""
+
+    def __init__(self, url: str, rollout: float = 0.4) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.url = url
+        self.id = str(random.randint(100_000_000_000, 999_999_999_999))
+        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+        config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+        for name in ("cloudformation", "ecs", "iam", "secretsmanager", "ssm"):
+            client = session.client(name, endpoint_url=url, config=config)
+            client.meta.events.register("before-sign", self._header)
+            setattr(self, name.replace("cloudformation", "cfn"), client)
+        self.control("POST", "/_dockhand/config", {"rollout_seconds": rollout})
+
+    def _header(self, request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = self.id
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode() if body is not None else None,
+                                     method=method, headers={"content-type": "application/json", "x-moto-account-id": self.id})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read().decode() or "null")
+
+    def stack(self, name: str) -> dict:
+        return self.cfn.describe_stacks(StackName=name)["Stacks"][0]
+
+    def wait_stack(self, name: str, ok: str, timeout: float = 30) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            s = self.stack(name)
+            if s["StackStatus"] == ok:
+                return s
+            if s["StackStatus"].endswith(("FAILED", "ROLLBACK_COMPLETE")):
+                events = [f"{e['LogicalResourceId']} {e['ResourceStatus']} {e.get('ResourceStatusReason', '')}"
+                          for e in self.cfn.describe_stack_events(StackName=name)["StackEvents"][:6]]
+                raise AssertionError(f"{name}: {s['StackStatus']}: " + " | ".join(events))
+            time.sleep(0.1)
+        raise AssertionError(f"{name} not {ok} after {timeout} s")
+
+    def settled(self, cluster: str, name: str, timeout: float = 20) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            s = self.ecs.describe_services(cluster=cluster, services=[name])["services"][0]
+            d = s["deployments"]
+            if len(d) == 1 and d[0].get("rolloutState") == "COMPLETED" and s["runningCount"] == s["desiredCount"]:
+                return s
+            time.sleep(0.1)
+        raise AssertionError(f"service {name} did not settle in {timeout} s")
+
+    def resources(self, stack: str) -> dict[str, str]:
+        return {r["LogicalResourceId"]: r["PhysicalResourceId"]
+                for r in self.cfn.describe_stack_resources(StackName=stack)["StackResources"]}
+
+    def role_policy(self, role: str, policy: str) -> dict:
+        doc = self.iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+        if isinstance(doc, str):  # moto answers a Role's inline Policies as Python repr text
+            doc = json.loads(doc) if doc.lstrip().startswith("{\"") else ast.literal_eval(doc)
+        return doc
+
+
+def outputs(stack: dict) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def parent_parameters(template: dict, parent_outputs: dict[str, str], explicit: dict[str, str]) -> list[dict]:
+    """What `dockhand stack up --parent cluster` passes: the parent's outputs the template
+    declares as parameters, then the explicit values (which win)."""
+    values = {k: v for k, v in parent_outputs.items() if k in template["Parameters"]}
+    values.update(explicit)
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+
+
+def live_statements(doc: dict) -> tuple[list[dict], int]:
+    """The statements, without the nulls the emulator leaves for AWS::NoValue."""
+    raw = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+    kept = [s for s in raw if s is not None]
+    return kept, len(raw) - len(kept)
+
+
+def listify(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def by_sid(statements: list[dict]) -> dict[str, dict]:
+    return {s.get("Sid", f"#{i}"): s for i, s in enumerate(statements)}
+
+
+def emulator_scenario(url: str, full: bool) -> str:
+    template, cluster_template = load(DOCKHAND_YAML), load(CLUSTER_YAML)
+    a = Account(url)
+    slack = a.secretsmanager.create_secret(
+        Name="dockhand/slack", SecretString=json.dumps({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test"}))["ARN"]
+    discord = a.secretsmanager.create_secret(
+        Name="dockhand/discord", SecretString=json.dumps({"DISCORD_TOKEN": "discord-test"}))["ARN"] if full else ""
+    a.ssm.put_parameter(Name="/dockhand/config", Type="String", Value='prefix = "!"\n[environments.prod]\n')
+    config_arn = f"arn:aws:ssm:us-east-1:{a.id}:parameter/dockhand/config"
+
+    a.cfn.create_stack(StackName="cluster", TemplateBody=CLUSTER_YAML.read_text(), Capabilities=["CAPABILITY_IAM"])
+    cluster = outputs(a.wait_stack("cluster", "CREATE_COMPLETE"))
+    explicit = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dockhand", "Version": "v1",
+                "SlackSecretArn": slack, "ConfigParameterName": "/dockhand/config"}
+    app_roles = [f"arn:aws:iam::{a.id}:role/hubot-task", f"arn:aws:iam::{a.id}:role/hubot-execution"]
+    assume_roles = ["arn:aws:iam::111111111111:role/dockhand"]
+    if full:
+        explicit.update(DiscordSecretArn=discord, ManagedClusterNames="apps,staging", ManagedStackNames="hubot,web",
+                        ManagedTaskFamilies="hubot", AppRoleArns=",".join(app_roles), AssumeRoleArns=",".join(assume_roles))
+    else:
+        explicit.update(ManagedPrefix="", SelfManaged="false")
+    parameters = parent_parameters(template, cluster, explicit)
+    filled = sorted(p["ParameterKey"] for p in parameters if p["ParameterKey"] in cluster)
+    check(filled == sorted(FROM_CLUSTER), f"filled from the cluster: {filled}")
+    a.cfn.create_stack(StackName="dockhand", TemplateBody=DOCKHAND_YAML.read_text(), Parameters=parameters,
+                       Capabilities=["CAPABILITY_IAM"])
+    stack = a.wait_stack("dockhand", "CREATE_COMPLETE")
+    out = outputs(stack)
+    check(set(out) == {"ServiceName", "ServiceArn", "TaskRoleArn", "TaskDefinitionArn"}, f"outputs {sorted(out)}")
+    res = a.resources("dockhand")
+
+    # The service: on the stack's revision, 0/100 %, breaker, the cluster's subnets, its own security group.
+    svc = a.settled(cluster["ClusterName"], out["ServiceName"])
+    check(svc["serviceArn"] == out["ServiceArn"] and svc["status"] == "ACTIVE", f"service {svc['serviceArn']} {svc['status']}")
+    check(svc["taskDefinition"] == out["TaskDefinitionArn"], f"service runs {svc['taskDefinition']}, stack says {out['TaskDefinitionArn']}")
+    check(svc["launchType"] == "FARGATE" and svc["desiredCount"] == 1 and svc["runningCount"] == 1,
+          f"launch type {svc['launchType']}, {svc['runningCount']}/{svc['desiredCount']}")
+    dc = svc["deploymentConfiguration"]
+    check(dc.get("minimumHealthyPercent") == 0 and dc.get("maximumPercent") == 100, f"deployment configuration {dc}")
+    check(dc.get("deploymentCircuitBreaker") == {"enable": True, "rollback": True}, f"circuit breaker {dc}")
+    net = svc["networkConfiguration"]["awsvpcConfiguration"]
+    check(net["subnets"] == cluster["SubnetIds"].split(","), f"subnets {net['subnets']}")
+    check(net["securityGroups"] == [res["SecurityGroup"]], f"security groups {net['securityGroups']}")
+    check(net["assignPublicIp"] == "DISABLED", f"assignPublicIp {net['assignPublicIp']}")
+
+    # The task definition: secrets by valueFrom only, health check, stop timeout, user, read-only root.
+    td = a.ecs.describe_task_definition(taskDefinition=out["TaskDefinitionArn"])["taskDefinition"]
+    check(td["taskRoleArn"] == out["TaskRoleArn"], f"task role {td['taskRoleArn']}")
+    check(td["requiresCompatibilities"] == ["FARGATE"] and td["networkMode"] == "awsvpc", "Fargate, awsvpc")
+    (c,) = td["containerDefinitions"]
+    secrets = {s["name"]: s["valueFrom"] for s in c.get("secrets", []) if s is not None}
+    want = {"SLACK_BOT_TOKEN": f"{slack}:SLACK_BOT_TOKEN::", "SLACK_APP_TOKEN": f"{slack}:SLACK_APP_TOKEN::",
+            "DOCKHAND_CONFIG_TOML": config_arn}
+    if full:
+        want["DISCORD_TOKEN"] = f"{discord}:DISCORD_TOKEN::"
+    check(secrets == want, f"secrets {secrets}, want {want}")
+    env = {e["name"]: e["value"] for e in c.get("environment", [])}
+    check(env == {"DOCKHAND_LOG_FORMAT": "json", "DOCKHAND_METRICS_ADDR": "0.0.0.0:9102", "AWS_REGION": "us-east-1"},
+          f"environment {env}")
+    check(not any(SECRET_NAME.search(n) for n in env), f"secret-like environment names {list(env)}")
+    check(c["image"] == f"{explicit['Image']}:v1", f"image {c['image']}")
+    check(c.get("healthCheck", {}).get("command") == ["CMD", "/dockhand", "healthcheck"], f"health check {c.get('healthCheck')}")
+    check(c.get("stopTimeout") == 40, f"stopTimeout {c.get('stopTimeout')}")
+    check(c.get("user") == "65532" and c.get("readonlyRootFilesystem") is True, f"user {c.get('user')}, read-only root")
+    check([p["containerPort"] for p in c.get("portMappings", [])] == [9102], f"ports {c.get('portMappings')}")
+    check(c["logConfiguration"]["options"] == {"awslogs-group": cluster["LogGroupName"], "awslogs-region": "us-east-1",
+                                               "awslogs-stream-prefix": "dockhand"}, f"logs {c['logConfiguration']}")
+
+    # The policies as created, intrinsic functions resolved.
+    nulls = 0
+    execution, n = live_statements(a.role_policy(res["ExecutionRole"], "pull-image-write-logs-read-secrets"))
+    nulls += n
+    read = sorted(r for s in execution if s["Action"] == "secretsmanager:GetSecretValue" for r in listify(s["Resource"]))
+    check(read == sorted(filter(None, [slack, discord])), f"execution role reads secrets {read}")
+    ssm = [s["Resource"] for s in execution if s["Action"] == "ssm:GetParameters"]
+    check(ssm == [config_arn], f"execution role reads parameters {ssm}")
+    policies = sorted(a.iam.list_role_policies(RoleName=res["TaskRole"])["PolicyNames"])
+    task, size = [], 0
+    for name in policies:
+        doc = a.role_policy(res["TaskRole"], name)
+        size += len(json.dumps(doc, separators=(",", ":")))
+        kept, n = live_statements(doc)
+        task += kept
+        nulls += n
+    # IAM's limit on a role's inline policies together (whitespace not counted).
+    check(size < 10_240, f"task role inline policies are {size} characters, IAM allows 10,240")
+    want_policies = ["dockhand-assume-environment-roles", "dockhand-listed-clusters", "dockhand-listed-families",
+                     "dockhand-listed-stacks", "dockhand-managed-prefix", "dockhand-pass-app-roles", "dockhand-read",
+                     "dockhand-self"] if full else ["dockhand-read"]
+    check(policies == want_policies, f"task role policies {policies}, want {want_policies}")
+    for s in task + execution:
+        for action in listify(s["Action"]):
+            check("*" not in action, f"wildcard action {action}")
+            check(not (is_changing(action) and "*" in listify(s["Resource"])), f"{action} on Resource *")
+            for r in listify(s["Resource"]):
+                check(r == "*" or r.startswith("arn:"), f"{s.get('Sid')}: resource {r!r} is not an ARN")
+    sids = by_sid(task)
+    if full:
+        check(listify(sids["ListedUpdateServices"]["Resource"]) == ["arn:*:ecs:*:*:service/apps/*", "arn:*:ecs:*:*:service/staging/*"],
+              f"listed clusters {sids['ListedUpdateServices']['Resource']}")
+        check(listify(sids["ListedUpdateStacks"]["Resource"]) == ["arn:*:cloudformation:*:*:stack/hubot/*", "arn:*:cloudformation:*:*:stack/web/*"],
+              f"listed stacks {sids['ListedUpdateStacks']['Resource']}")
+        check(listify(sids["ListedRegisterTaskDefinitions"]["Resource"]) == ["arn:*:ecs:*:*:task-definition/hubot:*"],
+              f"listed families {sids['ListedRegisterTaskDefinitions']['Resource']}")
+        check(sids["PrefixUpdateServices"]["Resource"] == f"arn:aws:ecs:us-east-1:{a.id}:service/apps*/*", "prefix services")
+        check(sids["PrefixUpdateStacks"]["Resource"] == f"arn:aws:cloudformation:us-east-1:{a.id}:stack/apps*/*", "prefix stacks")
+        check(sids["SelfUpdateStack"]["Resource"] == stack["StackId"], f"self stack {sids['SelfUpdateStack']['Resource']}")
+        check(sids["SelfUpdateService"]["Resource"] == out["ServiceArn"], f"self service {sids['SelfUpdateService']['Resource']}")
+        check(sorted(listify(sids["SelfPassRoles"]["Resource"])) == sorted([out["TaskRoleArn"], td["executionRoleArn"]]),
+              "self pass roles")
+        check(listify(sids["PassAppRoles"]["Resource"]) == app_roles, f"app roles {sids['PassAppRoles']['Resource']}")
+        check(sids["PassAppRoles"]["Condition"]["StringEquals"]["iam:PassedToService"]
+              == ["ecs-tasks.amazonaws.com", "cloudformation.amazonaws.com"], "PassedToService")
+        check(listify(sids["AssumeEnvironmentRoles"]["Resource"]) == assume_roles, "assume roles")
+    else:
+        check(sorted(sids) == ["ReadEcs", "ReadStacks"], f"with nothing managed the bot may only read, has {sorted(sids)}")
+
+    note = ""
+    if full:
+        # The bot deploying itself: UpdateStack with the previous template and a new Version.
+        keep = [{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+                for p in stack["Parameters"] if p["ParameterKey"] != "Version"]
+        a.cfn.update_stack(StackName="dockhand", UsePreviousTemplate=True, Capabilities=["CAPABILITY_IAM"],
+                           Parameters=keep + [{"ParameterKey": "Version", "ParameterValue": "v2"}])
+        updated = outputs(a.wait_stack("dockhand", "UPDATE_COMPLETE"))
+        check(updated["TaskDefinitionArn"].endswith("dockhand:2"), f"new revision {updated['TaskDefinitionArn']}")
+        svc = a.settled(cluster["ClusterName"], out["ServiceName"])
+        check(svc["taskDefinition"] == updated["TaskDefinitionArn"], f"service on {svc['taskDefinition']}")
+        dc = svc["deploymentConfiguration"]
+        check((dc.get("minimumHealthyPercent"), dc.get("maximumPercent")) == (0, 100), f"after deploy {dc}")
+        (c2,) = a.ecs.describe_task_definition(taskDefinition=updated["TaskDefinitionArn"])["taskDefinition"]["containerDefinitions"]
+        check(c2["image"].endswith(":v2"), f"image {c2['image']}")
+        check({s["name"] for s in c2["secrets"] if s} == set(want), "secrets kept")
+        note = "; self-deploy to v2 ok"
+    if nulls:
+        note += f"; emulator left {nulls} AWS::NoValue statement(s) as null (AWS drops them)"
+    return f"account {a.id}: {len(policies)} task-role policies, {len(task)} statements, {size} characters{note}"
+
+
+def start_emulator() -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, str(HERE / "dockhand_emulator.py"), "--port", "0"],
+                            stdout=subprocess.PIPE, text=True)
+    first = proc.stdout.readline() if proc.stdout else ""
+    if not first.startswith("DOCKHAND_EMULATOR_READY "):
+        proc.kill()
+        raise SystemExit(f"the emulator did not start: {first!r}")
+    return proc, first.split()[1]
+
+
+def main(argv: list[str]) -> int:
+    global DOCKHAND_YAML
+    if "--template" in argv:  # another file in its place (to see a check fail)
+        i = argv.index("--template")
+        DOCKHAND_YAML = Path(argv[i + 1]).resolve()
+        del argv[i:i + 2]
+    template, cluster = load(DOCKHAND_YAML), load(CLUSTER_YAML)
+    run("iam statements", lambda: static_iam(template))
+    run("container environment", lambda: static_environment(template))
+    run("tokens and config as secrets", lambda: static_secrets(template))
+    run("container settings", lambda: static_container(template))
+    run("service settings", lambda: static_service(template))
+    run("cluster outputs as parameters", lambda: static_parameters(template, cluster))
+
+    proc, url = None, next((a for a in argv if not a.startswith("-")), "")
+    if "--start" in argv:
+        proc, url = start_emulator()
+        print(f"emulator at {url}")
+    try:
+        if url:
+            run("emulator: Slack and Discord, lists, self-managed", lambda: emulator_scenario(url, full=True))
+            run("emulator: Slack only, nothing managed", lambda: emulator_scenario(url, full=False))
+        else:
+            print("(no emulator URL: static checks only)")
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=10)
+    failed = sum(1 for ok, _, _ in results if not ok)
+    print(f"check_dockhand_template: {len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
