@@ -147,6 +147,11 @@ struct RawApp {
 struct RawSlack {
     app_token_file: Option<PathBuf>,
     bot_token_file: Option<PathBuf>,
+    signing_secret_file: Option<PathBuf>,
+    api_url: Option<String>,
+    mode: Option<String>,
+    listen: Option<String>,
+    allow_bots: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,11 +217,31 @@ pub struct Watch {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct SlackTokens {
+/// `[slack]`: tokens (from the environment or files) and how to connect.
+#[derive(Debug, Clone)]
+pub struct Slack {
+    /// `xapp-...`: Socket Mode's connection token.
     pub app_token: Option<Secret>,
+    /// `xoxb-...`: the Web API token replies are posted with.
     pub bot_token: Option<Secret>,
+    /// The Events API's signing secret (HTTP mode only).
+    pub signing_secret: Option<Secret>,
+    /// The Web API's base URL; only tests and proxies change it.
+    pub api_url: String,
+    pub mode: SlackMode,
+    /// Whether other bots' messages are commands (the bot's own never are).
+    pub allow_bots: bool,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlackMode {
+    /// A websocket dockhand opens: no public endpoint, the default.
+    Socket,
+    /// Slack POSTs events to `listen` (behind a load balancer).
+    Http { listen: String },
+}
+
+pub const SLACK_API_URL: &str = "https://slack.com/api";
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -228,7 +253,7 @@ pub struct Config {
     pub watch: Watch,
     pub environments: BTreeMap<String, Environment>,
     pub apps: BTreeMap<AppName, App>,
-    pub slack: SlackTokens,
+    pub slack: Slack,
     pub discord_token: Option<Secret>,
     pub access: Access,
     /// Parameter, output and environment names whose values are never shown
@@ -667,6 +692,19 @@ impl Config {
             );
         }
 
+        let slack_mode = match (raw.slack.mode.as_deref(), raw.slack.listen) {
+            (None | Some("socket"), _) => SlackMode::Socket,
+            (Some("http"), listen) => SlackMode::Http {
+                listen: listen.unwrap_or_else(|| "0.0.0.0:3000".into()),
+            },
+            (Some(other), _) => {
+                err(
+                    "slack.mode".into(),
+                    format!("`{other}` is not a mode: write \"socket\" (the default) or \"http\""),
+                );
+                SlackMode::Socket
+            }
+        };
         let mut secret = |var: &str, file_key: &str, path: Option<PathBuf>| -> Option<Secret> {
             if let Some(v) = env(var).filter(|v| !v.is_empty()) {
                 return Some(Secret(v));
@@ -683,7 +721,7 @@ impl Config {
                 }
             }
         };
-        let slack = SlackTokens {
+        let slack = Slack {
             app_token: secret(
                 "SLACK_APP_TOKEN",
                 "slack.app_token_file",
@@ -694,6 +732,18 @@ impl Config {
                 "slack.bot_token_file",
                 raw.slack.bot_token_file,
             ),
+            signing_secret: secret(
+                "SLACK_SIGNING_SECRET",
+                "slack.signing_secret_file",
+                raw.slack.signing_secret_file,
+            ),
+            api_url: env("SLACK_API_URL")
+                .or(raw.slack.api_url)
+                .unwrap_or_else(|| SLACK_API_URL.into())
+                .trim_end_matches('/')
+                .to_string(),
+            mode: slack_mode,
+            allow_bots: raw.slack.allow_bots.unwrap_or(false),
         };
         let discord_token = secret(
             "DISCORD_TOKEN",

@@ -122,6 +122,42 @@ fn now() -> i64 {
         .unwrap_or_default()
 }
 
+/// What a chat adapter needs from dispatch, without knowing which `Ops` is behind
+/// it: adapters hold an `Arc<dyn Handle>` and stay free of the AWS types.
+pub trait Handle: Send + Sync + 'static {
+    /// Runs one message through the pipeline (see [`Dispatcher::handle`]).
+    fn handle(&self, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled;
+    /// Whether text is addressed to the bot at all: lets an adapter skip work
+    /// (a display-name lookup) for chatter.
+    fn addressed(&self, text: &str, via: crate::chat::Via) -> bool;
+    /// Whether a confirmation code still waits: after a button click, the adapter
+    /// updates the prompt only if the click settled it.
+    fn is_pending(&self, code: &str) -> bool;
+    /// Every spawned operation, to drain at shutdown.
+    fn tasks(&self) -> &TaskTracker;
+}
+
+impl<O: Ops> Handle for Dispatcher<O> {
+    fn handle(&self, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled {
+        Dispatcher::handle(self, inbound, outbox)
+    }
+
+    fn addressed(&self, text: &str, via: crate::chat::Via) -> bool {
+        self.inner.addresser.strip(text, via).is_some()
+    }
+
+    fn is_pending(&self, code: &str) -> bool {
+        let pending = self.inner.pending.lock().expect("pending lock");
+        pending
+            .get(code)
+            .is_some_and(|p| tokio::time::Instant::now() < p.expires)
+    }
+
+    fn tasks(&self) -> &TaskTracker {
+        &self.inner.tasks
+    }
+}
+
 impl<O: Ops> Dispatcher<O> {
     pub fn new(config: Config, catalog: Catalog, ops: O) -> Dispatcher<O> {
         let addresser = Addresser::new(&config.prefix, &config.bot_name);

@@ -5,10 +5,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use dockhand::chat::shell::{self, Speaker};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use dockhand::chat::{
+    self,
+    shell::{self, Speaker},
+};
 use dockhand::command::Catalog;
 use dockhand::config::{Config, process_env};
-use dockhand::dispatch::Dispatcher;
+use dockhand::dispatch::{Dispatcher, Handle};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +47,9 @@ enum Cmd {
     },
     /// Validate the catalogue and the config, then exit: 0 when both are sound.
     Check,
+    /// Run the bot: every chat adapter whose tokens are set (SLACK_BOT_TOKEN with
+    /// SLACK_APP_TOKEN or SLACK_SIGNING_SECRET), until SIGTERM or Ctrl-C.
+    Run,
 }
 
 /// Loads config and catalogue, printing every problem; `None` when there is any.
@@ -77,6 +87,74 @@ fn load(cli: &Cli) -> Option<(Config, Catalog)> {
     Some((config?, catalog?))
 }
 
+/// How long in-flight operations may keep watching after a stop is asked; ECS's
+/// stop timeout in deploy/dockhand.yaml leaves room for it.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn run(config: Config, catalog: Catalog) -> ExitCode {
+    let ops = dockhand::ops::aws::AwsOps::new(&config);
+    let dispatcher = Dispatcher::new(config.clone(), catalog, ops);
+    let handler: Arc<dyn Handle> = Arc::new(dispatcher.clone());
+    let stop = CancellationToken::new();
+    let mut adapters = tokio::task::JoinSet::new();
+    if config.slack.bot_token.is_some() {
+        let (slack, handler, stop) = (config.slack.clone(), Arc::clone(&handler), stop.clone());
+        adapters.spawn(async move {
+            chat::slack::run(&slack, handler, stop)
+                .await
+                .map_err(|e| format!("slack: {e}"))
+        });
+    }
+    if adapters.is_empty() {
+        eprintln!(
+            "error: no chat adapter to run: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Slack, Socket Mode), \
+             or try `dockhand shell`"
+        );
+        return ExitCode::from(2);
+    }
+    {
+        let (stop, operations) = (stop.clone(), dispatcher.shutdown_token().clone());
+        tokio::spawn(async move {
+            stop_signal().await;
+            tracing::info!(
+                "stopping: no new commands; operations in flight have {GRACE:?} to finish"
+            );
+            stop.cancel();
+            tokio::time::sleep(GRACE).await;
+            operations.cancel();
+        });
+    }
+    let mut code = ExitCode::SUCCESS;
+    while let Some(done) = adapters.join_next().await {
+        if let Ok(Err(e)) = done {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            code = ExitCode::FAILURE;
+            // One adapter failing stops the bot: ECS restarts it whole.
+            stop.cancel();
+            dispatcher.shutdown_token().cancel();
+        }
+    }
+    dispatcher.tasks().close();
+    dispatcher.tasks().wait().await;
+    code
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
@@ -93,6 +171,17 @@ fn main() -> ExitCode {
                 }
                 None => ExitCode::from(2),
             }
+        }
+        Cmd::Run => {
+            dockhand::logging::init("info");
+            let Some((config, catalog)) = load(&cli) else {
+                return ExitCode::from(2);
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            runtime.block_on(run(config, catalog))
         }
         Cmd::Shell { user, channel } => {
             dockhand::logging::init("warn");

@@ -1,10 +1,11 @@
 //! The chat side of the pipeline: what comes in (`Inbound`) and what goes out (`Reply`).
 //!
-//! Both are platform-neutral. An adapter (`shell.rs` now; Slack and Discord later)
+//! Both are platform-neutral. An adapter (`shell.rs`, `slack/`; Discord later)
 //! turns its platform's events into `Inbound` and draws each `Reply` its own way:
 //! plain lines, Block Kit, embeds. Nothing here knows any platform's types.
 
 pub mod shell;
+pub mod slack;
 
 use std::fmt;
 use std::sync::Arc;

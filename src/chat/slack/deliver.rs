@@ -1,0 +1,263 @@
+//! Replies out to Slack, in order, within its limits.
+//!
+//! One task owns the Web API session for posting: it maps dispatch's `MessageId`s
+//! to Slack's `ts` (so an edit becomes `chat.update` and a thread post gets its
+//! `thread_ts`), and coalesces progress edits: a message is updated at most once
+//! per `EDIT_INTERVAL`, and an edit superseded before its turn is never sent. A
+//! busy deploy thus stays within `chat.update`'s tier (about 50 a minute) while the
+//! final verdict still lands within a second. 429s and their `Retry-After` are
+//! honoured by the client's rate control; what still fails is logged, and where a
+//! person is waiting on a new message, the failure is said where it can be.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use slack_morphism::prelude::*;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::blocks;
+use super::{Client, ts_of};
+use crate::chat::{MessageId, Origin, Placement, Reply};
+use crate::dispatch::Outbound;
+
+/// The shortest time between two updates of one message.
+pub const EDIT_INTERVAL: Duration = Duration::from_secs(1);
+/// Ids remembered for later edits; a deploy's messages are done long before this
+/// many newer ones are posted.
+const REMEMBERED: usize = 4096;
+
+/// What the adapter itself (not dispatch) asks to be delivered.
+#[derive(Debug)]
+pub enum Direct {
+    /// Only `user` sees it: a refused button click.
+    Ephemeral {
+        channel: String,
+        user: String,
+        thread: Option<String>,
+        text: String,
+    },
+    /// A confirmation prompt whose click settled it: buttons gone, who clicked shown.
+    Settle {
+        channel: String,
+        ts: String,
+        prompt: String,
+        note: String,
+    },
+}
+
+/// Where a posted message lives.
+#[derive(Debug, Clone)]
+struct Posted {
+    channel: String,
+    ts: String,
+    /// The thread its own thread posts go in: its `ts`, or the thread it is in.
+    thread_root: String,
+    order: u64,
+}
+
+pub struct Deliverer {
+    client: Arc<Client>,
+    token: SlackApiToken,
+    posted: HashMap<MessageId, Posted>,
+    last_edit: HashMap<MessageId, Instant>,
+    waiting: HashMap<MessageId, Reply>,
+    order: u64,
+}
+
+impl Deliverer {
+    pub fn new(client: Arc<Client>, token: SlackApiToken) -> Deliverer {
+        Deliverer {
+            client,
+            token,
+            posted: HashMap::new(),
+            last_edit: HashMap::new(),
+            waiting: HashMap::new(),
+            order: 0,
+        }
+    }
+
+    /// Runs until both channels close (every sender gone), then flushes edits.
+    pub async fn run(
+        mut self,
+        mut outbox: mpsc::UnboundedReceiver<Outbound>,
+        mut direct: mpsc::UnboundedReceiver<Direct>,
+    ) {
+        let (mut outbox_open, mut direct_open) = (true, true);
+        while outbox_open || direct_open {
+            let due = self.next_due();
+            tokio::select! {
+                out = outbox.recv(), if outbox_open => match out {
+                    Some(out) => self.reply(out).await,
+                    None => outbox_open = false,
+                },
+                d = direct.recv(), if direct_open => match d {
+                    Some(d) => self.direct(d).await,
+                    None => direct_open = false,
+                },
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    self.flush(false).await
+                }
+            }
+        }
+        self.flush(true).await;
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.waiting
+            .keys()
+            .map(|id| {
+                self.last_edit
+                    .get(id)
+                    .map_or_else(Instant::now, |t| *t + EDIT_INTERVAL)
+            })
+            .min()
+    }
+
+    async fn reply(&mut self, out: Outbound) {
+        match out.reply.placement {
+            Placement::Edit(id) => {
+                self.waiting.insert(id, out.reply);
+                let due = self
+                    .last_edit
+                    .get(&id)
+                    .is_none_or(|t| t.elapsed() >= EDIT_INTERVAL);
+                if due {
+                    self.edit(id).await;
+                }
+            }
+            Placement::New => {
+                let thread = out.origin.thread.as_deref().map(str::to_string);
+                self.post(&out.origin, out.reply, thread).await
+            }
+            Placement::Thread(id) => {
+                let thread = self.posted.get(&id).map(|p| p.thread_root.clone());
+                self.post(&out.origin, out.reply, thread).await
+            }
+        }
+    }
+
+    async fn post(&mut self, origin: &Origin, reply: Reply, thread: Option<String>) {
+        let mut req = SlackApiChatPostMessageRequest::new(
+            origin.channel.to_string().into(),
+            blocks::content(&reply),
+        );
+        if let Some(t) = &thread {
+            req = req.with_thread_ts(t.clone().into());
+        }
+        let session = self.client.open_session(&self.token);
+        match session.chat_post_message(&req).await {
+            Ok(res) => {
+                if let Some(id) = reply.id {
+                    let ts = res.ts.to_string();
+                    self.order += 1;
+                    self.posted.insert(
+                        id,
+                        Posted {
+                            channel: res.channel.to_string(),
+                            thread_root: thread.unwrap_or_else(|| ts.clone()),
+                            ts,
+                            order: self.order,
+                        },
+                    );
+                    self.forget_old();
+                }
+            }
+            Err(e) => tracing::warn!(
+                channel = %origin.channel,
+                error = %e,
+                "slack: chat.postMessage failed; the reply is lost (is the bot a member of the channel?)"
+            ),
+        }
+    }
+
+    async fn edit(&mut self, id: MessageId) {
+        let Some(reply) = self.waiting.remove(&id) else {
+            return;
+        };
+        let Some(posted) = self.posted.get(&id) else {
+            tracing::warn!(
+                ?id,
+                "slack: an edit for a message that was never posted is dropped"
+            );
+            return;
+        };
+        self.last_edit.insert(id, Instant::now());
+        let req = SlackApiChatUpdateRequest::new(
+            posted.channel.clone().into(),
+            blocks::content(&reply),
+            posted.ts.clone().into(),
+        );
+        let session = self.client.open_session(&self.token);
+        if let Err(e) = session.chat_update(&req).await {
+            tracing::warn!(channel = %posted.channel, error = %e, "slack: chat.update failed");
+        }
+    }
+
+    /// Sends the edits whose turn has come (all of them when `all`).
+    async fn flush(&mut self, all: bool) {
+        let due: Vec<MessageId> = self
+            .waiting
+            .keys()
+            .filter(|id| {
+                all || self
+                    .last_edit
+                    .get(id)
+                    .is_none_or(|t| t.elapsed() >= EDIT_INTERVAL)
+            })
+            .copied()
+            .collect();
+        for id in due {
+            self.edit(id).await;
+        }
+    }
+
+    async fn direct(&mut self, d: Direct) {
+        let session = self.client.open_session(&self.token);
+        let result = match d {
+            Direct::Ephemeral {
+                channel,
+                user,
+                thread,
+                text,
+            } => {
+                let mut req = SlackApiChatPostEphemeralRequest::new(
+                    channel.into(),
+                    user.into(),
+                    SlackMessageContent::new().with_text(blocks::escape(&text)),
+                );
+                if let Some(t) = thread {
+                    req = req.with_thread_ts(t.into());
+                }
+                session.chat_post_ephemeral(&req).await.map(|_| ())
+            }
+            Direct::Settle {
+                channel,
+                ts,
+                prompt,
+                note,
+            } => {
+                let req = SlackApiChatUpdateRequest::new(
+                    channel.into(),
+                    blocks::settled(&prompt, &note),
+                    ts_of(&ts),
+                );
+                session.chat_update(&req).await.map(|_| ())
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "slack: a direct message failed");
+        }
+    }
+
+    fn forget_old(&mut self) {
+        if self.posted.len() <= REMEMBERED {
+            return;
+        }
+        let cutoff = self.order - (REMEMBERED as u64) / 2;
+        self.posted.retain(|_, p| p.order > cutoff);
+        let posted = &self.posted;
+        self.last_edit.retain(|id, _| posted.contains_key(id));
+    }
+}

@@ -1,0 +1,523 @@
+//! The Slack adapter: Slack events in as `Inbound`, `Reply`s out as messages.
+//!
+//! ```text
+//! Socket Mode (or HTTP) --callback--> Incoming --worker--> Dispatcher::handle
+//!                           ack now                          |  replies, progress
+//!                                                            v
+//!                         chat.postMessage / chat.update <-- Deliverer
+//! ```
+//!
+//! Callbacks only translate an envelope and queue it, so Slack gets its
+//! acknowledgement within milliseconds, before any slow work (a name lookup, a
+//! policy decision, AWS) starts. One worker turns queued events into dispatch
+//! calls, in arrival order; one deliverer posts and edits (see `deliver.rs`).
+
+mod blocks;
+mod deliver;
+pub mod http;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use slack_morphism::prelude::*;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::chat::{Author, Inbound, Origin, Platform, Via};
+use crate::config::{self, SlackMode};
+use crate::dispatch::{Handle, Handled, Outbound};
+use deliver::{Deliverer, Direct};
+
+pub use blocks::BUTTON_ACTION;
+
+pub type Client = SlackClient<SlackClientHyperConnector<HttpsConnector<HttpConnector>>>;
+
+/// Why the Slack adapter could not start; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error("Slack needs {0}; set it in the environment (see the README's Slack section)")]
+    Missing(&'static str),
+    #[error("Slack refused the bot token at auth.test ({0}); check SLACK_BOT_TOKEN (xoxb-...)")]
+    Auth(String),
+    #[error(
+        "Socket Mode could not start ({0}); check SLACK_APP_TOKEN (xapp-..., scope connections:write)"
+    )]
+    Socket(String),
+    #[error("cannot build an HTTP client for Slack: {0}")]
+    Client(String),
+    #[error("cannot listen for Slack events on {addr}: {error}")]
+    Listen { addr: String, error: String },
+}
+
+pub(crate) fn ts_of(ts: &str) -> SlackTs {
+    SlackTs(ts.to_string())
+}
+
+/// An event taken from Slack, owned, waiting for the worker.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Message {
+        channel: String,
+        user: String,
+        text: String,
+        thread: Option<String>,
+        direct: bool,
+        via: Via,
+    },
+    /// A button: its value is the command, sent as if its presser typed it.
+    Click {
+        channel: String,
+        user: String,
+        name: Option<String>,
+        message_ts: String,
+        thread: Option<String>,
+        prompt: String,
+        command: String,
+    },
+}
+
+/// What the callbacks need: who the bot is, and where to queue events.
+pub(crate) struct Shared {
+    bot_user: String,
+    bot_id: Option<String>,
+    allow_bots: bool,
+    inbox: mpsc::UnboundedSender<Incoming>,
+}
+
+impl Shared {
+    /// A message event as a command, or `None` for everything the bot must ignore:
+    /// its own messages, other bots' (unless allowed), edits and joins, and mentions
+    /// (they come again as `app_mention`, answered once there).
+    fn message(&self, ev: &SlackMessageEvent) -> Option<Incoming> {
+        if ev.subtype.is_some() {
+            return None;
+        }
+        let user = ev.sender.user.as_ref()?.to_string();
+        if user == self.bot_user {
+            return None;
+        }
+        if let Some(bot) = &ev.sender.bot_id {
+            if Some(bot.to_string()) == self.bot_id || !self.allow_bots {
+                return None;
+            }
+        }
+        let text = ev.content.as_ref()?.text.clone()?;
+        let channel = ev.origin.channel.as_ref()?.to_string();
+        let direct = matches!(ev.origin.channel_type, Some(ref t) if t.0 == "im");
+        let mention = format!("<@{}>", self.bot_user);
+        let (text, via) = if direct {
+            (after_mention(&text, &mention).to_string(), Via::Addressed)
+        } else if text.trim_start().starts_with(&mention) {
+            return None;
+        } else {
+            (text, Via::Message)
+        };
+        Some(Incoming::Message {
+            channel,
+            user,
+            text,
+            thread: ev.origin.thread_ts.as_ref().map(|t| t.to_string()),
+            direct,
+            via,
+        })
+    }
+
+    fn mention(&self, ev: &SlackAppMentionEvent) -> Option<Incoming> {
+        let user = ev.user.to_string();
+        if user == self.bot_user {
+            return None;
+        }
+        let text = ev.content.text.clone().unwrap_or_default();
+        let mention = format!("<@{}>", self.bot_user);
+        Some(Incoming::Message {
+            channel: ev.channel.to_string(),
+            user,
+            text: after_mention(&text, &mention).to_string(),
+            thread: ev.origin.thread_ts.as_ref().map(|t| t.to_string()),
+            direct: false,
+            via: Via::Addressed,
+        })
+    }
+
+    fn command(&self, ev: &SlackCommandEvent) -> Incoming {
+        let channel = ev.channel_id.to_string();
+        Incoming::Message {
+            direct: channel.starts_with('D'),
+            channel,
+            user: ev.user_id.to_string(),
+            text: ev.text.clone().unwrap_or_default(),
+            thread: None,
+            via: Via::Addressed,
+        }
+    }
+
+    fn click(&self, ev: &SlackInteractionBlockActionsEvent) -> Option<Incoming> {
+        let action = ev
+            .actions
+            .as_ref()?
+            .iter()
+            .find(|a| a.action_id.0 == BUTTON_ACTION)?;
+        let SlackInteractionActionContainer::Message(container) = &ev.container else {
+            return None;
+        };
+        let user = ev.user.as_ref()?;
+        let channel = ev
+            .channel
+            .as_ref()
+            .map(|c| c.id.to_string())
+            .or_else(|| container.channel_id.as_ref().map(|c| c.to_string()))?;
+        let message = ev.message.as_ref();
+        Some(Incoming::Click {
+            channel,
+            user: user.id.to_string(),
+            name: user.username.clone().or_else(|| user.name.clone()),
+            message_ts: container.message_ts.to_string(),
+            thread: message.and_then(|m| m.origin.thread_ts.as_ref().map(|t| t.to_string())),
+            prompt: message
+                .and_then(|m| m.content.text.clone())
+                .unwrap_or_default(),
+            command: action.value.clone()?,
+        })
+    }
+
+    fn queue(&self, incoming: Option<Incoming>) {
+        if let Some(i) = incoming {
+            // The worker is gone only at shutdown; the event is then dropped.
+            let _ = self.inbox.send(i);
+        }
+    }
+
+    /// Takes any Events API callback: the same for Socket Mode and HTTP mode.
+    pub(crate) fn push(&self, event: &SlackPushEventCallback) {
+        match &event.event {
+            SlackEventCallbackBody::Message(m) => self.queue(self.message(m)),
+            SlackEventCallbackBody::AppMention(m) => self.queue(self.mention(m)),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn interaction(&self, event: &SlackInteractionEvent) {
+        if let SlackInteractionEvent::BlockActions(b) = event {
+            self.queue(self.click(b));
+        }
+    }
+
+    pub(crate) fn slash(&self, event: &SlackCommandEvent) {
+        self.queue(Some(self.command(event)));
+    }
+}
+
+/// The text after the bot's mention (`<@U0BOT> deploy x` -> `deploy x`).
+fn after_mention<'a>(text: &'a str, mention: &str) -> &'a str {
+    match text.find(mention) {
+        Some(i) => text[i + mention.len()..].trim_start(),
+        None => text.trim(),
+    }
+}
+
+/// Builds the Web API client: https for Slack, plain http allowed for a local
+/// server (tests point `api_url` at one).
+pub fn client(api_url: &str) -> Result<Arc<Client>, SlackError> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| SlackError::Client(e.to_string()))?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    // Retry-After on a 429 is honoured (up to 3 retries); tier limits pace calls.
+    let connector = SlackClientHyperConnector::with_connector(https)
+        .with_slack_api_url(api_url)
+        .with_rate_control(SlackApiRateControlConfig::new().with_max_retries(3));
+    Ok(Arc::new(SlackClient::new(connector)))
+}
+
+/// Runs the Slack adapter until `shutdown` is cancelled, then stops listening and
+/// returns once every reply of the work it started has been delivered.
+pub async fn run(
+    config: &config::Slack,
+    handler: Arc<dyn Handle>,
+    shutdown: CancellationToken,
+) -> Result<(), SlackError> {
+    let bot_token = config
+        .bot_token
+        .as_ref()
+        .ok_or(SlackError::Missing("SLACK_BOT_TOKEN (xoxb-...)"))?;
+    let token = SlackApiToken::new(bot_token.expose().into());
+    let client = client(&config.api_url)?;
+    let me = client
+        .open_session(&token)
+        .auth_test()
+        .await
+        .map_err(|e| SlackError::Auth(e.to_string()))?;
+    tracing::info!(user = %me.user_id, team = %me.team, "slack: signed in");
+
+    let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        bot_user: me.user_id.to_string(),
+        bot_id: me.bot_id.as_ref().map(|b| b.to_string()),
+        allow_bots: config.allow_bots,
+        inbox: inbox_tx,
+    });
+    let (outbox_tx, outbox_rx) = mpsc::unbounded_channel::<Outbound>();
+    let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
+    let deliverer =
+        tokio::spawn(Deliverer::new(Arc::clone(&client), token.clone()).run(outbox_rx, direct_rx));
+    let worker = tokio::spawn(work(
+        inbox_rx,
+        handler,
+        Arc::clone(&client),
+        token,
+        outbox_tx,
+        direct_tx,
+    ));
+
+    let listened = match &config.mode {
+        SlackMode::Socket => socket_mode(config, &client, Arc::clone(&shared), &shutdown).await,
+        SlackMode::Http { listen } => {
+            let secret = config
+                .signing_secret
+                .as_ref()
+                .ok_or(SlackError::Missing("SLACK_SIGNING_SECRET (HTTP mode)"))?;
+            http::serve(listen, secret, Arc::clone(&shared), &shutdown).await
+        }
+    };
+    // No more events: the worker ends once its queue is empty, and the deliverer
+    // once every operation the worker started has sent its last reply.
+    drop(shared);
+    let _ = worker.await;
+    let _ = deliverer.await;
+    listened
+}
+
+async fn socket_mode(
+    config: &config::Slack,
+    client: &Arc<Client>,
+    shared: Arc<Shared>,
+    shutdown: &CancellationToken,
+) -> Result<(), SlackError> {
+    let app_token = config.app_token.as_ref().ok_or(SlackError::Missing(
+        "SLACK_APP_TOKEN (xapp-...) for Socket Mode",
+    ))?;
+    let callbacks = SlackSocketModeListenerCallbacks::new()
+        .with_push_events(on_push)
+        .with_command_events(on_command)
+        .with_interaction_events(on_interaction);
+    let environment = Arc::new(
+        SlackClientEventsListenerEnvironment::new(Arc::clone(client))
+            .with_error_handler(on_error)
+            .with_user_state(shared),
+    );
+    // One connection, reconnecting after 2 s: a dropped socket costs seconds, not
+    // the library's default 30.
+    let socket_config = SlackClientSocketModeConfig::new()
+        .with_max_connections_count(1)
+        .with_reconnect_timeout_in_seconds(2);
+    let listener = SlackClientSocketModeListener::new(&socket_config, environment, callbacks);
+    listener
+        .listen_for(&SlackApiToken::new(app_token.expose().into()))
+        .await
+        .map_err(|e| SlackError::Socket(e.to_string()))?;
+    listener.start().await;
+    tracing::info!("slack: listening over Socket Mode");
+    shutdown.cancelled().await;
+    listener.shutdown().await;
+    Ok(())
+}
+
+async fn shared(states: &SlackClientEventsUserState) -> Option<Arc<Shared>> {
+    states.read().await.get_user_state::<Arc<Shared>>().cloned()
+}
+
+async fn on_push(
+    event: SlackPushEventCallback,
+    _client: Arc<Client>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    if let Some(s) = shared(&states).await {
+        s.push(&event);
+    }
+    Ok(())
+}
+
+async fn on_command(
+    event: SlackCommandEvent,
+    _client: Arc<Client>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
+    if let Some(s) = shared(&states).await {
+        s.slash(&event);
+    }
+    // The answer follows as a message; the acknowledgement carries none, so Slack
+    // shows nothing twice.
+    Ok(SlackCommandEventResponse::new(SlackMessageContent::new()))
+}
+
+async fn on_interaction(
+    event: SlackInteractionEvent,
+    _client: Arc<Client>,
+    states: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    if let Some(s) = shared(&states).await {
+        s.interaction(&event);
+    }
+    Ok(())
+}
+
+fn on_error(
+    err: Box<dyn std::error::Error + Send + Sync>,
+    _client: Arc<Client>,
+    _states: SlackClientEventsUserState,
+) -> HttpStatusCode {
+    tracing::warn!(error = %err, "slack: event error");
+    HttpStatusCode::OK
+}
+
+/// Display names by user id, so "asked by @alice" reads as a name; the identity
+/// used for rules and audit stays the id.
+struct Names {
+    client: Arc<Client>,
+    token: SlackApiToken,
+    known: HashMap<String, Arc<str>>,
+}
+
+impl Names {
+    async fn of(&mut self, user: &str) -> Arc<str> {
+        if let Some(n) = self.known.get(user) {
+            return Arc::clone(n);
+        }
+        let req = SlackApiUsersInfoRequest::new(SlackUserId(user.to_string()));
+        let name: Arc<str> = match self.client.open_session(&self.token).users_info(&req).await {
+            Ok(res) => {
+                let u = res.user;
+                let profile = u.profile.as_ref();
+                profile
+                    .and_then(|p| p.display_name.clone().filter(|n| !n.is_empty()))
+                    .or_else(|| u.name.clone())
+                    .or_else(|| profile.and_then(|p| p.real_name.clone()))
+                    .unwrap_or_else(|| user.to_string())
+                    .into()
+            }
+            Err(e) => {
+                tracing::debug!(user, error = %e, "slack: users.info failed; the id stands in");
+                user.into()
+            }
+        };
+        if self.known.len() > 10_000 {
+            self.known.clear();
+        }
+        self.known.insert(user.to_string(), Arc::clone(&name));
+        name
+    }
+}
+
+async fn work(
+    mut inbox: mpsc::UnboundedReceiver<Incoming>,
+    handler: Arc<dyn Handle>,
+    client: Arc<Client>,
+    token: SlackApiToken,
+    outbox: mpsc::UnboundedSender<Outbound>,
+    direct: mpsc::UnboundedSender<Direct>,
+) {
+    let mut names = Names {
+        client,
+        token,
+        known: HashMap::new(),
+    };
+    while let Some(incoming) = inbox.recv().await {
+        match incoming {
+            Incoming::Message {
+                channel,
+                user,
+                text,
+                thread,
+                direct: dm,
+                via,
+            } => {
+                let origin = Origin {
+                    platform: Platform::Slack,
+                    channel: channel.into(),
+                    thread: thread.map(Into::into),
+                    direct: dm,
+                };
+                // Chatter is turned away before any name lookup.
+                let name = if !handler.addressed(&text, via) {
+                    user.as_str().into()
+                } else {
+                    names.of(&user).await
+                };
+                let author = Author {
+                    id: user.into(),
+                    name,
+                };
+                let inbound = Inbound {
+                    origin: &origin,
+                    author: &author,
+                    via,
+                    text: &text,
+                };
+                if let Handled::Reply(reply) = handler.handle(&inbound, &outbox) {
+                    let _ = outbox.send(Outbound { origin, reply });
+                }
+            }
+            Incoming::Click {
+                channel,
+                user,
+                name,
+                message_ts,
+                thread,
+                prompt,
+                command,
+            } => {
+                let name: Arc<str> = match name {
+                    Some(n) => n.into(),
+                    None => names.of(&user).await,
+                };
+                let origin = Origin {
+                    platform: Platform::Slack,
+                    channel: channel.as_str().into(),
+                    thread: thread.as_deref().map(Into::into),
+                    direct: channel.starts_with('D'),
+                };
+                let author = Author {
+                    id: user.as_str().into(),
+                    name: Arc::clone(&name),
+                };
+                let inbound = Inbound {
+                    origin: &origin,
+                    author: &author,
+                    via: Via::Addressed,
+                    text: &command,
+                };
+                let code = command.split_whitespace().nth(1).unwrap_or_default();
+                let handled = handler.handle(&inbound, &outbox);
+                if handler.is_pending(code) {
+                    // Refused (someone else's code, or not allowed): only the
+                    // clicker hears why, and the buttons stay for the right person.
+                    if let Handled::Reply(reply) = handled {
+                        let _ = direct.send(Direct::Ephemeral {
+                            channel,
+                            user,
+                            thread,
+                            text: reply.text,
+                        });
+                    }
+                    continue;
+                }
+                let note = match (command.starts_with("abort"), &handled) {
+                    (true, _) => format!("Aborted by {name}; nothing changed."),
+                    (false, Handled::Reply(r)) => format!("Confirmed by {name}: {}", r.text),
+                    (false, _) => format!("Confirmed by {name}."),
+                };
+                let _ = direct.send(Direct::Settle {
+                    channel,
+                    ts: message_ts,
+                    prompt,
+                    note,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! The Slack adapter at the protocol level: the real adapter (slack-morphism's
+//! client and Socket Mode listener, pointed at a local server that speaks Slack's
+//! Web API and Socket Mode websocket) and the real pipeline behind it, with AWS
+//! calls going to the local emulator.
+//!
+//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test slack`).
+
+#[path = "support/slack.rs"]
+mod slack_server;
+mod support;
+
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use dockhand::chat::slack::{self, SlackError};
+use dockhand::config::Config;
+use dockhand::dispatch::Handle;
+use slack_server::{BOT_USER, Call, FakeSlack};
+use support::{Bot, SECRETS, World, assert_no_secret, root};
+
+const ALICE: &str = "U0ALICE";
+const BOB: &str = "U0BOB";
+const OPS: &str = "C0OPS";
+const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+/// `hubot` in protected prod (deploys ask for a confirmation), `worker` in staging.
+const APPS: &str = r#"
+[aws]
+region = "us-east-1"
+max_attempts = 1
+
+[watch]
+poll_seconds = 0.1
+
+[environments.prod]
+protected = true
+
+[environments.staging]
+
+[apps.hubot]
+environment = "prod"
+stack = "hubot"
+min = 0
+max = 10
+
+[apps.worker]
+environment = "staging"
+cluster = "apps"
+service = "worker"
+container = "worker"
+min = 0
+max = 10
+
+[roles]
+deployers = ["slack:U0ALICE", "slack:U0BOB"]
+
+[[rules]]
+name = "deployers"
+verbs = ["deploy", "rollback", "scale", "cancel", "lock", "unlock"]
+roles = ["deployers"]
+"#;
+
+struct Harness {
+    slack: FakeSlack,
+    world: World,
+    stop: CancellationToken,
+    adapter: tokio::task::JoinHandle<Result<(), SlackError>>,
+    _bot: Bot,
+}
+
+impl Harness {
+    async fn start(slack_section: &str) -> Harness {
+        let slack = FakeSlack::start().await;
+        slack.name(ALICE, "alice");
+        slack.name(BOB, "bob");
+        let world = World::new().await;
+        let text = format!(
+            "commands_dir = {:?}\n{APPS}\n[slack]\napi_url = {:?}\n{slack_section}",
+            root().join("commands"),
+            slack.api_url
+        );
+        let env = |name: &str| match name {
+            "SLACK_BOT_TOKEN" => Some(SECRETS[0].to_string()),
+            "SLACK_APP_TOKEN" => Some(SECRETS[1].to_string()),
+            "SLACK_SIGNING_SECRET" => Some(SIGNING_SECRET.to_string()),
+            _ => None,
+        };
+        let config =
+            Config::parse("slack-test.toml", &text, &env).unwrap_or_else(|e| panic!("{e:?}"));
+        let bot = Bot::new(config, &world.account).await;
+        let handler: Arc<dyn Handle> = Arc::new(bot.dispatcher.clone());
+        let settings = bot.dispatcher.config().slack.clone();
+        let stop = CancellationToken::new();
+        let adapter = tokio::spawn({
+            let stop = stop.clone();
+            async move { slack::run(&settings, handler, stop).await }
+        });
+        Harness {
+            slack,
+            world,
+            stop,
+            adapter,
+            _bot: bot,
+        }
+    }
+
+    async fn connected(self, hellos: usize) -> Harness {
+        self.slack
+            .until(10, "a Socket Mode connection", |s| {
+                (s.hellos() >= hellos).then_some(())
+            })
+            .await;
+        self
+    }
+
+    /// The first `chat.postMessage` whose text contains `text`.
+    async fn post(&self, text: &str) -> Call {
+        let text = text.to_string();
+        self.slack
+            .until(20, &format!("a post with {text:?}"), |s| {
+                s.calls_of("chat.postMessage")
+                    .into_iter()
+                    .find(|c| text_of(c).contains(&text))
+            })
+            .await
+    }
+
+    async fn update(&self, ts: &str, text: &str) -> Call {
+        let (ts, text) = (ts.to_string(), text.to_string());
+        self.slack
+            .until(30, &format!("an update of {ts} with {text:?}"), |s| {
+                s.calls_of("chat.update")
+                    .into_iter()
+                    .find(|c| c.body["ts"] == ts.as_str() && text_of(c).contains(&text))
+            })
+            .await
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.adapter.await.unwrap().unwrap();
+        // Nothing the adapter sent carries a secret, and every call used the bot token.
+        for call in self.slack.calls() {
+            assert_no_secret(&call.body.to_string());
+            if call.method != "apps.connections.open" {
+                assert_eq!(call.token.as_deref(), Some(SECRETS[0]), "{}", call.method);
+            }
+        }
+        support::scan_logs();
+    }
+}
+
+fn text_of(call: &Call) -> String {
+    call.body["text"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn messages_mentions_slash_commands_and_dms_are_answered_once_each() {
+    let h = Harness::start("").await.connected(1).await;
+    let s = &h.slack;
+
+    let chatter = s.message(OPS, ALICE, "deploying after lunch, ping me", None);
+    let other_bot = s.bot_message(OPS, "!version");
+    let own = s.message(OPS, BOT_USER, "!version", None);
+    let prefixed = s.message(OPS, ALICE, "!ping", None);
+    s.mention(OPS, ALICE, "help ping");
+    let slash = s.slash(OPS, BOB, "version");
+    s.message(OPS, ALICE, "!whoami", Some("1700000000.000001"));
+    s.message("D0ALICE", ALICE, "whoami", None);
+
+    h.post("pong").await;
+    h.post("Check that the bot is alive").await;
+    let version = h.post("dockhand ").await;
+    let threaded = h.post("slack:U0ALICE").await;
+    let dm = h
+        .slack
+        .until(10, "the DM's answer", |s| {
+            s.calls_of("chat.postMessage")
+                .into_iter()
+                .find(|c| c.body["channel"] == "D0ALICE")
+        })
+        .await;
+    // Every envelope is acknowledged, the ignored ones too.
+    for id in [&chatter, &other_bot, &own, &prefixed, &slash] {
+        let id = id.clone();
+        s.until(5, "an ack", |s| s.acked(&id).then_some(())).await;
+    }
+
+    assert_eq!(version.body["channel"], OPS);
+    assert_eq!(
+        threaded.body["thread_ts"], "1700000000.000001",
+        "the reply stays in the thread"
+    );
+    assert!(text_of(&dm).contains("slack:U0ALICE"), "{}", dm.body);
+    // Exactly five answers: chatter, the other bot, the bot's own message and the
+    // message copy of the mention got none.
+    let posts = s.calls_of("chat.postMessage");
+    assert_eq!(
+        posts.len(),
+        5,
+        "{:#?}",
+        posts.iter().map(text_of).collect::<Vec<_>>()
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_deploy_edits_one_message_and_threads_aws_events() {
+    let h = Harness::start("").await.connected(1).await;
+    h.world.cluster("apps").await;
+    h.world
+        .service("apps", "worker", "public.ecr.aws/example/worker:v41", 2)
+        .await;
+    h.world.settle("apps", "worker").await;
+    // The first progress edit is rate limited: the client waits Retry-After and retries.
+    h.slack.rate_limit("chat.update", 1);
+
+    h.slack.message(OPS, ALICE, "!deploy worker v42", None);
+
+    let head = h.post("Deploying worker v42").await;
+    assert!(text_of(&head).contains("asked by @alice"), "{}", head.body);
+    let head_ts = head.ts.clone().unwrap();
+    let done = h.update(&head_ts, "worker v42 is live").await;
+    assert!(text_of(&done).contains("2/2 tasks"), "{}", done.body);
+    let thread: Vec<Call> = h
+        .slack
+        .calls_of("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.body["thread_ts"] == head_ts.as_str())
+        .collect();
+    assert!(
+        thread
+            .iter()
+            .any(|c| text_of(c).contains("(service worker)")),
+        "AWS's events go in the head's thread: {thread:#?}"
+    );
+    // (That each event is posted once is dispatch's part, checked in tests/aws.rs.)
+    assert!(
+        !h.slack.calls_of("chat.update (429)").is_empty(),
+        "the rate limit was hit"
+    );
+    // Every update is of the head message.
+    assert!(
+        h.slack
+            .calls_of("chat.update")
+            .iter()
+            .all(|c| c.body["ts"] == head_ts.as_str())
+    );
+    h.stop().await;
+}
+
+fn buttons(call: &Call) -> Vec<(String, String)> {
+    call.body["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            (
+                e["text"]["text"].as_str().unwrap_or_default().to_string(),
+                e["value"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn buttons_confirm_and_abort_through_the_same_path_and_settle_the_prompt() {
+    let h = Harness::start("").await.connected(1).await;
+    h.world.cluster("apps").await;
+    h.world
+        .service("apps", "worker", "public.ecr.aws/example/worker:v41", 1)
+        .await;
+    h.world.settle("apps", "worker").await;
+    h.world.stack("hubot", "v1", 1).await;
+    h.world.settle("hubot-cluster", "hubot").await;
+
+    h.slack.message(OPS, ALICE, "!deploy hubot v2", None);
+    let prompt = h.post("needs a confirmation").await;
+    let b = buttons(&prompt);
+    assert_eq!(b.len(), 2, "{}", prompt.body);
+    assert!(
+        b[0].0 == "Confirm" && b[0].1.starts_with("confirm "),
+        "{b:?}"
+    );
+    let prompt_ts = prompt.ts.clone().unwrap();
+
+    // Bob's click is refused, to Bob alone; the buttons stay for Alice.
+    h.slack
+        .click(OPS, BOB, &prompt_ts, &text_of(&prompt), &b[0].1);
+    let refusal = h
+        .slack
+        .until(10, "an ephemeral refusal", |s| {
+            s.calls_of("chat.postEphemeral").into_iter().next()
+        })
+        .await;
+    assert_eq!(refusal.body["user"], BOB);
+    assert!(
+        text_of(&refusal).contains("Only alice can confirm"),
+        "{}",
+        refusal.body
+    );
+
+    h.slack
+        .click(OPS, ALICE, &prompt_ts, &text_of(&prompt), &b[0].1);
+    let settled = h.update(&prompt_ts, "Confirmed by alice").await;
+    assert!(
+        buttons(&settled).is_empty(),
+        "no buttons left: {}",
+        settled.body
+    );
+    let head = h.post("Deploying hubot v2").await;
+    let head_ts = head.ts.clone().unwrap();
+    h.update(&head_ts, "hubot v2 is live").await;
+
+    // Scale to zero asks too; Abort settles it and changes nothing.
+    h.slack.message(OPS, ALICE, "!scale worker 0", None);
+    let prompt = h.post("`scale worker 0` needs a confirmation").await;
+    let b = buttons(&prompt);
+    let prompt_ts = prompt.ts.clone().unwrap();
+    h.slack
+        .click(OPS, ALICE, &prompt_ts, &text_of(&prompt), &b[1].1);
+    h.update(&prompt_ts, "Aborted by alice; nothing changed.")
+        .await;
+    assert!(
+        h.slack
+            .calls_of("chat.postMessage")
+            .iter()
+            .all(|c| !text_of(c).contains("Scaling worker"))
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_dropped_connection_reconnects_and_the_next_command_is_answered() {
+    let h = Harness::start("").await.connected(1).await;
+
+    h.slack.drop_connections();
+    // Sent while no socket is open: Slack holds it until the client is back.
+    h.slack.message(OPS, ALICE, "!ping", None);
+    let h = h.connected(2).await;
+    h.post("pong").await;
+
+    // Slack asks for a refresh: the client reconnects by itself.
+    h.slack.refresh();
+    let h = h.connected(3).await;
+    h.slack.message(OPS, ALICE, "!version", None);
+    h.post("dockhand ").await;
+    h.stop().await;
+}
+
+// --- HTTP mode -------------------------------------------------------------
+
+fn sign(ts: &str, body: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SIGNING_SECRET.as_bytes()).unwrap();
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn post_http(
+    addr: &str,
+    content_type: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!(
+        "POST {} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        slack::http::PATH,
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    (status, body)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn http_mode_accepts_signed_events_and_refuses_the_rest() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let h = Harness::start(&format!("mode = \"http\"\nlisten = {addr:?}\n")).await;
+    // Wait for the listener.
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let event = json!({
+        "type": "event_callback", "team_id": "T0TEAM", "api_app_id": "A0DOCKHAND",
+        "event_id": "Ev1", "event_time": now(),
+        "event": {"type": "message", "channel": OPS, "user": ALICE, "text": "!ping", "ts": "1700000001.000100"}
+    })
+    .to_string();
+    let ts = now().to_string();
+    let json_type = "application/json";
+
+    // Unsigned, wrongly signed, and a replay of a signature 6 minutes old: refused.
+    let (status, _) = post_http(&addr, json_type, &[], &event).await;
+    assert_eq!(status, 401);
+    let bad = vec![
+        ("x-slack-request-timestamp", ts.clone()),
+        ("x-slack-signature", sign(&ts, "something else")),
+    ];
+    assert_eq!(post_http(&addr, json_type, &bad, &event).await.0, 401);
+    let old = (now() - 360).to_string();
+    let stale = vec![
+        ("x-slack-request-timestamp", old.clone()),
+        ("x-slack-signature", sign(&old, &event)),
+    ];
+    assert_eq!(post_http(&addr, json_type, &stale, &event).await.0, 401);
+
+    // Signed: the URL check is answered, the message reaches dispatch.
+    let challenge =
+        json!({"type": "url_verification", "token": "x", "challenge": "c-123"}).to_string();
+    let signed = |body: &str| {
+        vec![
+            ("x-slack-request-timestamp", ts.clone()),
+            ("x-slack-signature", sign(&ts, body)),
+        ]
+    };
+    let (status, body) = post_http(&addr, json_type, &signed(&challenge), &challenge).await;
+    assert_eq!((status, body.as_str()), (200, "c-123"));
+    assert_eq!(
+        post_http(&addr, json_type, &signed(&event), &event).await.0,
+        200
+    );
+    h.post("pong").await;
+    // A slash command arrives as a form.
+    let form = format!(
+        "team_id=T0TEAM&channel_id={OPS}&user_id={BOB}&command=%2Fdockhand&text=version&response_url=http%3A%2F%2F127.0.0.1%2Fr&trigger_id=t"
+    );
+    let form_type = "application/x-www-form-urlencoded";
+    assert_eq!(
+        post_http(&addr, form_type, &signed(&form), &form).await.0,
+        200
+    );
+    h.post("dockhand ").await;
+    // The refused requests reached nothing: one answer each for the two accepted.
+    assert_eq!(h.slack.calls_of("chat.postMessage").len(), 2);
+    h.stop().await;
+}

@@ -1,0 +1,497 @@
+//! A local server that speaks Slack's protocol, for the adapter's protocol tests.
+//!
+//! Web API on `http://127.0.0.1:PORT/api/<method>` (what the adapter calls:
+//! `auth.test`, `apps.connections.open`, `users.info`, `chat.postMessage`,
+//! `chat.update`, `chat.postEphemeral`), and Socket Mode's websocket on `/link`:
+//! `hello` on connect, envelopes pushed by the test, acknowledgements recorded,
+//! `disconnect` (refresh) and dropped connections on demand. Every payload either
+//! way is a slack-morphism model type, so it has Slack's shape; requests the
+//! adapter sends are parsed back into the request models they claim to be. The
+//! Socket Mode envelope itself (`type`, `envelope_id`, `accepts_response_payload`
+//! around the payload) is written here: slack-morphism keeps those types private.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use serde_json::{Value, json};
+use slack_morphism::prelude::*;
+use tokio::sync::{Notify, mpsc};
+
+pub const BOT_USER: &str = "U0DOCKHAND";
+pub const BOT_ID: &str = "B0DOCKHAND";
+pub const TEAM: &str = "T0TEAM";
+pub const APP: &str = "A0DOCKHAND";
+
+/// One Web API call as the server received it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub token: Option<String>,
+    pub body: Value,
+    /// The ts the server gave a posted message.
+    pub ts: Option<String>,
+}
+
+enum Push {
+    Frame(String),
+    Close,
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<Call>,
+    acks: Vec<Value>,
+    hellos: usize,
+    sockets: Vec<(u64, mpsc::UnboundedSender<Push>)>,
+    next_socket: u64,
+    /// Envelopes sent while no socket was open: Slack holds them, so do we.
+    queued: VecDeque<String>,
+    /// Method -> how many of its next calls answer 429 with Retry-After: 1.
+    limited: HashMap<String, usize>,
+    ts: u64,
+    names: HashMap<String, String>,
+}
+
+#[derive(Clone)]
+pub struct FakeSlack {
+    pub api_url: String,
+    pub base: String,
+    inner: Arc<Mutex<Inner>>,
+    changed: Arc<Notify>,
+}
+
+impl FakeSlack {
+    pub async fn start() -> FakeSlack {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let slack = FakeSlack {
+            api_url: format!("{base}/api"),
+            base,
+            inner: Arc::default(),
+            changed: Arc::default(),
+        };
+        let router = Router::new()
+            .route("/api/{method}", any(api))
+            .route("/link", any(link))
+            .with_state(slack.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        slack
+    }
+
+    /// A display name `users.info` returns for a user id.
+    pub fn name(&self, user: &str, name: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .names
+            .insert(user.into(), name.into());
+    }
+
+    /// The next `n` calls of `method` are rate limited (429, Retry-After: 1).
+    pub fn rate_limit(&self, method: &str, n: usize) {
+        self.inner.lock().unwrap().limited.insert(method.into(), n);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().unwrap().calls.clone()
+    }
+
+    pub fn calls_of(&self, method: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method)
+            .collect()
+    }
+
+    pub fn hellos(&self) -> usize {
+        self.inner.lock().unwrap().hellos
+    }
+
+    pub fn acked(&self, envelope: &str) -> bool {
+        self.inner
+            .lock()
+            .unwrap()
+            .acks
+            .iter()
+            .any(|a| a["envelope_id"] == envelope)
+    }
+
+    /// Waits until `done` holds (re-checked whenever a call, ack or connection
+    /// arrives), or panics after `secs` with what was seen.
+    pub async fn until<T>(
+        &self,
+        secs: u64,
+        what: &str,
+        mut done: impl FnMut(&FakeSlack) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let notified = self.changed.notified();
+            if let Some(t) = done(self) {
+                return t;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let seen: Vec<String> = self
+                    .calls()
+                    .iter()
+                    .map(|c| format!("{} {}", c.method, c.body))
+                    .collect();
+                panic!(
+                    "timed out waiting for {what}; calls seen:\n{}",
+                    seen.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Wraps a payload in a Socket Mode envelope, sends it, returns its id.
+    fn envelope(&self, kind: &str, payload: impl serde::Serialize) -> String {
+        let n = {
+            let mut inner = self.inner.lock().unwrap();
+            inner.ts += 1;
+            inner.ts
+        };
+        let id = format!("{kind}-{n}");
+        self.push(&json!({
+            "type": kind,
+            "envelope_id": id,
+            "accepts_response_payload": kind != "events_api",
+            "payload": payload,
+        }));
+        id
+    }
+
+    fn push(&self, event: &Value) {
+        let frame = event.to_string();
+        let mut inner = self.inner.lock().unwrap();
+        let sent = inner
+            .sockets
+            .last()
+            .is_some_and(|(_, tx)| tx.send(Push::Frame(frame.clone())).is_ok());
+        if !sent {
+            inner.queued.push_back(frame);
+        }
+    }
+
+    /// A message in a channel (or a thread, or a DM when `channel` starts with D).
+    pub fn message(&self, channel: &str, user: &str, text: &str, thread: Option<&str>) -> String {
+        let mut origin = SlackMessageOrigin::new(self.next_ts().into())
+            .with_channel(channel.into())
+            .with_channel_type(SlackChannelType(
+                if channel.starts_with('D') {
+                    "im"
+                } else {
+                    "channel"
+                }
+                .into(),
+            ));
+        if let Some(t) = thread {
+            origin = origin.with_thread_ts(t.into());
+        }
+        let event =
+            SlackMessageEvent::new(origin, SlackMessageSender::new().with_user(user.into()))
+                .with_content(SlackMessageContent::new().with_text(text.into()));
+        self.event(SlackEventCallbackBody::Message(event))
+    }
+
+    /// A message from another bot (a bot_id on the sender).
+    pub fn bot_message(&self, channel: &str, text: &str) -> String {
+        let origin = SlackMessageOrigin::new(self.next_ts().into()).with_channel(channel.into());
+        let event = SlackMessageEvent::new(
+            origin,
+            SlackMessageSender::new()
+                .with_user("U0OTHERBOT".into())
+                .with_bot_id("B0OTHER".into()),
+        )
+        .with_content(SlackMessageContent::new().with_text(text.into()));
+        self.event(SlackEventCallbackBody::Message(event))
+    }
+
+    /// `@dockhand <text>`: Slack sends both a message and an app_mention event.
+    pub fn mention(&self, channel: &str, user: &str, text: &str) -> String {
+        let full = format!("<@{BOT_USER}> {text}");
+        self.message(channel, user, &full, None);
+        let event = SlackAppMentionEvent::new(
+            user.into(),
+            channel.into(),
+            SlackMessageContent::new().with_text(full),
+            SlackMessageOrigin::new(self.next_ts().into()).with_channel(channel.into()),
+        );
+        self.event(SlackEventCallbackBody::AppMention(event))
+    }
+
+    fn event(&self, body: SlackEventCallbackBody) -> String {
+        let callback = SlackPushEventCallback::new(
+            TEAM.into(),
+            APP.into(),
+            body,
+            SlackEventId(format!("Ev{}", self.next_ts().replace('.', ""))),
+            SlackDateTime::now(),
+        );
+        self.envelope("events_api", callback)
+    }
+
+    /// `/dockhand <text>` in a channel.
+    pub fn slash(&self, channel: &str, user: &str, text: &str) -> String {
+        let command = SlackCommandEvent::new(
+            TEAM.into(),
+            channel.into(),
+            user.into(),
+            SlackCommandId("/dockhand".into()),
+            SlackResponseUrl(format!("{}/respond", self.base).parse().unwrap()),
+            SlackTriggerId("trigger".into()),
+        )
+        .with_text(text.into());
+        self.envelope("slash_commands", command)
+    }
+
+    /// A click on a button of the bot's message `message_ts`, whose text was `prompt`.
+    pub fn click(
+        &self,
+        channel: &str,
+        user: &str,
+        message_ts: &str,
+        prompt: &str,
+        value: &str,
+    ) -> String {
+        let action = SlackInteractionActionInfo::new(
+            SlackActionType("button".into()),
+            "dockhand:command".into(),
+        )
+        .with_value(value.into());
+        let message = SlackHistoryMessage::new(
+            SlackMessageOrigin::new(message_ts.into()).with_channel(channel.into()),
+            SlackMessageContent::new().with_text(prompt.into()),
+            SlackMessageSender::new().with_user(BOT_USER.into()),
+            SlackParentMessageParams::new(),
+        );
+        let event = SlackInteractionBlockActionsEvent::new(
+            SlackBasicTeamInfo::new(TEAM.into()),
+            APP.into(),
+            SlackInteractionActionContainer::Message(
+                SlackInteractionActionMessageContainer::new(message_ts.into())
+                    .with_channel_id(channel.into()),
+            ),
+            SlackTriggerId("trigger".into()),
+        )
+        .with_user(SlackBasicUserInfo::new(user.into()))
+        .with_channel(SlackBasicChannelInfo::new(channel.into()))
+        .with_message(message)
+        .with_actions(vec![action]);
+        self.envelope("interactive", SlackInteractionEvent::BlockActions(event))
+    }
+
+    /// Slack asks the client to reconnect (`disconnect`, reason `refresh_requested`).
+    pub fn refresh(&self) {
+        self.push(&json!({
+            "type": "disconnect",
+            "reason": "refresh_requested",
+            "debug_info": {"host": "local"},
+        }));
+    }
+
+    /// Drops every open socket without a goodbye.
+    pub fn drop_connections(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        for (_, tx) in inner.sockets.drain(..) {
+            let _ = tx.send(Push::Close);
+        }
+    }
+
+    fn next_ts(&self) -> String {
+        let mut inner = self.inner.lock().unwrap();
+        inner.ts += 1;
+        format!("1700000000.{:06}", inner.ts)
+    }
+
+    fn record(&self, call: Call) {
+        self.inner.lock().unwrap().calls.push(call);
+        self.changed.notify_waiters();
+    }
+}
+
+fn ok(model: impl serde::Serialize) -> Response {
+    let mut v = serde_json::to_value(model).unwrap();
+    v["ok"] = json!(true);
+    axum::Json(v).into_response()
+}
+
+async fn api(
+    State(slack): State<FakeSlack>,
+    Path(method): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_start_matches("Bearer ").to_string());
+    let body: Value = if body.is_empty() {
+        json!(query)
+    } else {
+        serde_json::from_slice(&body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&body)))
+    };
+    {
+        let mut inner = slack.inner.lock().unwrap();
+        if let Some(n) = inner.limited.get_mut(&method).filter(|n| **n > 0) {
+            *n -= 1;
+            drop(inner);
+            slack.record(Call {
+                method: format!("{method} (429)"),
+                token,
+                body,
+                ts: None,
+            });
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                axum::Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response();
+        }
+    }
+    let mut posted = None;
+    let response = match method.as_str() {
+        "auth.test" => ok(SlackApiAuthTestResponse::new(
+            BOT_USER.into(),
+            TEAM.into(),
+            "local".into(),
+            SlackTeamUrl("https://local.slack.com/".parse().unwrap()),
+        )
+        .with_bot_id(BOT_ID.into())),
+        "apps.connections.open" => {
+            let ws = slack.base.replace("http://", "ws://");
+            ok(SlackApiAppsConnectionOpenResponse::new(SlackWebSocketsUrl(
+                format!("{ws}/link?ticket=local").parse().unwrap(),
+            )))
+        }
+        "users.info" => {
+            let user = body["user"].as_str().unwrap_or_default().to_string();
+            let name = slack.inner.lock().unwrap().names.get(&user).cloned();
+            let profile =
+                SlackUserProfile::new().with_display_name(name.clone().unwrap_or_default());
+            ok(SlackApiUsersInfoResponse::new(
+                SlackUser::new(user.clone().into(), SlackUserFlags::new())
+                    .with_name(user)
+                    .with_profile(profile),
+            ))
+        }
+        "chat.postMessage" => {
+            let req: SlackApiChatPostMessageRequest =
+                serde_json::from_value(body.clone()).expect("chat.postMessage request");
+            let ts = slack.next_ts();
+            posted = Some(ts.clone());
+            let mut origin =
+                SlackMessageOrigin::new(ts.clone().into()).with_channel(req.channel.clone());
+            if let Some(t) = &req.thread_ts {
+                origin = origin.with_thread_ts(t.clone());
+            }
+            ok(SlackApiChatPostMessageResponse::new(
+                req.channel.clone(),
+                ts.into(),
+                SlackMessage::new(
+                    origin,
+                    req.content.clone(),
+                    SlackMessageSender::new().with_bot_id(BOT_ID.into()),
+                    SlackParentMessageParams::new(),
+                ),
+            ))
+        }
+        "chat.update" => {
+            let req: SlackApiChatUpdateRequest =
+                serde_json::from_value(body.clone()).expect("chat.update request");
+            ok(SlackApiChatUpdateResponse::new(
+                req.channel.clone(),
+                req.ts.clone(),
+                SlackUpdatedMessage::new(
+                    SlackMessageSender::new().with_bot_id(BOT_ID.into()),
+                    req.content.clone(),
+                ),
+            ))
+        }
+        "chat.postEphemeral" => {
+            let _: SlackApiChatPostEphemeralRequest =
+                serde_json::from_value(body.clone()).expect("chat.postEphemeral request");
+            ok(json!({"message_ts": slack.next_ts()}))
+        }
+        _ => axum::Json(json!({"ok": false, "error": "unknown_method"})).into_response(),
+    };
+    slack.record(Call {
+        method,
+        token,
+        body,
+        ts: posted,
+    });
+    response
+}
+
+async fn link(State(slack): State<FakeSlack>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| connection(slack, socket))
+}
+
+async fn connection(slack: FakeSlack, mut socket: WebSocket) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let hello = json!({
+        "type": "hello",
+        "num_connections": 1,
+        "connection_info": {"app_id": APP},
+        "debug_info": {"host": "local"},
+    });
+    if socket
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let id = {
+        let mut inner = slack.inner.lock().unwrap();
+        inner.hellos += 1;
+        inner.next_socket += 1;
+        let id = inner.next_socket;
+        inner.sockets.push((id, tx.clone()));
+        for frame in inner.queued.drain(..) {
+            let _ = tx.send(Push::Frame(frame));
+        }
+        id
+    };
+    slack.changed.notify_waiters();
+    loop {
+        tokio::select! {
+            push = rx.recv() => match push {
+                Some(Push::Frame(f)) => {
+                    if socket.send(Message::Text(f.into())).await.is_err() { break; }
+                }
+                // Dropped without a close frame: what a network failure looks like.
+                Some(Push::Close) | None => return,
+            },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&t) {
+                        slack.inner.lock().unwrap().acks.push(v);
+                        slack.changed.notify_waiters();
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            },
+        }
+    }
+    slack
+        .inner
+        .lock()
+        .unwrap()
+        .sockets
+        .retain(|(i, _)| *i != id);
+}
