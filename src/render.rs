@@ -64,7 +64,7 @@ pub fn status(lines: &[AppStatus]) -> Reply {
     if lines.is_empty() {
         return Reply::text("No apps are configured. Add them under `[apps]` in dockhand.toml.");
     }
-    let rows = lines
+    let rows: Vec<Vec<String>> = lines
         .iter()
         .map(|s| {
             if let Some(problem) = &s.problem {
@@ -90,7 +90,22 @@ pub fn status(lines: &[AppStatus]) -> Reply {
             ]
         })
         .collect();
-    Reply::text(bounded(table(rows)))
+    // Chat adapters draw one field per app (a section or embed field reads better on
+    // a phone than a wide table); the text keeps the aligned table.
+    let mut reply = Reply::text(bounded(table(rows.clone())));
+    for row in rows.iter().take(MAX_LINES) {
+        let (name, rest) = row.split_at(2.min(row.len()));
+        let value: Vec<&str> = rest
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !c.is_empty())
+            .collect();
+        reply = reply.field(name.join(" · "), value.join(" · "));
+    }
+    if rows.len() > MAX_LINES {
+        reply = reply.field("…", format!("and {} more", rows.len() - MAX_LINES));
+    }
+    reply
 }
 
 pub fn stacks(list: &[StackSummary]) -> Reply {

@@ -465,3 +465,103 @@ async fn http_mode_accepts_signed_events_and_refuses_the_rest() {
     assert_eq!(h.slack.calls_of("chat.postMessage").len(), 2);
     h.stop().await;
 }
+
+#[test]
+fn the_app_manifest_asks_for_what_the_adapter_uses_and_no_more() {
+    let manifest = std::fs::read_to_string(root().join("deploy/slack-app-manifest.yaml")).unwrap();
+    let section = |from: &str, to: &str| {
+        let start = manifest
+            .find(from)
+            .unwrap_or_else(|| panic!("{from} in the manifest"));
+        let end = manifest[start..]
+            .find(to)
+            .map_or(manifest.len(), |e| start + e);
+        manifest[start..end]
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let scopes = section("    bot:", "settings:");
+    assert_eq!(
+        scopes,
+        [
+            "app_mentions:read",
+            "commands",
+            "chat:write",
+            "users:read",
+            "im:history",
+            "channels:history",
+            "groups:history"
+        ]
+    );
+    let events = section("bot_events:", "interactivity:");
+    assert_eq!(
+        events,
+        [
+            "app_mention",
+            "message.im",
+            "message.channels",
+            "message.groups"
+        ]
+    );
+    assert!(manifest.contains("socket_mode_enabled: true"));
+    assert!(manifest.contains("command: /dockhand"));
+    assert!(manifest.contains("interactivity:\n    is_enabled: true"));
+}
+
+#[tokio::test]
+async fn dockhand_run_connects_answers_and_stops_cleanly_on_sigterm() {
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dockhand.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "commands_dir = {:?}\n[aws]\nregion = \"us-east-1\"\n[slack]\napi_url = {:?}\n",
+            root().join("commands"),
+            slack.api_url
+        ),
+    )
+    .unwrap();
+    let mut bot = tokio::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env("SLACK_BOT_TOKEN", SECRETS[0])
+        .env("SLACK_APP_TOKEN", SECRETS[1])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("DOCKHAND_LOG", "dockhand=debug")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    slack
+        .until(20, "the binary's Socket Mode connection", |s| {
+            (s.hellos() >= 1).then_some(())
+        })
+        .await;
+    slack.message(OPS, ALICE, "!ping", None);
+    slack
+        .until(10, "pong", |s| {
+            s.calls_of("chat.postMessage")
+                .into_iter()
+                .find(|c| text_of(c) == "pong")
+        })
+        .await;
+
+    let pid = bot.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), bot.wait_with_output())
+        .await
+        .expect("dockhand run stops within its grace period")
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}\n{log}", out.status);
+    assert!(log.contains("slack: signed in"), "{log}");
+    assert_no_secret(&log);
+}
