@@ -524,7 +524,7 @@ async fn dockhand_run_connects_answers_and_stops_cleanly_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut bot = tokio::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
+    let bot = tokio::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
         .arg("run")
         .arg("--config")
         .arg(&config)
