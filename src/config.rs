@@ -42,6 +42,7 @@ struct RawConfig {
     prefix: Option<String>,
     bot_name: Option<String>,
     commands_dir: Option<PathBuf>,
+    metrics_addr: Option<String>,
     #[serde(default)]
     aws: RawAws,
     #[serde(default)]
@@ -249,6 +250,8 @@ pub struct Config {
     pub prefix: String,
     pub bot_name: String,
     pub commands_dir: PathBuf,
+    /// Where `dockhand run` serves `/healthz`, `/readyz` and `/metrics`.
+    pub metrics_addr: String,
     pub aws: Aws,
     pub watch: Watch,
     pub environments: BTreeMap<String, Environment>,
@@ -311,6 +314,7 @@ pub struct Rule {
     pub break_locks: bool,
 }
 
+pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9102";
 pub const DEFAULT_CONFIRM_MINUTES: u64 = 2;
 pub const DEFAULT_SECRET_NAMES: [&str; 5] = ["TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL"];
 
@@ -496,6 +500,19 @@ impl Config {
         Self::parse(&file, &text, env)
     }
 
+    /// Like `load`, but the config's text may come from `DOCKHAND_CONFIG_TOML`
+    /// (how ECS hands it over, from an SSM parameter): a file named on the command
+    /// line or in `DOCKHAND_CONFIG` wins over it.
+    pub fn load_from_env(
+        path: Option<&Path>,
+        env: EnvLookup<'_>,
+    ) -> Result<Config, Vec<ConfigError>> {
+        match (path, env("DOCKHAND_CONFIG_TOML")) {
+            (None, Some(text)) => Self::parse("DOCKHAND_CONFIG_TOML", &text, env),
+            _ => Self::load(path, env),
+        }
+    }
+
     pub fn parse(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Vec<ConfigError>> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let key = e.span().map(|s| {
@@ -540,6 +557,9 @@ impl Config {
             .map(PathBuf::from)
             .or(raw.commands_dir)
             .unwrap_or_else(|| PathBuf::from("commands"));
+        let metrics_addr = env("DOCKHAND_METRICS_ADDR")
+            .or(raw.metrics_addr)
+            .unwrap_or_else(|| DEFAULT_METRICS_ADDR.into());
 
         let poll_seconds = match env("DOCKHAND_WATCH_POLL_SECONDS") {
             Some(v) => v.parse::<f64>().ok().or_else(|| {
@@ -768,6 +788,7 @@ impl Config {
             prefix,
             bot_name,
             commands_dir,
+            metrics_addr,
             aws,
             watch,
             environments,

@@ -25,6 +25,7 @@ use crate::chat::{Author, Inbound, MessageId, Origin, Reply, neutralise};
 use crate::command::value::AppName;
 use crate::command::{Addresser, Catalog, Command, MAX_COMMAND_LEN, Match, help};
 use crate::config::{App, Config, Environment};
+use crate::metrics::metrics;
 use crate::ops::{self, Event, Ops, OpsError, Outcome, Requester, Target, clock};
 use crate::policy::{Decision, Policy, Request};
 use crate::render;
@@ -190,6 +191,10 @@ impl<O: Ops> Dispatcher<O> {
         &self.inner.config
     }
 
+    pub fn ops(&self) -> &O {
+        &self.inner.ops
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
     }
@@ -225,8 +230,12 @@ impl<O: Ops> Dispatcher<O> {
             ));
         }
         let command = match self.inner.catalog.matches(text, |s| neutralise(s, 100)) {
-            Match::Reply(_, text) => return Handled::Reply(Reply::text(text)),
+            Match::Reply(entry, text) => {
+                metrics().command(&entry.name, "answered");
+                return Handled::Reply(Reply::text(text));
+            }
             Match::Unknown { word, suggestion } => {
+                metrics().command("unknown", "unknown_command");
                 let word = neutralise(&word, 30);
                 let hint = suggestion
                     .map(|s| format!(" Did you mean `{s}`?"))
@@ -236,6 +245,7 @@ impl<O: Ops> Dispatcher<O> {
                 )));
             }
             Match::Usage(entry) => {
+                metrics().command(&entry.name, "bad_arguments");
                 return Handled::Reply(Reply::text(format!(
                     "Usage: `{}` (`{prefix}help {}` for examples).",
                     entry.usage_line(prefix),
@@ -243,6 +253,7 @@ impl<O: Ops> Dispatcher<O> {
                 )));
             }
             Match::Action(entry, Err(e)) => {
+                metrics().command(&entry.name, "bad_arguments");
                 return Handled::Reply(Reply::text(format!(
                     "{e}. Usage: `{}`",
                     entry.usage_line(prefix)
@@ -269,6 +280,15 @@ impl<O: Ops> Dispatcher<O> {
         };
         let decision = self.inner.policy.decide(&request);
         let asked = asked(&command);
+        let verb = command.action().name();
+        metrics().command(
+            verb,
+            match &decision {
+                Decision::Allow { .. } => "allowed",
+                Decision::Deny(_) => "denied",
+                Decision::Confirm { .. } => "confirmation_asked",
+            },
+        );
         match decision {
             Decision::Allow { rule } => {
                 if command.action().mutates() {
@@ -1072,7 +1092,9 @@ impl<O: Ops> Dispatcher<O> {
                 reply,
             });
         };
+        let in_flight = metrics().start_operation();
         self.inner.tasks.spawn(async move {
+            let _in_flight = in_flight;
             let app = target.app.name.to_string();
             let started = Instant::now();
             let (tx, mut rx) = mpsc::unbounded_channel();
@@ -1116,6 +1138,7 @@ impl<O: Ops> Dispatcher<O> {
                 None => (format!("{what}: dockhand is restarting and stopped watching after {}; AWS carries on. Check `!status {app}`.", ops::took(started.elapsed())), "unwatched"),
             };
             let elapsed_ms = started.elapsed().as_millis() as u64;
+            metrics().operation(what.split_whitespace().next().unwrap_or("-"), result, started.elapsed());
             tracing::info!(target: "dockhand::audit", who, channel, app, asked = what, result, elapsed_ms, "outcome");
             audit.post_audit(&audit_outbox, platform, format!("{who} in {channel}: `{what}` {result} after {}", ops::took(started.elapsed())));
             send(Reply::edit(id, text));

@@ -47,6 +47,8 @@ enum Cmd {
     },
     /// Validate the catalogue and the config, then exit: 0 when both are sound.
     Check,
+    /// Exit 0 when the running bot's /healthz answers (the container health check).
+    Healthcheck,
     /// Run the bot: every chat adapter whose tokens are set (SLACK_BOT_TOKEN with
     /// SLACK_APP_TOKEN or SLACK_SIGNING_SECRET), until SIGTERM or Ctrl-C.
     Run,
@@ -59,7 +61,7 @@ fn load(cli: &Cli) -> Option<(Config, Catalog)> {
         .clone()
         .or_else(|| Some(PathBuf::from("dockhand.toml")).filter(|p| p.exists()));
     let mut ok = true;
-    let config = match Config::load(path.as_deref(), &process_env) {
+    let config = match Config::load_from_env(path.as_deref(), &process_env) {
         Ok(c) => Some(c),
         Err(errors) => {
             errors.iter().for_each(|e| eprintln!("error: {e}"));
@@ -112,6 +114,23 @@ async fn run(config: Config, catalog: Catalog) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    // Health and metrics outlive the adapters: ECS keeps seeing a healthy task
+    // while it drains.
+    let health_stop = CancellationToken::new();
+    let health = {
+        let d = dispatcher.clone();
+        let probe: dockhand::health::Probe = Arc::new(move || {
+            let d = d.clone();
+            Box::pin(async move { d.ops().reachable().await.is_ok() })
+        });
+        let (addr, stop) = (config.metrics_addr.clone(), health_stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = dockhand::health::serve(&addr, probe, stop).await {
+                tracing::error!("{e}");
+                eprintln!("error: {e}");
+            }
+        })
+    };
     {
         let (stop, operations) = (stop.clone(), dispatcher.shutdown_token().clone());
         tokio::spawn(async move {
@@ -137,6 +156,8 @@ async fn run(config: Config, catalog: Catalog) -> ExitCode {
     }
     dispatcher.tasks().close();
     dispatcher.tasks().wait().await;
+    health_stop.cancel();
+    let _ = health.await;
     code
 }
 
@@ -170,6 +191,17 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 None => ExitCode::from(2),
+            }
+        }
+        Cmd::Healthcheck => {
+            let addr = std::env::var("DOCKHAND_METRICS_ADDR")
+                .unwrap_or_else(|_| dockhand::config::DEFAULT_METRICS_ADDR.to_string());
+            match dockhand::health::check(&addr) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
         Cmd::Run => {

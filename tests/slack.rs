@@ -511,7 +511,7 @@ fn the_app_manifest_asks_for_what_the_adapter_uses_and_no_more() {
 }
 
 #[tokio::test]
-async fn dockhand_run_connects_answers_and_stops_cleanly_on_sigterm() {
+async fn dockhand_run_connects_answers_serves_health_and_stops_cleanly_on_sigterm() {
     let slack = FakeSlack::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("dockhand.toml");
@@ -524,6 +524,14 @@ async fn dockhand_run_connects_answers_and_stops_cleanly_on_sigterm() {
         ),
     )
     .unwrap();
+    let metrics_addr = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
     let bot = tokio::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
         .arg("run")
         .arg("--config")
@@ -533,6 +541,8 @@ async fn dockhand_run_connects_answers_and_stops_cleanly_on_sigterm() {
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("DOCKHAND_LOG", "dockhand=debug")
+        .env("DOCKHAND_METRICS_ADDR", &metrics_addr)
+        .env("AWS_ENDPOINT_URL", support::emulator_url())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -551,6 +561,38 @@ async fn dockhand_run_connects_answers_and_stops_cleanly_on_sigterm() {
         })
         .await;
 
+    // Health and metrics: alive, ready (Slack connected, AWS answers), counted.
+    let get = |path: &'static str| {
+        let addr = metrics_addr.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+            stream.write_all(req.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            stream.read_to_string(&mut out).await.unwrap();
+            out
+        }
+    };
+    assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+    let ready = get("/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    let metrics = get("/metrics").await;
+    for line in [
+        "dockhand_commands_total{verb=\"ping\",outcome=\"allowed\"} 1",
+        "dockhand_adapter_connected{adapter=\"slack\"} 1",
+        "dockhand_aws_calls_total{operation=\"ecs:ListClusters\",outcome=\"ok\"} 1",
+        "dockhand_operations_in_flight 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+    let check = tokio::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .arg("healthcheck")
+        .env("DOCKHAND_METRICS_ADDR", &metrics_addr)
+        .status()
+        .await
+        .unwrap();
+    assert!(check.success());
+
     let pid = bot.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -564,4 +606,12 @@ async fn dockhand_run_connects_answers_and_stops_cleanly_on_sigterm() {
     assert!(out.status.success(), "{:?}\n{log}", out.status);
     assert!(log.contains("slack: signed in"), "{log}");
     assert_no_secret(&log);
+    // Nothing answers any more: the health check says so.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .arg("healthcheck")
+        .env("DOCKHAND_METRICS_ADDR", &metrics_addr)
+        .output()
+        .unwrap();
+    assert!(!check.status.success());
+    assert!(String::from_utf8_lossy(&check.stderr).contains("unhealthy: nothing answers"));
 }

@@ -57,6 +57,8 @@ pub(crate) async fn serve(
         shared,
     };
     let router = Router::new().route(PATH, post(event)).with_state(app);
+    // Listening is as connected as HTTP mode gets: Slack comes to us.
+    crate::metrics::metrics().adapter("slack", true);
     let stop = shutdown.clone();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { stop.cancelled().await })

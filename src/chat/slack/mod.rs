@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::chat::{Author, Inbound, Origin, Platform, Via};
 use crate::config::{self, SlackMode};
 use crate::dispatch::{Handle, Handled, Outbound};
+use crate::metrics::metrics;
 use deliver::{Deliverer, Direct};
 
 pub use blocks::BUTTON_ACTION;
@@ -302,6 +303,7 @@ async fn socket_mode(
         "SLACK_APP_TOKEN (xapp-...) for Socket Mode",
     ))?;
     let callbacks = SlackSocketModeListenerCallbacks::new()
+        .with_hello_events(on_hello)
         .with_push_events(on_push)
         .with_command_events(on_command)
         .with_interaction_events(on_interaction);
@@ -324,7 +326,18 @@ async fn socket_mode(
     tracing::info!("slack: listening over Socket Mode");
     shutdown.cancelled().await;
     listener.shutdown().await;
+    metrics().adapter("slack", false);
     Ok(())
+}
+
+/// Socket Mode's `hello`: connected (again). Generic because slack-morphism does not
+/// export the event's type.
+async fn on_hello<E: Send + 'static>(
+    _event: E,
+    _client: Arc<Client>,
+    _states: SlackClientEventsUserState,
+) {
+    metrics().adapter("slack", true);
 }
 
 async fn shared(states: &SlackClientEventsUserState) -> Option<Arc<Shared>> {
@@ -372,6 +385,12 @@ fn on_error(
     _states: SlackClientEventsUserState,
 ) -> HttpStatusCode {
     tracing::warn!(error = %err, "slack: event error");
+    // A socket error ends that connection; the next `hello` marks it up again.
+    if let Some(slack_morphism::errors::SlackClientError::SocketModeProtocolError(_)) =
+        err.downcast_ref::<slack_morphism::errors::SlackClientError>()
+    {
+        metrics().adapter("slack", false);
+    }
     HttpStatusCode::OK
 }
 

@@ -208,6 +208,20 @@ impl AwsOps {
         }
     }
 
+    /// Whether AWS answers with the bot's credentials (`/readyz`): the cheapest
+    /// call there is, in the default region.
+    pub async fn reachable(&self) -> OpsResult<()> {
+        let base = self.base().await?;
+        let (ecs, _) = client_configs(base, self.emulator_account.as_deref());
+        aws_sdk_ecs::Client::from_conf(ecs)
+            .list_clusters()
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| classify("ecs:ListClusters", e))?;
+        Ok(())
+    }
+
     /// Forgets a remembered service (it was replaced or deleted).
     pub(crate) fn forget_service(&self, app: &App) {
         if let config::Target::Stack { stack, .. } = &app.target {
@@ -233,7 +247,42 @@ pub fn client_configs(
         ecs = ecs.interceptor(EmulatorAccount(account.to_string()));
         cfn = cfn.interceptor(EmulatorAccount(account.to_string()));
     }
+    ecs = ecs.interceptor(CountCalls);
+    cfn = cfn.interceptor(CountCalls);
     (ecs.build(), cfn.build())
+}
+
+/// Counts every AWS call for `/metrics`, by operation and whether it succeeded:
+/// one place sees them all, retries included.
+#[derive(Debug)]
+struct CountCalls;
+
+impl Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "CountCalls"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            let service = meta.service().to_ascii_lowercase();
+            let service = if service.contains("cloudformation") {
+                "cloudformation"
+            } else {
+                "ecs"
+            };
+            let outcome = match context.output_or_error() {
+                Some(Ok(_)) => "ok",
+                _ => "error",
+            };
+            crate::metrics::metrics().aws_call(&format!("{service}:{}", meta.name()), outcome);
+        }
+        Ok(())
+    }
 }
 
 /// Sends the emulator's account header, so each test runs in its own account.
@@ -267,6 +316,22 @@ impl Intercept for EmulatorAccount {
 /// and `Throttling` are all unmodelled), and ECS models access denied on only some
 /// operations, so the code is the one field every operation shares.
 pub(crate) fn classify<E>(operation: &str, err: SdkError<E, HttpResponse>) -> OpsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let e = classify_error(operation, err);
+    let kind = match &e {
+        OpsError::AccessDenied { .. } => "access_denied",
+        OpsError::Throttled { .. } => "throttled",
+        OpsError::NotFound(_) => "not_found",
+        OpsError::Rejected(_) => "rejected",
+        _ => "other",
+    };
+    crate::metrics::metrics().aws_error(operation, kind);
+    e
+}
+
+fn classify_error<E>(operation: &str, err: SdkError<E, HttpResponse>) -> OpsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
