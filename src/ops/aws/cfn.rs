@@ -6,6 +6,8 @@ use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, Parameter, Stack, StackStatus,
 };
 
+use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
+
 use super::{Clients, ServiceRef, classify};
 use crate::command::value::StackName;
 use crate::ops::{Epoch, OpsError, OpsResult};
@@ -158,7 +160,7 @@ pub enum Update {
     NoChanges,
 }
 
-const CAPABILITIES: [Capability; 3] = [
+pub(crate) const CAPABILITIES: [Capability; 3] = [
     Capability::CapabilityIam,
     Capability::CapabilityNamedIam,
     Capability::CapabilityAutoExpand,
@@ -233,24 +235,7 @@ pub async fn plan(
             (old != *v).then(|| format!("Parameter {k}: {old} -> {v}"))
         })
         .collect();
-    let mut described = None;
-    for _ in 0..120 {
-        let d = clients
-            .cfn
-            .describe_change_set()
-            .stack_name(name)
-            .change_set_name(&id)
-            .send()
-            .await
-            .map_err(|e| classify("cloudformation:DescribeChangeSet", e))?;
-        match d.status() {
-            Some(ChangeSetStatus::CreateComplete) | Some(ChangeSetStatus::Failed) => {
-                described = Some(d);
-                break;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
+    let described = describe_change_set(clients, name, &id).await;
     // Delete whatever happened above; a plan must leave nothing behind.
     let deleted = clients
         .cfn
@@ -262,25 +247,8 @@ pub async fn plan(
     if let Err(e) = deleted {
         tracing::warn!(change_set = id, error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "could not delete a plan's change set");
     }
-    let d = described.ok_or_else(|| OpsError::Internal {
-        operation: "cloudformation:DescribeChangeSet".into(),
-        detail: "change set not ready after 60 s".into(),
-    })?;
-    for c in d.changes() {
-        if let Some(r) = c.resource_change() {
-            let replace = match r.replacement().map(|x| x.as_str()) {
-                Some("True") => " (replace)",
-                Some("Conditional") => " (may replace)",
-                _ => "",
-            };
-            lines.push(format!(
-                "{} {} {}{replace}",
-                r.action().map(|a| a.as_str()).unwrap_or("Change"),
-                r.logical_resource_id().unwrap_or_default(),
-                r.resource_type().unwrap_or_default()
-            ));
-        }
-    }
+    let d = described?;
+    lines.extend(change_lines(&d));
     if d.status() == Some(&ChangeSetStatus::Failed) && lines.is_empty() {
         let reason = d.status_reason().unwrap_or_default();
         if !reason.contains("didn't contain changes") && !reason.contains("No updates") {
@@ -288,6 +256,53 @@ pub async fn plan(
         }
     }
     Ok(lines)
+}
+
+/// Waits for a change set to be computed (or to fail), up to a minute.
+pub async fn describe_change_set(
+    clients: &Clients,
+    stack: &str,
+    id: &str,
+) -> OpsResult<DescribeChangeSetOutput> {
+    for _ in 0..120 {
+        let d = clients
+            .cfn
+            .describe_change_set()
+            .stack_name(stack)
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(|e| classify("cloudformation:DescribeChangeSet", e))?;
+        match d.status() {
+            Some(ChangeSetStatus::CreateComplete) | Some(ChangeSetStatus::Failed) => return Ok(d),
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    Err(OpsError::Internal {
+        operation: "cloudformation:DescribeChangeSet".into(),
+        detail: "change set not ready after 60 s".into(),
+    })
+}
+
+/// A change set's resource changes, one line each: `Modify Service AWS::ECS::Service (replace)`.
+pub fn change_lines(d: &DescribeChangeSetOutput) -> Vec<String> {
+    d.changes()
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .map(|r| {
+            let replace = match r.replacement().map(|x| x.as_str()) {
+                Some("True") => " (replace)",
+                Some("Conditional") => " (may replace)",
+                _ => "",
+            };
+            format!(
+                "{} {} {}{replace}",
+                r.action().map(|a| a.as_str()).unwrap_or("Change"),
+                r.logical_resource_id().unwrap_or_default(),
+                r.resource_type().unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 /// Every stack that is not deleted: name, status, last change.

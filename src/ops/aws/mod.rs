@@ -11,6 +11,7 @@ mod cfn;
 mod deploy;
 mod describe;
 mod ecs;
+pub mod stacks;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -132,6 +133,17 @@ impl AwsOps {
         loaded.as_ref().map_err(|e| OpsError::Setup(e.clone()))
     }
 
+    /// Clients in the bot's own account and region (`[aws]`), for the `stack` CLI.
+    pub(crate) async fn home_clients(&self) -> OpsResult<Clients> {
+        let base = self.base().await?;
+        let (ecs, cfn) = client_configs(base, self.emulator_account.as_deref());
+        Ok(Clients {
+            ecs: aws_sdk_ecs::Client::from_conf(ecs),
+            cfn: aws_sdk_cloudformation::Client::from_conf(cfn),
+            revisions: Default::default(),
+        })
+    }
+
     pub(crate) async fn clients(&self, env: &Environment) -> OpsResult<Clients> {
         let mut clients = self.clients.lock().await;
         if let Some(c) = clients.get(&env.name) {
@@ -211,9 +223,9 @@ impl AwsOps {
     /// Whether AWS answers with the bot's credentials (`/readyz`): the cheapest
     /// call there is, in the default region.
     pub async fn reachable(&self) -> OpsResult<()> {
-        let base = self.base().await?;
-        let (ecs, _) = client_configs(base, self.emulator_account.as_deref());
-        aws_sdk_ecs::Client::from_conf(ecs)
+        self.home_clients()
+            .await?
+            .ecs
             .list_clusters()
             .max_results(1)
             .send()
