@@ -109,18 +109,11 @@ fn error_reply(e: &OpsError) -> String {
     } else {
         let reference = format!(
             "{:04x}",
-            (now() as u64 ^ u64::from(std::process::id())) & 0xffff
+            (ops::now() as u64 ^ u64::from(std::process::id())) & 0xffff
         );
         tracing::error!(error = %e, reference, "operation failed");
         format!("Internal error (ref {reference}); the details are in dockhand's log.")
     }
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 /// What a chat adapter needs from dispatch, without knowing which `Ops` is behind
@@ -405,7 +398,7 @@ impl<O: Ops> Dispatcher<O> {
     ) -> Handled {
         let ttl = self.inner.config.access.confirm_ttl;
         let code = self.new_code();
-        let expires_at = now() + ttl.as_secs() as i64;
+        let expires_at = ops::now() + ttl.as_secs() as i64;
         let prefix = self.inner.addresser.prefix();
         let who = if other_person {
             format!(
@@ -1042,7 +1035,7 @@ impl<O: Ops> Dispatcher<O> {
                 Hold {
                     who: target.requester.name.clone(),
                     what: asked,
-                    since: now(),
+                    since: ops::now(),
                 },
             );
         }

@@ -268,6 +268,14 @@ pub trait Ops: Send + Sync + 'static {
     ) -> impl Future<Output = OpsResult<Vec<HistoryEntry>>> + Send;
 }
 
+/// Seconds since the epoch, as AWS stamps events.
+pub fn now() -> Epoch {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
 /// `HH:MM` in UTC, the way chat lines show times.
 pub fn clock(at: Epoch) -> String {
     let secs = at.rem_euclid(86_400);

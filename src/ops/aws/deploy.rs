@@ -66,13 +66,6 @@ pub fn who_from_token(token: &str) -> Option<String> {
     Some(format!("{platform}:{user}"))
 }
 
-fn now() -> Epoch {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 /// Posts each AWS event once, and the rollout counts when they change.
 struct Reporter {
     progress: Progress,
@@ -88,7 +81,7 @@ impl Reporter {
             progress,
             seen: HashSet::new(),
             last_rollout: None,
-            since: now() - 1,
+            since: crate::ops::now() - 1,
         })
     }
 
@@ -164,7 +157,7 @@ pub async fn lock(ops: &AwsOps, target: &Target, reason: &str) -> OpsResult<crat
     let lock = crate::ops::Lock {
         by: target.requester.identity.clone(),
         by_name: ecs::tag_text(&target.requester.name),
-        at: now(),
+        at: crate::ops::now(),
         reason: ecs::tag_text(reason),
     };
     let arn = service.service_arn().unwrap_or_default();

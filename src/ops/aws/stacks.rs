@@ -248,7 +248,7 @@ impl AwsOps {
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
         let token = format!("dockhand-cli-{}", super::deploy::short_id());
-        let since = now() - 1;
+        let since = crate::ops::now() - 1;
         let done = if existing.is_some() {
             let sent = clients
                 .cfn
@@ -377,7 +377,7 @@ impl AwsOps {
             return Err(OpsError::NotFound(format!("Stack `{name}` does not exist.")).into());
         }
         let token = format!("dockhand-cli-{}", super::deploy::short_id());
-        let since = now() - 1;
+        let since = crate::ops::now() - 1;
         clients
             .cfn
             .delete_stack()
@@ -467,13 +467,6 @@ impl AwsOps {
             }
         }
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
