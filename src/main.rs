@@ -247,9 +247,9 @@ fn load(cli: &Cli) -> Option<(Config, Catalog)> {
     Some((config?, catalog?))
 }
 
-/// How long in-flight operations may keep watching after a stop is asked; ECS's
-/// stop timeout in deploy/dockhand.yaml leaves room for it.
-const GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// The longest a stop may take: replies still being delivered get this long, then
+/// the process exits anyway (ECS's stop timeout in deploy/dockhand.yaml is 40 s).
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 async fn run(config: Config, catalog: Catalog) -> ExitCode {
     let ops = dockhand::ops::aws::AwsOps::new(&config);
@@ -293,12 +293,16 @@ async fn run(config: Config, catalog: Catalog) -> ExitCode {
         let (stop, operations) = (stop.clone(), dispatcher.shutdown_token().clone());
         tokio::spawn(async move {
             stop_signal().await;
-            tracing::info!(
-                "stopping: no new commands; operations in flight have {GRACE:?} to finish"
-            );
+            // Operations stop watching at once and each says so in its channel: AWS
+            // carries on, and the next instance picks the watch up again (recovery
+            // reads what dockhand recorded on the service). Waiting for a rollout
+            // here would only hold up the deploy that is replacing this task.
+            tracing::info!("stopping: no new commands; operations in flight hand over");
             stop.cancel();
-            tokio::time::sleep(GRACE).await;
             operations.cancel();
+            tokio::time::sleep(STOP_DEADLINE).await;
+            tracing::error!("stopping took over {STOP_DEADLINE:?}; exiting with replies undelivered");
+            std::process::exit(1);
         });
     }
     let mut code = ExitCode::SUCCESS;
