@@ -5,6 +5,7 @@
 //! plain lines, Block Kit, embeds. Nothing here knows any platform's types.
 
 pub mod discord;
+pub mod edits;
 pub mod shell;
 pub mod slack;
 

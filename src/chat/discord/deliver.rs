@@ -4,7 +4,7 @@
 //! message ids (an edit becomes `PATCH /channels/{c}/messages/{m}`, a thread post
 //! goes to the thread started from the head message), and coalesces progress
 //! edits as the Slack deliverer does: a message is edited at most once per
-//! `EDIT_INTERVAL`, and an edit superseded before its turn is never sent. 429s are
+//! `edits::EDIT_INTERVAL`, and an edit superseded before its turn is never sent. 429s are
 //! serenity's ratelimiter's business (it waits out each route's bucket).
 //!
 //! The progress head of a long operation is always a normal channel message, never
@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serenity::all::{
     ChannelId, CommandInteraction, ComponentInteraction, CreateInteractionResponse, CreateThread,
@@ -24,11 +23,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::embeds::{self, Drawn};
+use crate::chat::edits::Edits;
 use crate::chat::{MessageId, Origin, Placement, Reply};
 use crate::dispatch::Outbound;
 
-/// The shortest time between two edits of one message.
-pub const EDIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Ids remembered for later edits; a deploy's messages are done long before this
 /// many newer ones are posted.
 const REMEMBERED: usize = 4096;
@@ -70,8 +68,7 @@ struct Posted {
 pub struct Deliverer {
     http: Arc<Http>,
     posted: HashMap<MessageId, Posted>,
-    last_edit: HashMap<MessageId, Instant>,
-    waiting: HashMap<MessageId, Reply>,
+    edits: Edits,
     order: u64,
 }
 
@@ -80,8 +77,7 @@ impl Deliverer {
         Deliverer {
             http,
             posted: HashMap::new(),
-            last_edit: HashMap::new(),
-            waiting: HashMap::new(),
+            edits: Edits::default(),
             order: 0,
         }
     }
@@ -94,7 +90,7 @@ impl Deliverer {
     ) {
         let (mut outbox_open, mut direct_open) = (true, true);
         while outbox_open || direct_open {
-            let due = self.next_due();
+            let due = self.edits.next_due();
             tokio::select! {
                 // Interaction answers first: Discord wants a click answered in 3 s.
                 biased;
@@ -114,26 +110,10 @@ impl Deliverer {
         self.flush(true).await;
     }
 
-    fn next_due(&self) -> Option<Instant> {
-        self.waiting
-            .keys()
-            .map(|id| {
-                self.last_edit
-                    .get(id)
-                    .map_or_else(Instant::now, |t| *t + EDIT_INTERVAL)
-            })
-            .min()
-    }
-
     async fn reply(&mut self, out: Outbound) {
         match out.reply.placement {
             Placement::Edit(id) => {
-                self.waiting.insert(id, out.reply);
-                let due = self
-                    .last_edit
-                    .get(&id)
-                    .is_none_or(|t| t.elapsed() >= EDIT_INTERVAL);
-                if due {
+                if self.edits.offer(id, out.reply) {
                     self.edit(id).await;
                 }
             }
@@ -217,7 +197,7 @@ impl Deliverer {
     }
 
     async fn edit(&mut self, id: MessageId) {
-        let Some(reply) = self.waiting.remove(&id) else {
+        let Some(reply) = self.edits.take(id) else {
             return;
         };
         let Some(posted) = self.posted.get(&id) else {
@@ -227,7 +207,6 @@ impl Deliverer {
             );
             return;
         };
-        self.last_edit.insert(id, Instant::now());
         let (channel, message) = (posted.channel, posted.message);
         if let Err(e) = channel
             .edit_message(&*self.http, message, embeds::draw(&reply).edit())
@@ -239,18 +218,7 @@ impl Deliverer {
 
     /// Sends the edits whose turn has come (all of them when `all`).
     async fn flush(&mut self, all: bool) {
-        let due: Vec<MessageId> = self
-            .waiting
-            .keys()
-            .filter(|id| {
-                all || self
-                    .last_edit
-                    .get(id)
-                    .is_none_or(|t| t.elapsed() >= EDIT_INTERVAL)
-            })
-            .copied()
-            .collect();
-        for id in due {
+        for id in self.edits.due(all) {
             self.edit(id).await;
         }
     }
@@ -297,7 +265,7 @@ impl Deliverer {
         let cutoff = self.order - (REMEMBERED as u64) / 2;
         self.posted.retain(|_, p| p.order > cutoff);
         let posted = &self.posted;
-        self.last_edit.retain(|id, _| posted.contains_key(id));
+        self.edits.retain(|id| posted.contains_key(id));
     }
 }
 

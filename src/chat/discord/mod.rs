@@ -43,8 +43,6 @@ use crate::config;
 use crate::dispatch::{Handle, Handled, Outbound};
 use deliver::{Deliverer, Direct};
 
-pub use deliver::EDIT_INTERVAL;
-
 /// The application command every invocation goes through.
 pub const COMMAND: &str = "dockhand";
 
