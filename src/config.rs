@@ -159,6 +159,10 @@ struct RawSlack {
 #[serde(deny_unknown_fields)]
 struct RawDiscord {
     token_file: Option<PathBuf>,
+    api_url: Option<String>,
+    allow_bots: Option<bool>,
+    guilds: Option<Vec<u64>>,
+    prefix_commands: Option<bool>,
 }
 
 /// A deployment environment: where its apps live in AWS and how carefully to treat them.
@@ -244,6 +248,23 @@ pub enum SlackMode {
 
 pub const SLACK_API_URL: &str = "https://slack.com/api";
 
+/// `[discord]`: the bot token and how the bot is addressed there.
+#[derive(Debug, Clone)]
+pub struct Discord {
+    pub token: Option<Secret>,
+    /// Where the REST API is (requests go to `{api_url}/api/v10/...`); only tests
+    /// and proxies set it, and then the gateway is whatever that API names.
+    pub api_url: Option<String>,
+    /// Whether other bots' messages are commands (the bot's own never are).
+    pub allow_bots: bool,
+    /// Guild ids to register `/dockhand` in (instantly); empty registers it
+    /// globally, which Discord may take up to an hour to show.
+    pub guilds: Vec<u64>,
+    /// Whether `!deploy ...` messages are read. They need the privileged
+    /// MESSAGE_CONTENT intent; without it, only mentions and `/dockhand` work.
+    pub prefix_commands: bool,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -257,7 +278,7 @@ pub struct Config {
     pub environments: BTreeMap<String, Environment>,
     pub apps: BTreeMap<AppName, App>,
     pub slack: Slack,
-    pub discord_token: Option<Secret>,
+    pub discord: Discord,
     pub access: Access,
     /// Parameter, output and environment names whose values are never shown
     /// (case-insensitive substrings).
@@ -765,11 +786,19 @@ impl Config {
             mode: slack_mode,
             allow_bots: raw.slack.allow_bots.unwrap_or(false),
         };
-        let discord_token = secret(
-            "DISCORD_TOKEN",
-            "discord.token_file",
-            raw.discord.token_file,
-        );
+        let discord = Discord {
+            token: secret(
+                "DISCORD_TOKEN",
+                "discord.token_file",
+                raw.discord.token_file,
+            ),
+            api_url: env("DISCORD_API_URL")
+                .or(raw.discord.api_url)
+                .map(|u| u.trim_end_matches('/').to_string()),
+            allow_bots: raw.discord.allow_bots.unwrap_or(false),
+            guilds: raw.discord.guilds.unwrap_or_default(),
+            prefix_commands: raw.discord.prefix_commands.unwrap_or(true),
+        };
 
         let access = access(
             raw.access,
@@ -794,7 +823,7 @@ impl Config {
             environments,
             apps,
             slack,
-            discord_token,
+            discord,
             access,
             secret_names: raw
                 .secret_names

@@ -55,7 +55,7 @@ enum Cmd {
     /// Exit 0 when the running bot's /healthz answers (the container health check).
     Healthcheck,
     /// Run the bot: every chat adapter whose tokens are set (SLACK_BOT_TOKEN with
-    /// SLACK_APP_TOKEN or SLACK_SIGNING_SECRET), until SIGTERM or Ctrl-C.
+    /// SLACK_APP_TOKEN or SLACK_SIGNING_SECRET; DISCORD_TOKEN), until SIGTERM or Ctrl-C.
     Run,
 }
 
@@ -265,10 +265,20 @@ async fn run(config: Config, catalog: Catalog) -> ExitCode {
                 .map_err(|e| format!("slack: {e}"))
         });
     }
+    if config.discord.token.is_some() {
+        let discord = config.discord.clone();
+        let apps: Vec<String> = config.apps.keys().map(|a| a.to_string()).collect();
+        let (dispatcher, handler, stop) = (dispatcher.clone(), Arc::clone(&handler), stop.clone());
+        adapters.spawn(async move {
+            chat::discord::run(&discord, dispatcher.catalog(), apps, handler, stop)
+                .await
+                .map_err(|e| format!("discord: {e}"))
+        });
+    }
     if adapters.is_empty() {
         eprintln!(
             "error: no chat adapter to run: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Slack, Socket Mode), \
-             or try `dockhand shell`"
+             DISCORD_TOKEN (Discord), or try `dockhand shell`"
         );
         return ExitCode::from(2);
     }

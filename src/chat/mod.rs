@@ -1,9 +1,11 @@
 //! The chat side of the pipeline: what comes in (`Inbound`) and what goes out (`Reply`).
 //!
-//! Both are platform-neutral. An adapter (`shell.rs`, `slack/`; Discord later)
+//! Both are platform-neutral. An adapter (`shell.rs`, `slack/`, `discord/`)
 //! turns its platform's events into `Inbound` and draws each `Reply` its own way:
 //! plain lines, Block Kit, embeds. Nothing here knows any platform's types.
 
+pub mod discord;
+pub mod edits;
 pub mod shell;
 pub mod slack;
 
@@ -191,6 +193,28 @@ impl Reply {
     }
 }
 
+/// Cuts text to a platform's size limit: `max` characters at most, on a line
+/// boundary where possible, ending with a note that says it was cut.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let note = format!("\n… (cut at {max} characters)");
+    let budget = max.saturating_sub(note.chars().count());
+    let head: String = text.chars().take(budget).collect();
+    let head = match head.rfind('\n') {
+        Some(i) if i > budget / 2 => &head[..i],
+        _ => head.as_str(),
+    };
+    format!("{head}{note}")
+}
+
+/// Whether text is a table of aligned columns (several lines, runs of spaces):
+/// adapters show such text in a code block, where the spacing survives.
+pub fn aligned(text: &str) -> bool {
+    text.lines().count() > 1 && text.lines().any(|l| l.contains("  "))
+}
+
 /// Makes text typed by someone safe to echo back: control characters dropped,
 /// mass mentions and mention syntax defused (`@channel`, `<!here>`, `@everyone`,
 /// `<@U123>`), backticks removed so it cannot break out of code formatting, and
@@ -231,6 +255,14 @@ pub fn neutralise(input: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_text_is_cut_with_a_note() {
+        let long = "line\n".repeat(2000);
+        let cut = cut(&long, 100);
+        assert!(cut.chars().count() <= 100, "{}", cut.chars().count());
+        assert!(cut.ends_with("(cut at 100 characters)"));
+    }
 
     #[test]
     fn echoed_text_cannot_ping_or_format() {

@@ -7,7 +7,7 @@
 
 use slack_morphism::prelude::*;
 
-use crate::chat::{ButtonStyle, Reply};
+use crate::chat::{ButtonStyle, Reply, aligned, cut};
 
 /// Slack's limit for a section's text; longer text is cut with a note.
 const SECTION_MAX: usize = 3000;
@@ -33,27 +33,11 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Cuts text to `max` characters on a line boundary where possible.
-pub fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let note = format!("\n… (cut at {max} characters)");
-    let budget = max.saturating_sub(note.chars().count());
-    let head: String = text.chars().take(budget).collect();
-    let head = match head.rfind('\n') {
-        Some(i) if i > budget / 2 => &head[..i],
-        _ => head.as_str(),
-    };
-    format!("{head}{note}")
-}
-
 /// Text shaped as a table (aligned columns) goes in a code block, where Slack keeps
 /// the spacing; anything else is mrkdwn.
 fn section_text(text: &str) -> String {
-    let aligned = text.lines().count() > 1 && text.lines().any(|l| l.contains("  "));
     let escaped = escape(text);
-    if aligned {
+    if aligned(text) {
         format!("```{}```", cut(&escaped, SECTION_MAX - 6))
     } else {
         cut(&escaped, SECTION_MAX)
@@ -145,14 +129,6 @@ mod tests {
     #[test]
     fn usage_lines_survive_mrkdwn() {
         assert_eq!(escape("deploy <app> & go"), "deploy &lt;app&gt; &amp; go");
-    }
-
-    #[test]
-    fn long_text_is_cut_with_a_note() {
-        let long = "line\n".repeat(2000);
-        let cut = cut(&long, 100);
-        assert!(cut.chars().count() <= 100, "{}", cut.chars().count());
-        assert!(cut.ends_with("(cut at 100 characters)"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! One task owns the Web API session for posting: it maps dispatch's `MessageId`s
 //! to Slack's `ts` (so an edit becomes `chat.update` and a thread post gets its
 //! `thread_ts`), and coalesces progress edits: a message is updated at most once
-//! per `EDIT_INTERVAL`, and an edit superseded before its turn is never sent. A
+//! per `edits::EDIT_INTERVAL`, and an edit superseded before its turn is never sent. A
 //! busy deploy thus stays within `chat.update`'s tier (about 50 a minute) while the
 //! final verdict still lands within a second. 429s and their `Retry-After` are
 //! honoured by the client's rate control; what still fails is logged, and where a
@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use slack_morphism::prelude::*;
 use tokio::sync::mpsc;
@@ -19,11 +18,10 @@ use tokio::time::Instant;
 
 use super::blocks;
 use super::{Client, ts_of};
+use crate::chat::edits::Edits;
 use crate::chat::{MessageId, Origin, Placement, Reply};
 use crate::dispatch::Outbound;
 
-/// The shortest time between two updates of one message.
-pub const EDIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Ids remembered for later edits; a deploy's messages are done long before this
 /// many newer ones are posted.
 const REMEMBERED: usize = 4096;
@@ -61,8 +59,7 @@ pub struct Deliverer {
     client: Arc<Client>,
     token: SlackApiToken,
     posted: HashMap<MessageId, Posted>,
-    last_edit: HashMap<MessageId, Instant>,
-    waiting: HashMap<MessageId, Reply>,
+    edits: Edits,
     order: u64,
 }
 
@@ -72,8 +69,7 @@ impl Deliverer {
             client,
             token,
             posted: HashMap::new(),
-            last_edit: HashMap::new(),
-            waiting: HashMap::new(),
+            edits: Edits::default(),
             order: 0,
         }
     }
@@ -86,7 +82,7 @@ impl Deliverer {
     ) {
         let (mut outbox_open, mut direct_open) = (true, true);
         while outbox_open || direct_open {
-            let due = self.next_due();
+            let due = self.edits.next_due();
             tokio::select! {
                 out = outbox.recv(), if outbox_open => match out {
                     Some(out) => self.reply(out).await,
@@ -104,26 +100,10 @@ impl Deliverer {
         self.flush(true).await;
     }
 
-    fn next_due(&self) -> Option<Instant> {
-        self.waiting
-            .keys()
-            .map(|id| {
-                self.last_edit
-                    .get(id)
-                    .map_or_else(Instant::now, |t| *t + EDIT_INTERVAL)
-            })
-            .min()
-    }
-
     async fn reply(&mut self, out: Outbound) {
         match out.reply.placement {
             Placement::Edit(id) => {
-                self.waiting.insert(id, out.reply);
-                let due = self
-                    .last_edit
-                    .get(&id)
-                    .is_none_or(|t| t.elapsed() >= EDIT_INTERVAL);
-                if due {
+                if self.edits.offer(id, out.reply) {
                     self.edit(id).await;
                 }
             }
@@ -173,7 +153,7 @@ impl Deliverer {
     }
 
     async fn edit(&mut self, id: MessageId) {
-        let Some(reply) = self.waiting.remove(&id) else {
+        let Some(reply) = self.edits.take(id) else {
             return;
         };
         let Some(posted) = self.posted.get(&id) else {
@@ -183,7 +163,6 @@ impl Deliverer {
             );
             return;
         };
-        self.last_edit.insert(id, Instant::now());
         let req = SlackApiChatUpdateRequest::new(
             posted.channel.clone().into(),
             blocks::content(&reply),
@@ -197,18 +176,7 @@ impl Deliverer {
 
     /// Sends the edits whose turn has come (all of them when `all`).
     async fn flush(&mut self, all: bool) {
-        let due: Vec<MessageId> = self
-            .waiting
-            .keys()
-            .filter(|id| {
-                all || self
-                    .last_edit
-                    .get(id)
-                    .is_none_or(|t| t.elapsed() >= EDIT_INTERVAL)
-            })
-            .copied()
-            .collect();
-        for id in due {
+        for id in self.edits.due(all) {
             self.edit(id).await;
         }
     }
@@ -258,6 +226,6 @@ impl Deliverer {
         let cutoff = self.order - (REMEMBERED as u64) / 2;
         self.posted.retain(|_, p| p.order > cutoff);
         let posted = &self.posted;
-        self.last_edit.retain(|id, _| posted.contains_key(id));
+        self.edits.retain(|id| posted.contains_key(id));
     }
 }

@@ -1,0 +1,293 @@
+//! Replies out to Discord, in order, within its limits.
+//!
+//! One task owns posting: it maps dispatch's `MessageId`s to Discord's channel and
+//! message ids (an edit becomes `PATCH /channels/{c}/messages/{m}`, a thread post
+//! goes to the thread started from the head message), and coalesces progress
+//! edits as the Slack deliverer does: a message is edited at most once per
+//! `edits::EDIT_INTERVAL`, and an edit superseded before its turn is never sent. 429s are
+//! serenity's ratelimiter's business (it waits out each route's bucket).
+//!
+//! The progress head of a long operation is always a normal channel message, never
+//! an interaction response: an interaction token lives 15 minutes, a rollout may
+//! take longer, and the bot's own messages can be edited for as long as they exist.
+//! Interaction answers (a deferred slash command, a button click) are `Direct`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serenity::all::{
+    ChannelId, CommandInteraction, ComponentInteraction, CreateInteractionResponse, CreateThread,
+    Http, MessageId as DiscordMessageId,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::embeds::{self, Drawn};
+use crate::chat::edits::Edits;
+use crate::chat::{MessageId, Origin, Placement, Reply};
+use crate::dispatch::Outbound;
+
+/// Ids remembered for later edits; a deploy's messages are done long before this
+/// many newer ones are posted.
+const REMEMBERED: usize = 4096;
+
+/// Interaction answers the adapter itself (not dispatch) asks for.
+#[derive(Debug)]
+pub enum Direct {
+    /// The reply to a deferred slash command: its original response, edited.
+    Answer {
+        interaction: Box<CommandInteraction>,
+        reply: Reply,
+    },
+    /// A refused click: only the clicker sees why (an ephemeral response).
+    Refuse {
+        interaction: Box<ComponentInteraction>,
+        text: String,
+    },
+    /// A click that settled the prompt: the message updated, buttons gone.
+    Settle {
+        interaction: Box<ComponentInteraction>,
+        prompt: String,
+        note: String,
+    },
+}
+
+/// Where a posted message lives.
+#[derive(Debug, Clone)]
+struct Posted {
+    channel: ChannelId,
+    message: DiscordMessageId,
+    /// Where its thread lines go: the thread started from it once it has one, or
+    /// the thread (or DM) it is in, where no thread can be started.
+    thread: Option<ChannelId>,
+    /// The name a thread started from it gets: its first line when posted.
+    name: String,
+    order: u64,
+}
+
+pub struct Deliverer {
+    http: Arc<Http>,
+    posted: HashMap<MessageId, Posted>,
+    edits: Edits,
+    order: u64,
+}
+
+impl Deliverer {
+    pub fn new(http: Arc<Http>) -> Deliverer {
+        Deliverer {
+            http,
+            posted: HashMap::new(),
+            edits: Edits::default(),
+            order: 0,
+        }
+    }
+
+    /// Runs until both channels close (every sender gone), then flushes edits.
+    pub async fn run(
+        mut self,
+        mut outbox: mpsc::UnboundedReceiver<Outbound>,
+        mut direct: mpsc::UnboundedReceiver<Direct>,
+    ) {
+        let (mut outbox_open, mut direct_open) = (true, true);
+        while outbox_open || direct_open {
+            let due = self.edits.next_due();
+            tokio::select! {
+                // Interaction answers first: Discord wants a click answered in 3 s.
+                biased;
+                d = direct.recv(), if direct_open => match d {
+                    Some(d) => self.direct(d).await,
+                    None => direct_open = false,
+                },
+                out = outbox.recv(), if outbox_open => match out {
+                    Some(out) => self.reply(out).await,
+                    None => outbox_open = false,
+                },
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    self.flush(false).await
+                }
+            }
+        }
+        self.flush(true).await;
+    }
+
+    async fn reply(&mut self, out: Outbound) {
+        match out.reply.placement {
+            Placement::Edit(id) => {
+                if self.edits.offer(id, out.reply) {
+                    self.edit(id).await;
+                }
+            }
+            Placement::New => {
+                // A thread is a channel of its own on Discord.
+                let in_thread = out.origin.thread.is_some();
+                let Some(channel) = channel_of(&out.origin) else {
+                    return;
+                };
+                let thread = (in_thread || out.origin.direct).then_some(channel);
+                self.post(channel, out.reply, thread).await
+            }
+            Placement::Thread(id) => {
+                let Some(channel) = self.thread_of(id, &out.origin).await else {
+                    return;
+                };
+                self.post(channel, out.reply, Some(channel)).await
+            }
+        }
+    }
+
+    /// The thread of a posted message, started from it on first use.
+    async fn thread_of(&mut self, id: MessageId, origin: &Origin) -> Option<ChannelId> {
+        let Some(posted) = self.posted.get(&id).cloned() else {
+            tracing::warn!(
+                ?id,
+                "discord: a thread line for a message never posted goes to the channel"
+            );
+            return channel_of(origin);
+        };
+        if let Some(t) = posted.thread {
+            return Some(t);
+        }
+        let name = posted.name.clone();
+        let thread = match posted
+            .channel
+            .create_thread_from_message(&*self.http, posted.message, CreateThread::new(name))
+            .await
+        {
+            Ok(t) => t.id,
+            Err(e) => {
+                // Without Create Public Threads the lines go under the head instead.
+                tracing::warn!(error = %e, "discord: cannot start a thread (permission Create Public Threads?); posting in the channel");
+                posted.channel
+            }
+        };
+        if let Some(p) = self.posted.get_mut(&id) {
+            p.thread = Some(thread);
+        }
+        Some(thread)
+    }
+
+    async fn post(&mut self, channel: ChannelId, reply: Reply, thread: Option<ChannelId>) {
+        let id = reply.id;
+        match channel
+            .send_message(&*self.http, embeds::draw(&reply).post())
+            .await
+        {
+            Ok(message) => {
+                if let Some(id) = id {
+                    self.order += 1;
+                    self.posted.insert(
+                        id,
+                        Posted {
+                            channel,
+                            message: message.id,
+                            thread,
+                            name: thread_name(&reply.text),
+                            order: self.order,
+                        },
+                    );
+                    self.forget_old();
+                }
+            }
+            Err(e) => tracing::warn!(
+                %channel,
+                error = %e,
+                "discord: posting failed; the reply is lost (can the bot Send Messages there?)"
+            ),
+        }
+    }
+
+    async fn edit(&mut self, id: MessageId) {
+        let Some(reply) = self.edits.take(id) else {
+            return;
+        };
+        let Some(posted) = self.posted.get(&id) else {
+            tracing::warn!(
+                ?id,
+                "discord: an edit for a message that was never posted is dropped"
+            );
+            return;
+        };
+        let (channel, message) = (posted.channel, posted.message);
+        if let Err(e) = channel
+            .edit_message(&*self.http, message, embeds::draw(&reply).edit())
+            .await
+        {
+            tracing::warn!(%channel, error = %e, "discord: editing a message failed");
+        }
+    }
+
+    /// Sends the edits whose turn has come (all of them when `all`).
+    async fn flush(&mut self, all: bool) {
+        for id in self.edits.due(all) {
+            self.edit(id).await;
+        }
+    }
+
+    async fn direct(&mut self, d: Direct) {
+        let http = &*self.http;
+        let result = match d {
+            Direct::Answer { interaction, reply } => interaction
+                .edit_response(http, embeds::draw(&reply).answer())
+                .await
+                .map(|_| ()),
+            Direct::Refuse { interaction, text } => {
+                let message = Drawn {
+                    content: crate::chat::cut(&text, embeds::CONTENT_MAX),
+                    embeds: Vec::new(),
+                    components: Vec::new(),
+                }
+                .respond()
+                .ephemeral(true);
+                interaction
+                    .create_response(http, CreateInteractionResponse::Message(message))
+                    .await
+            }
+            Direct::Settle {
+                interaction,
+                prompt,
+                note,
+            } => {
+                let update = embeds::settled(&prompt, &note).respond();
+                interaction
+                    .create_response(http, CreateInteractionResponse::UpdateMessage(update))
+                    .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "discord: an interaction answer failed");
+        }
+    }
+
+    fn forget_old(&mut self) {
+        if self.posted.len() <= REMEMBERED {
+            return;
+        }
+        let cutoff = self.order - (REMEMBERED as u64) / 2;
+        self.posted.retain(|_, p| p.order > cutoff);
+        let posted = &self.posted;
+        self.edits.retain(|id| posted.contains_key(id));
+    }
+}
+
+/// The channel a conversation's new messages go to: its thread when it has one.
+fn channel_of(origin: &Origin) -> Option<ChannelId> {
+    let id = origin.thread.as_deref().unwrap_or(&origin.channel);
+    match id.parse::<u64>() {
+        Ok(n) if n != 0 => Some(ChannelId::new(n)),
+        _ => {
+            tracing::warn!(id, "discord: not a channel id; the reply is dropped");
+            None
+        }
+    }
+}
+
+/// A thread's name: the head's first line, within Discord's 100 characters.
+fn thread_name(head: &str) -> String {
+    let line = head.lines().next().unwrap_or_default().trim();
+    let name: String = line.chars().take(100).collect();
+    if name.is_empty() {
+        "dockhand".into()
+    } else {
+        name
+    }
+}

@@ -1,0 +1,639 @@
+//! The Discord adapter: gateway events in as `Inbound`, `Reply`s out as messages.
+//!
+//! ```text
+//! gateway --EventHandler--> Incoming --worker--> Handle::handle
+//!   (serenity: heartbeats,    defer now            |  replies, progress
+//!    resume, reconnect)                            v
+//!          POST/PATCH messages, threads, interaction answers <-- Deliverer
+//! ```
+//!
+//! serenity keeps the gateway connection (identify, heartbeat, resume after a drop,
+//! re-identify when the session is gone). Event callbacks only translate an event
+//! and queue it; a slash command is deferred first, so Discord's 3-second deadline
+//! is met before any work starts. One worker turns queued events into dispatch
+//! calls in arrival order; one deliverer posts and edits (see `deliver.rs`).
+//!
+//! Commands arrive three ways, all reaching the same `Handle::handle`: `!deploy ...`
+//! in a channel (needs the privileged Message Content intent, `prefix_commands`),
+//! a mention `@dockhand deploy ...` or a direct message (Discord sends their text
+//! without that intent), and `/dockhand deploy app:hubot version:v2`, whose
+//! subcommands are generated from the catalogue and turned back into the text a
+//! person would type (`deploy hubot v2`).
+
+mod deliver;
+mod embeds;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serenity::all::{
+    ClientBuilder, CommandDataOption, CommandDataOptionValue, CommandInteraction,
+    CommandOptionType, ComponentInteraction, Context, CreateAutocompleteResponse, CreateCommand,
+    CreateCommandOption, CreateInteractionResponse, EventHandler, GatewayError, GatewayIntents,
+    GuildId, HttpBuilder, Interaction, Message, Ready, ResumedEvent, User, UserId,
+};
+use serenity::async_trait;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::chat::{Author, Inbound, Origin, Platform, Via};
+use crate::command::Catalog;
+use crate::command::grammar::{Element, Usage};
+use crate::config;
+use crate::dispatch::{Handle, Handled, Outbound};
+use deliver::{Deliverer, Direct};
+
+/// The application command every invocation goes through.
+pub const COMMAND: &str = "dockhand";
+
+/// Why the Discord adapter could not start or stopped; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    #[error("Discord needs DISCORD_TOKEN (the bot token); see the README's Discord section")]
+    Missing,
+    #[error("Discord refused the bot token at /users/@me ({0}); check DISCORD_TOKEN")]
+    Auth(String),
+    #[error(
+        "Discord refused the Message Content intent; enable it under Bot -> Privileged Gateway Intents, \
+         or set `[discord] prefix_commands = false` to use only mentions and /dockhand"
+    )]
+    Intents,
+    #[error("the Discord gateway connection failed: {0}")]
+    Gateway(String),
+}
+
+/// The gateway intents the adapter asks for: guild and channel metadata (threads),
+/// messages in guilds and DMs, and the privileged Message Content only when `!`
+/// commands are read.
+pub fn intents(prefix_commands: bool) -> GatewayIntents {
+    let base =
+        GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES;
+    if prefix_commands {
+        base | GatewayIntents::MESSAGE_CONTENT
+    } else {
+        base
+    }
+}
+
+/// An event taken from Discord, owned, waiting for the worker.
+#[derive(Debug)]
+enum Incoming {
+    Message {
+        origin: Origin,
+        author: Author,
+        text: String,
+        via: Via,
+    },
+    /// `/dockhand ...`, already deferred; answered by editing its original response.
+    Slash {
+        origin: Origin,
+        author: Author,
+        text: String,
+        interaction: Box<CommandInteraction>,
+    },
+    /// A button: its custom id is the command, sent as if its presser typed it.
+    Click {
+        origin: Origin,
+        author: Author,
+        interaction: Box<ComponentInteraction>,
+    },
+}
+
+/// What the event callbacks need.
+struct Shared {
+    bot: UserId,
+    allow_bots: bool,
+    /// Guilds to register `/dockhand` in; empty means globally.
+    guilds: Vec<GuildId>,
+    /// The `/dockhand` command, generated once from the catalogue.
+    command: CreateCommand,
+    /// Each subcommand's usage, to turn options back into typed text.
+    usages: Vec<(String, Usage)>,
+    /// App names offered while typing an `app` option.
+    apps: Vec<String>,
+    registered: AtomicBool,
+    inbox: mpsc::UnboundedSender<Incoming>,
+}
+
+/// A person's name to address them by: the server nickname, the display name,
+/// then the account name. The identity used for rules stays the id.
+fn name_of(user: &User, nick: Option<&str>) -> Arc<str> {
+    nick.or(user.global_name.as_deref())
+        .unwrap_or(&user.name)
+        .into()
+}
+
+impl Shared {
+    fn from_bot(&self, user: &User) -> bool {
+        user.id == self.bot || (user.bot && !self.allow_bots)
+    }
+
+    /// A channel message as a command, or `None` for what the bot ignores: its
+    /// own messages, other bots' (unless allowed), and messages without text.
+    fn message(&self, ctx: &Context, msg: &Message) -> Option<Incoming> {
+        if self.from_bot(&msg.author) || msg.content.trim().is_empty() {
+            return None;
+        }
+        let direct = msg.guild_id.is_none();
+        let text = msg.content.trim_start();
+        let mentioned = [format!("<@{}>", self.bot), format!("<@!{}>", self.bot)]
+            .into_iter()
+            .find_map(|m| text.strip_prefix(&m).map(str::trim_start));
+        let (text, via) = match mentioned {
+            Some(rest) => (rest, Via::Addressed),
+            None if direct => (text, Via::Addressed),
+            None => (text, Via::Message),
+        };
+        let nick = msg.member.as_ref().and_then(|m| m.nick.as_deref());
+        Some(Incoming::Message {
+            origin: origin(ctx, msg.guild_id, msg.channel_id.get()),
+            author: Author {
+                id: msg.author.id.to_string().into(),
+                name: name_of(&msg.author, nick),
+            },
+            text: text.to_string(),
+            via,
+        })
+    }
+
+    fn queue(&self, incoming: Option<Incoming>) {
+        if let Some(i) = incoming {
+            // The worker is gone only at shutdown; the event is then dropped.
+            let _ = self.inbox.send(i);
+        }
+    }
+
+    /// The typed text a slash invocation stands for, or `None` for an unknown one.
+    fn slash_text(&self, cmd: &CommandInteraction) -> Option<String> {
+        let sub = cmd.data.options.first()?;
+        let CommandDataOptionValue::SubCommand(options) = &sub.value else {
+            return None;
+        };
+        let (_, usage) = self.usages.iter().find(|(name, _)| *name == sub.name)?;
+        Some(typed(usage, options))
+    }
+
+    async fn register(&self, ctx: &Context) {
+        if self.registered.swap(true, Ordering::SeqCst) {
+            return; // A re-identify sends READY again; the command is already there.
+        }
+        let result = if self.guilds.is_empty() {
+            serenity::all::Command::set_global_commands(&ctx.http, vec![self.command.clone()])
+                .await
+                .map(|_| ())
+        } else {
+            let mut result = Ok(());
+            for g in &self.guilds {
+                if let Err(e) = g.set_commands(&ctx.http, vec![self.command.clone()]).await {
+                    result = Err(e);
+                }
+            }
+            result
+        };
+        match result {
+            Ok(()) => tracing::info!(guilds = self.guilds.len(), "discord: /{COMMAND} registered"),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "discord: /{COMMAND} could not be registered (was the bot invited with the applications.commands scope?)"
+            ),
+        }
+    }
+
+    async fn autocomplete(&self, ctx: &Context, cmd: &CommandInteraction) {
+        let Some(focused) = cmd.data.autocomplete() else {
+            return;
+        };
+        let typed = focused.value.to_ascii_lowercase();
+        let mut choices = CreateAutocompleteResponse::new();
+        if focused.name == "app" {
+            for app in self.apps.iter().filter(|a| a.starts_with(&typed)).take(25) {
+                choices = choices.add_string_choice(app, app);
+            }
+        }
+        let response = CreateInteractionResponse::Autocomplete(choices);
+        if let Err(e) = cmd.create_response(&ctx.http, response).await {
+            tracing::debug!(error = %e, "discord: autocomplete answer failed");
+        }
+    }
+}
+
+/// Where a message was: a thread known to the cache is a conversation in its
+/// parent channel (channel bindings name the parent), anything else its own.
+fn origin(ctx: &Context, guild: Option<GuildId>, channel: u64) -> Origin {
+    let parent = guild.and_then(|g| {
+        let guild = ctx.cache.guild(g)?;
+        guild
+            .threads
+            .iter()
+            .find(|t| t.id.get() == channel)
+            .and_then(|t| t.parent_id)
+    });
+    let channel = channel.to_string();
+    match parent {
+        Some(p) => Origin {
+            platform: Platform::Discord,
+            channel: p.to_string().into(),
+            thread: Some(channel.into()),
+            direct: false,
+        },
+        None => Origin {
+            platform: Platform::Discord,
+            channel: channel.into(),
+            thread: None,
+            direct: guild.is_none(),
+        },
+    }
+}
+
+/// Options back into typed text, walking the usage so the words come in its order;
+/// an optional group is written only when one of its values was given.
+fn typed(usage: &Usage, options: &[CommandDataOption]) -> String {
+    fn value(options: &[CommandDataOption], name: &str) -> Option<String> {
+        let o = options.iter().find(|o| o.name == option_name(name))?;
+        match &o.value {
+            CommandDataOptionValue::String(s) => Some(s.trim().to_string()),
+            CommandDataOptionValue::Integer(n) => Some(n.to_string()),
+            CommandDataOptionValue::Boolean(b) => b.then(String::new),
+            _ => None,
+        }
+    }
+    fn walk(elements: &[Element], options: &[CommandDataOption], out: &mut Vec<String>) -> bool {
+        let mut given = false;
+        for e in elements {
+            match e {
+                Element::Word(w) => out.push(w.clone()),
+                Element::Placeholder { name, .. } => {
+                    if let Some(v) = value(options, name).filter(|v| !v.is_empty()) {
+                        out.push(v);
+                        given = true;
+                    }
+                }
+                Element::Flag(f) => {
+                    if value(options, f).is_some() {
+                        out.push(format!("--{f}"));
+                        given = true;
+                    }
+                }
+                Element::Optional(inner) => {
+                    let mut group = Vec::new();
+                    if walk(inner, options, &mut group) {
+                        out.extend(group);
+                        given = true;
+                    }
+                }
+            }
+        }
+        given
+    }
+    let mut out = Vec::new();
+    walk(&usage.elements, options, &mut out);
+    out.join(" ")
+}
+
+/// An option name Discord accepts: lowercase letters, digits, `-` and `_`, 1–32.
+fn option_name(name: &str) -> String {
+    name.to_ascii_lowercase().chars().take(32).collect()
+}
+
+/// A description Discord accepts: 1–100 characters.
+fn description(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    let short: String = line.chars().take(100).collect();
+    if short.is_empty() { "-".into() } else { short }
+}
+
+/// `/dockhand` with one subcommand per catalogue entry (Discord allows 25),
+/// an option per placeholder and flag, and autocomplete on `app`.
+fn slash_command(catalog: &Catalog) -> (CreateCommand, Vec<(String, Usage)>) {
+    let entries = catalog.entries();
+    if entries.len() > 25 {
+        tracing::warn!(
+            commands = entries.len(),
+            "discord: /{COMMAND} shows the first 25 commands (Discord's limit); the rest work as `!` commands"
+        );
+    }
+    let mut command =
+        CreateCommand::new(COMMAND).description("ChatOps for AWS ECS and CloudFormation");
+    let mut usages = Vec::new();
+    for entry in entries.iter().take(25) {
+        let mut sub = CreateCommandOption::new(
+            CommandOptionType::SubCommand,
+            option_name(&entry.name),
+            description(&entry.summary),
+        );
+        let mut options = Vec::new();
+        collect_options(&entry.usage.elements, false, &mut options);
+        // Discord wants required options before optional ones.
+        options.sort_by_key(|(_, required)| !*required);
+        for (option, _) in options.into_iter().take(25) {
+            sub = sub.add_sub_option(option);
+        }
+        command = command.add_option(sub);
+        usages.push((option_name(&entry.name), entry.usage.clone()));
+    }
+    (command, usages)
+}
+
+fn collect_options(
+    elements: &[Element],
+    optional: bool,
+    out: &mut Vec<(CreateCommandOption, bool)>,
+) {
+    for e in elements {
+        match e {
+            Element::Word(_) => {}
+            Element::Placeholder { name, rest } => {
+                let what = if *rest {
+                    "the rest of the command"
+                } else {
+                    name.as_str()
+                };
+                let option = CreateCommandOption::new(
+                    CommandOptionType::String,
+                    option_name(name),
+                    description(what),
+                )
+                .required(!optional)
+                .set_autocomplete(name == "app");
+                out.push((option, !optional));
+            }
+            Element::Flag(f) => out.push((
+                CreateCommandOption::new(
+                    CommandOptionType::Boolean,
+                    option_name(f),
+                    description(&format!("--{f}")),
+                ),
+                false,
+            )),
+            Element::Optional(inner) => collect_options(inner, true, out),
+        }
+    }
+}
+
+struct Events(Arc<Shared>);
+
+#[async_trait]
+impl EventHandler for Events {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, id = %ready.user.id, "discord: connected");
+        self.0.register(&ctx).await;
+    }
+
+    async fn resume(&self, _ctx: Context, _: ResumedEvent) {
+        tracing::info!("discord: session resumed");
+    }
+
+    async fn message(&self, ctx: Context, msg: Message) {
+        self.0.queue(self.0.message(&ctx, &msg));
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let shared = &self.0;
+        match interaction {
+            Interaction::Command(cmd) => {
+                if shared.from_bot(&cmd.user) {
+                    return;
+                }
+                // Acknowledged before anything else: Discord allows 3 seconds.
+                if let Err(e) = cmd.defer(&ctx.http).await {
+                    tracing::warn!(error = %e, "discord: deferring a slash command failed");
+                    return;
+                }
+                let text = shared.slash_text(&cmd).unwrap_or_else(|| "help".into());
+                let nick = cmd.member.as_ref().and_then(|m| m.nick.as_deref());
+                shared.queue(Some(Incoming::Slash {
+                    origin: origin(&ctx, cmd.guild_id, cmd.channel_id.get()),
+                    author: Author {
+                        id: cmd.user.id.to_string().into(),
+                        name: name_of(&cmd.user, nick),
+                    },
+                    text,
+                    interaction: Box::new(cmd),
+                }));
+            }
+            Interaction::Autocomplete(cmd) => shared.autocomplete(&ctx, &cmd).await,
+            Interaction::Component(click) => {
+                if shared.from_bot(&click.user) {
+                    return;
+                }
+                let nick = click.member.as_ref().and_then(|m| m.nick.as_deref());
+                shared.queue(Some(Incoming::Click {
+                    origin: origin(&ctx, click.guild_id, click.channel_id.get()),
+                    author: Author {
+                        id: click.user.id.to_string().into(),
+                        name: name_of(&click.user, nick),
+                    },
+                    interaction: Box::new(click),
+                }));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs the Discord adapter until `shutdown` is cancelled, then closes the gateway
+/// and returns once every reply of the work it started has been delivered.
+pub async fn run(
+    config: &config::Discord,
+    catalog: &Catalog,
+    apps: Vec<String>,
+    handler: Arc<dyn Handle>,
+    shutdown: CancellationToken,
+) -> Result<(), DiscordError> {
+    let token = config.token.as_ref().ok_or(DiscordError::Missing)?;
+    let mut http = HttpBuilder::new(token.expose());
+    if let Some(url) = &config.api_url {
+        // A local server (tests) takes requests as they are; serenity's
+        // ratelimiter would bypass the proxy, so it is off there only.
+        http = http.proxy(url.as_str()).ratelimiter_disabled(true);
+    }
+    let http = http.build();
+    let me = http
+        .get_current_user()
+        .await
+        .map_err(|e| DiscordError::Auth(e.to_string()))?;
+    tracing::info!(user = %me.name, id = %me.id, "discord: signed in");
+
+    let (command, usages) = slash_command(catalog);
+    let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        bot: me.id,
+        allow_bots: config.allow_bots,
+        guilds: config
+            .guilds
+            .iter()
+            .filter(|g| **g != 0)
+            .map(|g| GuildId::new(*g))
+            .collect(),
+        command,
+        usages,
+        apps,
+        registered: AtomicBool::new(false),
+        inbox: inbox_tx,
+    });
+    let mut client = ClientBuilder::new_with_http(http, intents(config.prefix_commands))
+        .event_handler(Events(Arc::clone(&shared)))
+        .await
+        .map_err(|e| DiscordError::Gateway(e.to_string()))?;
+    drop(shared);
+    let http = Arc::clone(&client.http);
+
+    let (outbox_tx, outbox_rx) = mpsc::unbounded_channel::<Outbound>();
+    let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
+    let deliverer = tokio::spawn(Deliverer::new(Arc::clone(&http)).run(outbox_rx, direct_rx));
+    let worker = tokio::spawn(work(inbox_rx, handler, outbox_tx, direct_tx));
+
+    let shards = Arc::clone(&client.shard_manager);
+    let stopper = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            shards.shutdown_all().await;
+        }
+    });
+    let result = client.start().await.map_err(|e| match e {
+        serenity::Error::Gateway(
+            GatewayError::DisallowedGatewayIntents | GatewayError::InvalidGatewayIntents,
+        ) => DiscordError::Intents,
+        serenity::Error::Gateway(GatewayError::InvalidAuthentication) => {
+            DiscordError::Auth("the gateway said the token is invalid".into())
+        }
+        other => DiscordError::Gateway(other.to_string()),
+    });
+    stopper.abort();
+    // No more events: the worker ends once its queue is empty, and the deliverer
+    // once every operation the worker started has sent its last reply.
+    drop(client);
+    let _ = worker.await;
+    let _ = deliverer.await;
+    result
+}
+
+async fn work(
+    mut inbox: mpsc::UnboundedReceiver<Incoming>,
+    handler: Arc<dyn Handle>,
+    outbox: mpsc::UnboundedSender<Outbound>,
+    direct: mpsc::UnboundedSender<Direct>,
+) {
+    while let Some(incoming) = inbox.recv().await {
+        match incoming {
+            Incoming::Message {
+                origin,
+                author,
+                text,
+                via,
+            } => {
+                let inbound = Inbound {
+                    origin: &origin,
+                    author: &author,
+                    via,
+                    text: &text,
+                };
+                if let Handled::Reply(reply) = handler.handle(&inbound, &outbox) {
+                    let _ = outbox.send(Outbound { origin, reply });
+                }
+            }
+            Incoming::Slash {
+                origin,
+                author,
+                text,
+                interaction,
+            } => {
+                let inbound = Inbound {
+                    origin: &origin,
+                    author: &author,
+                    via: Via::Addressed,
+                    text: &text,
+                };
+                // The deferred answer always gets the first reply, or says where the
+                // work went: progress lives in channel messages (see deliver.rs).
+                let reply = match handler.handle(&inbound, &outbox) {
+                    Handled::Reply(reply) if reply.id.is_none() => reply,
+                    Handled::Reply(reply) => {
+                        let _ = outbox.send(Outbound { origin, reply });
+                        crate::chat::Reply::text(format!("`{text}`: see below."))
+                    }
+                    Handled::Started => crate::chat::Reply::text(format!(
+                        "`{text}`: on it, progress follows below."
+                    )),
+                    Handled::Ignored => crate::chat::Reply::text(format!(
+                        "Nothing to do for `{text}`; try `/{COMMAND} help`."
+                    )),
+                };
+                let _ = direct.send(Direct::Answer { interaction, reply });
+            }
+            Incoming::Click {
+                origin,
+                author,
+                interaction,
+            } => {
+                let command = interaction.data.custom_id.clone();
+                let inbound = Inbound {
+                    origin: &origin,
+                    author: &author,
+                    via: Via::Addressed,
+                    text: &command,
+                };
+                let code = command.split_whitespace().nth(1).unwrap_or_default();
+                let handled = handler.handle(&inbound, &outbox);
+                if handler.is_pending(code) {
+                    // Refused (someone else's code, or not allowed): only the
+                    // clicker hears why, and the buttons stay for the right person.
+                    let text = match handled {
+                        Handled::Reply(reply) => reply.text,
+                        _ => "This prompt is not yours to answer.".into(),
+                    };
+                    let _ = direct.send(Direct::Refuse { interaction, text });
+                    continue;
+                }
+                let name = &author.name;
+                let note = match (command.starts_with("abort"), &handled) {
+                    (true, _) => format!("Aborted by {name}; nothing changed."),
+                    (false, Handled::Reply(r)) => format!("Confirmed by {name}: {}", r.text),
+                    (false, _) => format!("Confirmed by {name}."),
+                };
+                let prompt = interaction.message.content.clone();
+                let _ = direct.send(Direct::Settle {
+                    interaction,
+                    prompt,
+                    note,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intents_ask_for_message_content_only_for_prefix_commands() {
+        assert!(intents(true).contains(GatewayIntents::MESSAGE_CONTENT));
+        let without = intents(false);
+        assert!(!without.intersects(GatewayIntents::privileged()));
+        assert!(without.contains(GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES));
+    }
+
+    fn options(json: serde_json::Value) -> Vec<CommandDataOption> {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn slash_options_become_the_text_a_person_would_type() {
+        let usage = Usage::parse("deploy <app> <version> [--plan]").unwrap();
+        let given = options(serde_json::json!([
+            {"name": "version", "type": 3, "value": "v2"},
+            {"name": "app", "type": 3, "value": "hubot"},
+        ]));
+        assert_eq!(typed(&usage, &given), "deploy hubot v2");
+        let planned = options(serde_json::json!([
+            {"name": "app", "type": 3, "value": "hubot"},
+            {"name": "version", "type": 3, "value": "v2"},
+            {"name": "plan", "type": 5, "value": true},
+        ]));
+        assert_eq!(typed(&usage, &planned), "deploy hubot v2 --plan");
+        let status = Usage::parse("status [<app>]").unwrap();
+        assert_eq!(typed(&status, &[]), "status");
+    }
+}

@@ -1,0 +1,378 @@
+//! The Discord adapter at the protocol level: the real adapter (serenity's HTTP
+//! client and gateway shard, pointed at a local server that speaks Discord's REST
+//! API and gateway websocket) and the real pipeline behind it, with AWS calls going
+//! to the local emulator.
+//!
+//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test discord`).
+
+#[path = "support/discord.rs"]
+mod discord_server;
+mod support;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use discord_server::{APP, BOT, Call, FakeDiscord, GUILD};
+use dockhand::chat::discord::{self, DiscordError};
+use dockhand::config::Config;
+use dockhand::dispatch::Handle;
+use support::{Bot, SECRETS, World, assert_no_secret, root};
+
+const ALICE: u64 = 101;
+const BOB: u64 = 102;
+const OPS: u64 = 4242;
+/// MESSAGE_CONTENT, the privileged intent `!` commands need.
+const MESSAGE_CONTENT: u64 = 1 << 15;
+
+const APPS: &str = r#"
+[aws]
+region = "us-east-1"
+max_attempts = 1
+
+[watch]
+poll_seconds = 0.1
+
+[environments.staging]
+
+[apps.worker]
+environment = "staging"
+cluster = "apps"
+service = "worker"
+container = "worker"
+min = 0
+max = 10
+
+[roles]
+deployers = ["discord:101", "discord:102"]
+
+[[rules]]
+name = "deployers"
+verbs = ["deploy", "rollback", "scale", "cancel", "lock", "unlock"]
+roles = ["deployers"]
+"#;
+
+struct Harness {
+    discord: FakeDiscord,
+    world: World,
+    stop: CancellationToken,
+    adapter: tokio::task::JoinHandle<Result<(), DiscordError>>,
+    _bot: Bot,
+}
+
+impl Harness {
+    async fn start(section: &str) -> Harness {
+        let discord = FakeDiscord::start().await;
+        let world = World::new().await;
+        let text = format!(
+            "commands_dir = {:?}\n{APPS}\n[discord]\napi_url = {:?}\n{section}",
+            root().join("commands"),
+            discord.base
+        );
+        let env = |name: &str| (name == "DISCORD_TOKEN").then(|| SECRETS[2].to_string());
+        let config =
+            Config::parse("discord-test.toml", &text, &env).unwrap_or_else(|e| panic!("{e:?}"));
+        let bot = Bot::new(config, &world.account).await;
+        let handler: Arc<dyn Handle> = Arc::new(bot.dispatcher.clone());
+        let settings = bot.dispatcher.config().discord.clone();
+        let apps = bot
+            .dispatcher
+            .config()
+            .apps
+            .keys()
+            .map(|a| a.to_string())
+            .collect();
+        let dispatcher = bot.dispatcher.clone();
+        let stop = CancellationToken::new();
+        let adapter = tokio::spawn({
+            let stop = stop.clone();
+            async move { discord::run(&settings, dispatcher.catalog(), apps, handler, stop).await }
+        });
+        Harness {
+            discord,
+            world,
+            stop,
+            adapter,
+            _bot: bot,
+        }
+    }
+
+    async fn connected(self, sessions: usize) -> Harness {
+        self.discord
+            .until(15, "a gateway session", |d| {
+                (d.sessions() >= sessions).then_some(())
+            })
+            .await;
+        self
+    }
+
+    /// The first message posted in `channel` whose content contains `text`.
+    async fn post(&self, channel: u64, text: &str) -> Call {
+        let (prefix, text) = (
+            format!("POST /channels/{channel}/messages"),
+            text.to_string(),
+        );
+        self.discord
+            .until(20, &format!("a post with {text:?}"), |d| {
+                d.calls_of(&prefix)
+                    .into_iter()
+                    .find(|c| !c.path.ends_with("threads") && c.content().contains(&text))
+            })
+            .await
+    }
+
+    async fn edit(&self, channel: u64, message: u64, text: &str) -> Call {
+        let (prefix, text) = (
+            format!("PATCH /channels/{channel}/messages/{message}"),
+            text.to_string(),
+        );
+        self.discord
+            .until(30, &format!("an edit with {text:?}"), |d| {
+                d.calls_of(&prefix)
+                    .into_iter()
+                    .find(|c| c.content().contains(&text))
+            })
+            .await
+    }
+
+    /// The interaction callback for `token` whose body satisfies `want`.
+    async fn callback(&self, token: &str, what: &str, want: impl Fn(&Value) -> bool) -> Call {
+        let suffix = format!("/{token}/callback");
+        self.discord
+            .until(10, what, |d| {
+                d.calls_of("POST /interactions/")
+                    .into_iter()
+                    .find(|c| c.path.ends_with(&suffix) && want(&c.body))
+            })
+            .await
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.adapter.await.unwrap().unwrap();
+        for call in self.discord.calls() {
+            assert_no_secret(&call.body.to_string());
+        }
+        support::scan_logs();
+    }
+}
+
+fn posts(d: &FakeDiscord, channel: u64) -> Vec<String> {
+    d.calls_of(&format!("POST /channels/{channel}/messages"))
+        .iter()
+        .filter(|c| !c.path.ends_with("threads"))
+        .map(Call::content)
+        .collect()
+}
+
+#[tokio::test]
+async fn prefix_mention_and_slash_commands_are_answered_once_each() {
+    let h = Harness::start(&format!("guilds = [{GUILD}]\n"))
+        .await
+        .connected(1)
+        .await;
+    let d = &h.discord;
+    let intents = h.discord.identifies()[0]["intents"].as_u64().unwrap();
+    assert_ne!(intents & MESSAGE_CONTENT, 0, "prefix commands need it");
+
+    // `/dockhand` is registered in the configured guild, generated from the catalogue.
+    let registered = d
+        .until(10, "the guild command", |d| {
+            d.calls_of(&format!("PUT /applications/{APP}/guilds/{GUILD}/commands"))
+                .into_iter()
+                .next()
+        })
+        .await;
+    let subs = registered.body[0]["options"].as_array().unwrap();
+    let deploy = subs.iter().find(|s| s["name"] == "deploy").unwrap();
+    assert_eq!(deploy["options"][0]["name"], "app");
+    assert_eq!(deploy["options"][0]["autocomplete"], true);
+    assert_eq!(deploy["options"][2]["type"], 5, "--plan is a boolean");
+
+    d.message(OPS, ALICE, "alice", "deploying after lunch, ping me");
+    d.bot_message(OPS, "!version");
+    d.own_message(OPS, "!version");
+    d.message(OPS, ALICE, "alice", "!ping");
+    d.message(OPS, BOB, "bob", &format!("<@{BOT}> help ping"));
+    let token = d.slash(OPS, BOB, "bob", "version", &[]);
+
+    h.post(OPS, "pong").await;
+    h.post(OPS, "Check that the bot is alive").await;
+    // The slash command is deferred at once, then its original response is edited.
+    h.callback(&token, "the deferral", |b| b["type"] == 5).await;
+    let answer = d
+        .until(10, "the slash answer", |d| {
+            d.calls_of(&format!("PATCH /webhooks/{APP}/{token}/messages/@original"))
+                .into_iter()
+                .next()
+        })
+        .await;
+    assert!(answer.content().starts_with("dockhand "), "{}", answer.body);
+    assert_eq!(answer.body["allowed_mentions"]["parse"], json!([]));
+
+    // Exactly two channel posts: chatter, the other bot and the bot's own message got none.
+    assert_eq!(posts(d, OPS).len(), 2, "{:#?}", posts(d, OPS));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn without_prefix_commands_no_privileged_intent_is_asked() {
+    let h = Harness::start("prefix_commands = false\n")
+        .await
+        .connected(1)
+        .await;
+    let intents = h.discord.identifies()[0]["intents"].as_u64().unwrap();
+    // GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES, nothing privileged.
+    assert_eq!(intents, 1 | (1 << 9) | (1 << 12));
+    // No guilds configured: the command is registered globally.
+    h.discord
+        .until(10, "the global command", |d| {
+            d.calls_of(&format!("PUT /applications/{APP}/commands"))
+                .into_iter()
+                .next()
+        })
+        .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_deploy_edits_one_message_and_threads_aws_events() {
+    let h = Harness::start("").await.connected(1).await;
+    h.world.cluster("apps").await;
+    h.world
+        .service("apps", "worker", "public.ecr.aws/example/worker:v41", 2)
+        .await;
+    h.world.settle("apps", "worker").await;
+
+    h.discord.message(OPS, ALICE, "alice", "!deploy worker v42");
+
+    let head = h.post(OPS, "Deploying worker v42").await;
+    assert!(head.content().contains("asked by @alice"), "{}", head.body);
+    let head_id = head.id.unwrap();
+    let done = h.edit(OPS, head_id, "worker v42 is live").await;
+    assert!(done.content().contains("2/2 tasks"), "{}", done.body);
+    // A thread is started from the head, once; AWS's events go in it.
+    let threads = h
+        .discord
+        .calls_of(&format!("POST /channels/{OPS}/messages/{head_id}/threads"));
+    assert_eq!(threads.len(), 1, "{threads:#?}");
+    assert!(
+        threads[0].body["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Deploying worker v42")
+    );
+    let thread = posts(&h.discord, head_id);
+    assert!(
+        thread.iter().any(|t| t.contains("(service worker)")),
+        "AWS's events go in the head's thread: {thread:#?}"
+    );
+    // Every edit is of the head, at most one a second.
+    let edits = h.discord.calls_of("PATCH /channels/");
+    assert!(edits.iter().all(|c| c.path.ends_with(&head_id.to_string())));
+    h.stop().await;
+}
+
+fn buttons(call: &Call) -> Vec<(String, String)> {
+    call.body["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .map(|b| {
+            (
+                b["label"].as_str().unwrap_or_default().to_string(),
+                b["custom_id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn buttons_confirm_and_abort_through_the_same_path_and_settle_the_prompt() {
+    let h = Harness::start("").await.connected(1).await;
+    h.world.cluster("apps").await;
+    h.world
+        .service("apps", "worker", "public.ecr.aws/example/worker:v41", 1)
+        .await;
+    h.world.settle("apps", "worker").await;
+    let d = &h.discord;
+
+    d.message(OPS, ALICE, "alice", "!scale worker 0");
+    let prompt = h.post(OPS, "`scale worker 0` needs a confirmation").await;
+    let b = buttons(&prompt);
+    assert_eq!(b.len(), 2, "{}", prompt.body);
+    assert!(
+        b[0].0 == "Confirm" && b[0].1.starts_with("confirm "),
+        "{b:?}"
+    );
+    let prompt_id = prompt.id.unwrap();
+
+    // Bob's click is refused, to Bob alone (ephemeral); the buttons stay for Alice.
+    let token = d.click(OPS, BOB, "bob", prompt_id, &prompt.content(), &b[0].1);
+    let refusal = h
+        .callback(&token, "an ephemeral refusal", |b| b["type"] == 4)
+        .await;
+    assert_eq!(refusal.body["data"]["flags"], 64, "{}", refusal.body);
+    let text = refusal.body["data"]["content"].as_str().unwrap();
+    assert!(text.contains("Only alice can confirm"), "{text}");
+
+    // Alice aborts: the prompt is updated in place, buttons gone.
+    let token = d.click(OPS, ALICE, "alice", prompt_id, &prompt.content(), &b[1].1);
+    let settled = h
+        .callback(&token, "the prompt updated", |b| b["type"] == 7)
+        .await;
+    let text = settled.body["data"]["content"].as_str().unwrap();
+    assert!(
+        text.contains("Aborted by alice; nothing changed."),
+        "{text}"
+    );
+    assert_eq!(settled.body["data"]["components"], json!([]));
+
+    // Asked again, Alice confirms: the scale runs and is reported.
+    d.message(OPS, ALICE, "alice", "!scale worker 0");
+    let again = h
+        .discord
+        .until(10, "a second prompt", |d| {
+            d.calls_of(&format!("POST /channels/{OPS}/messages"))
+                .into_iter()
+                .filter(|c| c.content().contains("needs a confirmation"))
+                .nth(1)
+        })
+        .await;
+    let b = buttons(&again);
+    let token = d.click(
+        OPS,
+        ALICE,
+        "alice",
+        again.id.unwrap(),
+        &again.content(),
+        &b[0].1,
+    );
+    let settled = h
+        .callback(&token, "the prompt confirmed", |b| b["type"] == 7)
+        .await;
+    let text = settled.body["data"]["content"].as_str().unwrap();
+    assert!(text.contains("Confirmed by alice"), "{text}");
+    h.post(OPS, "Scaling worker").await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_dropped_connection_resumes_and_the_next_command_is_answered() {
+    let h = Harness::start("").await.connected(1).await;
+
+    h.discord.drop_connections();
+    // Sent while the connection is down: Discord replays it after RESUME.
+    h.discord.message(OPS, ALICE, "alice", "!ping");
+    let h = h.connected(2).await;
+    h.post(OPS, "pong").await;
+    assert_eq!(
+        h.discord.resumes(),
+        1,
+        "the session resumed, not re-identified"
+    );
+    assert_eq!(h.discord.identifies().len(), 1);
+    h.stop().await;
+}
