@@ -129,6 +129,8 @@ pub trait Handle: Send + Sync + 'static {
     fn is_pending(&self, code: &str) -> bool;
     /// Every spawned operation, to drain at shutdown.
     fn tasks(&self) -> &TaskTracker;
+    /// Resumes the operations a previous instance left on this platform's channels.
+    fn recover(&self, platform: crate::chat::Platform, outbox: &Outbox);
 }
 
 impl<O: Ops> Handle for Dispatcher<O> {
@@ -149,6 +151,10 @@ impl<O: Ops> Handle for Dispatcher<O> {
 
     fn tasks(&self) -> &TaskTracker {
         &self.inner.tasks
+    }
+
+    fn recover(&self, platform: crate::chat::Platform, outbox: &Outbox) {
+        Dispatcher::recover(self, platform, outbox)
     }
 }
 
@@ -200,6 +206,65 @@ impl<O: Ops> Dispatcher<O> {
     /// Cancelled when the bot shuts down: operations stop watching and say so.
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
+    }
+
+    /// After a restart: watches again every operation recorded for this platform's
+    /// channels and reports its outcome there, as the operation would have. An
+    /// adapter calls it once it is connected and can post.
+    pub fn recover(&self, platform: crate::chat::Platform, outbox: &Outbox) {
+        let (d, outbox) = (self.clone(), outbox.clone());
+        self.inner.tasks.spawn(async move {
+            let apps: Vec<(App, Environment)> = d
+                .inner
+                .config
+                .apps
+                .values()
+                .map(|a| (a.clone(), d.environment(a)))
+                .collect();
+            for w in d.inner.ops.watched(&apps).await {
+                let Some((p, channel)) = w.channel.split_once(':') else {
+                    continue;
+                };
+                let Some(app) = d.inner.config.apps.get(&w.app).cloned() else {
+                    continue;
+                };
+                if p != platform.name() {
+                    continue;
+                }
+                let origin = Origin {
+                    platform,
+                    channel: channel.into(),
+                    thread: w.thread.clone().map(Into::into),
+                    direct: false,
+                };
+                let target = Target {
+                    environment: d.environment(&app),
+                    app,
+                    requester: Requester {
+                        identity: w.by.clone(),
+                        name: w.by_name.clone(),
+                    },
+                };
+                let head = format!(
+                    "Watching `{}` again after a restart of dockhand, asked by {}.",
+                    w.what, w.by_name
+                );
+                let what = w.what.split_once(' ').map_or(w.what.as_str(), |(_, rest)| rest).to_string();
+                tracing::info!(target: "dockhand::audit", app = %w.app, asked = w.what, channel = w.channel, "resumed");
+                let watched = w.clone();
+                d.operation(
+                    &outbox,
+                    &origin,
+                    target,
+                    Start::Resumed(w.what.clone()),
+                    head,
+                    what,
+                    move |d: Dispatcher<O>, t: Target, p| async move {
+                        d.inner.ops.resume(&t, &watched, p).await
+                    },
+                );
+            }
+        });
     }
 
     /// Runs one message through the pipeline.
@@ -748,9 +813,9 @@ impl<O: Ops> Dispatcher<O> {
                 );
                 self.operation(
                     outbox,
-                    inbound,
+                    inbound.origin,
                     target,
-                    format!("deploy {what}"),
+                    Start::Asked(format!("deploy {what}")),
                     head,
                     what,
                     move |d: Dispatcher<O>, t: Target, p| async move {
@@ -765,11 +830,12 @@ impl<O: Ops> Dispatcher<O> {
                     "Rolling back {}{{now}} in {}, asked by {}.",
                     target.app.name, target.app.environment, target.requester.name
                 );
+                let asked = Start::Asked(format!("rollback {}", target.app.name));
                 self.operation(
                     outbox,
-                    inbound,
+                    inbound.origin,
                     target,
-                    what.clone(),
+                    asked,
                     head,
                     what,
                     move |d: Dispatcher<O>, t: Target, p| async move {
@@ -791,11 +857,12 @@ impl<O: Ops> Dispatcher<O> {
                     "Scaling {} to {count}{{now}} in {}, asked by {}.",
                     target.app.name, target.app.environment, target.requester.name
                 );
+                let asked = Start::Asked(format!("scale {} {count}", target.app.name));
                 self.operation(
                     outbox,
-                    inbound,
+                    inbound.origin,
                     target,
-                    what.clone(),
+                    asked,
                     head,
                     what,
                     move |d: Dispatcher<O>, t: Target, p| async move {
@@ -811,7 +878,8 @@ impl<O: Ops> Dispatcher<O> {
                     target.requester.name
                 );
                 let what = format!("{name} cancel");
-                self.start_operation(outbox, inbound.origin, target, head, what, move |d: Dispatcher<O>, t: Target, p| async move {
+                let asked = Start::Asked(format!("cancel {name}"));
+                self.start_operation(outbox, inbound.origin, target, asked, head, what, move |d: Dispatcher<O>, t: Target, p| async move {
                     d.inner.ops.cancel(&t, p).await
                 })
             }
@@ -1013,9 +1081,9 @@ impl<O: Ops> Dispatcher<O> {
     fn operation<F, Fut>(
         &self,
         outbox: &Outbox,
-        inbound: &Inbound<'_>,
+        origin: &Origin,
         target: Target,
-        asked: String,
+        start: Start,
         head: String,
         what: String,
         job: F,
@@ -1034,7 +1102,7 @@ impl<O: Ops> Dispatcher<O> {
                 name.clone(),
                 Hold {
                     who: target.requester.name.clone(),
-                    what: asked,
+                    what: start.asked().to_string(),
                     since: ops::now(),
                 },
             );
@@ -1043,11 +1111,11 @@ impl<O: Ops> Dispatcher<O> {
             dispatcher: self.clone(),
             app: name,
         };
-        let _ = inbound;
         self.start_operation(
             outbox,
-            inbound.origin,
+            origin,
             target,
+            start,
             head,
             what,
             move |d: Dispatcher<O>, t: Target, p| async move {
@@ -1059,11 +1127,13 @@ impl<O: Ops> Dispatcher<O> {
 
     /// Posts the head message, runs the job, turns its progress into edits and
     /// thread posts, and ends with the verdict in the head message.
+    #[allow(clippy::too_many_arguments)]
     fn start_operation<F, Fut>(
         &self,
         outbox: &Outbox,
         origin: &Origin,
         target: Target,
+        start: Start,
         head: String,
         what: String,
         job: F,
@@ -1078,6 +1148,24 @@ impl<O: Ops> Dispatcher<O> {
         let (audit, audit_outbox) = (self.clone(), outbox.clone());
         let who = target.requester.identity.clone();
         let channel = format!("{}:{}", origin.platform, origin.channel);
+        let (recorder, recorded_target) = (self.clone(), target.clone());
+        // Where the replies go is recorded on the AWS side while the operation runs,
+        // so a dockhand restarted mid-watch can resume it (see `recover`).
+        let (asked, record) = match start {
+            Start::Asked(asked) => {
+                let record = ops::Watched {
+                    app: target.app.name.clone(),
+                    what: asked.clone(),
+                    by: target.requester.identity.clone(),
+                    by_name: target.requester.name.clone(),
+                    channel: channel.clone(),
+                    thread: origin.thread.as_deref().map(str::to_string),
+                    at: ops::now(),
+                };
+                (asked, Some(record))
+            }
+            Start::Resumed(asked) => (asked, None),
+        };
         let platform = origin.platform;
         let send = move |reply: Reply| {
             let _ = outbox.send(Outbound {
@@ -1093,6 +1181,11 @@ impl<O: Ops> Dispatcher<O> {
             let (tx, mut rx) = mpsc::unbounded_channel();
             let mut head_text = head.replace("{now}", "");
             send(Reply::text(head_text.clone()).with_id(id));
+            if let Some(record) = &record {
+                if let Err(e) = recorder.inner.ops.record_watch(&recorded_target, record).await {
+                    tracing::warn!(app, error = %e, "could not record the operation for a restart; it will not be resumed");
+                }
+            }
             let work = job(d, target, tx);
             tokio::pin!(work);
             let result = loop {
@@ -1130,13 +1223,33 @@ impl<O: Ops> Dispatcher<O> {
                 Some(Err(e)) => (format!("{what}: {}", error_reply(&e)), "refused by AWS"),
                 None => (format!("{what}: dockhand is restarting and stopped watching after {}; AWS carries on. Check `!status {app}`.", ops::took(started.elapsed())), "unwatched"),
             };
+            if result != "unwatched" {
+                if let Err(e) = recorder.inner.ops.clear_watch(&recorded_target).await {
+                    tracing::warn!(app, error = %e, "could not clear the operation's record; a restart would report it again");
+                }
+            }
             let elapsed_ms = started.elapsed().as_millis() as u64;
-            metrics().operation(what.split_whitespace().next().unwrap_or("-"), result, started.elapsed());
+            metrics().operation(asked.split_whitespace().next().unwrap_or("-"), result, started.elapsed());
             tracing::info!(target: "dockhand::audit", who, channel, app, asked = what, result, elapsed_ms, "outcome");
             audit.post_audit(&audit_outbox, platform, format!("{who} in {channel}: `{what}` {result} after {}", ops::took(started.elapsed())));
             send(Reply::edit(id, text));
         });
         Handled::Started
+    }
+}
+
+/// How an operation began: asked in chat now, or resumed after a restart (its
+/// record on the AWS side exists already).
+enum Start {
+    Asked(String),
+    Resumed(String),
+}
+
+impl Start {
+    fn asked(&self) -> &str {
+        match self {
+            Start::Asked(a) | Start::Resumed(a) => a,
+        }
     }
 }
 

@@ -777,3 +777,54 @@ async fn an_unfamiliar_kind_of_version_asks_first() {
         &["worker v42 is live"],
     );
 }
+
+#[tokio::test]
+async fn an_operation_cut_off_by_a_restart_is_watched_again_and_reported_where_it_was_asked() {
+    let w = both_apps().await;
+    w.account.rollout_seconds(3.0);
+    let mut first = w.bot(APPS).await;
+    assert_eq!(first.send("!deploy worker v42"), None);
+    // Wait until the rollout is under way, then stop the bot as SIGTERM would.
+    for _ in 0..200 {
+        if w.account.count("UpdateService") > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    first.dispatcher.shutdown_token().cancel();
+    let out = first.finish().await;
+    assert_has(
+        &out,
+        &[
+            "worker v42: dockhand is restarting and stopped watching",
+            "AWS carries on",
+        ],
+    );
+
+    // A new instance finds the operation recorded on the service and reports to
+    // the same channel.
+    let mut second = w.bot(APPS).await;
+    second.recover();
+    let out = second.finish().await;
+    assert_has(
+        &out,
+        &[
+            "Watching `deploy worker v42` again after a restart of dockhand, asked by @alice.",
+            "worker v42 is live: 3/3 tasks on worker:2",
+        ],
+    );
+    // Reported once: the record is gone, a third instance has nothing to resume.
+    let mut third = w.bot(APPS).await;
+    third.recover();
+    assert_eq!(third.finish().await, "");
+}
+
+#[tokio::test]
+async fn a_finished_operation_leaves_no_record_behind() {
+    let w = both_apps().await;
+    let mut bot = w.bot(APPS).await;
+    assert_has(&bot.ask("!deploy hubot v2").await, &["hubot v2 is live"]);
+    let mut restarted = w.bot(APPS).await;
+    restarted.recover();
+    assert_eq!(restarted.finish().await, "");
+}

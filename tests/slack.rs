@@ -615,3 +615,125 @@ async fn dockhand_run_connects_answers_serves_health_and_stops_cleanly_on_sigter
     assert!(!check.status.success());
     assert!(String::from_utf8_lossy(&check.stderr).contains("unhealthy: nothing answers"));
 }
+
+/// `dockhand run` as ECS runs it, for one app in a fresh emulator account.
+fn run_bot(slack: &FakeSlack, config: &std::path::Path, account: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("SLACK_BOT_TOKEN", SECRETS[0])
+        .env("SLACK_APP_TOKEN", SECRETS[1])
+        .env("SLACK_API_URL", &slack.api_url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", support::emulator_url())
+        .env("DOCKHAND_EMULATOR_ACCOUNT", account)
+        .env("DOCKHAND_METRICS_ADDR", "127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_restart_mid_deploy_hands_over_quickly_and_the_next_instance_reports_the_outcome() {
+    let slack = FakeSlack::start().await;
+    slack.name(ALICE, "alice");
+    let w = World::new().await;
+    w.cluster("apps").await;
+    w.service("apps", "worker", "public.ecr.aws/example/worker:v41", 2)
+        .await;
+    w.settle("apps", "worker").await;
+    w.account.rollout_seconds(4.0);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dockhand.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "commands_dir = {:?}\n{APPS}\n[watch]\npoll_seconds = 0.2\n",
+            root().join("commands")
+        )
+        .replace("[watch]\npoll_seconds = 0.1\n", ""),
+    )
+    .unwrap();
+
+    let first = run_bot(&slack, &config, &w.account.id);
+    slack
+        .until(20, "the first instance", |s| {
+            (s.hellos() >= 1).then_some(())
+        })
+        .await;
+    slack.message(OPS, ALICE, "!deploy worker v42", None);
+    let head = slack
+        .until(20, "the deploy's head message", |s| {
+            s.calls_of("chat.postMessage")
+                .into_iter()
+                .find(|c| text_of(c).starts_with("Deploying worker v42"))
+        })
+        .await;
+    let head_ts = head.ts.clone().unwrap();
+    slack
+        .until(20, "the rollout under way", |s| {
+            s.calls_of("chat.update")
+                .into_iter()
+                .find(|c| text_of(c).contains("rollout worker:2"))
+        })
+        .await;
+
+    // SIGTERM mid-rollout: the head message says the bot is restarting and AWS
+    // carries on, and the process is gone well within ECS's stop timeout.
+    let pid = first.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(25), first.wait_with_output())
+        .await
+        .expect("stopped within 25 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let handover = slack
+        .until(5, "the handover note", |s| {
+            s.calls_of("chat.update").into_iter().find(|c| {
+                c.body["ts"] == head_ts.as_str() && text_of(c).contains("dockhand is restarting")
+            })
+        })
+        .await;
+    assert!(
+        text_of(&handover).contains("AWS carries on"),
+        "{}",
+        handover.body
+    );
+
+    // The next instance watches the same deploy again and reports in the channel.
+    let second = run_bot(&slack, &config, &w.account.id);
+    let resumed = slack
+        .until(30, "the resumed watch", |s| {
+            s.calls_of("chat.postMessage")
+                .into_iter()
+                .find(|c| text_of(c).contains("Watching `deploy worker v42` again after a restart"))
+        })
+        .await;
+    assert_eq!(resumed.body["channel"], OPS);
+    let ts = resumed.ts.clone().unwrap();
+    slack
+        .until(30, "the outcome", |s| {
+            s.calls_of("chat.update")
+                .into_iter()
+                .find(|c| c.body["ts"] == ts.as_str() && text_of(c).contains("worker v42 is live"))
+        })
+        .await;
+    let pid = second.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let out = second.wait_with_output().await.unwrap();
+    assert!(out.status.success());
+    assert_no_secret(&String::from_utf8_lossy(&out.stderr));
+}

@@ -35,6 +35,22 @@ pub struct Target {
     pub requester: Requester,
 }
 
+/// An operation's reply address, recorded on the AWS side while it runs, so a
+/// restarted dockhand can watch it again and report to the same place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub app: crate::command::value::AppName,
+    /// As asked: `deploy hubot v2`.
+    pub what: String,
+    /// Identity (`slack:U024BE7LH`) and name of who asked.
+    pub by: String,
+    pub by_name: String,
+    /// `slack:C0DEPLOYS`: platform and channel id.
+    pub channel: String,
+    pub thread: Option<String>,
+    pub at: Epoch,
+}
+
 /// A moment as seconds since the epoch (AWS timestamps, kept free of SDK types).
 pub type Epoch = i64;
 
@@ -266,6 +282,23 @@ pub trait Ops: Send + Sync + 'static {
         app: &App,
         environment: &Environment,
     ) -> impl Future<Output = OpsResult<Vec<HistoryEntry>>> + Send;
+    /// Records where an operation's replies go (see `Watched`).
+    fn record_watch(
+        &self,
+        target: &Target,
+        watched: &Watched,
+    ) -> impl Future<Output = OpsResult<()>> + Send;
+    /// Removes the record once the outcome is reported.
+    fn clear_watch(&self, target: &Target) -> impl Future<Output = OpsResult<()>> + Send;
+    /// The operations recorded on these apps: what a restarted dockhand resumes.
+    fn watched(&self, apps: &[(App, Environment)]) -> impl Future<Output = Vec<Watched>> + Send;
+    /// Watches a recorded operation to its outcome from wherever it is now.
+    fn resume(
+        &self,
+        target: &Target,
+        watched: &Watched,
+        progress: Progress,
+    ) -> impl Future<Output = OpsResult<Outcome>> + Send;
 }
 
 /// Seconds since the epoch, as AWS stamps events.

@@ -474,6 +474,11 @@ impl Bot {
 
     /// Waits for every spawned operation to finish and returns everything it wrote,
     /// drawn the way the shell draws it (edits as `  ~ `, thread posts as `  └ `).
+    /// What a restarted bot does once its adapter is up: resume recorded operations.
+    pub fn recover(&self) {
+        self.dispatcher.recover(Platform::Shell, &self.outbox);
+    }
+
     pub async fn finish(&mut self) -> String {
         let tasks = self.dispatcher.tasks();
         tasks.close();

@@ -266,6 +266,9 @@ pub async fn run(
     let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
     let deliverer =
         tokio::spawn(Deliverer::new(Arc::clone(&client), token.clone()).run(outbox_rx, direct_rx));
+    // Operations a previous instance left mid-watch report here again; posting
+    // needs only the Web API, so this need not wait for the socket.
+    handler.recover(Platform::Slack, &outbox_tx);
     let worker = tokio::spawn(work(
         inbox_rx,
         handler,

@@ -809,3 +809,173 @@ mod tests {
         assert_eq!(who_from_token("console-123"), None);
     }
 }
+
+// ---- Recovery after a restart ----------------------------------------------
+//
+// An operation records where its replies go as tags on the app's ECS service, and
+// removes them when it reports its outcome. A dockhand stopped mid-watch leaves
+// them behind; the next one reads them at start and watches again (`resume`),
+// reporting to the same channel. AWS is the only memory, as for locks and history.
+
+const TAG_WATCH_WHAT: &str = "dockhand:watch-what";
+const TAG_WATCH_BY: &str = "dockhand:watch-by";
+const TAG_WATCH_BY_NAME: &str = "dockhand:watch-by-name";
+const TAG_WATCH_CHANNEL: &str = "dockhand:watch-channel";
+const TAG_WATCH_THREAD: &str = "dockhand:watch-thread";
+const TAG_WATCH_AT: &str = "dockhand:watch-at";
+const WATCH_TAGS: [&str; 6] = [
+    TAG_WATCH_WHAT,
+    TAG_WATCH_BY,
+    TAG_WATCH_BY_NAME,
+    TAG_WATCH_CHANNEL,
+    TAG_WATCH_THREAD,
+    TAG_WATCH_AT,
+];
+
+pub async fn record_watch(ops: &AwsOps, target: &Target, w: &crate::ops::Watched) -> OpsResult<()> {
+    let clients = ops.clients(&target.environment).await?;
+    let svc = ops.service_of(&clients, &target.app).await?;
+    let service = ecs::describe(&clients, &svc).await?;
+    let mut tags = vec![
+        ecs::tag(TAG_WATCH_WHAT, &ecs::tag_text(&w.what)),
+        ecs::tag(TAG_WATCH_BY, &ecs::tag_text(&w.by)),
+        ecs::tag(TAG_WATCH_BY_NAME, &ecs::tag_text(&w.by_name)),
+        ecs::tag(TAG_WATCH_CHANNEL, &ecs::tag_text(&w.channel)),
+        ecs::tag(TAG_WATCH_AT, &w.at.to_string()),
+    ];
+    if let Some(t) = &w.thread {
+        tags.push(ecs::tag(TAG_WATCH_THREAD, &ecs::tag_text(t)));
+    }
+    ecs::tag_resource(&clients, service.service_arn().unwrap_or_default(), tags).await
+}
+
+pub async fn clear_watch(ops: &AwsOps, target: &Target) -> OpsResult<()> {
+    let clients = ops.clients(&target.environment).await?;
+    let svc = ops.service_of(&clients, &target.app).await?;
+    let service = ecs::describe(&clients, &svc).await?;
+    if ecs::tag_value(service.tags(), TAG_WATCH_WHAT).is_none() {
+        return Ok(());
+    }
+    ecs::untag_resource(
+        &clients,
+        service.service_arn().unwrap_or_default(),
+        &WATCH_TAGS,
+    )
+    .await
+}
+
+/// The watches recorded on these apps' services.
+pub async fn watched(
+    ops: &AwsOps,
+    app: &config::App,
+    env: &config::Environment,
+) -> OpsResult<Option<crate::ops::Watched>> {
+    let clients = ops.clients(env).await?;
+    let svc = ops.service_of(&clients, app).await?;
+    let service = ecs::describe(&clients, &svc).await?;
+    let tags = service.tags();
+    let Some(what) = ecs::tag_value(tags, TAG_WATCH_WHAT) else {
+        return Ok(None);
+    };
+    Ok(Some(crate::ops::Watched {
+        app: app.name.clone(),
+        what: what.to_string(),
+        by: ecs::tag_value(tags, TAG_WATCH_BY)
+            .unwrap_or_default()
+            .to_string(),
+        by_name: ecs::tag_value(tags, TAG_WATCH_BY_NAME)
+            .unwrap_or("someone")
+            .to_string(),
+        channel: ecs::tag_value(tags, TAG_WATCH_CHANNEL)
+            .unwrap_or_default()
+            .to_string(),
+        thread: ecs::tag_value(tags, TAG_WATCH_THREAD).map(str::to_string),
+        at: ecs::tag_value(tags, TAG_WATCH_AT)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_default(),
+    }))
+}
+
+/// Watches a recorded operation to its end, from wherever it is now: it may still
+/// be rolling out, or have finished while no dockhand was watching.
+pub async fn resume(
+    ops: &AwsOps,
+    target: &Target,
+    w: &crate::ops::Watched,
+    progress: Progress,
+) -> OpsResult<Outcome> {
+    let started = Instant::now();
+    let clients = ops.clients(&target.environment).await?;
+    let svc = ops.service_of(&clients, &target.app).await?;
+    let verb = w.what.split_whitespace().next().unwrap_or_default();
+    let verdict = match &target.app.target {
+        config::Target::Stack {
+            stack,
+            version_parameter,
+            count_parameter,
+        } => {
+            let s = cfn::describe(&clients, stack.as_str()).await?;
+            let _ = progress.send(Event::Started {
+                current: cfn::parameter(&s, version_parameter),
+            });
+            // The operation's own events carry its request token: the newest
+            // event with one of dockhand's tokens is this operation's.
+            let events = cfn::events(&clients, stack.as_str()).await?;
+            let token = events
+                .iter()
+                .find_map(|e| e.token.clone().filter(|t| t.starts_with("dockhand-")))
+                .unwrap_or_default();
+            let expect = match verb {
+                "scale" => Expect::Count(
+                    cfn::parameter(&s, count_parameter)
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or_default(),
+                ),
+                "cancel" => Expect::RolledBack,
+                _ => Expect::Version(cfn::parameter(&s, version_parameter).unwrap_or_default()),
+            };
+            watch_stack(ops, &clients, target, &svc, &token, expect, progress).await?
+        }
+        config::Target::Service { .. } => {
+            let snap = ecs::snap(&ecs::describe(&clients, &svc).await?);
+            let _ = progress.send(Event::Started { current: None });
+            if verb == "scale" {
+                let n = snap.desired;
+                let reporter = Reporter::new(progress);
+                let (r, c, s) = (&reporter, &clients, &svc);
+                watch::watch(
+                    ops.watch_config().poll,
+                    target.app.timeout,
+                    move || async move {
+                        let service = ecs::describe(c, s).await?;
+                        let snap = ecs::snap(&service);
+                        r.lock()
+                            .expect("reporter")
+                            .service(&snap, &ecs::events(&service));
+                        Ok(judge_scale(&snap, n))
+                    },
+                )
+                .await?
+            } else {
+                // Deploy, rollback and cancel all roll out the primary's revision.
+                let want = snap.task_definition.clone();
+                let (_, tags) = ecs::task_definition(&clients, &want).await?;
+                let version = ecs::tag_value(&tags, TAG_VERSION).map(str::to_string);
+                watch_service(
+                    ops,
+                    &clients,
+                    target,
+                    &svc,
+                    &want,
+                    version.as_deref(),
+                    progress,
+                )
+                .await?
+            }
+        }
+    };
+    Ok(Outcome {
+        verdict,
+        elapsed: started.elapsed(),
+    })
+}

@@ -463,4 +463,32 @@ impl Ops for AwsOps {
     async fn history(&self, app: &App, environment: &Environment) -> OpsResult<Vec<HistoryEntry>> {
         describe::history(self, app, environment).await
     }
+
+    async fn record_watch(&self, target: &Target, watched: &super::Watched) -> OpsResult<()> {
+        deploy::record_watch(self, target, watched).await
+    }
+
+    async fn clear_watch(&self, target: &Target) -> OpsResult<()> {
+        deploy::clear_watch(self, target).await
+    }
+
+    async fn watched(&self, apps: &[(App, Environment)]) -> Vec<super::Watched> {
+        // One service description per app, concurrently; an app that cannot be
+        // read has nothing to resume (its error shows up in `status`).
+        let found = futures::future::join_all(
+            apps.iter()
+                .map(|(app, env)| deploy::watched(self, app, env)),
+        )
+        .await;
+        found.into_iter().filter_map(|w| w.ok().flatten()).collect()
+    }
+
+    async fn resume(
+        &self,
+        target: &Target,
+        watched: &super::Watched,
+        progress: super::Progress,
+    ) -> OpsResult<Outcome> {
+        deploy::resume(self, target, watched, progress).await
+    }
 }
