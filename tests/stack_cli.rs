@@ -155,6 +155,32 @@ async fn stack_up_creates_fills_from_parents_updates_and_finds_no_changes() {
     );
     assert_eq!(w.stack_parameter("hubot", "Version").await, "v2");
     assert_eq!(w.stack_parameter("hubot", "ServiceName").await, "hubot");
+
+    // The third bundled stack, dockhand's own, from the same cluster's outputs.
+    let out = dockhand(
+        a,
+        &[
+            "stack",
+            "up",
+            "--stack",
+            "dockhand",
+            "--template",
+            "deploy/dockhand.yaml",
+            "--parent",
+            "cluster",
+            "--param",
+            "Image=public.ecr.aws/example/dockhand",
+            "--param",
+            "Version=v1",
+            "--param",
+            "SlackSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:dockhand/slack-AbCdEf",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(w.stack_parameter("dockhand", "ClusterName").await, "apps");
+    let subnets = w.stack_parameter("dockhand", "SubnetIds").await;
+    assert!(subnets.starts_with("subnet-"), "{subnets}");
 }
 
 #[tokio::test]
