@@ -13,3 +13,13 @@ echo "== emulator self-test"
 emulator/.venv/bin/python emulator/selftest.py
 echo "== cargo test (one emulator for every test binary)"
 scripts/with-emulator.sh cargo test --all-targets
+
+# The image (a release build with fat LTO, minutes): in CI, or when asked.
+if [ "${DOCKHAND_TEST_IMAGE:-0}" = 1 ]; then
+  if command -v buildah >/dev/null; then
+    echo "== make image: the Dockerfile's final stage with buildah, then checked"
+    make image
+  else
+    echo "== SKIPPED make image: buildah is not installed (apt-get install buildah)"
+  fi
+fi
