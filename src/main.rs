@@ -311,7 +311,9 @@ async fn run(config: Config, catalog: Catalog) -> ExitCode {
             stop.cancel();
             operations.cancel();
             tokio::time::sleep(STOP_DEADLINE).await;
-            tracing::error!("stopping took over {STOP_DEADLINE:?}; exiting with replies undelivered");
+            tracing::error!(
+                "stopping took over {STOP_DEADLINE:?}; exiting with replies undelivered"
+            );
             std::process::exit(1);
         });
     }
