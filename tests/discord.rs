@@ -390,6 +390,40 @@ fn run_config() -> String {
 }
 
 #[tokio::test]
+async fn dockhand_run_connects_to_discord_answers_and_stops_cleanly_on_sigterm() {
+    let discord = FakeDiscord::start(SECRETS[2]).await;
+    let bot = Running::start(
+        &run_config(),
+        &[
+            ("DISCORD_TOKEN", SECRETS[2]),
+            ("DISCORD_API_URL", discord.base.as_str()),
+        ],
+    );
+    discord
+        .until(20, "the binary's IDENTIFY", |d| {
+            (!d.identifies().is_empty()).then_some(())
+        })
+        .await;
+    discord.message(OPS, ALICE, "alice", "!ping");
+    discord
+        .until(10, "pong", |d| {
+            posts(d, OPS).into_iter().find(|p| p == "pong")
+        })
+        .await;
+
+    let ready = bot.get("/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    bot.assert_metrics(&[
+        "dockhand_adapter_connected{adapter=\"discord\"} 1",
+        "dockhand_commands_total{verb=\"ping\",outcome=\"allowed\"} 1",
+    ])
+    .await;
+
+    let log = bot.stop().await;
+    assert!(log.contains("discord: signed in"), "{log}");
+}
+
+#[tokio::test]
 async fn an_unreachable_discord_and_a_refused_token_are_told_apart_at_start() {
     // Nothing listens on a port just freed: connection refused.
     let port = support::free_port();

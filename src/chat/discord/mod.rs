@@ -28,9 +28,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serenity::all::{
     ClientBuilder, CommandDataOption, CommandDataOptionValue, CommandInteraction,
-    CommandOptionType, ComponentInteraction, Context, CreateAutocompleteResponse, CreateCommand,
-    CreateCommandOption, CreateInteractionResponse, EventHandler, GatewayError, GatewayIntents,
-    GuildId, HttpBuilder, Interaction, Message, Ready, ResumedEvent, User, UserId,
+    CommandOptionType, ComponentInteraction, ConnectionStage, Context, CreateAutocompleteResponse,
+    CreateCommand, CreateCommandOption, CreateInteractionResponse, EventHandler, GatewayError,
+    GatewayIntents, GuildId, HttpBuilder, Interaction, Message, Ready, ResumedEvent,
+    ShardStageUpdateEvent, User, UserId,
 };
 use serenity::async_trait;
 use tokio::sync::mpsc;
@@ -41,6 +42,7 @@ use crate::command::Catalog;
 use crate::command::grammar::{Element, Usage};
 use crate::config;
 use crate::dispatch::{Handle, Handled, Outbound};
+use crate::metrics::metrics;
 use deliver::{Deliverer, Direct};
 
 /// The application command every invocation goes through.
@@ -382,11 +384,22 @@ struct Events(Arc<Shared>);
 impl EventHandler for Events {
     async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(user = %ready.user.name, id = %ready.user.id, "discord: connected");
+        metrics().adapter("discord", true);
         self.0.register(&ctx).await;
     }
 
     async fn resume(&self, _ctx: Context, _: ResumedEvent) {
         tracing::info!("discord: session resumed");
+        metrics().adapter("discord", true);
+    }
+
+    /// Any stage but connected (a drop, a resume or re-identify under way) is down
+    /// until the next READY or RESUMED.
+    async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
+        if event.new != ConnectionStage::Connected {
+            tracing::info!(stage = %event.new, "discord: gateway not connected");
+            metrics().adapter("discord", false);
+        }
     }
 
     async fn message(&self, ctx: Context, msg: Message) {
@@ -551,6 +564,7 @@ pub async fn run(
         other => DiscordError::Gateway(other.to_string()),
     });
     stopper.abort();
+    metrics().adapter("discord", false);
     // No more events: the worker ends once its queue is empty, and the deliverer
     // once every operation the worker started has sent its last reply.
     drop(client);
