@@ -47,6 +47,18 @@ container = "worker"
 min = 0
 max = 10
 
+[apps.web]
+environment = "staging"
+cluster = "apps"
+service = "web"
+container = "web"
+
+[apps.website]
+environment = "staging"
+cluster = "apps"
+service = "website"
+container = "website"
+
 [roles]
 deployers = ["discord:101", "discord:102"]
 
@@ -377,6 +389,40 @@ async fn a_dropped_connection_resumes_and_the_next_command_is_answered() {
         "the session resumed, not re-identified"
     );
     assert_eq!(h.discord.identifies().len(), 1);
+    h.stop().await;
+}
+
+/// The choices offered while `typed` is in `/dockhand deploy app:`.
+async fn offered(h: &Harness, typed: &str) -> Vec<String> {
+    let token = h
+        .discord
+        .autocomplete(OPS, ALICE, "alice", "deploy", "app", typed);
+    let answer = h
+        .callback(&token, "the autocomplete answer", |b| b["type"] == 8)
+        .await;
+    let choices = answer.body["data"]["choices"].as_array().unwrap();
+    choices
+        .iter()
+        .map(|c| {
+            assert_eq!(c["name"], c["value"], "{}", answer.body);
+            c["value"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn autocomplete_offers_the_configured_apps_that_start_with_what_was_typed() {
+    let h = Harness::start("").await.connected(1).await;
+    assert_eq!(offered(&h, "we").await, ["web", "website"]);
+    assert_eq!(
+        offered(&h, "WO").await,
+        ["worker"],
+        "typed text is lowercased"
+    );
+    assert_eq!(offered(&h, "").await, ["web", "website", "worker"]);
+    assert!(offered(&h, "x").await.is_empty());
+    // Nothing was run: autocompletion only offers.
+    assert!(posts(&h.discord, OPS).is_empty());
     h.stop().await;
 }
 

@@ -277,9 +277,37 @@ impl FakeDiscord {
                 json!({"name": n, "type": kind, "value": v})
             })
             .collect();
+        self.command_interaction(2, channel, user_id, name, sub, options)
+    }
+
+    /// Typing `typed` into the string option `option` of `/dockhand <sub>`
+    /// (APPLICATION_COMMAND_AUTOCOMPLETE); returns the interaction token.
+    pub fn autocomplete(
+        &self,
+        channel: u64,
+        user_id: u64,
+        name: &str,
+        sub: &str,
+        option: &str,
+        typed: &str,
+    ) -> String {
+        let focused = json!({"name": option, "type": 3, "value": typed, "focused": true});
+        self.command_interaction(4, channel, user_id, name, sub, vec![focused])
+    }
+
+    /// An interaction of `kind` on `/dockhand <sub>` with `options`; returns its token.
+    fn command_interaction(
+        &self,
+        kind: u8,
+        channel: u64,
+        user_id: u64,
+        name: &str,
+        sub: &str,
+        options: Vec<Value>,
+    ) -> String {
         let data = json!({"id": "555", "name": "dockhand", "type": 1,
             "options": [{"name": sub, "type": 1, "options": options}]});
-        let i = self.interaction(2, channel, user_id, name, data);
+        let i = self.interaction(kind, channel, user_id, name, data);
         let token = i["token"].as_str().unwrap().to_string();
         self.dispatch("INTERACTION_CREATE", checked::<Interaction>(i));
         token
