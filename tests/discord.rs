@@ -7,6 +7,8 @@
 
 #[path = "support/discord.rs"]
 mod discord_server;
+#[path = "support/process.rs"]
+mod process;
 mod support;
 
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use discord_server::{APP, BOT, Call, FakeDiscord, GUILD};
 use dockhand::chat::discord::{self, DiscordError};
 use dockhand::config::Config;
 use dockhand::dispatch::Handle;
+use process::Running;
 use support::{Bot, SECRETS, World, assert_no_secret, root};
 
 const ALICE: u64 = 101;
@@ -44,6 +47,18 @@ container = "worker"
 min = 0
 max = 10
 
+[apps.web]
+environment = "staging"
+cluster = "apps"
+service = "web"
+container = "web"
+
+[apps.website]
+environment = "staging"
+cluster = "apps"
+service = "website"
+container = "website"
+
 [roles]
 deployers = ["discord:101", "discord:102"]
 
@@ -63,7 +78,7 @@ struct Harness {
 
 impl Harness {
     async fn start(section: &str) -> Harness {
-        let discord = FakeDiscord::start().await;
+        let discord = FakeDiscord::start(SECRETS[2]).await;
         let world = World::new().await;
         let text = format!(
             "commands_dir = {:?}\n{APPS}\n[discord]\napi_url = {:?}\n{section}",
@@ -375,4 +390,119 @@ async fn a_dropped_connection_resumes_and_the_next_command_is_answered() {
     );
     assert_eq!(h.discord.identifies().len(), 1);
     h.stop().await;
+}
+
+/// The choices offered while `typed` is in `/dockhand deploy app:`.
+async fn offered(h: &Harness, typed: &str) -> Vec<String> {
+    let token = h
+        .discord
+        .autocomplete(OPS, ALICE, "alice", "deploy", "app", typed);
+    let answer = h
+        .callback(&token, "the autocomplete answer", |b| b["type"] == 8)
+        .await;
+    let choices = answer.body["data"]["choices"].as_array().unwrap();
+    choices
+        .iter()
+        .map(|c| {
+            assert_eq!(c["name"], c["value"], "{}", answer.body);
+            c["value"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn autocomplete_offers_the_configured_apps_that_start_with_what_was_typed() {
+    let h = Harness::start("").await.connected(1).await;
+    assert_eq!(offered(&h, "we").await, ["web", "website"]);
+    assert_eq!(
+        offered(&h, "WO").await,
+        ["worker"],
+        "typed text is lowercased"
+    );
+    assert_eq!(offered(&h, "").await, ["web", "website", "worker"]);
+    assert!(offered(&h, "x").await.is_empty());
+    // Nothing was run: autocompletion only offers.
+    assert!(posts(&h.discord, OPS).is_empty());
+    h.stop().await;
+}
+
+/// A config for `dockhand run` with the Discord adapter only; its URL and token
+/// come from the environment, as in a container.
+fn run_config() -> String {
+    format!(
+        "commands_dir = {:?}\n[aws]\nregion = \"us-east-1\"\n",
+        root().join("commands")
+    )
+}
+
+#[tokio::test]
+async fn dockhand_run_connects_to_discord_answers_and_stops_cleanly_on_sigterm() {
+    let discord = FakeDiscord::start(SECRETS[2]).await;
+    let bot = Running::start(
+        &run_config(),
+        &[
+            ("DISCORD_TOKEN", SECRETS[2]),
+            ("DISCORD_API_URL", discord.base.as_str()),
+        ],
+    );
+    discord
+        .until(20, "the binary's IDENTIFY", |d| {
+            (!d.identifies().is_empty()).then_some(())
+        })
+        .await;
+    discord.message(OPS, ALICE, "alice", "!ping");
+    discord
+        .until(10, "pong", |d| {
+            posts(d, OPS).into_iter().find(|p| p == "pong")
+        })
+        .await;
+
+    let ready = bot.get("/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    bot.assert_metrics(&[
+        "dockhand_adapter_connected{adapter=\"discord\"} 1",
+        "dockhand_commands_total{verb=\"ping\",outcome=\"allowed\"} 1",
+    ])
+    .await;
+
+    let log = bot.stop().await;
+    assert!(log.contains("discord: signed in"), "{log}");
+}
+
+#[tokio::test]
+async fn an_unreachable_discord_and_a_refused_token_are_told_apart_at_start() {
+    // Nothing listens on a port just freed: connection refused.
+    let port = support::free_port();
+    let nowhere = format!("http://127.0.0.1:{port}");
+    let bot = Running::start(
+        &run_config(),
+        &[
+            ("DISCORD_TOKEN", SECRETS[2]),
+            ("DISCORD_API_URL", nowhere.as_str()),
+        ],
+    );
+    let (status, log) = bot.exited().await;
+    assert!(!status.success(), "{log}");
+    let said = format!("Discord could not be reached at {nowhere}");
+    assert!(log.contains(&said), "{said} in:\n{log}");
+    assert!(log.contains("DISCORD_API_URL"), "{log}");
+    assert!(!log.contains("token"), "not a token problem:\n{log}");
+
+    // Reached, with a token Discord does not know: 401, and only then the token.
+    let discord = FakeDiscord::start(SECRETS[2]).await;
+    let revoked = "revoked.bot.token";
+    let bot = Running::start(
+        &run_config(),
+        &[
+            ("DISCORD_TOKEN", revoked),
+            ("DISCORD_API_URL", discord.base.as_str()),
+        ],
+    );
+    let (status, log) = bot.exited().await;
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("Discord refused the bot token"), "{log}");
+    assert!(log.contains("401"), "{log}");
+    assert!(log.contains("check DISCORD_TOKEN"), "{log}");
+    assert!(!log.contains(revoked), "the token is not logged:\n{log}");
+    assert!(discord.identifies().is_empty(), "no gateway session");
 }

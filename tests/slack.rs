@@ -5,6 +5,8 @@
 //!
 //! Run with `make test` (or `scripts/with-emulator.sh cargo test --test slack`).
 
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/slack.rs"]
 mod slack_server;
 mod support;
@@ -19,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use dockhand::chat::slack::{self, SlackError};
 use dockhand::config::Config;
 use dockhand::dispatch::Handle;
+use process::{Running, healthcheck};
 use slack_server::{BOT_USER, Call, FakeSlack};
 use support::{Bot, SECRETS, World, assert_no_secret, root};
 
@@ -396,11 +399,7 @@ fn now() -> i64 {
 
 #[tokio::test]
 async fn http_mode_accepts_signed_events_and_refuses_the_rest() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let addr = format!("127.0.0.1:{port}");
     let h = Harness::start(&format!("mode = \"http\"\nlisten = {addr:?}\n")).await;
     // Wait for the listener.
@@ -513,40 +512,18 @@ fn the_app_manifest_asks_for_what_the_adapter_uses_and_no_more() {
 #[tokio::test]
 async fn dockhand_run_connects_answers_serves_health_and_stops_cleanly_on_sigterm() {
     let slack = FakeSlack::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("dockhand.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "commands_dir = {:?}\n[aws]\nregion = \"us-east-1\"\n[slack]\napi_url = {:?}\n",
-            root().join("commands"),
-            slack.api_url
-        ),
-    )
-    .unwrap();
-    let metrics_addr = format!(
-        "127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
+    let config = format!(
+        "commands_dir = {:?}\n[aws]\nregion = \"us-east-1\"\n[slack]\napi_url = {:?}\n",
+        root().join("commands"),
+        slack.api_url
     );
-    let bot = tokio::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .env("SLACK_BOT_TOKEN", SECRETS[0])
-        .env("SLACK_APP_TOKEN", SECRETS[1])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("DOCKHAND_LOG", "dockhand=debug")
-        .env("DOCKHAND_METRICS_ADDR", &metrics_addr)
-        .env("AWS_ENDPOINT_URL", support::emulator_url())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let bot = Running::start(
+        &config,
+        &[
+            ("SLACK_BOT_TOKEN", SECRETS[0]),
+            ("SLACK_APP_TOKEN", SECRETS[1]),
+        ],
+    );
     slack
         .until(20, "the binary's Socket Mode connection", |s| {
             (s.hellos() >= 1).then_some(())
@@ -562,56 +539,23 @@ async fn dockhand_run_connects_answers_serves_health_and_stops_cleanly_on_sigter
         .await;
 
     // Health and metrics: alive, ready (Slack connected, AWS answers), counted.
-    let get = |path: &'static str| {
-        let addr = metrics_addr.clone();
-        async move {
-            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-            stream.write_all(req.as_bytes()).await.unwrap();
-            let mut out = String::new();
-            stream.read_to_string(&mut out).await.unwrap();
-            out
-        }
-    };
-    assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
-    let ready = get("/readyz").await;
+    assert!(bot.get("/healthz").await.starts_with("HTTP/1.1 200"));
+    let ready = bot.get("/readyz").await;
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
-    let metrics = get("/metrics").await;
-    for line in [
+    bot.assert_metrics(&[
         "dockhand_commands_total{verb=\"ping\",outcome=\"allowed\"} 1",
         "dockhand_adapter_connected{adapter=\"slack\"} 1",
         "dockhand_aws_calls_total{operation=\"ecs:ListClusters\",outcome=\"ok\"} 1",
         "dockhand_operations_in_flight 0",
-    ] {
-        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
-    }
-    let check = tokio::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
-        .arg("healthcheck")
-        .env("DOCKHAND_METRICS_ADDR", &metrics_addr)
-        .status()
-        .await
-        .unwrap();
-    assert!(check.success());
+    ])
+    .await;
+    let metrics_addr = bot.metrics_addr.clone();
+    assert!(healthcheck(&metrics_addr).status.success());
 
-    let pid = bot.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(20), bot.wait_with_output())
-        .await
-        .expect("dockhand run stops within its grace period")
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{:?}\n{log}", out.status);
+    let log = bot.stop().await;
     assert!(log.contains("slack: signed in"), "{log}");
-    assert_no_secret(&log);
     // Nothing answers any more: the health check says so.
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
-        .arg("healthcheck")
-        .env("DOCKHAND_METRICS_ADDR", &metrics_addr)
-        .output()
-        .unwrap();
+    let check = healthcheck(&metrics_addr);
     assert!(!check.status.success());
     assert!(String::from_utf8_lossy(&check.stderr).contains("unhealthy: nothing answers"));
 }

@@ -6,6 +6,7 @@
 //! `PATCH /webhooks/{app}/{token}/messages/@original`), and the gateway websocket on
 //! `/gw`: HELLO on connect, IDENTIFY -> READY, RESUME -> RESUMED, heartbeats
 //! acknowledged, dispatches pushed by the test, and dropped connections on demand.
+//! A request without the bot token the server was started with is answered 401.
 //!
 //! serenity 0.12's model structs are `#[non_exhaustive]`, so they cannot be built
 //! outside serenity. Payloads are therefore written here as JSON following
@@ -25,7 +26,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde::Serialize;
@@ -78,6 +80,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct FakeDiscord {
     pub base: String,
+    /// The bot token the server accepts; any other is answered 401, as Discord does.
+    token: Arc<str>,
     inner: Arc<Mutex<Inner>>,
     changed: Arc<Notify>,
 }
@@ -119,11 +123,13 @@ fn member(id: u64, name: &str) -> Value {
 }
 
 impl FakeDiscord {
-    pub async fn start() -> FakeDiscord {
+    /// A server on a free port that accepts the bot token `token`.
+    pub async fn start(token: &str) -> FakeDiscord {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let discord = FakeDiscord {
             base,
+            token: token.into(),
             inner: Arc::new(Mutex::new(Inner {
                 next_id: 1_000,
                 ..Inner::default()
@@ -271,9 +277,37 @@ impl FakeDiscord {
                 json!({"name": n, "type": kind, "value": v})
             })
             .collect();
+        self.command_interaction(2, channel, user_id, name, sub, options)
+    }
+
+    /// Typing `typed` into the string option `option` of `/dockhand <sub>`
+    /// (APPLICATION_COMMAND_AUTOCOMPLETE); returns the interaction token.
+    pub fn autocomplete(
+        &self,
+        channel: u64,
+        user_id: u64,
+        name: &str,
+        sub: &str,
+        option: &str,
+        typed: &str,
+    ) -> String {
+        let focused = json!({"name": option, "type": 3, "value": typed, "focused": true});
+        self.command_interaction(4, channel, user_id, name, sub, vec![focused])
+    }
+
+    /// An interaction of `kind` on `/dockhand <sub>` with `options`; returns its token.
+    fn command_interaction(
+        &self,
+        kind: u8,
+        channel: u64,
+        user_id: u64,
+        name: &str,
+        sub: &str,
+        options: Vec<Value>,
+    ) -> String {
         let data = json!({"id": "555", "name": "dockhand", "type": 1,
             "options": [{"name": sub, "type": 1, "options": options}]});
-        let i = self.interaction(2, channel, user_id, name, data);
+        let i = self.interaction(kind, channel, user_id, name, data);
         let token = i["token"].as_str().unwrap().to_string();
         self.dispatch("INTERACTION_CREATE", checked::<Interaction>(i));
         token
@@ -326,13 +360,21 @@ async fn api(
     State(discord): State<FakeDiscord>,
     method: Method,
     Path(path): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let parts: Vec<&str> = path.split('/').collect();
     let mut created = None;
     let ok = StatusCode::OK;
+    let signed = headers
+        .get(AUTHORIZATION)
+        .is_some_and(|h| h.as_bytes() == format!("Bot {}", discord.token).as_bytes());
     let response = match (method.as_str(), parts.as_slice()) {
+        _ if !signed => json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"message": "401: Unauthorized", "code": 0}),
+        ),
         ("GET", ["gateway"]) | ("GET", ["gateway", "bot"]) => json_response(
             ok,
             json!({"url": format!("{}/gw", discord.base.replace("http://", "ws://")),

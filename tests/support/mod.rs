@@ -84,6 +84,16 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A local port nothing listens on (it was free a moment ago): for a server the
+/// test starts later, or for a connection that must be refused.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The emulator's URL. Tests that need AWS fail with the way to run them.
 pub fn emulator_url() -> String {
     std::env::var("DOCKHAND_TEST_EMULATOR").unwrap_or_else(|_| {

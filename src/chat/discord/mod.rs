@@ -28,9 +28,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serenity::all::{
     ClientBuilder, CommandDataOption, CommandDataOptionValue, CommandInteraction,
-    CommandOptionType, ComponentInteraction, Context, CreateAutocompleteResponse, CreateCommand,
-    CreateCommandOption, CreateInteractionResponse, EventHandler, GatewayError, GatewayIntents,
-    GuildId, HttpBuilder, Interaction, Message, Ready, ResumedEvent, User, UserId,
+    CommandOptionType, ComponentInteraction, ConnectionStage, Context, CreateAutocompleteResponse,
+    CreateCommand, CreateCommandOption, CreateInteractionResponse, EventHandler, GatewayError,
+    GatewayIntents, GuildId, HttpBuilder, Interaction, Message, Ready, ResumedEvent,
+    ShardStageUpdateEvent, User, UserId,
 };
 use serenity::async_trait;
 use tokio::sync::mpsc;
@@ -41,6 +42,7 @@ use crate::command::Catalog;
 use crate::command::grammar::{Element, Usage};
 use crate::config;
 use crate::dispatch::{Handle, Handled, Outbound};
+use crate::metrics::metrics;
 use deliver::{Deliverer, Direct};
 
 /// The application command every invocation goes through.
@@ -51,8 +53,14 @@ pub const COMMAND: &str = "dockhand";
 pub enum DiscordError {
     #[error("Discord needs DISCORD_TOKEN (the bot token); see the README's Discord section")]
     Missing,
+    #[error(
+        "Discord could not be reached at {url} ({reason}); check the network and DISCORD_API_URL"
+    )]
+    Unreachable { url: String, reason: String },
     #[error("Discord refused the bot token at /users/@me ({0}); check DISCORD_TOKEN")]
     Auth(String),
+    #[error("Discord at {url} answered /users/@me with {reason}; try again later")]
+    SignIn { url: String, reason: String },
     #[error(
         "Discord refused the Message Content intent; enable it under Bot -> Privileged Gateway Intents, \
          or set `[discord] prefix_commands = false` to use only mentions and /dockhand"
@@ -376,11 +384,22 @@ struct Events(Arc<Shared>);
 impl EventHandler for Events {
     async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(user = %ready.user.name, id = %ready.user.id, "discord: connected");
+        metrics().adapter("discord", true);
         self.0.register(&ctx).await;
     }
 
     async fn resume(&self, _ctx: Context, _: ResumedEvent) {
         tracing::info!("discord: session resumed");
+        metrics().adapter("discord", true);
+    }
+
+    /// Any stage but connected (a drop, a resume or re-identify under way) is down
+    /// until the next READY or RESUMED.
+    async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
+        if event.new != ConnectionStage::Connected {
+            tracing::info!(stage = %event.new, "discord: gateway not connected");
+            metrics().adapter("discord", false);
+        }
     }
 
     async fn message(&self, ctx: Context, msg: Message) {
@@ -431,6 +450,50 @@ impl EventHandler for Events {
     }
 }
 
+/// Where serenity sends requests unless `api_url` (DISCORD_API_URL) says otherwise.
+const API_URL: &str = "https://discord.com";
+
+/// The first request's failure, told apart: nothing answered (network, DNS, a
+/// wrong DISCORD_API_URL), the token was refused (401), or Discord failed otherwise.
+fn sign_in_error(url: &str, error: serenity::Error) -> DiscordError {
+    use serenity::http::HttpError;
+    let url = url.to_string();
+    match error {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) => {
+            let reason = format!("{} {}", response.status_code, response.error.message);
+            if response.status_code.as_u16() == 401 {
+                DiscordError::Auth(reason)
+            } else {
+                DiscordError::SignIn { url, reason }
+            }
+        }
+        serenity::Error::Http(HttpError::Request(e)) => DiscordError::Unreachable {
+            url,
+            reason: causes(&e),
+        },
+        other => DiscordError::SignIn {
+            url,
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// An error and its sources on one line: reqwest's own message alone says only
+/// that sending failed, the cause (refused, DNS) is further down.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let line = e.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = e.source();
+    }
+    text
+}
+
 /// Runs the Discord adapter until `shutdown` is cancelled, then closes the gateway
 /// and returns once every reply of the work it started has been delivered.
 pub async fn run(
@@ -451,7 +514,7 @@ pub async fn run(
     let me = http
         .get_current_user()
         .await
-        .map_err(|e| DiscordError::Auth(e.to_string()))?;
+        .map_err(|e| sign_in_error(config.api_url.as_deref().unwrap_or(API_URL), e))?;
     tracing::info!(user = %me.name, id = %me.id, "discord: signed in");
 
     let (command, usages) = slash_command(catalog);
@@ -501,6 +564,7 @@ pub async fn run(
         other => DiscordError::Gateway(other.to_string()),
     });
     stopper.abort();
+    metrics().adapter("discord", false);
     // No more events: the worker ends once its queue is empty, and the deliverer
     // once every operation the worker started has sent its last reply.
     drop(client);
