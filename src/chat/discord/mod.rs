@@ -544,6 +544,9 @@ pub async fn run(
     let (outbox_tx, outbox_rx) = mpsc::unbounded_channel::<Outbound>();
     let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
     let deliverer = tokio::spawn(Deliverer::new(Arc::clone(&http)).run(outbox_rx, direct_rx));
+    // Operations a previous instance left mid-watch report here again; posting
+    // needs only the REST API, so this need not wait for the gateway.
+    handler.recover(crate::chat::Platform::Discord, &outbox_tx);
     let worker = tokio::spawn(work(inbox_rx, handler, outbox_tx, direct_tx));
 
     let shards = Arc::clone(&client.shard_manager);
