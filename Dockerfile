@@ -10,7 +10,7 @@
 # the tokens as environment variables; deploy/dockhand.yaml does both on ECS.
 
 ARG RUST_VERSION=1.95
-# `build` compiles here; `prebuilt` takes target/image/ from `make static`.
+# `build` compiles here; `prebuilt` takes target/image-root/ from `make static`.
 ARG BINARY=build
 
 FROM rust:${RUST_VERSION}-bookworm AS build
@@ -22,18 +22,18 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches \
  && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
  && echo 'fn main() {}' > benches/dispatch.rs \
- && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu \
+ && RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile image --locked --target x86_64-unknown-linux-gnu \
  && rm -rf src benches
 COPY src src
 COPY benches benches
 RUN touch src/main.rs src/lib.rs \
- && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu \
+ && RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile image --locked --target x86_64-unknown-linux-gnu \
  && mkdir -p /out/etc/ssl/certs \
- && cp target/x86_64-unknown-linux-gnu/release/dockhand /out/dockhand \
+ && cp target/x86_64-unknown-linux-gnu/image/dockhand /out/dockhand \
  && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/
 
 FROM scratch AS prebuilt
-COPY target/image/ /out/
+COPY target/image-root/ /out/
 
 FROM ${BINARY} AS binary
 

@@ -34,10 +34,10 @@ fmt:
 # The image's binary, built with the very command of the Dockerfile's build stage
 # (scripts/image-check.sh holds them equal), staged with CA certificates for `image`.
 static:
-	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu
-	mkdir -p target/image/etc/ssl/certs
-	cp target/x86_64-unknown-linux-gnu/release/dockhand target/image/dockhand
-	cp /etc/ssl/certs/ca-certificates.crt target/image/etc/ssl/certs/
+	RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile image --locked --target x86_64-unknown-linux-gnu
+	mkdir -p target/image-root/etc/ssl/certs
+	cp target/x86_64-unknown-linux-gnu/image/dockhand target/image-root/dockhand
+	cp /etc/ssl/certs/ca-certificates.crt target/image-root/etc/ssl/certs/
 
 # The Dockerfile's final stage with buildah (no Docker engine needed), from `static`,
 # then checked: runs, non-root, health check, size.
