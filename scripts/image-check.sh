@@ -30,5 +30,6 @@ gz=$(tar -C "$mnt" -cf - . | gzip -9 | wc -c)
 b umount "$ctr" >/dev/null
 awk -v i="$image" -v b="$bytes" -v g="$gz" \
   'BEGIN { printf "image %s: %.1f MB uncompressed, %.1f MB compressed (gzip -9 of its files)\n", i, b / 1e6, g / 1e6 }'
+# The target: 25 MB, met even uncompressed.
 limit=25000000
-[ "$gz" -le "$limit" ] || { echo "image: over 25 MB compressed"; exit 1; }
+[ "$bytes" -le "$limit" ] || { echo "image: over 25 MB uncompressed"; exit 1; }
