@@ -681,3 +681,34 @@ async fn a_restart_mid_deploy_hands_over_quickly_and_the_next_instance_reports_t
     assert!(out.status.success());
     assert_no_secret(&String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn when_slack_refuses_an_update_the_news_goes_in_the_thread() {
+    let h = Harness::start("").await.connected(1).await;
+    h.world.cluster("apps").await;
+    h.world
+        .service("apps", "worker", "public.ecr.aws/example/worker:v41", 1)
+        .await;
+    h.world.settle("apps", "worker").await;
+    // Someone deleted the head message: every update of it fails.
+    h.slack.fail("chat.update", "message_not_found");
+
+    h.slack.message(OPS, ALICE, "!deploy worker v42", None);
+    let head = h.post("Deploying worker v42").await;
+    let head_ts = head.ts.clone().unwrap();
+    let last = h
+        .slack
+        .until(30, "the verdict in the thread", |s| {
+            s.calls_of("chat.postMessage").into_iter().find(|c| {
+                c.body["thread_ts"] == head_ts.as_str() && text_of(c).contains("worker v42 is live")
+            })
+        })
+        .await;
+    assert!(
+        text_of(&last)
+            .starts_with("(Slack refused to update the message above: message_not_found.)"),
+        "{}",
+        last.body
+    );
+    h.stop().await;
+}

@@ -3,7 +3,7 @@
 //! newer one supersedes before its turn is never sent. The final state still lands
 //! within a second; platforms' per-message edit limits are never approached.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -12,18 +12,35 @@ use crate::chat::{MessageId, Reply};
 
 /// The shortest time between two edits of one message.
 pub const EDIT_INTERVAL: Duration = Duration::from_secs(1);
+/// ... of a message the platform refused to edit, whose news now goes out as new
+/// posts: fewer of them, the last one still certain.
+pub const SLOW_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 pub struct Edits {
     last: HashMap<MessageId, Instant>,
     waiting: HashMap<MessageId, Reply>,
+    slow: HashSet<MessageId>,
 }
 
 impl Edits {
+    fn interval(&self, id: &MessageId) -> Duration {
+        if self.slow.contains(id) {
+            SLOW_INTERVAL
+        } else {
+            EDIT_INTERVAL
+        }
+    }
+
     fn due_now(&self, id: &MessageId) -> bool {
         self.last
             .get(id)
-            .is_none_or(|t| t.elapsed() >= EDIT_INTERVAL)
+            .is_none_or(|t| t.elapsed() >= self.interval(id))
+    }
+
+    /// Paces a message's later edits at `SLOW_INTERVAL`.
+    pub fn slow_down(&mut self, id: MessageId) {
+        self.slow.insert(id);
     }
 
     /// Holds the newest version of a message; true when it may be sent now.
@@ -39,7 +56,7 @@ impl Edits {
             .map(|id| {
                 self.last
                     .get(id)
-                    .map_or_else(Instant::now, |t| *t + EDIT_INTERVAL)
+                    .map_or_else(Instant::now, |t| *t + self.interval(id))
             })
             .min()
     }
@@ -63,5 +80,34 @@ impl Edits {
     /// Forgets the send times of messages no longer remembered.
     pub fn retain(&mut self, keep: impl Fn(&MessageId) -> bool) {
         self.last.retain(|id, _| keep(id));
+        self.slow.retain(|id| keep(id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn edits_are_paced_and_the_newest_wins() {
+        let mut e = Edits::default();
+        let id = MessageId(1);
+        assert!(e.offer(id, Reply::text("1/2 running")));
+        assert_eq!(e.take(id).unwrap().text, "1/2 running");
+        // Within the interval: held, and superseded by the newer text.
+        assert!(!e.offer(id, Reply::text("2/2 running")));
+        assert!(!e.offer(id, Reply::text("live")));
+        assert_eq!(e.next_due(), Some(Instant::now() + EDIT_INTERVAL));
+        tokio::time::advance(EDIT_INTERVAL).await;
+        assert_eq!(e.due(false), [id]);
+        assert_eq!(e.take(id).unwrap().text, "live");
+
+        // A message the platform refused to edit is paced at SLOW_INTERVAL.
+        e.slow_down(id);
+        assert!(!e.offer(id, Reply::text("again")));
+        tokio::time::advance(EDIT_INTERVAL).await;
+        assert!(e.due(false).is_empty());
+        tokio::time::advance(SLOW_INTERVAL).await;
+        assert_eq!(e.due(false), [id]);
     }
 }

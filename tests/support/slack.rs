@@ -58,6 +58,8 @@ struct Inner {
     queued: VecDeque<String>,
     /// Method -> how many of its next calls answer 429 with Retry-After: 1.
     limited: HashMap<String, usize>,
+    /// Method -> the Slack error code its calls answer with (`ok: false`).
+    failing: HashMap<String, String>,
     ts: u64,
     names: HashMap<String, String>,
 }
@@ -100,6 +102,15 @@ impl FakeSlack {
     /// The next `n` calls of `method` are rate limited (429, Retry-After: 1).
     pub fn rate_limit(&self, method: &str, n: usize) {
         self.inner.lock().unwrap().limited.insert(method.into(), n);
+    }
+
+    /// Every later call of `method` fails with Slack's error `code`.
+    pub fn fail(&self, method: &str, code: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .failing
+            .insert(method.into(), code.into());
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -360,6 +371,16 @@ async fn api(
             )
                 .into_response();
         }
+    }
+    let failing = slack.inner.lock().unwrap().failing.get(&method).cloned();
+    if let Some(code) = failing {
+        slack.record(Call {
+            method: format!("{method} ({code})"),
+            token,
+            body,
+            ts: None,
+        });
+        return axum::Json(json!({"ok": false, "error": code})).into_response();
     }
     let mut posted = None;
     let response = match method.as_str() {

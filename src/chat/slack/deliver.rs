@@ -171,6 +171,27 @@ impl Deliverer {
         let session = self.client.open_session(&self.token);
         if let Err(e) = session.chat_update(&req).await {
             tracing::warn!(channel = %posted.channel, error = %e, "slack: chat.update failed");
+            // Someone is waiting on this message: when it cannot change (deleted,
+            // edited too often, too long), the news goes in its thread instead.
+            // Not after a rate limit the client already retried: that would add load.
+            if !matches!(
+                e,
+                slack_morphism::errors::SlackClientError::RateLimitError(_)
+            ) {
+                let note = Reply::text(format!(
+                    "(Slack refused to update the message above: {}.)\n{}",
+                    short_error(&e),
+                    reply.text
+                ));
+                let thread = SlackApiChatPostMessageRequest::new(
+                    posted.channel.clone().into(),
+                    blocks::content(&note),
+                )
+                .with_thread_ts(posted.thread_root.clone().into());
+                if let Err(e) = session.chat_post_message(&thread).await {
+                    tracing::warn!(error = %e, "slack: the fallback post failed too");
+                }
+            }
         }
     }
 
@@ -227,5 +248,14 @@ impl Deliverer {
         self.posted.retain(|_, p| p.order > cutoff);
         let posted = &self.posted;
         self.edits.retain(|id| posted.contains_key(id));
+    }
+}
+
+/// Slack's own error code (`message_not_found`, `msg_too_long`) when there is one:
+/// short, and free of request details.
+fn short_error(e: &slack_morphism::errors::SlackClientError) -> String {
+    match e {
+        slack_morphism::errors::SlackClientError::ApiError(api) => api.code.clone(),
+        _ => "an error".into(),
     }
 }
