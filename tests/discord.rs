@@ -254,11 +254,7 @@ async fn without_prefix_commands_no_privileged_intent_is_asked() {
 #[tokio::test]
 async fn a_deploy_edits_one_message_and_threads_aws_events() {
     let h = Harness::start("").await.connected(1).await;
-    h.world.cluster("apps").await;
-    h.world
-        .service("apps", "worker", "public.ecr.aws/example/worker:v41", 2)
-        .await;
-    h.world.settle("apps", "worker").await;
+    h.world.worker(2).await;
 
     h.discord.message(OPS, ALICE, "alice", "!deploy worker v42");
 
@@ -307,11 +303,7 @@ fn buttons(call: &Call) -> Vec<(String, String)> {
 #[tokio::test]
 async fn buttons_confirm_and_abort_through_the_same_path_and_settle_the_prompt() {
     let h = Harness::start("").await.connected(1).await;
-    h.world.cluster("apps").await;
-    h.world
-        .service("apps", "worker", "public.ecr.aws/example/worker:v41", 1)
-        .await;
-    h.world.settle("apps", "worker").await;
+    h.world.worker(1).await;
     let d = &h.discord;
 
     d.message(OPS, ALICE, "alice", "!scale worker 0");

@@ -214,11 +214,7 @@ async fn messages_mentions_slash_commands_and_dms_are_answered_once_each() {
 #[tokio::test]
 async fn a_deploy_edits_one_message_and_threads_aws_events() {
     let h = Harness::start("").await.connected(1).await;
-    h.world.cluster("apps").await;
-    h.world
-        .service("apps", "worker", "public.ecr.aws/example/worker:v41", 2)
-        .await;
-    h.world.settle("apps", "worker").await;
+    h.world.worker(2).await;
     // The first progress edit is rate limited: the client waits Retry-After and retries.
     h.slack.rate_limit("chat.update", 1);
 
@@ -275,11 +271,7 @@ fn buttons(call: &Call) -> Vec<(String, String)> {
 #[tokio::test]
 async fn buttons_confirm_and_abort_through_the_same_path_and_settle_the_prompt() {
     let h = Harness::start("").await.connected(1).await;
-    h.world.cluster("apps").await;
-    h.world
-        .service("apps", "worker", "public.ecr.aws/example/worker:v41", 1)
-        .await;
-    h.world.settle("apps", "worker").await;
+    h.world.worker(1).await;
     h.world.stack("hubot", "v1", 1).await;
     h.world.settle("hubot-cluster", "hubot").await;
 
@@ -585,10 +577,7 @@ async fn a_restart_mid_deploy_hands_over_quickly_and_the_next_instance_reports_t
     let slack = FakeSlack::start().await;
     slack.name(ALICE, "alice");
     let w = World::new().await;
-    w.cluster("apps").await;
-    w.service("apps", "worker", "public.ecr.aws/example/worker:v41", 2)
-        .await;
-    w.settle("apps", "worker").await;
+    w.worker(2).await;
     w.account.rollout_seconds(4.0);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("dockhand.toml");
@@ -685,11 +674,7 @@ async fn a_restart_mid_deploy_hands_over_quickly_and_the_next_instance_reports_t
 #[tokio::test]
 async fn when_slack_refuses_an_update_the_news_goes_in_the_thread() {
     let h = Harness::start("").await.connected(1).await;
-    h.world.cluster("apps").await;
-    h.world
-        .service("apps", "worker", "public.ecr.aws/example/worker:v41", 1)
-        .await;
-    h.world.settle("apps", "worker").await;
+    h.world.worker(1).await;
     // Someone deleted the head message: every update of it fails.
     h.slack.fail("chat.update", "message_not_found");
 

@@ -316,6 +316,15 @@ impl World {
         arn
     }
 
+    /// The usual service-managed app: `worker` v41 with `count` tasks in cluster
+    /// `apps`, settled.
+    pub async fn worker(&self, count: i32) {
+        self.cluster("apps").await;
+        self.service("apps", "worker", "public.ecr.aws/example/worker:v41", count)
+            .await;
+        self.settle("apps", "worker").await;
+    }
+
     /// A stack-managed app from `deploy/service.yaml`, in a cluster of its own.
     pub async fn stack(&self, name: &str, version: &str, count: i32) {
         use aws_sdk_cloudformation::types::{Capability, Parameter};
