@@ -8,7 +8,7 @@ b() { buildah --storage-driver vfs "$@"; }
 cd "$(dirname "$0")/.."
 
 # The Dockerfile's build stage and `make static` must build the binary the same way.
-cmd=$(make -s -n static | sed -n 1p)
+cmd=$(make -s -n --no-print-directory static | sed -n 1p)
 grep -qF "$cmd" Dockerfile || { echo "image: the Dockerfile does not build with \`$cmd\` (make static)"; exit 1; }
 
 ctr=$(b from "$image")
