@@ -1,0 +1,347 @@
+//! Confirmations: protected environments, risky arguments and unfamiliar versions
+//! wait for `confirm <code>` (or a button) from the right person, in the same
+//! channel, before the code expires; `abort <code>` drops them.
+
+use super::*;
+
+impl<O: Ops> Dispatcher<O> {
+    /// Stores the command under a fresh code and asks for it; a deploy's prompt
+    /// shows its plan.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn ask_confirmation(
+        &self,
+        command: Command,
+        app: Option<App>,
+        inbound: &Inbound<'_>,
+        outbox: &Outbox,
+        asked: String,
+        rule: Option<String>,
+        why: String,
+        other_person: bool,
+    ) -> Handled {
+        let ttl = self.inner.config.access.confirm_ttl;
+        let code = self.new_code();
+        let expires_at = ops::now() + ttl.as_secs() as i64;
+        let prefix = self.inner.addresser.prefix();
+        let who = if other_person {
+            format!(
+                "Someone other than {}",
+                neutralise(&inbound.author.name, 40)
+            )
+        } else {
+            "You".to_string()
+        };
+        let prompt = format!(
+            "`{asked}` needs a confirmation: {why}. {who} can `{prefix}confirm {code}` until {} (UTC), or `{prefix}abort {code}`.",
+            clock(expires_at)
+        );
+        {
+            let mut pending = self.inner.pending.lock().expect("pending lock");
+            let now = tokio::time::Instant::now();
+            pending.retain(|_, p| p.expires > now);
+            pending.insert(
+                code.clone(),
+                Pending {
+                    command: command.clone(),
+                    app: app.clone(),
+                    origin: inbound.origin.clone(),
+                    author: inbound.author.clone(),
+                    asked,
+                    rule,
+                    other_person,
+                    expires: now + ttl,
+                    expires_at,
+                },
+            );
+        }
+        let buttons = move |r: Reply| {
+            r.button(
+                "Confirm",
+                format!("confirm {code}"),
+                crate::chat::ButtonStyle::Primary,
+            )
+            .button(
+                "Abort",
+                format!("abort {code}"),
+                crate::chat::ButtonStyle::Danger,
+            )
+        };
+        match (command, app) {
+            (Command::Deploy { version, .. }, Some(app)) => {
+                let target = self.target(app, inbound);
+                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
+                    let plan = match d.inner.ops.plan(&target, &version).await {
+                        Ok(p) => render::plan(target.app.name.as_str(), version.as_str(), &p).text,
+                        Err(e) => format!("(No plan: {})", error_reply(&e)),
+                    };
+                    Ok(buttons(Reply::text(format!("{prompt}\n{plan}"))))
+                })
+            }
+            _ => Handled::Reply(buttons(Reply::text(prompt))),
+        }
+    }
+
+    /// Deploys at once when the version looks like the ones the app has run
+    /// (`v42` after `v41`); an unfamiliar kind of version (`latest`, a digest where
+    /// tags were used, a typo like `v2.O`) asks for a confirmation first. Reads
+    /// the app's history from AWS, so it runs as a task.
+    pub(super) fn deploy_if_familiar(
+        &self,
+        command: Command,
+        app: App,
+        inbound: &Inbound<'_>,
+        outbox: &Outbox,
+        asked: String,
+        rule: Option<String>,
+    ) -> Handled {
+        let Command::Deploy { version, .. } = &command else {
+            unreachable!("only deploys are checked")
+        };
+        // Refuse a busy app at once; the hold itself is taken when the deploy starts.
+        if let Some(h) = self.inner.holds.lock().expect("holds lock").get(&app.name) {
+            return Handled::Reply(Reply::text(self.busy_text(&app.name, h)));
+        }
+        let version = version.to_string();
+        let (d, outbox2) = (self.clone(), outbox.clone());
+        let (origin, author, via, text) = (
+            inbound.origin.clone(),
+            inbound.author.clone(),
+            inbound.via,
+            inbound.text.to_string(),
+        );
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tasks.spawn(async move {
+            let env = d.environment(&app);
+            let history = tokio::select! {
+                h = d.inner.ops.history(&app, &env) => h,
+                () = shutdown.cancelled() => return,
+            };
+            let inbound = Inbound {
+                origin: &origin,
+                author: &author,
+                via,
+                text: &text,
+            };
+            let unfamiliar = match &history {
+                // Nothing to compare with (a new app): no reason to stop.
+                Ok(h) if h.is_empty() => None,
+                Ok(h) => {
+                    let shapes: Vec<String> = h.iter().map(|e| version_shape(&e.version)).collect();
+                    (!shapes.contains(&version_shape(&version))).then(|| {
+                        let seen: Vec<&str> =
+                            h.iter().take(3).map(|e| e.version.as_str()).collect();
+                        format!(
+                            "`{version}` does not look like the versions {} ran before ({})",
+                            app.name,
+                            seen.join(", ")
+                        )
+                    })
+                }
+                // The deploy itself will report what is wrong with AWS.
+                Err(_) => None,
+            };
+            let handled = match unfamiliar {
+                Some(why) => d.ask_confirmation(
+                    command,
+                    Some(app),
+                    &inbound,
+                    &outbox2,
+                    asked,
+                    rule,
+                    why,
+                    false,
+                ),
+                None => d.run(command, Some(app), &inbound, &outbox2),
+            };
+            if let Handled::Reply(reply) = handled {
+                let _ = outbox2.send(Outbound {
+                    origin: origin.clone(),
+                    reply,
+                });
+            }
+        });
+        Handled::Started
+    }
+
+    /// A short code that is easy to read and type on a phone (no 0/O, 1/I).
+    pub(super) fn new_code(&self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        let pending = self.inner.pending.lock().expect("pending lock");
+        let mut seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default()
+            ^ self
+                .inner
+                .next_id
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        loop {
+            let mut code = String::with_capacity(4);
+            for _ in 0..4 {
+                // xorshift: codes need to be distinct, not secret (only the
+                // requester, in the same channel, can use one).
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                code.push(ALPHABET[(seed % ALPHABET.len() as u64) as usize] as char);
+            }
+            if !pending.contains_key(&code) {
+                return code;
+            }
+        }
+    }
+
+    pub(super) fn confirm(&self, code: &str, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled {
+        let reply = |t: String| Handled::Reply(Reply::text(t));
+        let found = {
+            let mut pending = self.inner.pending.lock().expect("pending lock");
+            let Some(p) = pending.get(code).cloned() else {
+                return reply(format!(
+                    "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
+                ));
+            };
+            if tokio::time::Instant::now() >= p.expires {
+                pending.remove(code);
+                return reply(format!(
+                    "Code `{code}` expired at {} (UTC); ask again.",
+                    clock(p.expires_at)
+                ));
+            }
+            if p.origin.platform != inbound.origin.platform
+                || p.origin.channel != inbound.origin.channel
+            {
+                return reply(format!(
+                    "Code `{code}` was given in another channel; confirm it there."
+                ));
+            }
+            let same = p.author.id == inbound.author.id;
+            if p.other_person && same {
+                return reply(format!(
+                    "`{}` needs a second person: someone other than you must confirm `{code}`.",
+                    p.asked
+                ));
+            }
+            if !p.other_person && !same {
+                return reply(format!(
+                    "Only {} can confirm `{code}`.",
+                    neutralise(&p.author.name, 40)
+                ));
+            }
+            if p.other_person {
+                // The approver must be allowed to do it too.
+                let request = Request {
+                    origin: inbound.origin,
+                    author: inbound.author,
+                    command: &p.command,
+                    app: p.app.as_ref(),
+                    environment: p.app.as_ref().map(|a| self.inner.config.environment_of(a)),
+                };
+                if let Decision::Deny(why) = self.inner.policy.decide(&request) {
+                    return reply(why);
+                }
+            }
+            pending.remove(code);
+            p
+        };
+        let approver = inbound.author.identity(inbound.origin.platform);
+        self.audit(
+            inbound,
+            &found.asked,
+            "confirmed",
+            found.rule.as_deref(),
+            outbox,
+        );
+        tracing::info!(target: "dockhand::audit", code, approver, asked = found.asked, "confirmation");
+        // The operation runs as the person who asked for it.
+        let original = Inbound {
+            origin: &found.origin,
+            author: &found.author,
+            via: inbound.via,
+            text: inbound.text,
+        };
+        self.run(found.command, found.app, &original, outbox)
+    }
+
+    pub(super) fn abort(&self, code: &str, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled {
+        let mut pending = self.inner.pending.lock().expect("pending lock");
+        let text = match pending.get(code) {
+            None => format!("No confirmation is waiting with code `{code}`; nothing to abort."),
+            Some(p)
+                if p.origin.channel != inbound.origin.channel
+                    || p.origin.platform != inbound.origin.platform =>
+            {
+                format!("Code `{code}` was given in another channel; abort it there.")
+            }
+            Some(p) if p.author.id != inbound.author.id && !p.other_person => {
+                format!(
+                    "Only {} can abort `{code}`.",
+                    neutralise(&p.author.name, 40)
+                )
+            }
+            Some(_) => {
+                let p = pending.remove(code).expect("present");
+                drop(pending);
+                self.audit(inbound, &p.asked, "aborted", p.rule.as_deref(), outbox);
+                return Handled::Reply(Reply::text(format!(
+                    "Aborted `{}`; nothing changed.",
+                    p.asked
+                )));
+            }
+        };
+        Handled::Reply(Reply::text(text))
+    }
+}
+
+/// The kind of a version: digit runs become `9`, letter runs `a`, so `v41` and
+/// `v42` share a shape (`a9`) that `latest` (`a`) and `v2.O` (`a9.a`) do not.
+pub(super) fn version_shape(version: &str) -> String {
+    let mut shape = String::new();
+    for c in version.chars() {
+        let class = if c.is_ascii_digit() {
+            '9'
+        } else if c.is_ascii_alphabetic() {
+            'a'
+        } else {
+            c
+        };
+        if !(shape.ends_with(class) && (class == '9' || class == 'a')) {
+            shape.push(class);
+        }
+    }
+    // A digest is a digest and a commit id a commit id, whatever their hex spells.
+    if version.starts_with("sha256:") {
+        return "sha256:digest".into();
+    }
+    if version.len() >= 7 && version.chars().all(|c| c.is_ascii_hexdigit()) {
+        return format!("hex{}", version.len());
+    }
+    shape
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_shape;
+
+    #[test]
+    fn versions_of_the_same_kind_share_a_shape() {
+        let same = [
+            ("v41", "v42"),
+            ("1.2.3", "10.0.12"),
+            ("3f2a9c1", "a0b1c2d"),
+            ("2024-11-23", "2025-01-02"),
+        ];
+        for (a, b) in same {
+            assert_eq!(version_shape(a), version_shape(b), "{a} vs {b}");
+        }
+        let different = [
+            ("v41", "latest"),
+            ("v41", "v2.O"),
+            ("1.2.3", "1.2"),
+            ("v41", "sha256:0123"),
+        ];
+        for (a, b) in different {
+            assert_ne!(version_shape(a), version_shape(b), "{a} vs {b}");
+        }
+    }
+}
