@@ -364,6 +364,22 @@ def stack_rollout_fails() -> str:
     return "Service UPDATE_FAILED (circuit breaker), stack rolled back"
 
 
+def service_does_not_wait() -> str:
+    a = new_account()
+    a.app_stack()
+    a.fault(kind="service_does_not_wait", stack="hubot")
+    a.fault(kind="rollout_fails", service="hubot")
+    a.update("hubot", Version="v2")
+    done = a.wait_stack("hubot", ("UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"))
+    check(done["StackStatus"] == "UPDATE_COMPLETE", done["StackStatus"])
+    s = a.service("hubot-cluster", "hubot")
+    check(revision(s["taskDefinition"]) == "hubot:2" and not settled(s), "the rollout goes on after UPDATE_COMPLETE")
+    s = a.settle("hubot-cluster", "hubot")
+    check(revision(s["taskDefinition"]) == "hubot:1", "the breaker rolled back behind the stack's back")
+    check(a.parameter("hubot", "Version") == "v2", "the stack still says v2")
+    return "stack UPDATE_COMPLETE while the breaker rolls the service back"
+
+
 def cancel_update() -> str:
     a = new_account()
     a.app_stack()
@@ -558,6 +574,7 @@ def control_api() -> str:
 
 
 CHECKS = [demo_scenario, service_rollout, rollout_fails, rollout_stalls, stack_update_fails, stack_rollout_fails,
+          service_does_not_wait,
           cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, zero_rollout,
           control_api]
 

@@ -219,6 +219,30 @@ async fn a_failed_stack_update_names_the_resource_and_its_reason() {
 }
 
 #[tokio::test]
+async fn a_stack_update_that_completes_while_ecs_rolls_back_is_a_failure() {
+    // The stack's Service resource does not wait for the rollout: the stack says
+    // UPDATE_COMPLETE on v2 while the circuit breaker puts the service back on v1.
+    let w = both_apps().await;
+    let old = w.primary("hubot-cluster", "hubot").await;
+    w.account
+        .fault(json!({"kind": "service_does_not_wait", "stack": "hubot"}));
+    w.account
+        .fault(json!({"kind": "rollout_fails", "service": "hubot"}));
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy hubot v2").await;
+
+    assert!(!out.contains("is live"), "a rollback called live:\n{out}");
+    assert_has(
+        &out,
+        &["hubot v2 FAILED after", "ECS rolled back to hubot:1"],
+    );
+    w.settle("hubot-cluster", "hubot").await;
+    assert_eq!(w.primary("hubot-cluster", "hubot").await, old);
+    assert_eq!(w.stack_parameter("hubot", "Version").await, "v2");
+}
+
+#[tokio::test]
 async fn deploying_the_running_version_changes_nothing() {
     let w = both_apps().await;
     let mut bot = w.bot(APPS).await;

@@ -117,6 +117,10 @@ class StackUpdate:
             if logical in old_map._parsed_resources:
                 self.new_map._parsed_resources[logical] = old_map._parsed_resources[logical]
         self.fault = self.account.take_fault("stack_update_fails", stack=stack.name)
+        # The Service resource completes without waiting for its rollout: the pre-2021
+        # ECS integration, CloudFormation's express mode, a template that does not
+        # stabilise. UPDATE_COMPLETE then says nothing about what ECS does next.
+        self.no_wait = self.account.take_fault("service_does_not_wait", stack=stack.name) is not None
         self.cancel_token: str | None = None
         self.current: tuple[str, str, str] | None = None  # the resource being updated
         self.t = state.now()
@@ -249,7 +253,7 @@ class StackUpdate:
         self.current = (logical, rtype, physical_id(new))
         if physical_id(new) != physical_id(old):
             self.event(logical, rtype, physical_id(new), "UPDATE_IN_PROGRESS", REPLACING)
-        if isinstance(new, ecs_models.Service) and rollout_of(new) is not None:
+        if isinstance(new, ecs_models.Service) and rollout_of(new) is not None and not self.no_wait:
             primary = rollout_of(new).primary()
             deployment = primary if primary is not primary_before else None
             yield ("service", new, deployment)  # CloudFormation waits for the service to be stable

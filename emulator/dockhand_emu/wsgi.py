@@ -24,6 +24,7 @@ FAULT_FIELDS = {
     "rollout_fails": ("service",),
     "rollout_stalls": ("service",),
     "stack_update_fails": ("stack", "resource"),
+    "service_does_not_wait": ("stack",),
     "error": ("operation", "code"),
 }
 

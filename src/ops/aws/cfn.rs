@@ -106,6 +106,24 @@ pub async fn stack_service(clients: &Clients, stack: &StackName) -> OpsResult<Se
     }
 }
 
+/// The task definition a stack's `AWS::ECS::TaskDefinition` resource names now (its
+/// physical id is the revision's ARN): after an update, the revision it produced.
+pub async fn stack_task_definition(clients: &Clients, stack: &str) -> OpsResult<Option<String>> {
+    let out = clients
+        .cfn
+        .list_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| classify("cloudformation:ListStackResources", e))?;
+    Ok(out
+        .stack_resource_summaries()
+        .iter()
+        .find(|r| r.resource_type() == Some("AWS::ECS::TaskDefinition"))
+        .and_then(|r| r.physical_resource_id())
+        .map(str::to_string))
+}
+
 /// The stack's latest events, newest first (one page: the newest 100).
 pub async fn events(clients: &Clients, stack: &str) -> OpsResult<Vec<StackEvent>> {
     let out = clients

@@ -492,17 +492,40 @@ async fn watch_stack(
                         }),
                     }
                 }
-                (Some(true), Expect::Version(_)) => match snap.primary() {
-                    Some(p) if !snap.in_progress() && p.rollout_state == "COMPLETED" => {
-                        Judgement::Done(Verdict::Live {
-                            version: None,
-                            revision: revision(&p.task_definition),
-                            running: p.running,
-                            desired: p.desired,
-                        })
+                // UPDATE_COMPLETE says nothing about ECS when the Service resource
+                // did not wait for the rollout: live only when the service runs the
+                // revision this update produced, and that revision runs the version.
+                (Some(true), Expect::Version(v)) => {
+                    let want = match cfn::stack_task_definition(c, name).await? {
+                        Some(arn) => arn,
+                        // No task definition in the stack: the primary's must carry it.
+                        None => snap
+                            .primary()
+                            .map(|p| p.task_definition.clone())
+                            .unwrap_or_default(),
+                    };
+                    let (td, _) = ecs::task_definition(c, &want).await?;
+                    let runs = ecs::app_container(&td, None, &svc.service)
+                        .and_then(|c| c.image())
+                        .and_then(|i| ecs::split_image(i).1)
+                        .map(str::to_string);
+                    match judge_deploy(&snap, &want) {
+                        Judgement::Done(_) if runs.as_deref() != Some(v.as_str()) => {
+                            Judgement::RolledBack {
+                                summary: format!(
+                                    "{} runs {}, not {v}",
+                                    revision(&want),
+                                    runs.as_deref().unwrap_or("an image without a tag")
+                                ),
+                                reason: None,
+                            }
+                        }
+                        Judgement::Waiting(state) => {
+                            Judgement::Waiting(format!("stack {status}; {state}"))
+                        }
+                        other => other,
                     }
-                    _ => Judgement::Waiting(format!("stack {status}; {}", snap.state())),
-                },
+                }
                 (Some(true), Expect::Count(n)) => judge_scale(&snap, *n),
                 (Some(true), Expect::RolledBack) => Judgement::Done(Verdict::Failed {
                     summary: format!("the update of {name} finished before it could be cancelled"),
