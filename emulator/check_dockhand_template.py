@@ -347,7 +347,7 @@ def emulator_scenario(url: str, full: bool) -> str:
     template, cluster_template = load(DOCKHAND_YAML), load(CLUSTER_YAML)
     a = Account(url)
     slack = a.secretsmanager.create_secret(
-        Name="dockhand/slack", SecretString=json.dumps({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test"}))["ARN"]
+        Name="dockhand/slack", SecretString=json.dumps({"SLACK_BOT_TOKEN": "slack-bot-token-test", "SLACK_APP_TOKEN": "slack-app-token-test"}))["ARN"]
     discord = a.secretsmanager.create_secret(
         Name="dockhand/discord", SecretString=json.dumps({"DISCORD_TOKEN": "discord-test"}))["ARN"] if full else ""
     a.ssm.put_parameter(Name="/dockhand/config", Type="String", Value='prefix = "!"\n[environments.prod]\n')

@@ -946,11 +946,12 @@ mod tests {
 
     #[test]
     fn tokens_come_from_the_environment_and_never_print() {
-        let env = |k: &str| (k == "SLACK_BOT_TOKEN").then(|| "xoxb-not-a-real-token".to_string());
+        let env =
+            |k: &str| (k == "SLACK_BOT_TOKEN").then(|| "slack-bot-token-for-a-test".to_string());
         let c = Config::parse("f", "", &env).unwrap();
         assert_eq!(
             c.slack.bot_token.as_ref().unwrap().expose(),
-            "xoxb-not-a-real-token"
+            "slack-bot-token-for-a-test"
         );
         assert!(!format!("{c:?}").contains("xoxb"));
     }

@@ -388,6 +388,44 @@ async fn the_two_person_rule_needs_a_second_allowed_person() {
     bot.dispatcher.shutdown_token().cancel();
 }
 
+#[tokio::test(start_paused = true)]
+async fn buttons_work_whatever_the_prefix_and_say_how_they_settled() {
+    use dockhand::dispatch::Click;
+    // `c` is a prefix of `confirm`: a button's command must not go through it.
+    let env = |k: &str| (k == "DOCKHAND_PREFIX").then(|| "c".to_string());
+    let text = format!(
+        "commands_dir = {:?}\n{CONFIG}",
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("commands")
+    );
+    let bot = Bot::new(Config::parse("test.toml", &text, &env).unwrap());
+    let code = code_in(&bot.say("UANY", "slack:CWEB", "cscale web 0"));
+    let click = |user: &str, command: &str| {
+        let (origin, author) = (origin("slack:CWEB"), author(user));
+        let inbound = Inbound {
+            origin: &origin,
+            author: &author,
+            via: Via::Addressed,
+            text: command,
+        };
+        bot.dispatcher.click(&inbound, &bot.outbox)
+    };
+    assert_eq!(
+        click("UOTHER", &format!("abort {code}")),
+        Click::Refused(format!("Only uany can abort `{code}`."))
+    );
+    assert_eq!(
+        click("UANY", &format!("abort {code}")),
+        Click::Settled("Aborted by uany; nothing changed.".into())
+    );
+    // A dead prompt's buttons settle it with why.
+    assert_eq!(
+        click("UANY", &format!("confirm {code}")),
+        Click::Settled(format!(
+            "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
+        ))
+    );
+}
+
 #[test]
 fn decisions_are_posted_to_the_audit_channel() {
     let config = config("[access]\naudit_channel = \"slack:CAUDIT\"\n");

@@ -4,11 +4,14 @@
 //! within a second; platforms' per-message edit limits are never approached.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::time::Duration;
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
 use crate::chat::{MessageId, Reply};
+use crate::dispatch::Outbound;
 
 /// The shortest time between two edits of one message.
 pub const EDIT_INTERVAL: Duration = Duration::from_secs(1);
@@ -82,6 +85,45 @@ impl Edits {
         self.last.retain(|id, _| keep(id));
         self.slow.retain(|id| keep(id));
     }
+}
+
+/// A platform's deliverer: what `deliver` drives.
+pub trait Sink: Send {
+    /// What the adapter itself asks to be delivered (answers to clicks).
+    type Direct: Send;
+    fn next_due(&self) -> Option<Instant>;
+    fn reply(&mut self, out: Outbound) -> impl Future<Output = ()> + Send;
+    fn direct(&mut self, d: Self::Direct) -> impl Future<Output = ()> + Send;
+    fn flush(&mut self, all: bool) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs a deliverer until both channels close (every sender gone), then flushes
+/// held edits. The adapter's own messages go first: Discord wants a click answered
+/// within 3 s, and a settled prompt should change before what follows it.
+pub async fn deliver<S: Sink>(
+    mut sink: S,
+    mut outbox: UnboundedReceiver<Outbound>,
+    mut direct: UnboundedReceiver<S::Direct>,
+) {
+    let (mut outbox_open, mut direct_open) = (true, true);
+    while outbox_open || direct_open {
+        let due = sink.next_due();
+        tokio::select! {
+            biased;
+            d = direct.recv(), if direct_open => match d {
+                Some(d) => sink.direct(d).await,
+                None => direct_open = false,
+            },
+            out = outbox.recv(), if outbox_open => match out {
+                Some(out) => sink.reply(out).await,
+                None => outbox_open = false,
+            },
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                sink.flush(false).await
+            }
+        }
+    }
+    sink.flush(true).await;
 }
 
 #[cfg(test)]

@@ -77,14 +77,19 @@ impl Addresser {
     }
 
     fn strip_slow<'a>(&self, text: &'a str, via: Via) -> Option<&'a str> {
-        let rest = if !self.prefix.is_empty() && text.starts_with(self.prefix.as_str()) {
-            Some(&text[self.prefix.len()..])
-        } else {
-            self.mentions.iter().find_map(|m| {
-                let head = text.get(..m.len())?;
-                head.eq_ignore_ascii_case(m).then(|| &text[m.len()..])
-            })
-        };
+        // Addressed text (a slash command, a DM, a button) needs no prefix; one that
+        // ends in a letter or digit (`c`) would eat the first letter of `confirm`.
+        let strip_prefix =
+            via == Via::Message || !self.prefix.ends_with(|c: char| c.is_alphanumeric());
+        let rest =
+            if strip_prefix && !self.prefix.is_empty() && text.starts_with(self.prefix.as_str()) {
+                Some(&text[self.prefix.len()..])
+            } else {
+                self.mentions.iter().find_map(|m| {
+                    let head = text.get(..m.len())?;
+                    head.eq_ignore_ascii_case(m).then(|| &text[m.len()..])
+                })
+            };
         let rest = match (rest, via) {
             (Some(r), _) => r,
             (None, Via::Addressed) => text,
@@ -129,5 +134,11 @@ mod tests {
         let a = Addresser::new(".", "bot");
         assert_eq!(a.strip(".ping", Via::Message), Some("ping"));
         assert_eq!(a.strip("!ping", Via::Message), None);
+        let c = Addresser::new("c", "bot");
+        assert_eq!(c.strip("cstatus", Via::Message), Some("status"));
+        assert_eq!(
+            c.strip("confirm K7Q2", Via::Addressed),
+            Some("confirm K7Q2")
+        );
     }
 }

@@ -192,18 +192,64 @@ impl<O: Ops> Dispatcher<O> {
         }
     }
 
+    /// `confirm <code>` typed as a command.
     pub(super) fn confirm(&self, code: &str, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled {
-        let reply = |t: String| Handled::Reply(Reply::text(t));
+        match self.settle(code, true, inbound, outbox) {
+            Settle::Ran(handled) => handled,
+            Settle::Refused(text) | Settle::Gone(text) => Handled::Reply(Reply::text(text)),
+        }
+    }
+
+    /// `abort <code>` typed as a command.
+    pub(super) fn abort(&self, code: &str, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled {
+        match self.settle(code, false, inbound, outbox) {
+            Settle::Ran(handled) => handled,
+            Settle::Refused(text) | Settle::Gone(text) => Handled::Reply(Reply::text(text)),
+        }
+    }
+
+    /// A Confirm/Abort button. Its command was written by `ask_confirmation`, so it
+    /// is parsed here directly, never through the prefix (a prefix such as `c`
+    /// would eat the first letter of `confirm`).
+    pub fn click(&self, inbound: &Inbound<'_>, outbox: &Outbox) -> Click {
+        let (verb, code) = inbound.text.trim().split_once(' ').unwrap_or_default();
+        let confirm = match verb {
+            "confirm" => true,
+            "abort" => false,
+            _ => return Click::Refused("That button is not one of dockhand's.".into()),
+        };
+        let name = neutralise(&inbound.author.name, 40);
+        match self.settle(code.trim(), confirm, inbound, outbox) {
+            Settle::Refused(text) => Click::Refused(text),
+            Settle::Gone(text) => Click::Settled(text),
+            Settle::Ran(_) if !confirm => {
+                Click::Settled(format!("Aborted by {name}; nothing changed."))
+            }
+            Settle::Ran(Handled::Reply(r)) => {
+                Click::Settled(format!("Confirmed by {name}: {}", r.text))
+            }
+            Settle::Ran(_) => Click::Settled(format!("Confirmed by {name}.")),
+        }
+    }
+
+    /// Confirms (runs) or aborts (drops) the command waiting under `code`, if this
+    /// person, here, may.
+    fn settle(&self, code: &str, confirm: bool, inbound: &Inbound<'_>, outbox: &Outbox) -> Settle {
+        let verb = if confirm { "confirm" } else { "abort" };
         let found = {
             let mut pending = self.inner.pending.lock().expect("pending lock");
             let Some(p) = pending.get(code).cloned() else {
-                return reply(format!(
-                    "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
-                ));
+                return Settle::Gone(if confirm {
+                    format!(
+                        "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
+                    )
+                } else {
+                    format!("No confirmation is waiting with code `{code}`; nothing to abort.")
+                });
             };
             if tokio::time::Instant::now() >= p.expires {
                 pending.remove(code);
-                return reply(format!(
+                return Settle::Gone(format!(
                     "Code `{code}` expired at {} (UTC); ask again.",
                     clock(p.expires_at)
                 ));
@@ -211,24 +257,24 @@ impl<O: Ops> Dispatcher<O> {
             if p.origin.platform != inbound.origin.platform
                 || p.origin.channel != inbound.origin.channel
             {
-                return reply(format!(
-                    "Code `{code}` was given in another channel; confirm it there."
+                return Settle::Refused(format!(
+                    "Code `{code}` was given in another channel; {verb} it there."
                 ));
             }
             let same = p.author.id == inbound.author.id;
-            if p.other_person && same {
-                return reply(format!(
+            if confirm && p.other_person && same {
+                return Settle::Refused(format!(
                     "`{}` needs a second person: someone other than you must confirm `{code}`.",
                     p.asked
                 ));
             }
             if !p.other_person && !same {
-                return reply(format!(
-                    "Only {} can confirm `{code}`.",
+                return Settle::Refused(format!(
+                    "Only {} can {verb} `{code}`.",
                     neutralise(&p.author.name, 40)
                 ));
             }
-            if p.other_person {
+            if confirm && p.other_person {
                 // The approver must be allowed to do it too.
                 let request = Request {
                     origin: inbound.origin,
@@ -238,12 +284,25 @@ impl<O: Ops> Dispatcher<O> {
                     environment: p.app.as_ref().map(|a| self.inner.config.environment_of(a)),
                 };
                 if let Decision::Deny(why) = self.inner.policy.decide(&request) {
-                    return reply(why);
+                    return Settle::Refused(why);
                 }
             }
             pending.remove(code);
             p
         };
+        if !confirm {
+            self.audit(
+                inbound,
+                &found.asked,
+                "aborted",
+                found.rule.as_deref(),
+                outbox,
+            );
+            return Settle::Ran(Handled::Reply(Reply::text(format!(
+                "Aborted `{}`; nothing changed.",
+                found.asked
+            ))));
+        }
         let approver = inbound.author.identity(inbound.origin.platform);
         self.audit(
             inbound,
@@ -260,37 +319,18 @@ impl<O: Ops> Dispatcher<O> {
             via: inbound.via,
             text: inbound.text,
         };
-        self.run(found.command, found.app, &original, outbox)
+        Settle::Ran(self.run(found.command, found.app, &original, outbox))
     }
+}
 
-    pub(super) fn abort(&self, code: &str, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled {
-        let mut pending = self.inner.pending.lock().expect("pending lock");
-        let text = match pending.get(code) {
-            None => format!("No confirmation is waiting with code `{code}`; nothing to abort."),
-            Some(p)
-                if p.origin.channel != inbound.origin.channel
-                    || p.origin.platform != inbound.origin.platform =>
-            {
-                format!("Code `{code}` was given in another channel; abort it there.")
-            }
-            Some(p) if p.author.id != inbound.author.id && !p.other_person => {
-                format!(
-                    "Only {} can abort `{code}`.",
-                    neutralise(&p.author.name, 40)
-                )
-            }
-            Some(_) => {
-                let p = pending.remove(code).expect("present");
-                drop(pending);
-                self.audit(inbound, &p.asked, "aborted", p.rule.as_deref(), outbox);
-                return Handled::Reply(Reply::text(format!(
-                    "Aborted `{}`; nothing changed.",
-                    p.asked
-                )));
-            }
-        };
-        Handled::Reply(Reply::text(text))
-    }
+/// What answering a confirmation code did.
+enum Settle {
+    /// Confirmed and run, or aborted: the prompt is settled.
+    Ran(Handled),
+    /// Not this person, or not here: the prompt still waits.
+    Refused(String),
+    /// No such code waits (used, aborted, expired): the prompt is dead.
+    Gone(String),
 }
 
 /// The kind of a version: digit runs become `9`, letter runs `a`, so `v41` and

@@ -134,13 +134,23 @@ pub trait Handle: Send + Sync + 'static {
     /// Whether text is addressed to the bot at all: lets an adapter skip work
     /// (a display-name lookup) for chatter.
     fn addressed(&self, text: &str, via: crate::chat::Via) -> bool;
-    /// Whether a confirmation code still waits: after a button click, the adapter
-    /// updates the prompt only if the click settled it.
-    fn is_pending(&self, code: &str) -> bool;
     /// Every spawned operation, to drain at shutdown.
     fn tasks(&self) -> &TaskTracker;
     /// Resumes the operations a previous instance left on this platform's channels.
     fn recover(&self, platform: crate::chat::Platform, outbox: &Outbox);
+
+    /// A Confirm/Abort button click: `inbound.text` is the button's command. The
+    /// outcome is decided here, once, for every adapter.
+    fn click(&self, inbound: &Inbound<'_>, outbox: &Outbox) -> Click;
+}
+
+/// What a button click did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Click {
+    /// The prompt still waits for the right person: why, for the clicker alone.
+    Refused(String),
+    /// The prompt is settled: the note that replaces its buttons.
+    Settled(String),
 }
 
 impl<O: Ops> Handle for Dispatcher<O> {
@@ -152,11 +162,8 @@ impl<O: Ops> Handle for Dispatcher<O> {
         self.inner.addresser.strip(text, via).is_some()
     }
 
-    fn is_pending(&self, code: &str) -> bool {
-        let pending = self.inner.pending.lock().expect("pending lock");
-        pending
-            .get(code)
-            .is_some_and(|p| tokio::time::Instant::now() < p.expires)
+    fn click(&self, inbound: &Inbound<'_>, outbox: &Outbox) -> Click {
+        Dispatcher::click(self, inbound, outbox)
     }
 
     fn tasks(&self) -> &TaskTracker {

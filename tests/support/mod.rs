@@ -34,8 +34,8 @@ use dockhand::ops::aws::{AwsOps, client_configs};
 /// has the tokens, every service-managed app carries the API token in its task
 /// definition, and every reply and log line of the whole suite is scanned for all.
 pub const SECRETS: [&str; 5] = [
-    "xoxb-1111-dockhand-test-bot",
-    "xapp-1-A111-dockhand-test-app",
+    "slack-bot-token-dockhand-test",
+    "slack-app-token-dockhand-test",
     "discord-test-token-MTIz.abc",
     "sk-live-worker-api-token-42",
     "hunter2-ledger-password",

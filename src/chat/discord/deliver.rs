@@ -19,11 +19,10 @@ use serenity::all::{
     ChannelId, CommandInteraction, ComponentInteraction, CreateInteractionResponse, CreateThread,
     Http, MessageId as DiscordMessageId,
 };
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::embeds::{self, Drawn};
-use crate::chat::edits::Edits;
+use crate::chat::edits::{Edits, Sink};
 use crate::chat::{MessageId, Origin, Placement, Reply};
 use crate::dispatch::Outbound;
 
@@ -79,59 +78,6 @@ impl Deliverer {
             posted: HashMap::new(),
             edits: Edits::default(),
             order: 0,
-        }
-    }
-
-    /// Runs until both channels close (every sender gone), then flushes edits.
-    pub async fn run(
-        mut self,
-        mut outbox: mpsc::UnboundedReceiver<Outbound>,
-        mut direct: mpsc::UnboundedReceiver<Direct>,
-    ) {
-        let (mut outbox_open, mut direct_open) = (true, true);
-        while outbox_open || direct_open {
-            let due = self.edits.next_due();
-            tokio::select! {
-                // Interaction answers first: Discord wants a click answered in 3 s.
-                biased;
-                d = direct.recv(), if direct_open => match d {
-                    Some(d) => self.direct(d).await,
-                    None => direct_open = false,
-                },
-                out = outbox.recv(), if outbox_open => match out {
-                    Some(out) => self.reply(out).await,
-                    None => outbox_open = false,
-                },
-                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                    self.flush(false).await
-                }
-            }
-        }
-        self.flush(true).await;
-    }
-
-    async fn reply(&mut self, out: Outbound) {
-        match out.reply.placement {
-            Placement::Edit(id) => {
-                if self.edits.offer(id, out.reply) {
-                    self.edit(id).await;
-                }
-            }
-            Placement::New => {
-                // A thread is a channel of its own on Discord.
-                let in_thread = out.origin.thread.is_some();
-                let Some(channel) = channel_of(&out.origin) else {
-                    return;
-                };
-                let thread = (in_thread || out.origin.direct).then_some(channel);
-                self.post(channel, out.reply, thread).await
-            }
-            Placement::Thread(id) => {
-                let Some(channel) = self.thread_of(id, &out.origin).await else {
-                    return;
-                };
-                self.post(channel, out.reply, Some(channel)).await
-            }
         }
     }
 
@@ -216,6 +162,72 @@ impl Deliverer {
         }
     }
 
+    fn forget_old(&mut self) {
+        if self.posted.len() <= REMEMBERED {
+            return;
+        }
+        let cutoff = self.order - (REMEMBERED as u64) / 2;
+        self.posted.retain(|_, p| p.order > cutoff);
+        let posted = &self.posted;
+        self.edits.retain(|id| posted.contains_key(id));
+    }
+}
+
+/// The channel a conversation's new messages go to: its thread when it has one.
+fn channel_of(origin: &Origin) -> Option<ChannelId> {
+    let id = origin.thread.as_deref().unwrap_or(&origin.channel);
+    match id.parse::<u64>() {
+        Ok(n) if n != 0 => Some(ChannelId::new(n)),
+        _ => {
+            tracing::warn!(id, "discord: not a channel id; the reply is dropped");
+            None
+        }
+    }
+}
+
+/// A thread's name: the head's first line, within Discord's 100 characters.
+fn thread_name(head: &str) -> String {
+    let line = head.lines().next().unwrap_or_default().trim();
+    let name: String = line.chars().take(100).collect();
+    if name.is_empty() {
+        "dockhand".into()
+    } else {
+        name
+    }
+}
+
+impl Sink for Deliverer {
+    type Direct = Direct;
+
+    fn next_due(&self) -> Option<Instant> {
+        self.edits.next_due()
+    }
+
+    async fn reply(&mut self, out: Outbound) {
+        match out.reply.placement {
+            Placement::Edit(id) => {
+                if self.edits.offer(id, out.reply) {
+                    self.edit(id).await;
+                }
+            }
+            Placement::New => {
+                // A thread is a channel of its own on Discord.
+                let in_thread = out.origin.thread.is_some();
+                let Some(channel) = channel_of(&out.origin) else {
+                    return;
+                };
+                let thread = (in_thread || out.origin.direct).then_some(channel);
+                self.post(channel, out.reply, thread).await
+            }
+            Placement::Thread(id) => {
+                let Some(channel) = self.thread_of(id, &out.origin).await else {
+                    return;
+                };
+                self.post(channel, out.reply, Some(channel)).await
+            }
+        }
+    }
+
     /// Sends the edits whose turn has come (all of them when `all`).
     async fn flush(&mut self, all: bool) {
         for id in self.edits.due(all) {
@@ -256,38 +268,5 @@ impl Deliverer {
         if let Err(e) = result {
             tracing::warn!(error = %e, "discord: an interaction answer failed");
         }
-    }
-
-    fn forget_old(&mut self) {
-        if self.posted.len() <= REMEMBERED {
-            return;
-        }
-        let cutoff = self.order - (REMEMBERED as u64) / 2;
-        self.posted.retain(|_, p| p.order > cutoff);
-        let posted = &self.posted;
-        self.edits.retain(|id| posted.contains_key(id));
-    }
-}
-
-/// The channel a conversation's new messages go to: its thread when it has one.
-fn channel_of(origin: &Origin) -> Option<ChannelId> {
-    let id = origin.thread.as_deref().unwrap_or(&origin.channel);
-    match id.parse::<u64>() {
-        Ok(n) if n != 0 => Some(ChannelId::new(n)),
-        _ => {
-            tracing::warn!(id, "discord: not a channel id; the reply is dropped");
-            None
-        }
-    }
-}
-
-/// A thread's name: the head's first line, within Discord's 100 characters.
-fn thread_name(head: &str) -> String {
-    let line = head.lines().next().unwrap_or_default().trim();
-    let name: String = line.chars().take(100).collect();
-    if name.is_empty() {
-        "dockhand".into()
-    } else {
-        name
     }
 }

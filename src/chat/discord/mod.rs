@@ -41,7 +41,7 @@ use crate::chat::{Author, Inbound, Origin, Platform, Via};
 use crate::command::Catalog;
 use crate::command::grammar::{Element, Usage};
 use crate::config;
-use crate::dispatch::{Handle, Handled, Outbound};
+use crate::dispatch::{Click, Handle, Handled, Outbound};
 use crate::metrics::metrics;
 use deliver::{Deliverer, Direct};
 
@@ -543,7 +543,11 @@ pub async fn run(
 
     let (outbox_tx, outbox_rx) = mpsc::unbounded_channel::<Outbound>();
     let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
-    let deliverer = tokio::spawn(Deliverer::new(Arc::clone(&http)).run(outbox_rx, direct_rx));
+    let deliverer = tokio::spawn(crate::chat::edits::deliver(
+        Deliverer::new(Arc::clone(&http)),
+        outbox_rx,
+        direct_rx,
+    ));
     // Operations a previous instance left mid-watch report here again; posting
     // needs only the REST API, so this need not wait for the gateway.
     handler.recover(crate::chat::Platform::Discord, &outbox_tx);
@@ -641,23 +645,13 @@ async fn work(
                     via: Via::Addressed,
                     text: &command,
                 };
-                let code = command.split_whitespace().nth(1).unwrap_or_default();
-                let handled = handler.handle(&inbound, &outbox);
-                if handler.is_pending(code) {
-                    // Refused (someone else's code, or not allowed): only the
-                    // clicker hears why, and the buttons stay for the right person.
-                    let text = match handled {
-                        Handled::Reply(reply) => reply.text,
-                        _ => "This prompt is not yours to answer.".into(),
-                    };
-                    let _ = direct.send(Direct::Refuse { interaction, text });
-                    continue;
-                }
-                let name = &author.name;
-                let note = match (command.starts_with("abort"), &handled) {
-                    (true, _) => format!("Aborted by {name}; nothing changed."),
-                    (false, Handled::Reply(r)) => format!("Confirmed by {name}: {}", r.text),
-                    (false, _) => format!("Confirmed by {name}."),
+                let note = match handler.click(&inbound, &outbox) {
+                    Click::Settled(note) => note,
+                    Click::Refused(text) => {
+                        // Only the clicker hears why; the buttons stay for the right person.
+                        let _ = direct.send(Direct::Refuse { interaction, text });
+                        continue;
+                    }
                 };
                 let prompt = interaction.message.content.clone();
                 let _ = direct.send(Direct::Settle {

@@ -13,12 +13,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use slack_morphism::prelude::*;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::blocks;
 use super::{Client, ts_of};
-use crate::chat::edits::Edits;
+use crate::chat::edits::{Edits, Sink};
 use crate::chat::{MessageId, Origin, Placement, Reply};
 use crate::dispatch::Outbound;
 
@@ -71,50 +70,6 @@ impl Deliverer {
             posted: HashMap::new(),
             edits: Edits::default(),
             order: 0,
-        }
-    }
-
-    /// Runs until both channels close (every sender gone), then flushes edits.
-    pub async fn run(
-        mut self,
-        mut outbox: mpsc::UnboundedReceiver<Outbound>,
-        mut direct: mpsc::UnboundedReceiver<Direct>,
-    ) {
-        let (mut outbox_open, mut direct_open) = (true, true);
-        while outbox_open || direct_open {
-            let due = self.edits.next_due();
-            tokio::select! {
-                out = outbox.recv(), if outbox_open => match out {
-                    Some(out) => self.reply(out).await,
-                    None => outbox_open = false,
-                },
-                d = direct.recv(), if direct_open => match d {
-                    Some(d) => self.direct(d).await,
-                    None => direct_open = false,
-                },
-                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                    self.flush(false).await
-                }
-            }
-        }
-        self.flush(true).await;
-    }
-
-    async fn reply(&mut self, out: Outbound) {
-        match out.reply.placement {
-            Placement::Edit(id) => {
-                if self.edits.offer(id, out.reply) {
-                    self.edit(id).await;
-                }
-            }
-            Placement::New => {
-                let thread = out.origin.thread.as_deref().map(str::to_string);
-                self.post(&out.origin, out.reply, thread).await
-            }
-            Placement::Thread(id) => {
-                let thread = self.posted.get(&id).map(|p| p.thread_root.clone());
-                self.post(&out.origin, out.reply, thread).await
-            }
         }
     }
 
@@ -195,6 +150,51 @@ impl Deliverer {
         }
     }
 
+    fn forget_old(&mut self) {
+        if self.posted.len() <= REMEMBERED {
+            return;
+        }
+        let cutoff = self.order - (REMEMBERED as u64) / 2;
+        self.posted.retain(|_, p| p.order > cutoff);
+        let posted = &self.posted;
+        self.edits.retain(|id| posted.contains_key(id));
+    }
+}
+
+/// Slack's own error code (`message_not_found`, `msg_too_long`) when there is one:
+/// short, and free of request details.
+fn short_error(e: &slack_morphism::errors::SlackClientError) -> String {
+    match e {
+        slack_morphism::errors::SlackClientError::ApiError(api) => api.code.clone(),
+        _ => "an error".into(),
+    }
+}
+
+impl Sink for Deliverer {
+    type Direct = Direct;
+
+    fn next_due(&self) -> Option<Instant> {
+        self.edits.next_due()
+    }
+
+    async fn reply(&mut self, out: Outbound) {
+        match out.reply.placement {
+            Placement::Edit(id) => {
+                if self.edits.offer(id, out.reply) {
+                    self.edit(id).await;
+                }
+            }
+            Placement::New => {
+                let thread = out.origin.thread.as_deref().map(str::to_string);
+                self.post(&out.origin, out.reply, thread).await
+            }
+            Placement::Thread(id) => {
+                let thread = self.posted.get(&id).map(|p| p.thread_root.clone());
+                self.post(&out.origin, out.reply, thread).await
+            }
+        }
+    }
+
     /// Sends the edits whose turn has come (all of them when `all`).
     async fn flush(&mut self, all: bool) {
         for id in self.edits.due(all) {
@@ -238,24 +238,5 @@ impl Deliverer {
         if let Err(e) = result {
             tracing::warn!(error = %e, "slack: a direct message failed");
         }
-    }
-
-    fn forget_old(&mut self) {
-        if self.posted.len() <= REMEMBERED {
-            return;
-        }
-        let cutoff = self.order - (REMEMBERED as u64) / 2;
-        self.posted.retain(|_, p| p.order > cutoff);
-        let posted = &self.posted;
-        self.edits.retain(|id| posted.contains_key(id));
-    }
-}
-
-/// Slack's own error code (`message_not_found`, `msg_too_long`) when there is one:
-/// short, and free of request details.
-fn short_error(e: &slack_morphism::errors::SlackClientError) -> String {
-    match e {
-        slack_morphism::errors::SlackClientError::ApiError(api) => api.code.clone(),
-        _ => "an error".into(),
     }
 }

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chat::{Author, Inbound, Origin, Platform, Via};
 use crate::config::{self, SlackMode};
-use crate::dispatch::{Handle, Handled, Outbound};
+use crate::dispatch::{Click, Handle, Handled, Outbound};
 use crate::metrics::metrics;
 use deliver::{Deliverer, Direct};
 
@@ -264,8 +264,11 @@ pub async fn run(
     });
     let (outbox_tx, outbox_rx) = mpsc::unbounded_channel::<Outbound>();
     let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
-    let deliverer =
-        tokio::spawn(Deliverer::new(Arc::clone(&client), token.clone()).run(outbox_rx, direct_rx));
+    let deliverer = tokio::spawn(crate::chat::edits::deliver(
+        Deliverer::new(Arc::clone(&client), token.clone()),
+        outbox_rx,
+        direct_rx,
+    ));
     // Operations a previous instance left mid-watch report here again; posting
     // needs only the Web API, so this need not wait for the socket.
     handler.recover(Platform::Slack, &outbox_tx);
@@ -513,25 +516,18 @@ async fn work(
                     via: Via::Addressed,
                     text: &command,
                 };
-                let code = command.split_whitespace().nth(1).unwrap_or_default();
-                let handled = handler.handle(&inbound, &outbox);
-                if handler.is_pending(code) {
-                    // Refused (someone else's code, or not allowed): only the
-                    // clicker hears why, and the buttons stay for the right person.
-                    if let Handled::Reply(reply) = handled {
+                let note = match handler.click(&inbound, &outbox) {
+                    Click::Settled(note) => note,
+                    Click::Refused(text) => {
+                        // Only the clicker hears why; the buttons stay for the right person.
                         let _ = direct.send(Direct::Ephemeral {
                             channel,
                             user,
                             thread,
-                            text: reply.text,
+                            text,
                         });
+                        continue;
                     }
-                    continue;
-                }
-                let note = match (command.starts_with("abort"), &handled) {
-                    (true, _) => format!("Aborted by {name}; nothing changed."),
-                    (false, Handled::Reply(r)) => format!("Confirmed by {name}: {}", r.text),
-                    (false, _) => format!("Confirmed by {name}."),
                 };
                 let _ = direct.send(Direct::Settle {
                     channel,

@@ -305,6 +305,32 @@ async fn watch_service(
     finish(clients, svc, target, verdict, version, want).await
 }
 
+/// Watches a service-path scale until `n` tasks run.
+async fn watch_count(
+    ops: &AwsOps,
+    clients: &Clients,
+    target: &Target,
+    svc: &ServiceRef,
+    n: i32,
+    progress: Progress,
+) -> OpsResult<Verdict> {
+    let reporter = Reporter::new(progress);
+    let (r, c) = (&reporter, clients);
+    watch::watch(
+        ops.watch_config().poll,
+        target.app.timeout,
+        move || async move {
+            let service = ecs::describe(c, svc).await?;
+            let snap = ecs::snap(&service);
+            r.lock()
+                .expect("reporter")
+                .service(&snap, &ecs::events(&service));
+            Ok(judge_scale(&snap, n))
+        },
+    )
+    .await
+}
+
 /// Completes a verdict: the version on success, the last stopped task's reason on
 /// failure; and tags the revision with the outcome, which `history` and `rollback` read.
 async fn finish(
@@ -735,21 +761,7 @@ pub async fn scale(
                 }
             } else {
                 ecs::update_count(&clients, &svc, n).await?;
-                let reporter = Reporter::new(progress);
-                let (r, c, s) = (&reporter, &clients, &svc);
-                watch::watch(
-                    ops.watch_config().poll,
-                    target.app.timeout,
-                    move || async move {
-                        let service = ecs::describe(c, s).await?;
-                        let snap = ecs::snap(&service);
-                        r.lock()
-                            .expect("reporter")
-                            .service(&snap, &ecs::events(&service));
-                        Ok(judge_scale(&snap, n))
-                    },
-                )
-                .await?
+                watch_count(ops, &clients, target, &svc, n, progress).await?
             }
         }
     };
@@ -963,22 +975,7 @@ pub async fn resume(
             let snap = ecs::snap(&ecs::describe(&clients, &svc).await?);
             let _ = progress.send(Event::Started { current: None });
             if verb == "scale" {
-                let n = snap.desired;
-                let reporter = Reporter::new(progress);
-                let (r, c, s) = (&reporter, &clients, &svc);
-                watch::watch(
-                    ops.watch_config().poll,
-                    target.app.timeout,
-                    move || async move {
-                        let service = ecs::describe(c, s).await?;
-                        let snap = ecs::snap(&service);
-                        r.lock()
-                            .expect("reporter")
-                            .service(&snap, &ecs::events(&service));
-                        Ok(judge_scale(&snap, n))
-                    },
-                )
-                .await?
+                watch_count(ops, &clients, target, &svc, snap.desired, progress).await?
             } else {
                 // Deploy, rollback and cancel all roll out the primary's revision.
                 let want = snap.task_definition.clone();
