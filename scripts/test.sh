@@ -4,6 +4,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/emulator/start" --install-only
+echo "== cargo fmt --check and clippy (warnings are errors)"
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
 echo "== cfn-lint on the CloudFormation templates in deploy/"
 # deploy/ also holds the Slack app manifest, which is not a template.
 emulator/.venv/bin/cfn-lint $(grep -l AWSTemplateFormatVersion deploy/*.yaml)

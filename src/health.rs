@@ -34,10 +34,10 @@ struct Ready {
 
 impl Ready {
     async fn aws(&self) -> bool {
-        if let Some((at, ok)) = *self.last.lock().expect("probe lock") {
-            if at.elapsed() < PROBE_EVERY {
-                return ok;
-            }
+        if let Some((at, ok)) = *self.last.lock().expect("probe lock")
+            && at.elapsed() < PROBE_EVERY
+        {
+            return ok;
         }
         let ok = (self.aws)().await;
         *self.last.lock().expect("probe lock") = Some((Instant::now(), ok));

@@ -357,11 +357,7 @@ mod tests {
         );
         let d = Command::build(
             Action::Deploy,
-            &args(&[
-                ("app", "hubot"),
-                ("version", "v2"),
-                ("plan", "--plan".into()),
-            ]),
+            &args(&[("app", "hubot"), ("version", "v2"), ("plan", "--plan")]),
         )
         .unwrap();
         assert!(matches!(d, Command::Deploy { plan: true, .. }));

@@ -187,11 +187,10 @@ impl<O: Ops> Dispatcher<O> {
             let (tx, mut rx) = mpsc::unbounded_channel();
             let mut head_text = head.replace("{now}", "");
             send(Reply::text(head_text.clone()).with_id(id));
-            if let Some(record) = &record {
-                if let Err(e) = recorder.inner.ops.record_watch(&recorded_target, record).await {
+            if let Some(record) = &record
+                && let Err(e) = recorder.inner.ops.record_watch(&recorded_target, record).await {
                     tracing::warn!(app, error = %e, "could not record the operation for a restart; it will not be resumed");
                 }
-            }
             let work = job(d, target, tx);
             tokio::pin!(work);
             let result = loop {
@@ -229,11 +228,10 @@ impl<O: Ops> Dispatcher<O> {
                 Some(Err(e)) => (format!("{what}: {}", error_reply(&e)), "refused by AWS"),
                 None => (format!("{what}: dockhand is restarting and stopped watching after {}; AWS carries on. Check `!status {app}`.", ops::took(started.elapsed())), "unwatched"),
             };
-            if result != "unwatched" {
-                if let Err(e) = recorder.inner.ops.clear_watch(&recorded_target).await {
+            if result != "unwatched"
+                && let Err(e) = recorder.inner.ops.clear_watch(&recorded_target).await {
                     tracing::warn!(app, error = %e, "could not clear the operation's record; a restart would report it again");
                 }
-            }
             let elapsed_ms = started.elapsed().as_millis() as u64;
             metrics().operation(asked.split_whitespace().next().unwrap_or("-"), result, started.elapsed());
             tracing::info!(target: "dockhand::audit", who, channel, app, asked = what, result, elapsed_ms, "outcome");

@@ -132,14 +132,14 @@ fn name_of(user: &User, nick: Option<&str>) -> Arc<str> {
 }
 
 impl Shared {
-    fn from_bot(&self, user: &User) -> bool {
+    fn is_from_bot(&self, user: &User) -> bool {
         user.id == self.bot || (user.bot && !self.allow_bots)
     }
 
     /// A channel message as a command, or `None` for what the bot ignores: its
     /// own messages, other bots' (unless allowed), and messages without text.
     fn message(&self, ctx: &Context, msg: &Message) -> Option<Incoming> {
-        if self.from_bot(&msg.author) || msg.content.trim().is_empty() {
+        if self.is_from_bot(&msg.author) || msg.content.trim().is_empty() {
             return None;
         }
         let direct = msg.guild_id.is_none();
@@ -410,7 +410,7 @@ impl EventHandler for Events {
         let shared = &self.0;
         match interaction {
             Interaction::Command(cmd) => {
-                if shared.from_bot(&cmd.user) {
+                if shared.is_from_bot(&cmd.user) {
                     return;
                 }
                 // Acknowledged before anything else: Discord allows 3 seconds.
@@ -432,7 +432,7 @@ impl EventHandler for Events {
             }
             Interaction::Autocomplete(cmd) => shared.autocomplete(&ctx, &cmd).await,
             Interaction::Component(click) => {
-                if shared.from_bot(&click.user) {
+                if shared.is_from_bot(&click.user) {
                     return;
                 }
                 let nick = click.member.as_ref().and_then(|m| m.nick.as_deref());

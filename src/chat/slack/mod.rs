@@ -99,10 +99,10 @@ impl Shared {
         if user == self.bot_user {
             return None;
         }
-        if let Some(bot) = &ev.sender.bot_id {
-            if Some(bot.to_string()) == self.bot_id || !self.allow_bots {
-                return None;
-            }
+        if let Some(bot) = &ev.sender.bot_id
+            && (Some(bot.to_string()) == self.bot_id || !self.allow_bots)
+        {
+            return None;
         }
         let text = ev.content.as_ref()?.text.clone()?;
         let channel = ev.origin.channel.as_ref()?.to_string();

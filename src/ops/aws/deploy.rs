@@ -827,24 +827,6 @@ pub async fn cancel(ops: &AwsOps, target: &Target, progress: Progress) -> OpsRes
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_name_the_requester_and_fit_the_pattern() {
-        let r = Requester {
-            identity: "slack:U024BE7LH".into(),
-            name: "@alice".into(),
-        };
-        let t = token("deploy", &r);
-        assert!(t.starts_with("dockhand-deploy-slack-U024BE7LH-"), "{t}");
-        assert!(t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-        assert_eq!(who_from_token(&t).as_deref(), Some("slack:U024BE7LH"));
-        assert_eq!(who_from_token("console-123"), None);
-    }
-}
-
 // ---- Recovery after a restart ----------------------------------------------
 //
 // An operation records where its replies go as tags on the app's ECS service, and
@@ -998,4 +980,22 @@ pub async fn resume(
         verdict,
         elapsed: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_name_the_requester_and_fit_the_pattern() {
+        let r = Requester {
+            identity: "slack:U024BE7LH".into(),
+            name: "@alice".into(),
+        };
+        let t = token("deploy", &r);
+        assert!(t.starts_with("dockhand-deploy-slack-U024BE7LH-"), "{t}");
+        assert!(t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert_eq!(who_from_token(&t).as_deref(), Some("slack:U024BE7LH"));
+        assert_eq!(who_from_token("console-123"), None);
+    }
 }

@@ -42,6 +42,11 @@ fn short_error(e: &OpsError) -> String {
     }
 }
 
+/// An app's clients and service, once resolved.
+type Resolved = (super::Clients, ServiceRef);
+/// A service name with the index of the app it belongs to.
+type Indexed = (usize, String);
+
 pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus> {
     // Resolve every app's service (stack apps: once, then remembered).
     let resolving: Vec<_> = apps
@@ -57,16 +62,14 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
             (i, r)
         })
         .collect();
-    let resolved: Vec<(usize, Result<(super::Clients, ServiceRef), OpsError>)> =
-        stream::iter(resolving)
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+    let resolved: Vec<(usize, OpsResult<Resolved>)> = stream::iter(resolving)
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
 
     let mut lines: Vec<Option<AppStatus>> = vec![None; apps.len()];
     // Group by environment and cluster: one DescribeServices per 10 services.
-    let mut groups: BTreeMap<(String, String), (super::Clients, Vec<(usize, String)>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), (super::Clients, Vec<Indexed>)> = BTreeMap::new();
     for (i, r) in resolved {
         match r {
             Ok((clients, svc)) => {
@@ -289,7 +292,7 @@ pub async fn events(
             });
         }
     }
-    lines.sort_by(|a, b| b.at.cmp(&a.at));
+    lines.sort_by_key(|l| std::cmp::Reverse(l.at));
     lines.truncate(n);
     Ok(lines)
 }
@@ -347,7 +350,7 @@ pub async fn history(
         .await
         .into_iter()
         .collect::<OpsResult<_>>()?;
-    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut entries: Vec<HistoryEntry> = entries.into_iter().map(|(_, e)| e).collect();
     if let config::Target::Stack { stack, .. } = &app.target {
         // CloudFormation registers a stack's revisions, so only the ones dockhand

@@ -203,7 +203,10 @@ pub async fn task_definition(
 /// the revision and is trusted for at most `Revisions::TTL`, which bounds how stale
 /// a tag written elsewhere (another dockhand, a person) can look.
 #[derive(Debug, Default)]
-pub struct Revisions(std::sync::Mutex<HashMap<String, (Instant, TaskDefinition, Vec<Tag>)>>);
+pub struct Revisions(std::sync::Mutex<HashMap<String, Described>>);
+
+/// A revision as described, and when.
+type Described = (Instant, TaskDefinition, Vec<Tag>);
 
 impl Revisions {
     const TTL: Duration = Duration::from_secs(60);

@@ -176,10 +176,10 @@ impl AwsOps {
         for parent in &req.parents {
             let stack = cfn::describe(clients, parent).await?;
             for o in stack.outputs() {
-                if let (Some(k), Some(v)) = (o.output_key(), o.output_value()) {
-                    if wanted.contains(k) {
-                        values.insert(k.to_string(), v.to_string());
-                    }
+                if let (Some(k), Some(v)) = (o.output_key(), o.output_value())
+                    && wanted.contains(k)
+                {
+                    values.insert(k.to_string(), v.to_string());
                 }
             }
         }
