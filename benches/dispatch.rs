@@ -6,10 +6,10 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dockhand::chat::{Author, Inbound, Origin, Platform, Via};
 use dockhand::command::Catalog;
 use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled};
+use dockhand::message::{Author, Inbound, Origin, Platform, Via};
 use dockhand::ops::aws::AwsOps;
 
 fn dispatch(c: &mut Criterion) {

@@ -14,10 +14,10 @@
 
 use std::path::Path;
 
-use dockhand::chat::{Author, Inbound, Origin, Platform, Via};
 use dockhand::command::Catalog;
 use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled};
+use dockhand::message::{Author, Inbound, Origin, Platform, Via};
 use dockhand::ops::aws::AwsOps;
 
 const SEEDS: &[&str] = &[

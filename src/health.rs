@@ -7,6 +7,7 @@
 //!   15 s, so a scraper cannot turn into an AWS bill).
 //! - `/metrics`: `metrics::render`.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::pin::Pin;
@@ -21,6 +22,31 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::metrics;
 
+/// Where adapters (and, later, event sources) say whether they are connected;
+/// `/readyz` reads it, and each report is mirrored to the
+/// `dockhand_adapter_connected` gauge. Cheap to clone; every clone is the same registry.
+#[derive(Debug, Clone, Default)]
+pub struct Health(Arc<Mutex<BTreeMap<&'static str, bool>>>);
+
+impl Health {
+    pub fn new() -> Health {
+        Health::default()
+    }
+
+    pub fn report(&self, component: &'static str, connected: bool) {
+        self.0
+            .lock()
+            .expect("health lock")
+            .insert(component, connected);
+        metrics().adapter(component, connected);
+    }
+
+    /// Whether any chat adapter is connected.
+    pub fn any_connected(&self) -> bool {
+        self.0.lock().expect("health lock").values().any(|c| *c)
+    }
+}
+
 /// Asks whether AWS answers with the bot's credentials.
 pub type Probe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
@@ -28,6 +54,7 @@ const PROBE_EVERY: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 struct Ready {
+    health: Health,
     aws: Probe,
     last: Arc<Mutex<Option<(Instant, bool)>>>,
 }
@@ -55,7 +82,12 @@ pub struct HealthError {
 }
 
 /// Serves until `stop` is cancelled.
-pub async fn serve(addr: &str, aws: Probe, stop: CancellationToken) -> Result<(), HealthError> {
+pub async fn serve(
+    addr: &str,
+    health: Health,
+    aws: Probe,
+    stop: CancellationToken,
+) -> Result<(), HealthError> {
     let err = |e: std::io::Error| HealthError {
         addr: addr.to_string(),
         error: e.to_string(),
@@ -63,6 +95,7 @@ pub async fn serve(addr: &str, aws: Probe, stop: CancellationToken) -> Result<()
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
     tracing::info!(addr = %listener.local_addr().map_err(err)?, "serving /healthz, /readyz, /metrics");
     let ready = Ready {
+        health,
         aws,
         last: Arc::default(),
     };
@@ -86,7 +119,7 @@ pub async fn serve(addr: &str, aws: Probe, stop: CancellationToken) -> Result<()
 }
 
 async fn readyz(State(ready): State<Ready>) -> (StatusCode, &'static str) {
-    if !metrics().any_adapter_connected() {
+    if !ready.health.any_connected() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: no chat adapter is connected\n",

@@ -15,12 +15,14 @@
 //! `policy`, `dispatch`, `render`) never touches a platform's or AWS's types: those
 //! live in `chat::*` adapters and in `ops::aws`.
 
-pub mod chat;
+pub mod adapters;
+pub mod app;
 pub mod command;
 pub mod config;
 pub mod dispatch;
 pub mod health;
 pub mod logging;
+pub mod message;
 pub mod metrics;
 pub mod ops;
 pub mod policy;

@@ -5,17 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use std::sync::Arc;
-
-use tokio_util::sync::CancellationToken;
-
-use dockhand::chat::{
-    self,
-    shell::{self, Speaker},
-};
+use dockhand::adapters::shell::{self, Speaker};
 use dockhand::command::Catalog;
 use dockhand::config::{Config, process_env};
-use dockhand::dispatch::{Dispatcher, Handle};
+use dockhand::dispatch::Dispatcher;
 
 #[derive(Parser)]
 #[command(
@@ -247,109 +240,6 @@ fn load(cli: &Cli) -> Option<(Config, Catalog)> {
     Some((config?, catalog?))
 }
 
-/// The longest a stop may take: replies still being delivered get this long, then
-/// the process exits anyway (ECS's stop timeout in deploy/dockhand.yaml is 40 s).
-const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
-
-async fn run(config: Config, catalog: Catalog) -> ExitCode {
-    let ops = dockhand::ops::aws::AwsOps::new(&config);
-    let dispatcher = Dispatcher::new(config.clone(), catalog, ops);
-    let handler: Arc<dyn Handle> = Arc::new(dispatcher.clone());
-    let stop = CancellationToken::new();
-    let mut adapters = tokio::task::JoinSet::new();
-    if config.slack.bot_token.is_some() {
-        let (slack, handler, stop) = (config.slack.clone(), Arc::clone(&handler), stop.clone());
-        adapters.spawn(async move {
-            chat::slack::run(&slack, handler, stop)
-                .await
-                .map_err(|e| format!("slack: {e}"))
-        });
-    }
-    if config.discord.token.is_some() {
-        let discord = config.discord.clone();
-        let apps: Vec<String> = config.apps.keys().map(|a| a.to_string()).collect();
-        let (dispatcher, handler, stop) = (dispatcher.clone(), Arc::clone(&handler), stop.clone());
-        adapters.spawn(async move {
-            chat::discord::run(&discord, dispatcher.catalog(), apps, handler, stop)
-                .await
-                .map_err(|e| format!("discord: {e}"))
-        });
-    }
-    if adapters.is_empty() {
-        eprintln!(
-            "error: no chat adapter to run: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Slack, Socket Mode), \
-             DISCORD_TOKEN (Discord), or try `dockhand shell`"
-        );
-        return ExitCode::from(2);
-    }
-    // Health and metrics outlive the adapters: ECS keeps seeing a healthy task
-    // while it drains.
-    let health_stop = CancellationToken::new();
-    let health = {
-        let d = dispatcher.clone();
-        let probe: dockhand::health::Probe = Arc::new(move || {
-            let d = d.clone();
-            Box::pin(async move { d.ops().reachable().await.is_ok() })
-        });
-        let (addr, stop) = (config.metrics_addr.clone(), health_stop.clone());
-        tokio::spawn(async move {
-            if let Err(e) = dockhand::health::serve(&addr, probe, stop).await {
-                tracing::error!("{e}");
-                eprintln!("error: {e}");
-            }
-        })
-    };
-    {
-        let (stop, operations) = (stop.clone(), dispatcher.shutdown_token().clone());
-        tokio::spawn(async move {
-            stop_signal().await;
-            // Operations stop watching at once and each says so in its channel: AWS
-            // carries on, and the next instance picks the watch up again (recovery
-            // reads what dockhand recorded on the service). Waiting for a rollout
-            // here would only hold up the deploy that is replacing this task.
-            tracing::info!("stopping: no new commands; operations in flight hand over");
-            stop.cancel();
-            operations.cancel();
-            tokio::time::sleep(STOP_DEADLINE).await;
-            tracing::error!(
-                "stopping took over {STOP_DEADLINE:?}; exiting with replies undelivered"
-            );
-            std::process::exit(1);
-        });
-    }
-    let mut code = ExitCode::SUCCESS;
-    while let Some(done) = adapters.join_next().await {
-        if let Ok(Err(e)) = done {
-            tracing::error!("{e}");
-            eprintln!("error: {e}");
-            code = ExitCode::FAILURE;
-            // One adapter failing stops the bot: ECS restarts it whole.
-            stop.cancel();
-            dispatcher.shutdown_token().cancel();
-        }
-    }
-    dispatcher.tasks().close();
-    dispatcher.tasks().wait().await;
-    health_stop.cancel();
-    let _ = health.await;
-    code
-}
-
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
@@ -407,7 +297,7 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
-            runtime.block_on(run(config, catalog))
+            runtime.block_on(dockhand::app::run(config, catalog))
         }
         Cmd::Shell { user, channel } => {
             dockhand::logging::init("warn");

@@ -111,18 +111,11 @@ impl Metrics {
         InFlight(())
     }
 
-    /// Whether a chat adapter is connected (`/readyz` needs one).
+    /// The `dockhand_adapter_connected` gauge (`health::Health` reports here).
     pub fn adapter(&self, name: &str, connected: bool) {
         self.with(|m| {
             m.adapters.insert(name.into(), connected);
         });
-    }
-
-    pub fn any_adapter_connected(&self) -> bool {
-        self.maps
-            .lock()
-            .map(|m| m.adapters.values().any(|c| *c))
-            .unwrap_or(false)
     }
 
     /// Everything, in Prometheus' text exposition format.

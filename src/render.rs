@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::chat::{Reply, neutralise};
+use crate::message::{Reply, neutralise};
 use crate::ops::{
     AppStatus, Event, EventLine, HistoryEntry, Plan, StackDetail, StackSummary, Verdict, clock,
     took,

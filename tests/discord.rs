@@ -11,15 +11,13 @@ mod discord_server;
 mod process;
 mod support;
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use discord_server::{APP, BOT, Call, FakeDiscord, GUILD};
-use dockhand::chat::discord::{self, DiscordError};
+use dockhand::adapters::discord::{self, DiscordError};
 use dockhand::config::Config;
-use dockhand::dispatch::Handle;
+use dockhand::message::Platform;
 use process::Running;
 use support::{Bot, SECRETS, World, assert_no_secret, root};
 
@@ -89,7 +87,6 @@ impl Harness {
         let config =
             Config::parse("discord-test.toml", &text, &env).unwrap_or_else(|e| panic!("{e:?}"));
         let bot = Bot::new(config, &world.account).await;
-        let handler: Arc<dyn Handle> = Arc::new(bot.dispatcher.clone());
         let settings = bot.dispatcher.config().discord.clone();
         let apps = bot
             .dispatcher
@@ -100,9 +97,9 @@ impl Harness {
             .collect();
         let dispatcher = bot.dispatcher.clone();
         let stop = CancellationToken::new();
-        let adapter = tokio::spawn({
-            let stop = stop.clone();
-            async move { discord::run(&settings, dispatcher.catalog(), apps, handler, stop).await }
+        let wiring = bot.wiring(Platform::Discord, stop.clone());
+        let adapter = tokio::spawn(async move {
+            discord::run(&settings, dispatcher.catalog(), apps, wiring).await
         });
         Harness {
             discord,

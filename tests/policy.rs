@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use dockhand::chat::{Author, Inbound, Origin, Platform, Via};
 use dockhand::command::{Catalog, Command, Match};
 use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled};
+use dockhand::message::{Author, Inbound, Origin, Platform, Via};
 use dockhand::ops::aws::AwsOps;
 use dockhand::policy::{Decision, Policy, Request};
 
@@ -261,7 +261,7 @@ fn config_mistakes_in_rules_are_named() {
 /// before AWS.
 struct Bot {
     dispatcher: Dispatcher<AwsOps>,
-    outbox: tokio::sync::mpsc::UnboundedSender<dockhand::dispatch::Outbound>,
+    outbox: dockhand::message::Outbox,
 }
 
 impl Bot {
@@ -449,6 +449,21 @@ fn decisions_are_posted_to_the_audit_channel() {
     assert_eq!(
         posted.reply.text,
         "slack:UANY in slack:CDEPLOY: `deploy hubot v2` denied"
+    );
+    // A decision on Discord reaches the Slack audit channel too.
+    let (d_origin, d_author) = (self::origin("discord:4242"), self::author("101"));
+    let from_discord = Inbound {
+        origin: &d_origin,
+        author: &d_author,
+        ..inbound
+    };
+    dispatcher.handle(&from_discord, &outbox);
+    let posted = audit.try_recv().expect("an audit post from discord");
+    assert_eq!(posted.origin.platform, Platform::Slack);
+    assert_eq!(&*posted.origin.channel, "CAUDIT");
+    assert_eq!(
+        posted.reply.text,
+        "discord:101 in discord:4242: `deploy hubot v2` denied"
     );
     // Reading is not a decision worth a post; chatter is not even seen.
     let inbound = Inbound {

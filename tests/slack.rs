@@ -11,16 +11,14 @@ mod process;
 mod slack_server;
 mod support;
 
-use std::sync::Arc;
-
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use dockhand::chat::slack::{self, SlackError};
+use dockhand::adapters::slack::{self, SlackError};
 use dockhand::config::Config;
-use dockhand::dispatch::Handle;
+use dockhand::message::Platform;
 use process::{Running, healthcheck};
 use slack_server::{BOT_USER, Call, FakeSlack};
 use support::{Bot, SECRETS, World, assert_no_secret, root};
@@ -95,13 +93,10 @@ impl Harness {
         let config =
             Config::parse("slack-test.toml", &text, &env).unwrap_or_else(|e| panic!("{e:?}"));
         let bot = Bot::new(config, &world.account).await;
-        let handler: Arc<dyn Handle> = Arc::new(bot.dispatcher.clone());
         let settings = bot.dispatcher.config().slack.clone();
         let stop = CancellationToken::new();
-        let adapter = tokio::spawn({
-            let stop = stop.clone();
-            async move { slack::run(&settings, handler, stop).await }
-        });
+        let wiring = bot.wiring(Platform::Slack, stop.clone());
+        let adapter = tokio::spawn(async move { slack::run(&settings, wiring).await });
         Harness {
             slack,
             world,

@@ -16,7 +16,7 @@ pub mod value;
 pub use action::{Action, Command};
 pub use catalog::{Catalog, CatalogError, Match};
 
-use crate::chat::Via;
+use crate::message::Via;
 
 /// Longest command text considered; anything longer is refused before matching.
 pub const MAX_COMMAND_LEN: usize = 1000;

@@ -21,7 +21,7 @@ impl ValueError {
     fn new(what: &'static str, input: &str, rule: &'static str) -> Self {
         ValueError {
             what,
-            shown: crate::chat::neutralise(input, 40),
+            shown: crate::message::neutralise(input, 40),
             rule,
         }
     }

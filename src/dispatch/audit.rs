@@ -2,11 +2,12 @@
 //! configured, in an audit channel.
 
 use super::*;
+use crate::message::Platform;
 
 impl<O: Ops> Dispatcher<O> {
     /// One audit event: who, where, what, the decision and the rule behind it.
     /// Always logged as a structured event (JSON with `DOCKHAND_LOG_FORMAT=json`);
-    /// also posted to the audit channel when one is configured on this platform.
+    /// also posted to the audit channel when one is configured.
     pub(super) fn audit(
         &self,
         inbound: &Inbound<'_>,
@@ -29,7 +30,6 @@ impl<O: Ops> Dispatcher<O> {
         );
         self.post_audit(
             outbox,
-            inbound.origin.platform,
             format!(
                 "{who} in {channel}: `{asked}` {decision}{}",
                 rule.map(|r| format!(" (rule {r})")).unwrap_or_default()
@@ -37,33 +37,31 @@ impl<O: Ops> Dispatcher<O> {
         );
     }
 
-    pub(super) fn post_audit(
-        &self,
-        outbox: &Outbox,
-        platform: crate::chat::Platform,
-        text: String,
-    ) {
-        let Some((p, channel)) = self
-            .inner
-            .config
-            .access
-            .audit_channel
-            .as_deref()
-            .and_then(|c| c.split_once(':'))
+    /// Posts to the audit channel, on whatever platform it is: the router takes
+    /// a Discord decision to a Slack audit channel as readily as to a Discord one.
+    pub(super) fn post_audit(&self, outbox: &Outbox, text: String) {
+        let Some((platform, channel)) =
+            self.inner
+                .config
+                .access
+                .audit_channel
+                .as_deref()
+                .and_then(|c| {
+                    let (p, channel) = c.split_once(':')?;
+                    Some((Platform::from_name(p)?, channel))
+                })
         else {
             return;
         };
-        if p == platform.name() {
-            let _ = outbox.send(Outbound {
-                origin: Origin {
-                    platform,
-                    channel: channel.into(),
-                    thread: None,
-                    direct: false,
-                },
-                // Built from ids and validated values only: nothing typed verbatim.
-                reply: Reply::text(text),
-            });
-        }
+        let _ = outbox.send(Outbound {
+            origin: Origin {
+                platform,
+                channel: channel.into(),
+                thread: None,
+                direct: false,
+            },
+            // Built from ids and validated values only: nothing typed verbatim.
+            reply: Reply::text(text),
+        });
     }
 }

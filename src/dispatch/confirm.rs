@@ -58,12 +58,12 @@ impl<O: Ops> Dispatcher<O> {
             r.button(
                 "Confirm",
                 format!("confirm {code}"),
-                crate::chat::ButtonStyle::Primary,
+                crate::message::ButtonStyle::Primary,
             )
             .button(
                 "Abort",
                 format!("abort {code}"),
-                crate::chat::ButtonStyle::Danger,
+                crate::message::ButtonStyle::Danger,
             )
         };
         match (command, app) {

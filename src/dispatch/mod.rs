@@ -25,10 +25,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::chat::{Author, Inbound, MessageId, Origin, Reply, neutralise};
 use crate::command::value::AppName;
 use crate::command::{Addresser, Catalog, Command, MAX_COMMAND_LEN, Match, help};
 use crate::config::{App, Config, Environment};
+use crate::message::{Author, Inbound, MessageId, Origin, Outbound, Outbox, Reply, neutralise};
 use crate::metrics::metrics;
 use crate::ops::{self, Event, Ops, OpsError, Outcome, Requester, Target, clock};
 use crate::policy::{Decision, Policy, Request};
@@ -39,16 +39,6 @@ mod confirm;
 mod operations;
 
 use operations::Start;
-
-/// A reply on its way to the conversation it answers.
-#[derive(Debug, Clone)]
-pub struct Outbound {
-    pub origin: Origin,
-    pub reply: Reply,
-}
-
-/// Where spawned work sends its replies; each adapter owns the receiving end.
-pub type Outbox = mpsc::UnboundedSender<Outbound>;
 
 /// What `handle` did with a message.
 #[derive(Debug)]
@@ -133,11 +123,11 @@ pub trait Handle: Send + Sync + 'static {
     fn handle(&self, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled;
     /// Whether text is addressed to the bot at all: lets an adapter skip work
     /// (a display-name lookup) for chatter.
-    fn addressed(&self, text: &str, via: crate::chat::Via) -> bool;
+    fn addressed(&self, text: &str, via: crate::message::Via) -> bool;
     /// Every spawned operation, to drain at shutdown.
     fn tasks(&self) -> &TaskTracker;
     /// Resumes the operations a previous instance left on this platform's channels.
-    fn recover(&self, platform: crate::chat::Platform, outbox: &Outbox);
+    fn recover(&self, platform: crate::message::Platform, outbox: &Outbox);
 
     /// A Confirm/Abort button click: `inbound.text` is the button's command. The
     /// outcome is decided here, once, for every adapter.
@@ -158,7 +148,7 @@ impl<O: Ops> Handle for Dispatcher<O> {
         Dispatcher::handle(self, inbound, outbox)
     }
 
-    fn addressed(&self, text: &str, via: crate::chat::Via) -> bool {
+    fn addressed(&self, text: &str, via: crate::message::Via) -> bool {
         self.inner.addresser.strip(text, via).is_some()
     }
 
@@ -170,7 +160,7 @@ impl<O: Ops> Handle for Dispatcher<O> {
         &self.inner.tasks
     }
 
-    fn recover(&self, platform: crate::chat::Platform, outbox: &Outbox) {
+    fn recover(&self, platform: crate::message::Platform, outbox: &Outbox) {
         Dispatcher::recover(self, platform, outbox)
     }
 }

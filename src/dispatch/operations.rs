@@ -8,7 +8,7 @@ impl<O: Ops> Dispatcher<O> {
     /// After a restart: watches again every operation recorded for this platform's
     /// channels and reports its outcome there, as the operation would have. An
     /// adapter calls it once it is connected and can post.
-    pub fn recover(&self, platform: crate::chat::Platform, outbox: &Outbox) {
+    pub fn recover(&self, platform: crate::message::Platform, outbox: &Outbox) {
         let (d, outbox) = (self.clone(), outbox.clone());
         self.inner.tasks.spawn(async move {
             let apps: Vec<(App, Environment)> = d
@@ -172,7 +172,6 @@ impl<O: Ops> Dispatcher<O> {
             }
             Start::Resumed(asked) => (asked, None),
         };
-        let platform = origin.platform;
         let send = move |reply: Reply| {
             let _ = outbox.send(Outbound {
                 origin: origin.clone(),
@@ -235,7 +234,7 @@ impl<O: Ops> Dispatcher<O> {
             let elapsed_ms = started.elapsed().as_millis() as u64;
             metrics().operation(asked.split_whitespace().next().unwrap_or("-"), result, started.elapsed());
             tracing::info!(target: "dockhand::audit", who, channel, app, asked = what, result, elapsed_ms, "outcome");
-            audit.post_audit(&audit_outbox, platform, format!("{who} in {channel}: `{what}` {result} after {}", ops::took(started.elapsed())));
+            audit.post_audit(&audit_outbox, format!("{who} in {channel}: `{what}` {result} after {}", ops::took(started.elapsed())));
             send(Reply::edit(id, text));
         });
         Handled::Started

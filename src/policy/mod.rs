@@ -9,9 +9,9 @@
 //! platform's stable ids (`slack:U024BE7LH`), never display names. A denial names
 //! the role or channel that would be needed, and nothing about other rules.
 
-use crate::chat::{Author, Origin};
 use crate::command::{Action, Command};
 use crate::config::{Access, App, Config, Environment, Rule};
+use crate::message::{Author, Origin};
 
 /// What policy decided about one request.
 #[derive(Debug, Clone, PartialEq, Eq)]

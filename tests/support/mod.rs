@@ -23,11 +23,12 @@ use aws_types::region::Region;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use dockhand::chat::shell::draw;
-use dockhand::chat::{Author, Inbound, Origin, Platform, Via};
+use dockhand::adapters::shell::draw;
 use dockhand::command::Catalog;
 use dockhand::config::Config;
-use dockhand::dispatch::{Dispatcher, Handled, Outbound};
+use dockhand::dispatch::{Dispatcher, Handled};
+use dockhand::message::Outbound;
+use dockhand::message::{Author, Inbound, Origin, Platform, Via};
 use dockhand::ops::aws::{AwsOps, client_configs};
 
 /// Values that must never reach a chat reply or a log line. Every bot in these tests
@@ -452,6 +453,27 @@ impl Bot {
             dispatcher,
             outbox,
             replies,
+        }
+    }
+
+    /// What the supervisor (`dockhand::app`) gives an adapter: a router with this
+    /// platform's route, and the operations a previous instance left on it resumed.
+    pub fn wiring(
+        &self,
+        platform: Platform,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> dockhand::adapters::Wiring {
+        let mut router = dockhand::adapters::Router::new();
+        let replies = router.route(platform);
+        let (outbox, routed) = mpsc::unbounded_channel();
+        tokio::spawn(router.run(routed));
+        self.dispatcher.recover(platform, &outbox);
+        dockhand::adapters::Wiring {
+            handler: std::sync::Arc::new(self.dispatcher.clone()),
+            outbox,
+            replies,
+            health: dockhand::health::Health::new(),
+            stop,
         }
     }
 

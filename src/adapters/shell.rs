@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use crate::chat::{Author, Inbound, Origin, Placement, Platform, Reply, Via};
-use crate::dispatch::{Dispatcher, Handled, Outbound};
+use crate::adapters::Router;
+use crate::dispatch::{Dispatcher, Handled};
+use crate::message::Outbound;
+use crate::message::{Author, Inbound, Origin, Placement, Platform, Reply, Via};
 use crate::ops::Ops;
 
 /// Who is speaking and where, set by `--user` and `--channel`.
@@ -57,7 +59,12 @@ pub async fn run<O: Ops>(dispatcher: Dispatcher<O>, speaker: Speaker) -> std::io
         64 * 1024,
         std::io::stdout(),
     )));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
+    // The shell is one platform's adapter like the others: replies to other
+    // platforms (an audit channel on Slack) go nowhere here.
+    let mut router = Router::new();
+    let mut rx = router.route(Platform::Shell);
+    let (tx, routed) = mpsc::unbounded_channel::<Outbound>();
+    let routing = tokio::spawn(router.run(routed));
 
     let writer = {
         let stdout = Arc::clone(&stdout);
@@ -79,8 +86,10 @@ pub async fn run<O: Ops>(dispatcher: Dispatcher<O>, speaker: Speaker) -> std::io
 
     dispatcher.tasks().close();
     dispatcher.tasks().wait().await;
-    // The reader's sender is gone and every task has finished: the writer drains and ends.
+    // The reader's sender is gone and every task has finished: the router, then
+    // the writer, drain and end.
     drop(dispatcher);
+    let _ = routing.await;
     writer.await.map_err(std::io::Error::other)??;
     stdout.lock().expect("stdout lock").flush()
 }

@@ -35,14 +35,15 @@ use serenity::all::{
 };
 use serenity::async_trait;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use crate::chat::{Author, Inbound, Origin, Platform, Via};
+use crate::adapters::Wiring;
 use crate::command::Catalog;
 use crate::command::grammar::{Element, Usage};
 use crate::config;
-use crate::dispatch::{Click, Handle, Handled, Outbound};
-use crate::metrics::metrics;
+use crate::dispatch::{Click, Handle, Handled};
+use crate::health::Health;
+use crate::message::Outbound;
+use crate::message::{Author, Inbound, Origin, Platform, Via};
 use deliver::{Deliverer, Direct};
 
 /// The application command every invocation goes through.
@@ -121,6 +122,7 @@ struct Shared {
     apps: Vec<String>,
     registered: AtomicBool,
     inbox: mpsc::UnboundedSender<Incoming>,
+    health: Health,
 }
 
 /// A person's name to address them by: the server nickname, the display name,
@@ -384,13 +386,13 @@ struct Events(Arc<Shared>);
 impl EventHandler for Events {
     async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(user = %ready.user.name, id = %ready.user.id, "discord: connected");
-        metrics().adapter("discord", true);
+        self.0.health.report("discord", true);
         self.0.register(&ctx).await;
     }
 
     async fn resume(&self, _ctx: Context, _: ResumedEvent) {
         tracing::info!("discord: session resumed");
-        metrics().adapter("discord", true);
+        self.0.health.report("discord", true);
     }
 
     /// Any stage but connected (a drop, a resume or re-identify under way) is down
@@ -398,7 +400,7 @@ impl EventHandler for Events {
     async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
         if event.new != ConnectionStage::Connected {
             tracing::info!(stage = %event.new, "discord: gateway not connected");
-            metrics().adapter("discord", false);
+            self.0.health.report("discord", false);
         }
     }
 
@@ -494,15 +496,21 @@ fn causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Runs the Discord adapter until `shutdown` is cancelled, then closes the gateway
-/// and returns once every reply of the work it started has been delivered.
+/// Runs the Discord adapter until `wiring.stop` is cancelled, then closes the
+/// gateway and returns once its deliverer has drained (see `adapters`).
 pub async fn run(
     config: &config::Discord,
     catalog: &Catalog,
     apps: Vec<String>,
-    handler: Arc<dyn Handle>,
-    shutdown: CancellationToken,
+    wiring: Wiring,
 ) -> Result<(), DiscordError> {
+    let Wiring {
+        handler,
+        outbox,
+        replies,
+        health,
+        stop: shutdown,
+    } = wiring;
     let token = config.token.as_ref().ok_or(DiscordError::Missing)?;
     let mut http = HttpBuilder::new(token.expose());
     if let Some(url) = &config.api_url {
@@ -533,6 +541,7 @@ pub async fn run(
         apps,
         registered: AtomicBool::new(false),
         inbox: inbox_tx,
+        health: health.clone(),
     });
     let mut client = ClientBuilder::new_with_http(http, intents(config.prefix_commands))
         .event_handler(Events(Arc::clone(&shared)))
@@ -541,17 +550,13 @@ pub async fn run(
     drop(shared);
     let http = Arc::clone(&client.http);
 
-    let (outbox_tx, outbox_rx) = mpsc::unbounded_channel::<Outbound>();
     let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
-    let deliverer = tokio::spawn(crate::chat::edits::deliver(
+    let deliverer = tokio::spawn(crate::adapters::edits::deliver(
         Deliverer::new(Arc::clone(&http)),
-        outbox_rx,
+        replies,
         direct_rx,
     ));
-    // Operations a previous instance left mid-watch report here again; posting
-    // needs only the REST API, so this need not wait for the gateway.
-    handler.recover(crate::chat::Platform::Discord, &outbox_tx);
-    let worker = tokio::spawn(work(inbox_rx, handler, outbox_tx, direct_tx));
+    let worker = tokio::spawn(work(inbox_rx, handler, outbox, direct_tx));
 
     let shards = Arc::clone(&client.shard_manager);
     let stopper = tokio::spawn({
@@ -571,7 +576,7 @@ pub async fn run(
         other => DiscordError::Gateway(other.to_string()),
     });
     stopper.abort();
-    metrics().adapter("discord", false);
+    health.report("discord", false);
     // No more events: the worker ends once its queue is empty, and the deliverer
     // once every operation the worker started has sent its last reply.
     drop(client);
@@ -622,12 +627,12 @@ async fn work(
                     Handled::Reply(reply) if reply.id.is_none() => reply,
                     Handled::Reply(reply) => {
                         let _ = outbox.send(Outbound { origin, reply });
-                        crate::chat::Reply::text(format!("`{text}`: see below."))
+                        crate::message::Reply::text(format!("`{text}`: see below."))
                     }
-                    Handled::Started => crate::chat::Reply::text(format!(
+                    Handled::Started => crate::message::Reply::text(format!(
                         "`{text}`: on it, progress follows below."
                     )),
-                    Handled::Ignored => crate::chat::Reply::text(format!(
+                    Handled::Ignored => crate::message::Reply::text(format!(
                         "Nothing to do for `{text}`; try `/{COMMAND} help`."
                     )),
                 };

@@ -17,9 +17,9 @@ use tokio::time::Instant;
 
 use super::blocks;
 use super::{Client, ts_of};
-use crate::chat::edits::{Edits, Sink};
-use crate::chat::{MessageId, Origin, Placement, Reply};
-use crate::dispatch::Outbound;
+use crate::adapters::edits::{Edits, Sink};
+use crate::message::Outbound;
+use crate::message::{MessageId, Origin, Placement, Reply};
 
 /// Ids remembered for later edits; a deploy's messages are done long before this
 /// many newer ones are posted.

@@ -12,7 +12,7 @@ use serenity::all::{
     CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse, EditMessage,
 };
 
-use crate::chat::{ButtonStyle, Reply, aligned, cut};
+use crate::message::{ButtonStyle, Reply, aligned, cut};
 
 /// Message content: 2000 characters.
 pub const CONTENT_MAX: usize = 2000;

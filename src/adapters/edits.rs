@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-use crate::chat::{MessageId, Reply};
-use crate::dispatch::Outbound;
+use crate::message::Outbound;
+use crate::message::{MessageId, Reply};
 
 /// The shortest time between two edits of one message.
 pub const EDIT_INTERVAL: Duration = Duration::from_secs(1);

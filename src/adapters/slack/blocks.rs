@@ -7,7 +7,7 @@
 
 use slack_morphism::prelude::*;
 
-use crate::chat::{ButtonStyle, Reply, aligned, cut};
+use crate::message::{ButtonStyle, Reply, aligned, cut};
 
 /// Slack's limit for a section's text; longer text is cut with a note.
 const SECTION_MAX: usize = 3000;
@@ -124,7 +124,7 @@ pub fn settled(prompt: &str, note: &str) -> SlackMessageContent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::Reply;
+    use crate::message::Reply;
 
     #[test]
     fn usage_lines_survive_mrkdwn() {

@@ -25,10 +25,12 @@ use slack_morphism::prelude::*;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::{Author, Inbound, Origin, Platform, Via};
+use crate::adapters::Wiring;
 use crate::config::{self, SlackMode};
-use crate::dispatch::{Click, Handle, Handled, Outbound};
-use crate::metrics::metrics;
+use crate::dispatch::{Click, Handle, Handled};
+use crate::health::Health;
+use crate::message::Outbound;
+use crate::message::{Author, Inbound, Origin, Platform, Via};
 use deliver::{Deliverer, Direct};
 
 pub use blocks::BUTTON_ACTION;
@@ -85,6 +87,7 @@ pub(crate) struct Shared {
     bot_id: Option<String>,
     allow_bots: bool,
     inbox: mpsc::UnboundedSender<Incoming>,
+    health: Health,
 }
 
 impl Shared {
@@ -235,13 +238,16 @@ pub fn client(api_url: &str) -> Result<Arc<Client>, SlackError> {
     Ok(Arc::new(SlackClient::new(connector)))
 }
 
-/// Runs the Slack adapter until `shutdown` is cancelled, then stops listening and
-/// returns once every reply of the work it started has been delivered.
-pub async fn run(
-    config: &config::Slack,
-    handler: Arc<dyn Handle>,
-    shutdown: CancellationToken,
-) -> Result<(), SlackError> {
+/// Runs the Slack adapter until `wiring.stop` is cancelled, then stops listening and
+/// returns once its deliverer has drained (see `adapters`).
+pub async fn run(config: &config::Slack, wiring: Wiring) -> Result<(), SlackError> {
+    let Wiring {
+        handler,
+        outbox,
+        replies,
+        health,
+        stop: shutdown,
+    } = wiring;
     let bot_token = config
         .bot_token
         .as_ref()
@@ -261,23 +267,20 @@ pub async fn run(
         bot_id: me.bot_id.as_ref().map(|b| b.to_string()),
         allow_bots: config.allow_bots,
         inbox: inbox_tx,
+        health: health.clone(),
     });
-    let (outbox_tx, outbox_rx) = mpsc::unbounded_channel::<Outbound>();
     let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
-    let deliverer = tokio::spawn(crate::chat::edits::deliver(
+    let deliverer = tokio::spawn(crate::adapters::edits::deliver(
         Deliverer::new(Arc::clone(&client), token.clone()),
-        outbox_rx,
+        replies,
         direct_rx,
     ));
-    // Operations a previous instance left mid-watch report here again; posting
-    // needs only the Web API, so this need not wait for the socket.
-    handler.recover(Platform::Slack, &outbox_tx);
     let worker = tokio::spawn(work(
         inbox_rx,
         handler,
         Arc::clone(&client),
         token,
-        outbox_tx,
+        outbox,
         direct_tx,
     ));
 
@@ -313,6 +316,7 @@ async fn socket_mode(
         .with_push_events(on_push)
         .with_command_events(on_command)
         .with_interaction_events(on_interaction);
+    let health = shared.health.clone();
     let environment = Arc::new(
         SlackClientEventsListenerEnvironment::new(Arc::clone(client))
             .with_error_handler(on_error)
@@ -332,7 +336,7 @@ async fn socket_mode(
     tracing::info!("slack: listening over Socket Mode");
     shutdown.cancelled().await;
     listener.shutdown().await;
-    metrics().adapter("slack", false);
+    health.report("slack", false);
     Ok(())
 }
 
@@ -341,9 +345,11 @@ async fn socket_mode(
 async fn on_hello<E: Send + 'static>(
     _event: E,
     _client: Arc<Client>,
-    _states: SlackClientEventsUserState,
+    states: SlackClientEventsUserState,
 ) {
-    metrics().adapter("slack", true);
+    if let Some(s) = shared(&states).await {
+        s.health.report("slack", true);
+    }
 }
 
 async fn shared(states: &SlackClientEventsUserState) -> Option<Arc<Shared>> {
@@ -388,14 +394,22 @@ async fn on_interaction(
 fn on_error(
     err: Box<dyn std::error::Error + Send + Sync>,
     _client: Arc<Client>,
-    _states: SlackClientEventsUserState,
+    states: SlackClientEventsUserState,
 ) -> HttpStatusCode {
     tracing::warn!(error = %err, "slack: event error");
     // A socket error ends that connection; the next `hello` marks it up again.
     if let Some(slack_morphism::errors::SlackClientError::SocketModeProtocolError(_)) =
         err.downcast_ref::<slack_morphism::errors::SlackClientError>()
     {
-        metrics().adapter("slack", false);
+        // Called outside async code: a state that is being written is skipped (the
+        // next hello or error reports again).
+        if let Some(s) = states
+            .try_read()
+            .ok()
+            .and_then(|st| st.get_user_state::<Arc<Shared>>().cloned())
+        {
+            s.health.report("slack", false);
+        }
     }
     HttpStatusCode::OK
 }

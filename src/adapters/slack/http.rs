@@ -50,6 +50,8 @@ pub(crate) async fn serve(
             error: e.to_string(),
         })?;
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "slack: listening for HTTP events on {PATH}");
+    // Listening is as connected as HTTP mode gets: Slack comes to us.
+    shared.health.report("slack", true);
     let app = App {
         verifier: SlackEventSignatureVerifier::new(&SlackSigningSecret::new(
             secret.expose().into(),
@@ -57,8 +59,6 @@ pub(crate) async fn serve(
         shared,
     };
     let router = Router::new().route(PATH, post(event)).with_state(app);
-    // Listening is as connected as HTTP mode gets: Slack comes to us.
-    crate::metrics::metrics().adapter("slack", true);
     let stop = shutdown.clone();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { stop.cancelled().await })

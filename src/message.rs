@@ -1,13 +1,10 @@
-//! The chat side of the pipeline: what comes in (`Inbound`) and what goes out (`Reply`).
+//! The message model at the bottom of the pipeline: what comes in (`Inbound`) and
+//! what goes out (`Reply`, addressed as an `Outbound`), and the text-safety
+//! functions every layer uses on untrusted text.
 //!
-//! Both are platform-neutral. An adapter (`shell.rs`, `slack/`, `discord/`)
-//! turns its platform's events into `Inbound` and draws each `Reply` its own way:
-//! plain lines, Block Kit, embeds. Nothing here knows any platform's types.
-
-pub mod discord;
-pub mod edits;
-pub mod shell;
-pub mod slack;
+//! Everything here is platform-neutral and uses nothing else of the crate. The
+//! adapters (`adapters::{shell, slack, discord}`) turn their platform's events into
+//! `Inbound` and draw each `Reply` their own way: plain lines, Block Kit, embeds.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,6 +18,14 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// Every platform, in the order config and help list them.
+    pub const ALL: [Platform; 3] = [Platform::Shell, Platform::Slack, Platform::Discord];
+
+    /// The platform named `name` (`slack`), as config and channel ids write it.
+    pub fn from_name(name: &str) -> Option<Platform> {
+        Platform::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Platform::Shell => "shell",
@@ -81,6 +86,17 @@ pub struct Inbound<'a> {
     pub via: Via,
     pub text: &'a str,
 }
+
+/// A reply on its way to the conversation it answers (or to the audit channel).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub origin: Origin,
+    pub reply: Reply,
+}
+
+/// Where replies are sent: into the outbound router, which hands each to the
+/// deliverer of its origin's platform.
+pub type Outbox = tokio::sync::mpsc::UnboundedSender<Outbound>;
 
 /// A message the bot posted, as dispatch knows it: adapters map it to their own
 /// message ids (Slack `ts`, Discord message id) so a later reply can edit it or

@@ -22,9 +22,9 @@ use serenity::all::{
 use tokio::time::Instant;
 
 use super::embeds::{self, Drawn};
-use crate::chat::edits::{Edits, Sink};
-use crate::chat::{MessageId, Origin, Placement, Reply};
-use crate::dispatch::Outbound;
+use crate::adapters::edits::{Edits, Sink};
+use crate::message::Outbound;
+use crate::message::{MessageId, Origin, Placement, Reply};
 
 /// Ids remembered for later edits; a deploy's messages are done long before this
 /// many newer ones are posted.
@@ -244,7 +244,7 @@ impl Sink for Deliverer {
                 .map(|_| ()),
             Direct::Refuse { interaction, text } => {
                 let message = Drawn {
-                    content: crate::chat::cut(&text, embeds::CONTENT_MAX),
+                    content: crate::message::cut(&text, embeds::CONTENT_MAX),
                     embeds: Vec::new(),
                     components: Vec::new(),
                 }
