@@ -153,6 +153,13 @@ struct RawSlack {
     mode: Option<String>,
     listen: Option<String>,
     allow_bots: Option<bool>,
+    // Set from the environment only: `skip` also keeps tokens out of the file.
+    #[serde(skip)]
+    app_token: Option<Secret>,
+    #[serde(skip)]
+    bot_token: Option<Secret>,
+    #[serde(skip)]
+    signing_secret: Option<Secret>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,6 +170,8 @@ struct RawDiscord {
     allow_bots: Option<bool>,
     guilds: Option<Vec<u64>>,
     prefix_commands: Option<bool>,
+    #[serde(skip)]
+    token: Option<Secret>,
 }
 
 /// A deployment environment: where its apps live in AWS and how carefully to treat them.
@@ -498,6 +507,200 @@ fn access(
 /// instead of mutating the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// An environment variable that overrides one config key. `ENVIRONMENT` lists
+/// every one, so `Config::parse` applies them all the same way and
+/// `dockhand check` can show them: adding an override is adding a row.
+pub struct EnvVar {
+    pub name: &'static str,
+    /// The key it overrides, as `dockhand.toml` spells it.
+    pub key: &'static str,
+    /// One line on what it is for.
+    pub about: &'static str,
+    parse: Parse,
+}
+
+impl EnvVar {
+    /// Whether the value is a secret (a token): listed by name only, never shown.
+    pub fn is_secret(&self) -> bool {
+        matches!(self.parse, Parse::Secret(_))
+    }
+}
+
+/// How a variable's text becomes a value, and which raw field it replaces
+/// (a function, so each row names its field once and the compiler checks it).
+#[derive(Clone, Copy)]
+enum Parse {
+    /// The whole config text: `load_from_env` reads it before there is a file.
+    Document,
+    Text(fn(&mut RawConfig) -> &mut Option<String>),
+    Path(fn(&mut RawConfig) -> &mut Option<PathBuf>),
+    /// A number of seconds, fractions allowed.
+    Seconds(fn(&mut RawConfig) -> &mut Option<f64>),
+    /// A token. Empty counts as unset, so the key's `_file` still applies.
+    Secret(fn(&mut RawConfig) -> &mut Option<Secret>),
+}
+
+const CONFIG_TOML: &str = "DOCKHAND_CONFIG_TOML";
+
+const fn var(name: &'static str, key: &'static str, about: &'static str, parse: Parse) -> EnvVar {
+    EnvVar {
+        name,
+        key,
+        about,
+        parse,
+    }
+}
+
+/// Every variable the config reads, in the order `dockhand check` lists them.
+const ENVIRONMENT: &[EnvVar] = &[
+    var(
+        CONFIG_TOML,
+        "(file)",
+        "the whole config when no file is named (ECS passes it from SSM)",
+        Parse::Document,
+    ),
+    var(
+        "DOCKHAND_PREFIX",
+        "prefix",
+        "what starts a command in a channel, e.g. `!`",
+        Parse::Text(|r| &mut r.prefix),
+    ),
+    var(
+        "DOCKHAND_BOT_NAME",
+        "bot_name",
+        "the name the bot answers to",
+        Parse::Text(|r| &mut r.bot_name),
+    ),
+    var(
+        "DOCKHAND_COMMANDS",
+        "commands_dir",
+        "the command catalogue directory",
+        Parse::Path(|r| &mut r.commands_dir),
+    ),
+    var(
+        "DOCKHAND_METRICS_ADDR",
+        "metrics_addr",
+        "where `run` serves /healthz, /readyz and /metrics",
+        Parse::Text(|r| &mut r.metrics_addr),
+    ),
+    var(
+        "DOCKHAND_WATCH_POLL_SECONDS",
+        "watch.poll_seconds",
+        "how often AWS is polled per operation",
+        Parse::Seconds(|r| &mut r.watch.poll_seconds),
+    ),
+    var(
+        "DOCKHAND_AWS_REGION",
+        "aws.region",
+        "the default AWS region",
+        Parse::Text(|r| &mut r.aws.region),
+    ),
+    var(
+        "SLACK_APP_TOKEN",
+        "slack.app_token",
+        "Socket Mode's `xapp-` token (else slack.app_token_file)",
+        Parse::Secret(|r| &mut r.slack.app_token),
+    ),
+    var(
+        "SLACK_BOT_TOKEN",
+        "slack.bot_token",
+        "the `xoxb-` token replies are posted with (else slack.bot_token_file)",
+        Parse::Secret(|r| &mut r.slack.bot_token),
+    ),
+    var(
+        "SLACK_SIGNING_SECRET",
+        "slack.signing_secret",
+        "HTTP mode's signing secret (else slack.signing_secret_file)",
+        Parse::Secret(|r| &mut r.slack.signing_secret),
+    ),
+    var(
+        "SLACK_API_URL",
+        "slack.api_url",
+        "Slack's Web API base URL (tests and proxies)",
+        Parse::Text(|r| &mut r.slack.api_url),
+    ),
+    var(
+        "DISCORD_TOKEN",
+        "discord.token",
+        "the Discord bot token (else discord.token_file)",
+        Parse::Secret(|r| &mut r.discord.token),
+    ),
+    var(
+        "DISCORD_API_URL",
+        "discord.api_url",
+        "Discord's REST API base URL (tests and proxies)",
+        Parse::Text(|r| &mut r.discord.api_url),
+    ),
+];
+
+/// The environment variables the config reads.
+pub fn environment_variables() -> &'static [EnvVar] {
+    ENVIRONMENT
+}
+
+/// Puts the environment's values over the file's before anything is validated,
+/// so each check sees one value and reports one key.
+fn apply_environment(raw: &mut RawConfig, env: EnvLookup<'_>, p: &mut Problems) {
+    for var in ENVIRONMENT {
+        if let Some(value) = env(var.name) {
+            var.parse.apply(var.name, value, raw, p);
+        }
+    }
+}
+
+impl Parse {
+    fn apply(self, name: &str, value: String, raw: &mut RawConfig, p: &mut Problems) {
+        match self {
+            Parse::Document => {}
+            Parse::Text(field) => *field(raw) = Some(value),
+            Parse::Path(field) => *field(raw) = Some(PathBuf::from(value)),
+            Parse::Seconds(field) => {
+                // A bad value is named by its variable (the file has no such
+                // line), and the file's value does not quietly stand in for it.
+                *field(raw) = value.parse().ok();
+                if field(raw).is_none() {
+                    p.problem(name, format!("`{value}` is not a number of seconds"));
+                }
+            }
+            Parse::Secret(_) if value.is_empty() => {}
+            Parse::Secret(field) => *field(raw) = Some(Secret(value)),
+        }
+    }
+}
+
+/// Collects every problem in a config, so all are reported at once, each with
+/// the key that has it, rather than one per attempt to start.
+struct Problems {
+    file: String,
+    found: Vec<ConfigError>,
+}
+
+impl Problems {
+    fn new(file: &str) -> Problems {
+        Problems {
+            file: file.to_string(),
+            found: Vec::new(),
+        }
+    }
+
+    fn problem(&mut self, key: impl Into<String>, text: impl Into<String>) {
+        self.found.push(ConfigError {
+            file: self.file.clone(),
+            key: key.into(),
+            problem: text.into(),
+        });
+    }
+
+    /// Everything found, if anything was.
+    fn finish(self) -> Result<(), Vec<ConfigError>> {
+        if self.found.is_empty() {
+            Ok(())
+        } else {
+            Err(self.found)
+        }
+    }
+}
+
 pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT_MINUTES: u64 = 30;
 
@@ -528,14 +731,14 @@ impl Config {
         path: Option<&Path>,
         env: EnvLookup<'_>,
     ) -> Result<Config, Vec<ConfigError>> {
-        match (path, env("DOCKHAND_CONFIG_TOML")) {
-            (None, Some(text)) => Self::parse("DOCKHAND_CONFIG_TOML", &text, env),
+        match (path, env(CONFIG_TOML)) {
+            (None, Some(text)) => Self::parse(CONFIG_TOML, &text, env),
             _ => Self::load(path, env),
         }
     }
 
     pub fn parse(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Vec<ConfigError>> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| {
             let key = e.span().map(|s| {
                 let line = text[..s.start].matches('\n').count() + 1;
                 format!("line {line}")
@@ -546,27 +749,18 @@ impl Config {
                 problem: e.message().to_string(),
             }]
         })?;
-        let mut errors = Vec::new();
-        let mut err = |key: String, problem: String| {
-            errors.push(ConfigError {
-                file: file.into(),
-                key,
-                problem,
-            })
-        };
+        let mut problems = Problems::new(file);
+        apply_environment(&mut raw, env, &mut problems);
+        let mut err = |key: String, problem: String| problems.problem(key, problem);
 
-        let prefix = env("DOCKHAND_PREFIX")
-            .or(raw.prefix)
-            .unwrap_or_else(|| "!".into());
+        let prefix = raw.prefix.unwrap_or_else(|| "!".into());
         if prefix.is_empty() || prefix.len() > 3 || prefix.chars().any(char::is_whitespace) {
             err(
                 "prefix".into(),
                 "use one to three characters without spaces, e.g. `!`".into(),
             );
         }
-        let bot_name = env("DOCKHAND_BOT_NAME")
-            .or(raw.bot_name)
-            .unwrap_or_else(|| "dockhand".into());
+        let bot_name = raw.bot_name.unwrap_or_else(|| "dockhand".into());
         if bot_name.is_empty()
             || !bot_name
                 .chars()
@@ -574,25 +768,14 @@ impl Config {
         {
             err("bot_name".into(), "use letters, digits, `-` and `_`".into());
         }
-        let commands_dir = env("DOCKHAND_COMMANDS")
-            .map(PathBuf::from)
-            .or(raw.commands_dir)
+        let commands_dir = raw
+            .commands_dir
             .unwrap_or_else(|| PathBuf::from("commands"));
-        let metrics_addr = env("DOCKHAND_METRICS_ADDR")
-            .or(raw.metrics_addr)
+        let metrics_addr = raw
+            .metrics_addr
             .unwrap_or_else(|| DEFAULT_METRICS_ADDR.into());
 
-        let poll_seconds = match env("DOCKHAND_WATCH_POLL_SECONDS") {
-            Some(v) => v.parse::<f64>().ok().or_else(|| {
-                err(
-                    "DOCKHAND_WATCH_POLL_SECONDS".into(),
-                    format!("`{v}` is not a number of seconds"),
-                );
-                None
-            }),
-            None => raw.watch.poll_seconds,
-        };
-        let poll = match poll_seconds {
+        let poll = match raw.watch.poll_seconds {
             Some(s) if (0.05..=300.0).contains(&s) => Duration::from_secs_f64(s),
             Some(_) => {
                 err(
@@ -610,7 +793,7 @@ impl Config {
         };
 
         let aws = Aws {
-            region: env("DOCKHAND_AWS_REGION").or(raw.aws.region),
+            region: raw.aws.region,
             max_attempts: raw.aws.max_attempts.unwrap_or(3).clamp(1, 10),
             call_timeout: Duration::from_secs(raw.aws.call_timeout_seconds.unwrap_or(20)),
         };
@@ -746,9 +929,9 @@ impl Config {
                 SlackMode::Socket
             }
         };
-        let mut secret = |var: &str, file_key: &str, path: Option<PathBuf>| -> Option<Secret> {
-            if let Some(v) = env(var).filter(|v| !v.is_empty()) {
-                return Some(Secret(v));
+        let mut secret = |from_env: Option<Secret>, file_key: &str, path: Option<PathBuf>| {
+            if from_env.is_some() {
+                return from_env;
             }
             let path = path?;
             match std::fs::read_to_string(&path) {
@@ -764,22 +947,23 @@ impl Config {
         };
         let slack = Slack {
             app_token: secret(
-                "SLACK_APP_TOKEN",
+                raw.slack.app_token,
                 "slack.app_token_file",
                 raw.slack.app_token_file,
             ),
             bot_token: secret(
-                "SLACK_BOT_TOKEN",
+                raw.slack.bot_token,
                 "slack.bot_token_file",
                 raw.slack.bot_token_file,
             ),
             signing_secret: secret(
-                "SLACK_SIGNING_SECRET",
+                raw.slack.signing_secret,
                 "slack.signing_secret_file",
                 raw.slack.signing_secret_file,
             ),
-            api_url: env("SLACK_API_URL")
-                .or(raw.slack.api_url)
+            api_url: raw
+                .slack
+                .api_url
                 .unwrap_or_else(|| SLACK_API_URL.into())
                 .trim_end_matches('/')
                 .to_string(),
@@ -788,12 +972,13 @@ impl Config {
         };
         let discord = Discord {
             token: secret(
-                "DISCORD_TOKEN",
+                raw.discord.token,
                 "discord.token_file",
                 raw.discord.token_file,
             ),
-            api_url: env("DISCORD_API_URL")
-                .or(raw.discord.api_url)
+            api_url: raw
+                .discord
+                .api_url
                 .map(|u| u.trim_end_matches('/').to_string()),
             allow_bots: raw.discord.allow_bots.unwrap_or(false),
             guilds: raw.discord.guilds.unwrap_or_default(),
@@ -810,9 +995,7 @@ impl Config {
             &mut err,
         );
 
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+        problems.finish()?;
         Ok(Config {
             prefix,
             bot_name,
@@ -962,5 +1145,85 @@ mod tests {
             Config::parse("f", "prefix = \"?\"", &env).unwrap().prefix,
             "."
         );
+    }
+
+    /// The value a table row's key ended up with, for the table tests. A new row
+    /// fails `every_environment_variable_is_applied` until its key is read here.
+    fn value_at(c: &Config, key: &str) -> Option<String> {
+        let secret = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_string());
+        match key {
+            // The sample document sets the prefix.
+            "(file)" | "prefix" => Some(c.prefix.clone()),
+            "bot_name" => Some(c.bot_name.clone()),
+            "commands_dir" => Some(c.commands_dir.display().to_string()),
+            "metrics_addr" => Some(c.metrics_addr.clone()),
+            "watch.poll_seconds" => Some(c.watch.poll.as_secs_f64().to_string()),
+            "aws.region" => c.aws.region.clone(),
+            "slack.app_token" => secret(&c.slack.app_token),
+            "slack.bot_token" => secret(&c.slack.bot_token),
+            "slack.signing_secret" => secret(&c.slack.signing_secret),
+            "slack.api_url" => Some(c.slack.api_url.clone()),
+            "discord.token" => secret(&c.discord.token),
+            "discord.api_url" => c.discord.api_url.clone(),
+            other => panic!("`{other}` has no reader in value_at: add one"),
+        }
+    }
+
+    #[test]
+    fn every_environment_variable_is_applied() {
+        for var in environment_variables() {
+            // `7` is valid for every key and no key's default.
+            let value = match var.parse {
+                Parse::Document => "prefix = \"7\"",
+                _ => "7",
+            };
+            let env = |k: &str| (k == var.name).then(|| value.to_string());
+            let c = Config::load_from_env(None, &env)
+                .unwrap_or_else(|e| panic!("{}={value}: {e:?}", var.name));
+            assert_eq!(
+                value_at(&c, var.key).as_deref(),
+                Some("7"),
+                "{} does not reach `{}`",
+                var.name,
+                var.key
+            );
+        }
+    }
+
+    #[test]
+    fn an_unparsable_variable_is_reported_by_its_name() {
+        let numeric = environment_variables()
+            .iter()
+            .filter(|v| matches!(v.parse, Parse::Seconds(_)));
+        for var in numeric {
+            let env = |k: &str| (k == var.name).then(|| "abc".to_string());
+            let e = Config::parse("f", "[watch]\npoll_seconds = 1\n", &env).unwrap_err();
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(e[0].key, var.name);
+            assert!(e[0].problem.contains("`abc`"), "{e:?}");
+        }
+        let env = |k: &str| (k == "DOCKHAND_WATCH_POLL_SECONDS").then(|| "abc".to_string());
+        let e = Config::parse("f", "", &env).unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "f: DOCKHAND_WATCH_POLL_SECONDS: `abc` is not a number of seconds"
+        );
+    }
+
+    #[test]
+    fn tokens_cannot_be_written_in_the_file() {
+        let e = Config::parse("f", "[slack]\nbot_token = \"xoxb-x\"\n", &no_env).unwrap_err();
+        assert!(e[0].problem.contains("bot_token"), "{e:?}");
+    }
+
+    #[test]
+    fn an_empty_token_leaves_the_file_to_supply_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let text = format!("[discord]\ntoken_file = {:?}\n", file.display().to_string());
+        let env = |k: &str| (k == "DISCORD_TOKEN").then(String::new);
+        let c = Config::parse("f", &text, &env).unwrap();
+        assert_eq!(c.discord.token.unwrap().expose(), "from-file");
     }
 }
