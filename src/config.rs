@@ -737,254 +737,20 @@ impl Config {
         }
     }
 
+    /// Validates `text` (named `file` in problems) with the environment over it.
+    /// Each section is checked by its own function below, in file order; all
+    /// of them run, so every problem is reported at once.
     pub fn parse(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Vec<ConfigError>> {
-        let mut raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let key = e.span().map(|s| {
-                let line = text[..s.start].matches('\n').count() + 1;
-                format!("line {line}")
-            });
-            vec![ConfigError {
-                file: file.into(),
-                key: key.unwrap_or_else(|| "(file)".into()),
-                problem: e.message().to_string(),
-            }]
-        })?;
-        let mut problems = Problems::new(file);
-        apply_environment(&mut raw, env, &mut problems);
-        let mut err = |key: String, problem: String| problems.problem(key, problem);
-
-        let prefix = raw.prefix.unwrap_or_else(|| "!".into());
-        if prefix.is_empty() || prefix.len() > 3 || prefix.chars().any(char::is_whitespace) {
-            err(
-                "prefix".into(),
-                "use one to three characters without spaces, e.g. `!`".into(),
-            );
-        }
-        let bot_name = raw.bot_name.unwrap_or_else(|| "dockhand".into());
-        if bot_name.is_empty()
-            || !bot_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            err("bot_name".into(), "use letters, digits, `-` and `_`".into());
-        }
-        let commands_dir = raw
-            .commands_dir
-            .unwrap_or_else(|| PathBuf::from("commands"));
-        let metrics_addr = raw
-            .metrics_addr
-            .unwrap_or_else(|| DEFAULT_METRICS_ADDR.into());
-
-        let poll = match raw.watch.poll_seconds {
-            Some(s) if (0.05..=300.0).contains(&s) => Duration::from_secs_f64(s),
-            Some(_) => {
-                err(
-                    "watch.poll_seconds".into(),
-                    "use a value from 0.05 to 300 (AWS is polled this often per operation)".into(),
-                );
-                DEFAULT_POLL
-            }
-            None => DEFAULT_POLL,
-        };
-        let default_timeout = raw.watch.timeout_minutes.unwrap_or(DEFAULT_TIMEOUT_MINUTES);
-        let watch = Watch {
-            poll,
-            timeout: Duration::from_secs(default_timeout * 60),
-        };
-
-        let aws = Aws {
-            region: raw.aws.region,
-            max_attempts: raw.aws.max_attempts.unwrap_or(3).clamp(1, 10),
-            call_timeout: Duration::from_secs(raw.aws.call_timeout_seconds.unwrap_or(20)),
-        };
-
-        let environments: BTreeMap<String, Environment> = raw
-            .environments
-            .into_iter()
-            .map(|(name, e)| {
-                if let Some(role) = &e.role_arn
-                    && !role.starts_with("arn:aws")
-                {
-                    err(
-                        format!("environments.{name}.role_arn"),
-                        "write the role's full ARN, `arn:aws:iam::<account>:role/<name>`".into(),
-                    );
-                }
-                (
-                    name.clone(),
-                    Environment {
-                        name,
-                        region: e.region,
-                        role_arn: e.role_arn,
-                        protected: e.protected || e.two_person,
-                        two_person: e.two_person,
-                    },
-                )
-            })
-            .collect();
-
-        let mut apps = BTreeMap::new();
-        for (name, a) in raw.apps {
-            let key = format!("apps.{name}");
-            let app_name = match AppName::parse(&name) {
-                Ok(n) => n,
-                Err(e) => {
-                    err(key, e.to_string());
-                    continue;
-                }
-            };
-            if !environments.contains_key(&a.environment) {
-                let known: Vec<&str> = environments.keys().map(String::as_str).collect();
-                err(
-                    format!("{key}.environment"),
-                    format!(
-                        "`{}` is not declared; add `[environments.{}]`{}",
-                        a.environment,
-                        a.environment,
-                        if known.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" or use one of: {}", known.join(", "))
-                        }
-                    ),
-                );
-            }
-            let target = match (a.stack, a.cluster, a.service, a.container) {
-                (Some(stack), None, None, None) => match StackName::parse(&stack) {
-                    Ok(stack) => Target::Stack {
-                        stack,
-                        version_parameter: a.version_parameter.unwrap_or_else(|| "Version".into()),
-                        count_parameter: a.count_parameter.unwrap_or_else(|| "DesiredCount".into()),
-                    },
-                    Err(e) => {
-                        err(format!("{key}.stack"), e.to_string());
-                        continue;
-                    }
-                },
-                (None, Some(cluster), Some(service), Some(container)) => {
-                    if a.version_parameter.is_some() || a.count_parameter.is_some() {
-                        err(key.clone(), "`version_parameter` and `count_parameter` apply to stack-managed apps only; remove them".into());
-                    }
-                    // AWS's naming rules for clusters, services and container names.
-                    for (field, value) in [
-                        ("cluster", &cluster),
-                        ("service", &service),
-                        ("container", &container),
-                    ] {
-                        let ok = (1..=255).contains(&value.len())
-                            && value
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-                        if !ok {
-                            err(
-                                format!("{key}.{field}"),
-                                format!(
-                                    "`{value}` is not a valid ECS name: use letters, digits, `-` and `_` (up to 255)"
-                                ),
-                            );
-                        }
-                    }
-                    Target::Service {
-                        cluster,
-                        service,
-                        container,
-                    }
-                }
-                _ => {
-                    err(key, "set either `stack` (a stack-managed app) or all of `cluster`, `service` and `container` (a service-managed app)".into());
-                    continue;
-                }
-            };
-            let (min, max) = (a.min.unwrap_or(0), a.max.unwrap_or(10));
-            if min > max {
-                err(
-                    format!("{key}.min"),
-                    format!("min ({min}) is above max ({max})"),
-                );
-            }
-            let timeout = Duration::from_secs(a.timeout_minutes.unwrap_or(default_timeout) * 60);
-            apps.insert(
-                app_name.clone(),
-                App {
-                    name: app_name,
-                    environment: a.environment,
-                    target,
-                    min,
-                    max,
-                    timeout,
-                },
-            );
-        }
-
-        let slack_mode = match (raw.slack.mode.as_deref(), raw.slack.listen) {
-            (None | Some("socket"), _) => SlackMode::Socket,
-            (Some("http"), listen) => SlackMode::Http {
-                listen: listen.unwrap_or_else(|| "0.0.0.0:3000".into()),
-            },
-            (Some(other), _) => {
-                err(
-                    "slack.mode".into(),
-                    format!("`{other}` is not a mode: write \"socket\" (the default) or \"http\""),
-                );
-                SlackMode::Socket
-            }
-        };
-        let mut secret = |from_env: Option<Secret>, file_key: &str, path: Option<PathBuf>| {
-            if from_env.is_some() {
-                return from_env;
-            }
-            let path = path?;
-            match std::fs::read_to_string(&path) {
-                Ok(v) => Some(Secret(v.trim().to_string())),
-                Err(e) => {
-                    err(
-                        file_key.into(),
-                        format!("cannot read {}: {e}", path.display()),
-                    );
-                    None
-                }
-            }
-        };
-        let slack = Slack {
-            app_token: secret(
-                raw.slack.app_token,
-                "slack.app_token_file",
-                raw.slack.app_token_file,
-            ),
-            bot_token: secret(
-                raw.slack.bot_token,
-                "slack.bot_token_file",
-                raw.slack.bot_token_file,
-            ),
-            signing_secret: secret(
-                raw.slack.signing_secret,
-                "slack.signing_secret_file",
-                raw.slack.signing_secret_file,
-            ),
-            api_url: raw
-                .slack
-                .api_url
-                .unwrap_or_else(|| SLACK_API_URL.into())
-                .trim_end_matches('/')
-                .to_string(),
-            mode: slack_mode,
-            allow_bots: raw.slack.allow_bots.unwrap_or(false),
-        };
-        let discord = Discord {
-            token: secret(
-                raw.discord.token,
-                "discord.token_file",
-                raw.discord.token_file,
-            ),
-            api_url: raw
-                .discord
-                .api_url
-                .map(|u| u.trim_end_matches('/').to_string()),
-            allow_bots: raw.discord.allow_bots.unwrap_or(false),
-            guilds: raw.discord.guilds.unwrap_or_default(),
-            prefix_commands: raw.discord.prefix_commands.unwrap_or(true),
-        };
-
+        let mut raw = read_toml(file, text)?;
+        let mut p = Problems::new(file);
+        apply_environment(&mut raw, env, &mut p);
+        let prefix = parse_prefix(raw.prefix, &mut p);
+        let bot_name = parse_bot_name(raw.bot_name, &mut p);
+        let watch = parse_watch(&raw.watch, &mut p);
+        let environments = parse_environments(raw.environments, &mut p);
+        let apps = parse_apps(raw.apps, &environments, watch.timeout, &mut p);
+        let slack = parse_slack(raw.slack, &mut p);
+        let discord = parse_discord(raw.discord, &mut p);
         let access = access(
             raw.access,
             raw.roles,
@@ -992,28 +758,26 @@ impl Config {
             raw.rules,
             &environments,
             &apps,
-            &mut err,
+            &mut |key, text| p.problem(key, text),
         );
-
-        problems.finish()?;
+        p.finish()?;
         Ok(Config {
             prefix,
             bot_name,
-            commands_dir,
-            metrics_addr,
-            aws,
+            commands_dir: raw
+                .commands_dir
+                .unwrap_or_else(|| PathBuf::from("commands")),
+            metrics_addr: raw
+                .metrics_addr
+                .unwrap_or_else(|| DEFAULT_METRICS_ADDR.into()),
+            aws: parse_aws(raw.aws),
             watch,
             environments,
             apps,
             slack,
             discord,
             access,
-            secret_names: raw
-                .secret_names
-                .unwrap_or_else(|| DEFAULT_SECRET_NAMES.iter().map(|s| s.to_string()).collect())
-                .into_iter()
-                .map(|s| s.to_ascii_uppercase())
-                .collect(),
+            secret_names: secret_names(raw.secret_names),
         })
     }
 
@@ -1021,6 +785,302 @@ impl Config {
     pub fn environment_of(&self, app: &App) -> &Environment {
         &self.environments[&app.environment]
     }
+}
+
+/// The TOML itself. A syntax error or an unknown key stops here, as the one
+/// problem: nothing after it could be trusted.
+fn read_toml(file: &str, text: &str) -> Result<RawConfig, Vec<ConfigError>> {
+    toml::from_str(text).map_err(|e| {
+        let key = e.span().map(|s| {
+            let line = text[..s.start].matches('\n').count() + 1;
+            format!("line {line}")
+        });
+        vec![ConfigError {
+            file: file.into(),
+            key: key.unwrap_or_else(|| "(file)".into()),
+            problem: e.message().to_string(),
+        }]
+    })
+}
+
+fn parse_prefix(prefix: Option<String>, p: &mut Problems) -> String {
+    let prefix = prefix.unwrap_or_else(|| "!".into());
+    if prefix.is_empty() || prefix.len() > 3 || prefix.chars().any(char::is_whitespace) {
+        p.problem(
+            "prefix",
+            "use one to three characters without spaces, e.g. `!`",
+        );
+    }
+    prefix
+}
+
+fn parse_bot_name(name: Option<String>, p: &mut Problems) -> String {
+    let name = name.unwrap_or_else(|| "dockhand".into());
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if name.is_empty() || !name.chars().all(word) {
+        p.problem("bot_name", "use letters, digits, `-` and `_`");
+    }
+    name
+}
+
+fn parse_watch(raw: &RawWatch, p: &mut Problems) -> Watch {
+    let poll = match raw.poll_seconds {
+        Some(s) if (0.05..=300.0).contains(&s) => Duration::from_secs_f64(s),
+        Some(_) => {
+            p.problem(
+                "watch.poll_seconds",
+                "use a value from 0.05 to 300 (AWS is polled this often per operation)",
+            );
+            DEFAULT_POLL
+        }
+        None => DEFAULT_POLL,
+    };
+    let minutes = raw.timeout_minutes.unwrap_or(DEFAULT_TIMEOUT_MINUTES);
+    Watch {
+        poll,
+        timeout: Duration::from_secs(minutes * 60),
+    }
+}
+
+fn parse_aws(raw: RawAws) -> Aws {
+    Aws {
+        region: raw.region,
+        max_attempts: raw.max_attempts.unwrap_or(3).clamp(1, 10),
+        call_timeout: Duration::from_secs(raw.call_timeout_seconds.unwrap_or(20)),
+    }
+}
+
+fn parse_environments(
+    raw: BTreeMap<String, RawEnvironment>,
+    p: &mut Problems,
+) -> BTreeMap<String, Environment> {
+    let mut environments = BTreeMap::new();
+    for (name, e) in raw {
+        if let Some(role) = &e.role_arn
+            && !role.starts_with("arn:aws")
+        {
+            p.problem(
+                format!("environments.{name}.role_arn"),
+                "write the role's full ARN, `arn:aws:iam::<account>:role/<name>`",
+            );
+        }
+        let environment = Environment {
+            name: name.clone(),
+            region: e.region,
+            role_arn: e.role_arn,
+            // Two-person confirmation is a kind of confirmation.
+            protected: e.protected || e.two_person,
+            two_person: e.two_person,
+        };
+        environments.insert(name, environment);
+    }
+    environments
+}
+
+/// `[apps]`: an app with a problem is left out, after every problem it has
+/// is reported.
+fn parse_apps(
+    raw: BTreeMap<String, RawApp>,
+    environments: &BTreeMap<String, Environment>,
+    default_timeout: Duration,
+    p: &mut Problems,
+) -> BTreeMap<AppName, App> {
+    raw.into_iter()
+        .filter_map(|(name, a)| parse_app(&name, a, environments, default_timeout, p))
+        .map(|app| (app.name.clone(), app))
+        .collect()
+}
+
+fn parse_app(
+    name: &str,
+    a: RawApp,
+    environments: &BTreeMap<String, Environment>,
+    default_timeout: Duration,
+    p: &mut Problems,
+) -> Option<App> {
+    let key = format!("apps.{name}");
+    let name = AppName::parse(name)
+        .map_err(|e| p.problem(&key, e.to_string()))
+        .ok()?;
+    check_app_environment(&key, &a.environment, environments, p);
+    let target = parse_target(&key, &a, p)?;
+    let (min, max) = (a.min.unwrap_or(0), a.max.unwrap_or(10));
+    if min > max {
+        p.problem(
+            format!("{key}.min"),
+            format!("min ({min}) is above max ({max})"),
+        );
+    }
+    Some(App {
+        name,
+        environment: a.environment,
+        target,
+        min,
+        max,
+        timeout: a
+            .timeout_minutes
+            .map_or(default_timeout, |m| Duration::from_secs(m * 60)),
+    })
+}
+
+/// An app's environment must be declared; the hint names the ones that are.
+fn check_app_environment(
+    key: &str,
+    environment: &str,
+    environments: &BTreeMap<String, Environment>,
+    p: &mut Problems,
+) {
+    if environments.contains_key(environment) {
+        return;
+    }
+    let known: Vec<&str> = environments.keys().map(String::as_str).collect();
+    let or_known = if known.is_empty() {
+        String::new()
+    } else {
+        format!(" or use one of: {}", known.join(", "))
+    };
+    p.problem(
+        format!("{key}.environment"),
+        format!("`{environment}` is not declared; add `[environments.{environment}]`{or_known}"),
+    );
+}
+
+/// `stack` alone (a stack-managed app), or all of `cluster`, `service` and
+/// `container` (a service-managed one); `None` once anything else is reported.
+fn parse_target(key: &str, a: &RawApp, p: &mut Problems) -> Option<Target> {
+    match (&a.stack, &a.cluster, &a.service, &a.container) {
+        (Some(stack), None, None, None) => match StackName::parse(stack) {
+            Ok(stack) => Some(Target::Stack {
+                stack,
+                version_parameter: a
+                    .version_parameter
+                    .clone()
+                    .unwrap_or_else(|| "Version".into()),
+                count_parameter: a
+                    .count_parameter
+                    .clone()
+                    .unwrap_or_else(|| "DesiredCount".into()),
+            }),
+            Err(e) => {
+                p.problem(format!("{key}.stack"), e.to_string());
+                None
+            }
+        },
+        (None, Some(cluster), Some(service), Some(container)) => {
+            if a.version_parameter.is_some() || a.count_parameter.is_some() {
+                p.problem(key, "`version_parameter` and `count_parameter` apply to stack-managed apps only; remove them");
+            }
+            check_ecs_names(
+                key,
+                [
+                    ("cluster", cluster),
+                    ("service", service),
+                    ("container", container),
+                ],
+                p,
+            );
+            Some(Target::Service {
+                cluster: cluster.clone(),
+                service: service.clone(),
+                container: container.clone(),
+            })
+        }
+        _ => {
+            p.problem(key, "set either `stack` (a stack-managed app) or all of `cluster`, `service` and `container` (a service-managed app)");
+            None
+        }
+    }
+}
+
+/// AWS's naming rules for clusters, services and container names: checked
+/// here so a typo is a config problem, not a failed deploy.
+fn check_ecs_names(key: &str, names: [(&str, &String); 3], p: &mut Problems) {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    for (field, value) in names {
+        if !(1..=255).contains(&value.len()) || !value.chars().all(allowed) {
+            p.problem(
+                format!("{key}.{field}"),
+                format!("`{value}` is not a valid ECS name: use letters, digits, `-` and `_` (up to 255)"),
+            );
+        }
+    }
+}
+
+fn parse_slack(raw: RawSlack, p: &mut Problems) -> Slack {
+    let mode = parse_slack_mode(raw.mode.as_deref(), raw.listen, p);
+    Slack {
+        app_token: token(raw.app_token, "slack.app_token_file", raw.app_token_file, p),
+        bot_token: token(raw.bot_token, "slack.bot_token_file", raw.bot_token_file, p),
+        signing_secret: token(
+            raw.signing_secret,
+            "slack.signing_secret_file",
+            raw.signing_secret_file,
+            p,
+        ),
+        api_url: raw
+            .api_url
+            .unwrap_or_else(|| SLACK_API_URL.into())
+            .trim_end_matches('/')
+            .to_string(),
+        mode,
+        allow_bots: raw.allow_bots.unwrap_or(false),
+    }
+}
+
+fn parse_slack_mode(mode: Option<&str>, listen: Option<String>, p: &mut Problems) -> SlackMode {
+    match mode {
+        None | Some("socket") => SlackMode::Socket,
+        Some("http") => SlackMode::Http {
+            listen: listen.unwrap_or_else(|| "0.0.0.0:3000".into()),
+        },
+        Some(other) => {
+            p.problem(
+                "slack.mode",
+                format!("`{other}` is not a mode: write \"socket\" (the default) or \"http\""),
+            );
+            SlackMode::Socket
+        }
+    }
+}
+
+fn parse_discord(raw: RawDiscord, p: &mut Problems) -> Discord {
+    Discord {
+        token: token(raw.token, "discord.token_file", raw.token_file, p),
+        api_url: raw.api_url.map(|u| u.trim_end_matches('/').to_string()),
+        allow_bots: raw.allow_bots.unwrap_or(false),
+        guilds: raw.guilds.unwrap_or_default(),
+        prefix_commands: raw.prefix_commands.unwrap_or(true),
+    }
+}
+
+/// A token from the environment, else from the file `path` names (how ECS
+/// mounts Secrets Manager values); a file that cannot be read is a problem.
+fn token(
+    from_env: Option<Secret>,
+    file_key: &str,
+    path: Option<PathBuf>,
+    p: &mut Problems,
+) -> Option<Secret> {
+    if from_env.is_some() {
+        return from_env;
+    }
+    let path = path?;
+    match std::fs::read_to_string(&path) {
+        Ok(v) => Some(Secret(v.trim().to_string())),
+        Err(e) => {
+            p.problem(file_key, format!("cannot read {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+/// Upper-cased, as `looks_secret` upper-cases the name it checks: case never matters.
+fn secret_names(names: Option<Vec<String>>) -> Vec<String> {
+    names
+        .unwrap_or_else(|| DEFAULT_SECRET_NAMES.iter().map(|s| s.to_string()).collect())
+        .into_iter()
+        .map(|s| s.to_ascii_uppercase())
+        .collect()
 }
 
 /// The process environment, for `Config::load`.
