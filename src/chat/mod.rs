@@ -21,6 +21,14 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// Every platform, in the order help and error texts name them: the chat
+    /// platforms first.
+    pub const ALL: [Platform; 3] = [Platform::Slack, Platform::Discord, Platform::Shell];
+
+    pub fn from_name(name: &str) -> Option<Platform> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Platform::Shell => "shell",
