@@ -717,6 +717,24 @@ pub fn environment_variables() -> &'static [EnvVar] {
     ENVIRONMENT
 }
 
+/// The table as `dockhand check` prints it: name, key, what it is for. It
+/// shows no values, so no secret can leak through it; secrets are marked.
+pub fn environment_help() -> String {
+    use std::fmt::Write;
+    let name_width = ENVIRONMENT.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let key_width = ENVIRONMENT.iter().map(|v| v.key.len()).max().unwrap_or(0);
+    let mut out = String::from("environment variables (each replaces the key it names):\n");
+    for v in ENVIRONMENT {
+        let secret = if v.is_secret() { " [secret]" } else { "" };
+        let (name, key, about) = (v.name, v.key, v.about);
+        let _ = writeln!(
+            out,
+            "  {name:name_width$}  {key:key_width$}  {about}{secret}"
+        );
+    }
+    out
+}
+
 /// Puts the environment's values over the file's before anything is validated,
 /// so each check sees one value and reports one key.
 fn apply_environment(raw: &mut RawConfig, env: EnvLookup<'_>, p: &mut Problems) {
@@ -1388,5 +1406,16 @@ mod tests {
             assert_eq!(c.access.roles["ops"], [format!("{platform}:U1")]);
         }
         assert!(Config::parse("f", "[roles]\nops = [\"irc:U1\"]\n", &no_env).is_err());
+    }
+
+    #[test]
+    fn the_help_lists_every_variable_by_name_and_key() {
+        let help = environment_help();
+        for v in environment_variables() {
+            let line = help.lines().find(|l| l.trim_start().starts_with(v.name));
+            let line = line.unwrap_or_else(|| panic!("{} missing from:\n{help}", v.name));
+            assert!(line.contains(v.key) && line.contains(v.about), "{line}");
+            assert_eq!(line.ends_with("[secret]"), v.is_secret(), "{line}");
+        }
     }
 }
