@@ -358,230 +358,6 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-/// The sections that say who may do what: validated together, after `[apps]`
-/// and `[environments]`, which they refer to.
-struct RawAccessSections {
-    access: RawAccess,
-    roles: BTreeMap<String, Vec<String>>,
-    channels: BTreeMap<String, RawBinding>,
-    rules: Vec<RawRule>,
-}
-
-/// What the access sections may refer to.
-struct Declared<'a> {
-    environments: &'a BTreeMap<String, Environment>,
-    apps: &'a BTreeMap<AppName, App>,
-    roles: &'a BTreeMap<String, Vec<String>>,
-}
-
-impl Declared<'_> {
-    /// The apps of `list` that `[apps]` declares; each other one is a problem.
-    fn apps(&self, key: &str, list: &[String], p: &mut Problems) -> Vec<AppName> {
-        let known = |a: &String| AppName::parse(a).ok().filter(|n| self.apps.contains_key(n));
-        let mut found = Vec::new();
-        for a in list {
-            match known(a) {
-                Some(n) => found.push(n),
-                None => p.problem(key, format!("`{a}` is not an app under `[apps]`")),
-            }
-        }
-        found
-    }
-
-    fn check_environments(&self, key: &str, list: &[String], p: &mut Problems) {
-        for e in list.iter().filter(|e| !self.environments.contains_key(*e)) {
-            p.problem(key, format!("`{e}` is not declared under `[environments]`"));
-        }
-    }
-}
-
-/// `[access]`, `[roles]`, `[channels]` and `[[rules]]`, checked against the
-/// declared environments and apps.
-fn parse_access(
-    raw: RawAccessSections,
-    environments: &BTreeMap<String, Environment>,
-    apps: &BTreeMap<AppName, App>,
-    p: &mut Problems,
-) -> Access {
-    check_roles(&raw.roles, p);
-    let declared = Declared {
-        environments,
-        apps,
-        roles: &raw.roles,
-    };
-    let channels = parse_channels(raw.channels, &declared, p);
-    let rules = (raw.rules.into_iter().enumerate())
-        .map(|(i, r)| parse_rule(i, r, &declared, p))
-        .collect();
-    let confirm_ttl = parse_confirm_minutes(raw.access.confirm_minutes, p);
-    check_audit_channel(raw.access.audit_channel.as_deref(), p);
-    Access {
-        audit_channel: raw.access.audit_channel,
-        roles: raw.roles,
-        channels,
-        rules,
-        direct_messages: raw.access.direct_messages,
-        confirm_ttl,
-    }
-}
-
-/// Whom an identity names, which decides how its hint reads.
-#[derive(Clone, Copy)]
-enum Named {
-    User,
-    Channel,
-}
-
-/// `platform:id`, the platform one of `Platform::ALL`: a stable id, so a
-/// renamed user or channel keeps its rights (display names are never used).
-fn is_identity(s: &str) -> bool {
-    s.split_once(':').is_some_and(|(platform, id)| {
-        Platform::from_name(platform).is_some()
-            && !id.is_empty()
-            && !id.contains(char::is_whitespace)
-    })
-}
-
-/// How to write an identity on each of `platforms`, for a hint:
-/// "`slack:<user id>`, `discord:<user id>` or `shell:<user>`".
-fn identity_forms(platforms: &[Platform], named: Named) -> String {
-    let form = |p: &Platform| {
-        let id = match (p, named) {
-            (Platform::Shell, Named::User) => "<user>",
-            (Platform::Shell, Named::Channel) => "<name>",
-            (_, Named::User) => "<user id>",
-            (_, Named::Channel) => "<channel id>",
-        };
-        format!("`{p}:{id}`")
-    };
-    let forms: Vec<String> = platforms.iter().map(form).collect();
-    match forms.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-        _ => forms.concat(),
-    }
-}
-
-fn check_roles(roles: &BTreeMap<String, Vec<String>>, p: &mut Problems) {
-    for (role, members) in roles {
-        for m in members.iter().filter(|m| !is_identity(m)) {
-            p.problem(
-                format!("roles.{role}"),
-                format!(
-                    "`{m}` is not an identity: write {} (ids, never display names)",
-                    identity_forms(&Platform::ALL, Named::User)
-                ),
-            );
-        }
-    }
-}
-
-fn parse_channels(
-    raw: BTreeMap<String, RawBinding>,
-    declared: &Declared<'_>,
-    p: &mut Problems,
-) -> BTreeMap<String, Binding> {
-    let mut bound = BTreeMap::new();
-    for (channel, b) in raw {
-        let key = format!("channels.\"{channel}\"");
-        if !is_identity(&channel) {
-            let forms = identity_forms(&Platform::ALL, Named::Channel);
-            p.problem(&key, format!("write the channel as {forms}"));
-        }
-        declared.check_environments(&key, &b.environments, p);
-        let apps = declared.apps(&key, &b.apps, p);
-        let binding = Binding {
-            apps,
-            environments: b.environments,
-        };
-        bound.insert(channel, binding);
-    }
-    bound
-}
-
-/// One `[[rules]]` entry, keyed `rules[i]` (its `name` is only for people).
-fn parse_rule(i: usize, r: RawRule, declared: &Declared<'_>, p: &mut Problems) -> Rule {
-    let key = format!("rules[{i}]");
-    let verbs = parse_verbs(&key, &r.verbs, p);
-    for role in r.roles.iter().filter(|x| !declared.roles.contains_key(*x)) {
-        p.problem(
-            format!("{key}.roles"),
-            format!("`{role}` is not declared under `[roles]`"),
-        );
-    }
-    for c in r.channels.iter().filter(|c| !is_identity(c)) {
-        let forms = identity_forms(&Platform::ALL, Named::Channel);
-        p.problem(
-            format!("{key}.channels"),
-            format!("`{c}` is not a channel: write {forms}"),
-        );
-    }
-    declared.check_environments(&format!("{key}.environments"), &r.environments, p);
-    let apps = declared.apps(&format!("{key}.apps"), &r.apps, p);
-    if r.max_count.is_some() && verbs != [Action::Scale] {
-        p.problem(
-            format!("{key}.max_count"),
-            "`max_count` bounds `scale`; put it in a rule whose verbs are only `[\"scale\"]`",
-        );
-    }
-    Rule {
-        name: r.name.unwrap_or_else(|| key.clone()),
-        verbs,
-        apps,
-        environments: r.environments,
-        channels: r.channels,
-        roles: r.roles,
-        max_count: r.max_count,
-        break_locks: r.break_locks,
-    }
-}
-
-/// A rule's verbs: action names, at least one.
-fn parse_verbs(key: &str, verbs: &[String], p: &mut Problems) -> Vec<Action> {
-    let mut actions = Vec::new();
-    for v in verbs {
-        match Action::from_name(v) {
-            Some(a) => actions.push(a),
-            None => p.problem(
-                format!("{key}.verbs"),
-                format!("`{v}` is not a verb; use the action names, e.g. deploy, rollback, scale, cancel, lock, unlock, status"),
-            ),
-        }
-    }
-    if verbs.is_empty() {
-        p.problem(
-            format!("{key}.verbs"),
-            "list the verbs this rule allows, e.g. `verbs = [\"deploy\"]`",
-        );
-    }
-    actions
-}
-
-fn parse_confirm_minutes(minutes: Option<u64>, p: &mut Problems) -> Duration {
-    let minutes = minutes.unwrap_or(DEFAULT_CONFIRM_MINUTES);
-    if !(1..=60).contains(&minutes) {
-        p.problem("access.confirm_minutes", "use 1 to 60 minutes");
-    }
-    Duration::from_secs(minutes * 60)
-}
-
-fn check_audit_channel(channel: Option<&str>, p: &mut Problems) {
-    let Some(c) = channel.filter(|c| !is_identity(c)) else {
-        return;
-    };
-    // Any identity is accepted, but the hint names only the chat platforms:
-    // audit events are for people to read there.
-    let chat: Vec<Platform> = (Platform::ALL.into_iter())
-        .filter(|p| *p != Platform::Shell)
-        .collect();
-    p.problem(
-        "access.audit_channel",
-        format!(
-            "`{c}` is not a channel: write {}",
-            identity_forms(&chat, Named::Channel)
-        ),
-    );
-}
-
 /// Where environment overrides come from; a trait object so tests pass a map
 /// instead of mutating the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -835,8 +611,8 @@ impl Config {
     }
 
     /// Validates `text` (named `file` in problems) with the environment over it.
-    /// Each section is checked by its own function below, in file order; all
-    /// of them run, so every problem is reported at once.
+    /// Each section is checked by its own function below, in the order its
+    /// problems are listed; all of them run, so every problem is reported at once.
     pub fn parse(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Vec<ConfigError>> {
         let mut raw = read_toml(file, text)?;
         let mut p = Problems::new(file);
@@ -1176,6 +952,230 @@ fn secret_names(names: Option<Vec<String>>) -> Vec<String> {
         .into_iter()
         .map(|s| s.to_ascii_uppercase())
         .collect()
+}
+
+/// The sections that say who may do what: validated together, after `[apps]`
+/// and `[environments]`, which they refer to.
+struct RawAccessSections {
+    access: RawAccess,
+    roles: BTreeMap<String, Vec<String>>,
+    channels: BTreeMap<String, RawBinding>,
+    rules: Vec<RawRule>,
+}
+
+/// What the access sections may refer to.
+struct Declared<'a> {
+    environments: &'a BTreeMap<String, Environment>,
+    apps: &'a BTreeMap<AppName, App>,
+    roles: &'a BTreeMap<String, Vec<String>>,
+}
+
+impl Declared<'_> {
+    /// The apps of `list` that `[apps]` declares; each other one is a problem.
+    fn apps(&self, key: &str, list: &[String], p: &mut Problems) -> Vec<AppName> {
+        let known = |a: &String| AppName::parse(a).ok().filter(|n| self.apps.contains_key(n));
+        let mut found = Vec::new();
+        for a in list {
+            match known(a) {
+                Some(n) => found.push(n),
+                None => p.problem(key, format!("`{a}` is not an app under `[apps]`")),
+            }
+        }
+        found
+    }
+
+    fn check_environments(&self, key: &str, list: &[String], p: &mut Problems) {
+        for e in list.iter().filter(|e| !self.environments.contains_key(*e)) {
+            p.problem(key, format!("`{e}` is not declared under `[environments]`"));
+        }
+    }
+}
+
+/// `[access]`, `[roles]`, `[channels]` and `[[rules]]`, checked against the
+/// declared environments and apps.
+fn parse_access(
+    raw: RawAccessSections,
+    environments: &BTreeMap<String, Environment>,
+    apps: &BTreeMap<AppName, App>,
+    p: &mut Problems,
+) -> Access {
+    check_roles(&raw.roles, p);
+    let declared = Declared {
+        environments,
+        apps,
+        roles: &raw.roles,
+    };
+    let channels = parse_channels(raw.channels, &declared, p);
+    let rules = (raw.rules.into_iter().enumerate())
+        .map(|(i, r)| parse_rule(i, r, &declared, p))
+        .collect();
+    let confirm_ttl = parse_confirm_minutes(raw.access.confirm_minutes, p);
+    check_audit_channel(raw.access.audit_channel.as_deref(), p);
+    Access {
+        audit_channel: raw.access.audit_channel,
+        roles: raw.roles,
+        channels,
+        rules,
+        direct_messages: raw.access.direct_messages,
+        confirm_ttl,
+    }
+}
+
+/// Whom an identity names, which decides how its hint reads.
+#[derive(Clone, Copy)]
+enum Named {
+    User,
+    Channel,
+}
+
+/// `platform:id`, the platform one of `Platform::ALL`: a stable id, so a
+/// renamed user or channel keeps its rights (display names are never used).
+fn is_identity(s: &str) -> bool {
+    s.split_once(':').is_some_and(|(platform, id)| {
+        Platform::from_name(platform).is_some()
+            && !id.is_empty()
+            && !id.contains(char::is_whitespace)
+    })
+}
+
+/// How to write an identity on each of `platforms`, for a hint:
+/// "`slack:<user id>`, `discord:<user id>` or `shell:<user>`".
+fn identity_forms(platforms: &[Platform], named: Named) -> String {
+    let form = |p: &Platform| {
+        let id = match (p, named) {
+            (Platform::Shell, Named::User) => "<user>",
+            (Platform::Shell, Named::Channel) => "<name>",
+            (_, Named::User) => "<user id>",
+            (_, Named::Channel) => "<channel id>",
+        };
+        format!("`{p}:{id}`")
+    };
+    let forms: Vec<String> = platforms.iter().map(form).collect();
+    match forms.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => forms.concat(),
+    }
+}
+
+fn check_roles(roles: &BTreeMap<String, Vec<String>>, p: &mut Problems) {
+    for (role, members) in roles {
+        for m in members.iter().filter(|m| !is_identity(m)) {
+            p.problem(
+                format!("roles.{role}"),
+                format!(
+                    "`{m}` is not an identity: write {} (ids, never display names)",
+                    identity_forms(&Platform::ALL, Named::User)
+                ),
+            );
+        }
+    }
+}
+
+fn parse_channels(
+    raw: BTreeMap<String, RawBinding>,
+    declared: &Declared<'_>,
+    p: &mut Problems,
+) -> BTreeMap<String, Binding> {
+    let mut bound = BTreeMap::new();
+    for (channel, b) in raw {
+        let key = format!("channels.\"{channel}\"");
+        if !is_identity(&channel) {
+            let forms = identity_forms(&Platform::ALL, Named::Channel);
+            p.problem(&key, format!("write the channel as {forms}"));
+        }
+        declared.check_environments(&key, &b.environments, p);
+        let apps = declared.apps(&key, &b.apps, p);
+        let binding = Binding {
+            apps,
+            environments: b.environments,
+        };
+        bound.insert(channel, binding);
+    }
+    bound
+}
+
+/// One `[[rules]]` entry, keyed `rules[i]` (its `name` is only for people).
+fn parse_rule(i: usize, r: RawRule, declared: &Declared<'_>, p: &mut Problems) -> Rule {
+    let key = format!("rules[{i}]");
+    let verbs = parse_verbs(&key, &r.verbs, p);
+    for role in r.roles.iter().filter(|x| !declared.roles.contains_key(*x)) {
+        p.problem(
+            format!("{key}.roles"),
+            format!("`{role}` is not declared under `[roles]`"),
+        );
+    }
+    for c in r.channels.iter().filter(|c| !is_identity(c)) {
+        let forms = identity_forms(&Platform::ALL, Named::Channel);
+        p.problem(
+            format!("{key}.channels"),
+            format!("`{c}` is not a channel: write {forms}"),
+        );
+    }
+    declared.check_environments(&format!("{key}.environments"), &r.environments, p);
+    let apps = declared.apps(&format!("{key}.apps"), &r.apps, p);
+    if r.max_count.is_some() && verbs != [Action::Scale] {
+        p.problem(
+            format!("{key}.max_count"),
+            "`max_count` bounds `scale`; put it in a rule whose verbs are only `[\"scale\"]`",
+        );
+    }
+    Rule {
+        name: r.name.unwrap_or_else(|| key.clone()),
+        verbs,
+        apps,
+        environments: r.environments,
+        channels: r.channels,
+        roles: r.roles,
+        max_count: r.max_count,
+        break_locks: r.break_locks,
+    }
+}
+
+/// A rule's verbs: action names, at least one.
+fn parse_verbs(key: &str, verbs: &[String], p: &mut Problems) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for v in verbs {
+        match Action::from_name(v) {
+            Some(a) => actions.push(a),
+            None => p.problem(
+                format!("{key}.verbs"),
+                format!("`{v}` is not a verb; use the action names, e.g. deploy, rollback, scale, cancel, lock, unlock, status"),
+            ),
+        }
+    }
+    if verbs.is_empty() {
+        p.problem(
+            format!("{key}.verbs"),
+            "list the verbs this rule allows, e.g. `verbs = [\"deploy\"]`",
+        );
+    }
+    actions
+}
+
+fn parse_confirm_minutes(minutes: Option<u64>, p: &mut Problems) -> Duration {
+    let minutes = minutes.unwrap_or(DEFAULT_CONFIRM_MINUTES);
+    if !(1..=60).contains(&minutes) {
+        p.problem("access.confirm_minutes", "use 1 to 60 minutes");
+    }
+    Duration::from_secs(minutes * 60)
+}
+
+fn check_audit_channel(channel: Option<&str>, p: &mut Problems) {
+    let Some(c) = channel.filter(|c| !is_identity(c)) else {
+        return;
+    };
+    // Any identity is accepted, but the hint names only the chat platforms:
+    // audit events are for people to read there.
+    let chat: Vec<Platform> = (Platform::ALL.into_iter())
+        .filter(|p| *p != Platform::Shell)
+        .collect();
+    p.problem(
+        "access.audit_channel",
+        format!(
+            "`{c}` is not a channel: write {}",
+            identity_forms(&chat, Named::Channel)
+        ),
+    );
 }
 
 /// The process environment, for `Config::load`.
