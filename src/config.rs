@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::command::Action;
 use crate::command::value::{AppName, StackName};
+use crate::message::Platform;
 
 /// A token or other secret. Printing it with `{:?}` shows `Secret(<redacted>)`;
 /// the only way to the value is `expose`, named so every use stands out.
@@ -153,6 +154,13 @@ struct RawSlack {
     mode: Option<String>,
     listen: Option<String>,
     allow_bots: Option<bool>,
+    // Set from the environment only: `skip` also keeps tokens out of the file.
+    #[serde(skip)]
+    app_token: Option<Secret>,
+    #[serde(skip)]
+    bot_token: Option<Secret>,
+    #[serde(skip)]
+    signing_secret: Option<Secret>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,6 +171,8 @@ struct RawDiscord {
     allow_bots: Option<bool>,
     guilds: Option<Vec<u64>>,
     prefix_commands: Option<bool>,
+    #[serde(skip)]
+    token: Option<Secret>,
 }
 
 /// A deployment environment: where its apps live in AWS and how carefully to treat them.
@@ -348,155 +358,221 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-/// Validates the access sections against the declared environments and apps.
-fn access(
-    raw: RawAccess,
-    roles: BTreeMap<String, Vec<String>>,
-    channels: BTreeMap<String, RawBinding>,
-    rules: Vec<RawRule>,
-    environments: &BTreeMap<String, Environment>,
-    apps: &BTreeMap<AppName, App>,
-    err: &mut dyn FnMut(String, String),
-) -> Access {
-    let identity_ok = |s: &str| {
-        s.split_once(':').is_some_and(|(p, id)| {
-            matches!(p, "slack" | "discord" | "shell")
-                && !id.is_empty()
-                && !id.contains(char::is_whitespace)
-        })
-    };
-    for (role, members) in &roles {
-        for m in members.iter().filter(|m| !identity_ok(m)) {
-            err(
-                format!("roles.{role}"),
-                format!(
-                    "`{m}` is not an identity: write `slack:<user id>`, `discord:<user id>` or `shell:<user>` (ids, never display names)"
-                ),
-            );
-        }
-    }
-    let known_apps =
-        |key: &str, list: &[String], err: &mut dyn FnMut(String, String)| -> Vec<AppName> {
-            list.iter()
-                .filter_map(
-                    |a| match AppName::parse(a).ok().filter(|n| apps.contains_key(n)) {
-                        Some(n) => Some(n),
-                        None => {
-                            err(
-                                key.to_string(),
-                                format!("`{a}` is not an app under `[apps]`"),
-                            );
-                            None
-                        }
-                    },
-                )
-                .collect()
-        };
-    let check_envs = |key: &str, list: &[String], err: &mut dyn FnMut(String, String)| {
-        for e in list.iter().filter(|e| !environments.contains_key(*e)) {
-            err(
-                key.to_string(),
-                format!("`{e}` is not declared under `[environments]`"),
-            );
-        }
-    };
-    let mut bound = BTreeMap::new();
-    for (channel, b) in channels {
-        let key = format!("channels.\"{channel}\"");
-        if !identity_ok(&channel) {
-            err(key.clone(), "write the channel as `slack:<channel id>`, `discord:<channel id>` or `shell:<name>`".into());
-        }
-        check_envs(&key, &b.environments, err);
-        let apps = known_apps(&key, &b.apps, err);
-        bound.insert(
-            channel,
-            Binding {
-                apps,
-                environments: b.environments,
-            },
-        );
-    }
-    let mut checked = Vec::new();
-    for (i, r) in rules.into_iter().enumerate() {
-        let name = r.name.clone().unwrap_or_else(|| format!("rules[{i}]"));
-        let key = format!("rules[{i}]");
-        let verbs: Vec<Action> = r
-            .verbs
-            .iter()
-            .filter_map(|v| match Action::ALL.into_iter().find(|a| a.name() == v) {
-                Some(a) => Some(a),
-                None => {
-                    err(format!("{key}.verbs"), format!("`{v}` is not a verb; use the action names, e.g. deploy, rollback, scale, cancel, lock, unlock, status"));
-                    None
-                }
-            })
-            .collect();
-        if r.verbs.is_empty() {
-            err(
-                format!("{key}.verbs"),
-                "list the verbs this rule allows, e.g. `verbs = [\"deploy\"]`".into(),
-            );
-        }
-        for role in r.roles.iter().filter(|x| !roles.contains_key(*x)) {
-            err(
-                format!("{key}.roles"),
-                format!("`{role}` is not declared under `[roles]`"),
-            );
-        }
-        for c in r.channels.iter().filter(|c| !identity_ok(c)) {
-            err(
-                format!("{key}.channels"),
-                format!(
-                    "`{c}` is not a channel: write `slack:<channel id>`, `discord:<channel id>` or `shell:<name>`"
-                ),
-            );
-        }
-        check_envs(&format!("{key}.environments"), &r.environments, err);
-        let rule_apps = known_apps(&format!("{key}.apps"), &r.apps, err);
-        if r.max_count.is_some() && verbs != [Action::Scale] {
-            err(
-                format!("{key}.max_count"),
-                "`max_count` bounds `scale`; put it in a rule whose verbs are only `[\"scale\"]`"
-                    .into(),
-            );
-        }
-        checked.push(Rule {
-            name,
-            verbs,
-            apps: rule_apps,
-            environments: r.environments,
-            channels: r.channels,
-            roles: r.roles,
-            max_count: r.max_count,
-            break_locks: r.break_locks,
-        });
-    }
-    let minutes = raw.confirm_minutes.unwrap_or(DEFAULT_CONFIRM_MINUTES);
-    if !(1..=60).contains(&minutes) {
-        err(
-            "access.confirm_minutes".into(),
-            "use 1 to 60 minutes".into(),
-        );
-    }
-    if let Some(c) = raw.audit_channel.as_deref().filter(|c| !identity_ok(c)) {
-        err(
-            "access.audit_channel".into(),
-            format!("`{c}` is not a channel: write `slack:<channel id>` or `discord:<channel id>`"),
-        );
-    }
-    Access {
-        audit_channel: raw.audit_channel,
-        roles,
-        channels: bound,
-        rules: checked,
-        direct_messages: raw.direct_messages,
-        confirm_ttl: Duration::from_secs(minutes * 60),
-    }
-}
-
 /// Where environment overrides come from; a trait object so tests pass a map
 /// instead of mutating the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// An environment variable that overrides one config key. `ENVIRONMENT` lists
+/// every one, so `Config::parse` applies them all the same way and
+/// `dockhand check` can show them: adding an override is adding a row.
+pub struct EnvVar {
+    pub name: &'static str,
+    /// The key it overrides, as `dockhand.toml` spells it.
+    pub key: &'static str,
+    /// One line on what it is for.
+    pub about: &'static str,
+    parse: Parse,
+}
+
+impl EnvVar {
+    /// Whether the value is a secret (a token): listed by name only, never shown.
+    pub fn is_secret(&self) -> bool {
+        matches!(self.parse, Parse::Secret(_))
+    }
+}
+
+/// How a variable's text becomes a value, and which raw field it replaces
+/// (a function, so each row names its field once and the compiler checks it).
+#[derive(Clone, Copy)]
+enum Parse {
+    /// The whole config text: `load_from_env` reads it before there is a file.
+    Document,
+    Text(fn(&mut RawConfig) -> &mut Option<String>),
+    Path(fn(&mut RawConfig) -> &mut Option<PathBuf>),
+    /// A number of seconds, fractions allowed.
+    Seconds(fn(&mut RawConfig) -> &mut Option<f64>),
+    /// A token. Empty counts as unset, so the key's `_file` still applies.
+    Secret(fn(&mut RawConfig) -> &mut Option<Secret>),
+}
+
+const CONFIG_TOML: &str = "DOCKHAND_CONFIG_TOML";
+
+const fn var(name: &'static str, key: &'static str, about: &'static str, parse: Parse) -> EnvVar {
+    EnvVar {
+        name,
+        key,
+        about,
+        parse,
+    }
+}
+
+/// Every variable the config reads, in the order `dockhand check` lists them.
+const ENVIRONMENT: &[EnvVar] = &[
+    var(
+        CONFIG_TOML,
+        "(file)",
+        "the whole config when no file is named (ECS passes it from SSM)",
+        Parse::Document,
+    ),
+    var(
+        "DOCKHAND_PREFIX",
+        "prefix",
+        "what starts a command in a channel, e.g. `!`",
+        Parse::Text(|r| &mut r.prefix),
+    ),
+    var(
+        "DOCKHAND_BOT_NAME",
+        "bot_name",
+        "the name the bot answers to",
+        Parse::Text(|r| &mut r.bot_name),
+    ),
+    var(
+        "DOCKHAND_COMMANDS",
+        "commands_dir",
+        "the command catalogue directory",
+        Parse::Path(|r| &mut r.commands_dir),
+    ),
+    var(
+        "DOCKHAND_METRICS_ADDR",
+        "metrics_addr",
+        "where `run` serves /healthz, /readyz and /metrics",
+        Parse::Text(|r| &mut r.metrics_addr),
+    ),
+    var(
+        "DOCKHAND_WATCH_POLL_SECONDS",
+        "watch.poll_seconds",
+        "how often AWS is polled per operation",
+        Parse::Seconds(|r| &mut r.watch.poll_seconds),
+    ),
+    var(
+        "DOCKHAND_AWS_REGION",
+        "aws.region",
+        "the default AWS region",
+        Parse::Text(|r| &mut r.aws.region),
+    ),
+    var(
+        "SLACK_APP_TOKEN",
+        "slack.app_token",
+        "Socket Mode's `xapp-` token (else slack.app_token_file)",
+        Parse::Secret(|r| &mut r.slack.app_token),
+    ),
+    var(
+        "SLACK_BOT_TOKEN",
+        "slack.bot_token",
+        "the `xoxb-` token replies are posted with (else slack.bot_token_file)",
+        Parse::Secret(|r| &mut r.slack.bot_token),
+    ),
+    var(
+        "SLACK_SIGNING_SECRET",
+        "slack.signing_secret",
+        "HTTP mode's signing secret (else slack.signing_secret_file)",
+        Parse::Secret(|r| &mut r.slack.signing_secret),
+    ),
+    var(
+        "SLACK_API_URL",
+        "slack.api_url",
+        "Slack's Web API base URL (tests and proxies)",
+        Parse::Text(|r| &mut r.slack.api_url),
+    ),
+    var(
+        "DISCORD_TOKEN",
+        "discord.token",
+        "the Discord bot token (else discord.token_file)",
+        Parse::Secret(|r| &mut r.discord.token),
+    ),
+    var(
+        "DISCORD_API_URL",
+        "discord.api_url",
+        "Discord's REST API base URL (tests and proxies)",
+        Parse::Text(|r| &mut r.discord.api_url),
+    ),
+];
+
+/// The environment variables the config reads.
+pub fn environment_variables() -> &'static [EnvVar] {
+    ENVIRONMENT
+}
+
+/// The table as `dockhand check` prints it: name, key, what it is for. It
+/// shows no values, so no secret can leak through it; secrets are marked.
+pub fn environment_help() -> String {
+    use std::fmt::Write;
+    let name_width = ENVIRONMENT.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let key_width = ENVIRONMENT.iter().map(|v| v.key.len()).max().unwrap_or(0);
+    let mut out = String::from("environment variables (each replaces the key it names):\n");
+    for v in ENVIRONMENT {
+        let secret = if v.is_secret() { " [secret]" } else { "" };
+        let (name, key, about) = (v.name, v.key, v.about);
+        let _ = writeln!(
+            out,
+            "  {name:name_width$}  {key:key_width$}  {about}{secret}"
+        );
+    }
+    out
+}
+
+/// Puts the environment's values over the file's before anything is validated,
+/// so each check sees one value and reports one key.
+fn apply_environment(raw: &mut RawConfig, env: EnvLookup<'_>, p: &mut Problems) {
+    for var in ENVIRONMENT {
+        if let Some(value) = env(var.name) {
+            var.parse.apply(var.name, value, raw, p);
+        }
+    }
+}
+
+impl Parse {
+    fn apply(self, name: &str, value: String, raw: &mut RawConfig, p: &mut Problems) {
+        match self {
+            Parse::Document => {}
+            Parse::Text(field) => *field(raw) = Some(value),
+            Parse::Path(field) => *field(raw) = Some(PathBuf::from(value)),
+            Parse::Seconds(field) => {
+                // A bad value is named by its variable (the file has no such
+                // line), and the file's value does not quietly stand in for it.
+                *field(raw) = value.parse().ok();
+                if field(raw).is_none() {
+                    p.problem(name, format!("`{value}` is not a number of seconds"));
+                }
+            }
+            Parse::Secret(_) if value.is_empty() => {}
+            Parse::Secret(field) => *field(raw) = Some(Secret(value)),
+        }
+    }
+}
+
+/// Collects every problem in a config, so all are reported at once, each with
+/// the key that has it, rather than one per attempt to start.
+struct Problems {
+    file: String,
+    found: Vec<ConfigError>,
+}
+
+impl Problems {
+    fn new(file: &str) -> Problems {
+        Problems {
+            file: file.to_string(),
+            found: Vec::new(),
+        }
+    }
+
+    fn problem(&mut self, key: impl Into<String>, text: impl Into<String>) {
+        self.found.push(ConfigError {
+            file: self.file.clone(),
+            key: key.into(),
+            problem: text.into(),
+        });
+    }
+
+    /// Everything found, if anything was.
+    fn finish(self) -> Result<(), Vec<ConfigError>> {
+        if self.found.is_empty() {
+            Ok(())
+        } else {
+            Err(self.found)
+        }
+    }
+}
 
 pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT_MINUTES: u64 = 30;
@@ -528,309 +604,51 @@ impl Config {
         path: Option<&Path>,
         env: EnvLookup<'_>,
     ) -> Result<Config, Vec<ConfigError>> {
-        match (path, env("DOCKHAND_CONFIG_TOML")) {
-            (None, Some(text)) => Self::parse("DOCKHAND_CONFIG_TOML", &text, env),
+        match (path, env(CONFIG_TOML)) {
+            (None, Some(text)) => Self::parse(CONFIG_TOML, &text, env),
             _ => Self::load(path, env),
         }
     }
 
+    /// Validates `text` (named `file` in problems) with the environment over it.
+    /// Each section is checked by its own function below, in the order its
+    /// problems are listed; all of them run, so every problem is reported at once.
     pub fn parse(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Vec<ConfigError>> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let key = e.span().map(|s| {
-                let line = text[..s.start].matches('\n').count() + 1;
-                format!("line {line}")
-            });
-            vec![ConfigError {
-                file: file.into(),
-                key: key.unwrap_or_else(|| "(file)".into()),
-                problem: e.message().to_string(),
-            }]
-        })?;
-        let mut errors = Vec::new();
-        let mut err = |key: String, problem: String| {
-            errors.push(ConfigError {
-                file: file.into(),
-                key,
-                problem,
-            })
+        let mut raw = read_toml(file, text)?;
+        let mut p = Problems::new(file);
+        apply_environment(&mut raw, env, &mut p);
+        let prefix = parse_prefix(raw.prefix, &mut p);
+        let bot_name = parse_bot_name(raw.bot_name, &mut p);
+        let watch = parse_watch(&raw.watch, &mut p);
+        let environments = parse_environments(raw.environments, &mut p);
+        let apps = parse_apps(raw.apps, &environments, watch.timeout, &mut p);
+        let slack = parse_slack(raw.slack, &mut p);
+        let discord = parse_discord(raw.discord, &mut p);
+        let sections = RawAccessSections {
+            access: raw.access,
+            roles: raw.roles,
+            channels: raw.channels,
+            rules: raw.rules,
         };
-
-        let prefix = env("DOCKHAND_PREFIX")
-            .or(raw.prefix)
-            .unwrap_or_else(|| "!".into());
-        if prefix.is_empty() || prefix.len() > 3 || prefix.chars().any(char::is_whitespace) {
-            err(
-                "prefix".into(),
-                "use one to three characters without spaces, e.g. `!`".into(),
-            );
-        }
-        let bot_name = env("DOCKHAND_BOT_NAME")
-            .or(raw.bot_name)
-            .unwrap_or_else(|| "dockhand".into());
-        if bot_name.is_empty()
-            || !bot_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            err("bot_name".into(), "use letters, digits, `-` and `_`".into());
-        }
-        let commands_dir = env("DOCKHAND_COMMANDS")
-            .map(PathBuf::from)
-            .or(raw.commands_dir)
-            .unwrap_or_else(|| PathBuf::from("commands"));
-        let metrics_addr = env("DOCKHAND_METRICS_ADDR")
-            .or(raw.metrics_addr)
-            .unwrap_or_else(|| DEFAULT_METRICS_ADDR.into());
-
-        let poll_seconds = match env("DOCKHAND_WATCH_POLL_SECONDS") {
-            Some(v) => v.parse::<f64>().ok().or_else(|| {
-                err(
-                    "DOCKHAND_WATCH_POLL_SECONDS".into(),
-                    format!("`{v}` is not a number of seconds"),
-                );
-                None
-            }),
-            None => raw.watch.poll_seconds,
-        };
-        let poll = match poll_seconds {
-            Some(s) if (0.05..=300.0).contains(&s) => Duration::from_secs_f64(s),
-            Some(_) => {
-                err(
-                    "watch.poll_seconds".into(),
-                    "use a value from 0.05 to 300 (AWS is polled this often per operation)".into(),
-                );
-                DEFAULT_POLL
-            }
-            None => DEFAULT_POLL,
-        };
-        let default_timeout = raw.watch.timeout_minutes.unwrap_or(DEFAULT_TIMEOUT_MINUTES);
-        let watch = Watch {
-            poll,
-            timeout: Duration::from_secs(default_timeout * 60),
-        };
-
-        let aws = Aws {
-            region: env("DOCKHAND_AWS_REGION").or(raw.aws.region),
-            max_attempts: raw.aws.max_attempts.unwrap_or(3).clamp(1, 10),
-            call_timeout: Duration::from_secs(raw.aws.call_timeout_seconds.unwrap_or(20)),
-        };
-
-        let environments: BTreeMap<String, Environment> = raw
-            .environments
-            .into_iter()
-            .map(|(name, e)| {
-                if let Some(role) = &e.role_arn
-                    && !role.starts_with("arn:aws")
-                {
-                    err(
-                        format!("environments.{name}.role_arn"),
-                        "write the role's full ARN, `arn:aws:iam::<account>:role/<name>`".into(),
-                    );
-                }
-                (
-                    name.clone(),
-                    Environment {
-                        name,
-                        region: e.region,
-                        role_arn: e.role_arn,
-                        protected: e.protected || e.two_person,
-                        two_person: e.two_person,
-                    },
-                )
-            })
-            .collect();
-
-        let mut apps = BTreeMap::new();
-        for (name, a) in raw.apps {
-            let key = format!("apps.{name}");
-            let app_name = match AppName::parse(&name) {
-                Ok(n) => n,
-                Err(e) => {
-                    err(key, e.to_string());
-                    continue;
-                }
-            };
-            if !environments.contains_key(&a.environment) {
-                let known: Vec<&str> = environments.keys().map(String::as_str).collect();
-                err(
-                    format!("{key}.environment"),
-                    format!(
-                        "`{}` is not declared; add `[environments.{}]`{}",
-                        a.environment,
-                        a.environment,
-                        if known.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" or use one of: {}", known.join(", "))
-                        }
-                    ),
-                );
-            }
-            let target = match (a.stack, a.cluster, a.service, a.container) {
-                (Some(stack), None, None, None) => match StackName::parse(&stack) {
-                    Ok(stack) => Target::Stack {
-                        stack,
-                        version_parameter: a.version_parameter.unwrap_or_else(|| "Version".into()),
-                        count_parameter: a.count_parameter.unwrap_or_else(|| "DesiredCount".into()),
-                    },
-                    Err(e) => {
-                        err(format!("{key}.stack"), e.to_string());
-                        continue;
-                    }
-                },
-                (None, Some(cluster), Some(service), Some(container)) => {
-                    if a.version_parameter.is_some() || a.count_parameter.is_some() {
-                        err(key.clone(), "`version_parameter` and `count_parameter` apply to stack-managed apps only; remove them".into());
-                    }
-                    // AWS's naming rules for clusters, services and container names.
-                    for (field, value) in [
-                        ("cluster", &cluster),
-                        ("service", &service),
-                        ("container", &container),
-                    ] {
-                        let ok = (1..=255).contains(&value.len())
-                            && value
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-                        if !ok {
-                            err(
-                                format!("{key}.{field}"),
-                                format!(
-                                    "`{value}` is not a valid ECS name: use letters, digits, `-` and `_` (up to 255)"
-                                ),
-                            );
-                        }
-                    }
-                    Target::Service {
-                        cluster,
-                        service,
-                        container,
-                    }
-                }
-                _ => {
-                    err(key, "set either `stack` (a stack-managed app) or all of `cluster`, `service` and `container` (a service-managed app)".into());
-                    continue;
-                }
-            };
-            let (min, max) = (a.min.unwrap_or(0), a.max.unwrap_or(10));
-            if min > max {
-                err(
-                    format!("{key}.min"),
-                    format!("min ({min}) is above max ({max})"),
-                );
-            }
-            let timeout = Duration::from_secs(a.timeout_minutes.unwrap_or(default_timeout) * 60);
-            apps.insert(
-                app_name.clone(),
-                App {
-                    name: app_name,
-                    environment: a.environment,
-                    target,
-                    min,
-                    max,
-                    timeout,
-                },
-            );
-        }
-
-        let slack_mode = match (raw.slack.mode.as_deref(), raw.slack.listen) {
-            (None | Some("socket"), _) => SlackMode::Socket,
-            (Some("http"), listen) => SlackMode::Http {
-                listen: listen.unwrap_or_else(|| "0.0.0.0:3000".into()),
-            },
-            (Some(other), _) => {
-                err(
-                    "slack.mode".into(),
-                    format!("`{other}` is not a mode: write \"socket\" (the default) or \"http\""),
-                );
-                SlackMode::Socket
-            }
-        };
-        let mut secret = |var: &str, file_key: &str, path: Option<PathBuf>| -> Option<Secret> {
-            if let Some(v) = env(var).filter(|v| !v.is_empty()) {
-                return Some(Secret(v));
-            }
-            let path = path?;
-            match std::fs::read_to_string(&path) {
-                Ok(v) => Some(Secret(v.trim().to_string())),
-                Err(e) => {
-                    err(
-                        file_key.into(),
-                        format!("cannot read {}: {e}", path.display()),
-                    );
-                    None
-                }
-            }
-        };
-        let slack = Slack {
-            app_token: secret(
-                "SLACK_APP_TOKEN",
-                "slack.app_token_file",
-                raw.slack.app_token_file,
-            ),
-            bot_token: secret(
-                "SLACK_BOT_TOKEN",
-                "slack.bot_token_file",
-                raw.slack.bot_token_file,
-            ),
-            signing_secret: secret(
-                "SLACK_SIGNING_SECRET",
-                "slack.signing_secret_file",
-                raw.slack.signing_secret_file,
-            ),
-            api_url: env("SLACK_API_URL")
-                .or(raw.slack.api_url)
-                .unwrap_or_else(|| SLACK_API_URL.into())
-                .trim_end_matches('/')
-                .to_string(),
-            mode: slack_mode,
-            allow_bots: raw.slack.allow_bots.unwrap_or(false),
-        };
-        let discord = Discord {
-            token: secret(
-                "DISCORD_TOKEN",
-                "discord.token_file",
-                raw.discord.token_file,
-            ),
-            api_url: env("DISCORD_API_URL")
-                .or(raw.discord.api_url)
-                .map(|u| u.trim_end_matches('/').to_string()),
-            allow_bots: raw.discord.allow_bots.unwrap_or(false),
-            guilds: raw.discord.guilds.unwrap_or_default(),
-            prefix_commands: raw.discord.prefix_commands.unwrap_or(true),
-        };
-
-        let access = access(
-            raw.access,
-            raw.roles,
-            raw.channels,
-            raw.rules,
-            &environments,
-            &apps,
-            &mut err,
-        );
-
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+        let access = parse_access(sections, &environments, &apps, &mut p);
+        p.finish()?;
         Ok(Config {
             prefix,
             bot_name,
-            commands_dir,
-            metrics_addr,
-            aws,
+            commands_dir: raw
+                .commands_dir
+                .unwrap_or_else(|| PathBuf::from("commands")),
+            metrics_addr: raw
+                .metrics_addr
+                .unwrap_or_else(|| DEFAULT_METRICS_ADDR.into()),
+            aws: parse_aws(raw.aws),
             watch,
             environments,
             apps,
             slack,
             discord,
             access,
-            secret_names: raw
-                .secret_names
-                .unwrap_or_else(|| DEFAULT_SECRET_NAMES.iter().map(|s| s.to_string()).collect())
-                .into_iter()
-                .map(|s| s.to_ascii_uppercase())
-                .collect(),
+            secret_names: secret_names(raw.secret_names),
         })
     }
 
@@ -838,6 +656,526 @@ impl Config {
     pub fn environment_of(&self, app: &App) -> &Environment {
         &self.environments[&app.environment]
     }
+}
+
+/// The TOML itself. A syntax error or an unknown key stops here, as the one
+/// problem: nothing after it could be trusted.
+fn read_toml(file: &str, text: &str) -> Result<RawConfig, Vec<ConfigError>> {
+    toml::from_str(text).map_err(|e| {
+        let key = e.span().map(|s| {
+            let line = text[..s.start].matches('\n').count() + 1;
+            format!("line {line}")
+        });
+        vec![ConfigError {
+            file: file.into(),
+            key: key.unwrap_or_else(|| "(file)".into()),
+            problem: e.message().to_string(),
+        }]
+    })
+}
+
+fn parse_prefix(prefix: Option<String>, p: &mut Problems) -> String {
+    let prefix = prefix.unwrap_or_else(|| "!".into());
+    if prefix.is_empty() || prefix.len() > 3 || prefix.chars().any(char::is_whitespace) {
+        p.problem(
+            "prefix",
+            "use one to three characters without spaces, e.g. `!`",
+        );
+    }
+    prefix
+}
+
+fn parse_bot_name(name: Option<String>, p: &mut Problems) -> String {
+    let name = name.unwrap_or_else(|| "dockhand".into());
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if name.is_empty() || !name.chars().all(word) {
+        p.problem("bot_name", "use letters, digits, `-` and `_`");
+    }
+    name
+}
+
+fn parse_watch(raw: &RawWatch, p: &mut Problems) -> Watch {
+    let poll = match raw.poll_seconds {
+        Some(s) if (0.05..=300.0).contains(&s) => Duration::from_secs_f64(s),
+        Some(_) => {
+            p.problem(
+                "watch.poll_seconds",
+                "use a value from 0.05 to 300 (AWS is polled this often per operation)",
+            );
+            DEFAULT_POLL
+        }
+        None => DEFAULT_POLL,
+    };
+    let minutes = raw.timeout_minutes.unwrap_or(DEFAULT_TIMEOUT_MINUTES);
+    Watch {
+        poll,
+        timeout: Duration::from_secs(minutes * 60),
+    }
+}
+
+fn parse_aws(raw: RawAws) -> Aws {
+    Aws {
+        region: raw.region,
+        max_attempts: raw.max_attempts.unwrap_or(3).clamp(1, 10),
+        call_timeout: Duration::from_secs(raw.call_timeout_seconds.unwrap_or(20)),
+    }
+}
+
+fn parse_environments(
+    raw: BTreeMap<String, RawEnvironment>,
+    p: &mut Problems,
+) -> BTreeMap<String, Environment> {
+    let mut environments = BTreeMap::new();
+    for (name, e) in raw {
+        if let Some(role) = &e.role_arn
+            && !role.starts_with("arn:aws")
+        {
+            p.problem(
+                format!("environments.{name}.role_arn"),
+                "write the role's full ARN, `arn:aws:iam::<account>:role/<name>`",
+            );
+        }
+        let environment = Environment {
+            name: name.clone(),
+            region: e.region,
+            role_arn: e.role_arn,
+            // Two-person confirmation is a kind of confirmation.
+            protected: e.protected || e.two_person,
+            two_person: e.two_person,
+        };
+        environments.insert(name, environment);
+    }
+    environments
+}
+
+/// `[apps]`: an app with a problem is left out, after every problem it has
+/// is reported.
+fn parse_apps(
+    raw: BTreeMap<String, RawApp>,
+    environments: &BTreeMap<String, Environment>,
+    default_timeout: Duration,
+    p: &mut Problems,
+) -> BTreeMap<AppName, App> {
+    raw.into_iter()
+        .filter_map(|(name, a)| parse_app(&name, a, environments, default_timeout, p))
+        .map(|app| (app.name.clone(), app))
+        .collect()
+}
+
+fn parse_app(
+    name: &str,
+    a: RawApp,
+    environments: &BTreeMap<String, Environment>,
+    default_timeout: Duration,
+    p: &mut Problems,
+) -> Option<App> {
+    let key = format!("apps.{name}");
+    let name = AppName::parse(name)
+        .map_err(|e| p.problem(&key, e.to_string()))
+        .ok()?;
+    check_app_environment(&key, &a.environment, environments, p);
+    let target = parse_target(&key, &a, p)?;
+    let (min, max) = (a.min.unwrap_or(0), a.max.unwrap_or(10));
+    if min > max {
+        p.problem(
+            format!("{key}.min"),
+            format!("min ({min}) is above max ({max})"),
+        );
+    }
+    Some(App {
+        name,
+        environment: a.environment,
+        target,
+        min,
+        max,
+        timeout: a
+            .timeout_minutes
+            .map_or(default_timeout, |m| Duration::from_secs(m * 60)),
+    })
+}
+
+/// An app's environment must be declared; the hint names the ones that are.
+fn check_app_environment(
+    key: &str,
+    environment: &str,
+    environments: &BTreeMap<String, Environment>,
+    p: &mut Problems,
+) {
+    if environments.contains_key(environment) {
+        return;
+    }
+    let known: Vec<&str> = environments.keys().map(String::as_str).collect();
+    let or_known = if known.is_empty() {
+        String::new()
+    } else {
+        format!(" or use one of: {}", known.join(", "))
+    };
+    p.problem(
+        format!("{key}.environment"),
+        format!("`{environment}` is not declared; add `[environments.{environment}]`{or_known}"),
+    );
+}
+
+/// `stack` alone (a stack-managed app), or all of `cluster`, `service` and
+/// `container` (a service-managed one); `None` once anything else is reported.
+fn parse_target(key: &str, a: &RawApp, p: &mut Problems) -> Option<Target> {
+    match (&a.stack, &a.cluster, &a.service, &a.container) {
+        (Some(stack), None, None, None) => match StackName::parse(stack) {
+            Ok(stack) => Some(Target::Stack {
+                stack,
+                version_parameter: a
+                    .version_parameter
+                    .clone()
+                    .unwrap_or_else(|| "Version".into()),
+                count_parameter: a
+                    .count_parameter
+                    .clone()
+                    .unwrap_or_else(|| "DesiredCount".into()),
+            }),
+            Err(e) => {
+                p.problem(format!("{key}.stack"), e.to_string());
+                None
+            }
+        },
+        (None, Some(cluster), Some(service), Some(container)) => {
+            if a.version_parameter.is_some() || a.count_parameter.is_some() {
+                p.problem(key, "`version_parameter` and `count_parameter` apply to stack-managed apps only; remove them");
+            }
+            check_ecs_names(
+                key,
+                [
+                    ("cluster", cluster),
+                    ("service", service),
+                    ("container", container),
+                ],
+                p,
+            );
+            Some(Target::Service {
+                cluster: cluster.clone(),
+                service: service.clone(),
+                container: container.clone(),
+            })
+        }
+        _ => {
+            p.problem(key, "set either `stack` (a stack-managed app) or all of `cluster`, `service` and `container` (a service-managed app)");
+            None
+        }
+    }
+}
+
+/// AWS's naming rules for clusters, services and container names: checked
+/// here so a typo is a config problem, not a failed deploy.
+fn check_ecs_names(key: &str, names: [(&str, &String); 3], p: &mut Problems) {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    for (field, value) in names {
+        if !(1..=255).contains(&value.len()) || !value.chars().all(allowed) {
+            p.problem(
+                format!("{key}.{field}"),
+                format!("`{value}` is not a valid ECS name: use letters, digits, `-` and `_` (up to 255)"),
+            );
+        }
+    }
+}
+
+fn parse_slack(raw: RawSlack, p: &mut Problems) -> Slack {
+    let mode = parse_slack_mode(raw.mode.as_deref(), raw.listen, p);
+    Slack {
+        app_token: token(raw.app_token, "slack.app_token_file", raw.app_token_file, p),
+        bot_token: token(raw.bot_token, "slack.bot_token_file", raw.bot_token_file, p),
+        signing_secret: token(
+            raw.signing_secret,
+            "slack.signing_secret_file",
+            raw.signing_secret_file,
+            p,
+        ),
+        api_url: raw
+            .api_url
+            .unwrap_or_else(|| SLACK_API_URL.into())
+            .trim_end_matches('/')
+            .to_string(),
+        mode,
+        allow_bots: raw.allow_bots.unwrap_or(false),
+    }
+}
+
+fn parse_slack_mode(mode: Option<&str>, listen: Option<String>, p: &mut Problems) -> SlackMode {
+    match mode {
+        None | Some("socket") => SlackMode::Socket,
+        Some("http") => SlackMode::Http {
+            listen: listen.unwrap_or_else(|| "0.0.0.0:3000".into()),
+        },
+        Some(other) => {
+            p.problem(
+                "slack.mode",
+                format!("`{other}` is not a mode: write \"socket\" (the default) or \"http\""),
+            );
+            SlackMode::Socket
+        }
+    }
+}
+
+fn parse_discord(raw: RawDiscord, p: &mut Problems) -> Discord {
+    Discord {
+        token: token(raw.token, "discord.token_file", raw.token_file, p),
+        api_url: raw.api_url.map(|u| u.trim_end_matches('/').to_string()),
+        allow_bots: raw.allow_bots.unwrap_or(false),
+        guilds: raw.guilds.unwrap_or_default(),
+        prefix_commands: raw.prefix_commands.unwrap_or(true),
+    }
+}
+
+/// A token from the environment, else from the file `path` names (how ECS
+/// mounts Secrets Manager values); a file that cannot be read is a problem.
+fn token(
+    from_env: Option<Secret>,
+    file_key: &str,
+    path: Option<PathBuf>,
+    p: &mut Problems,
+) -> Option<Secret> {
+    if from_env.is_some() {
+        return from_env;
+    }
+    let path = path?;
+    match std::fs::read_to_string(&path) {
+        Ok(v) => Some(Secret(v.trim().to_string())),
+        Err(e) => {
+            p.problem(file_key, format!("cannot read {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+/// Upper-cased, as `looks_secret` upper-cases the name it checks: case never matters.
+fn secret_names(names: Option<Vec<String>>) -> Vec<String> {
+    names
+        .unwrap_or_else(|| DEFAULT_SECRET_NAMES.iter().map(|s| s.to_string()).collect())
+        .into_iter()
+        .map(|s| s.to_ascii_uppercase())
+        .collect()
+}
+
+/// The sections that say who may do what: validated together, after `[apps]`
+/// and `[environments]`, which they refer to.
+struct RawAccessSections {
+    access: RawAccess,
+    roles: BTreeMap<String, Vec<String>>,
+    channels: BTreeMap<String, RawBinding>,
+    rules: Vec<RawRule>,
+}
+
+/// What the access sections may refer to.
+struct Declared<'a> {
+    environments: &'a BTreeMap<String, Environment>,
+    apps: &'a BTreeMap<AppName, App>,
+    roles: &'a BTreeMap<String, Vec<String>>,
+}
+
+impl Declared<'_> {
+    /// The apps of `list` that `[apps]` declares; each other one is a problem.
+    fn apps(&self, key: &str, list: &[String], p: &mut Problems) -> Vec<AppName> {
+        let known = |a: &String| AppName::parse(a).ok().filter(|n| self.apps.contains_key(n));
+        let mut found = Vec::new();
+        for a in list {
+            match known(a) {
+                Some(n) => found.push(n),
+                None => p.problem(key, format!("`{a}` is not an app under `[apps]`")),
+            }
+        }
+        found
+    }
+
+    fn check_environments(&self, key: &str, list: &[String], p: &mut Problems) {
+        for e in list.iter().filter(|e| !self.environments.contains_key(*e)) {
+            p.problem(key, format!("`{e}` is not declared under `[environments]`"));
+        }
+    }
+}
+
+/// `[access]`, `[roles]`, `[channels]` and `[[rules]]`, checked against the
+/// declared environments and apps.
+fn parse_access(
+    raw: RawAccessSections,
+    environments: &BTreeMap<String, Environment>,
+    apps: &BTreeMap<AppName, App>,
+    p: &mut Problems,
+) -> Access {
+    check_roles(&raw.roles, p);
+    let declared = Declared {
+        environments,
+        apps,
+        roles: &raw.roles,
+    };
+    let channels = parse_channels(raw.channels, &declared, p);
+    let rules = (raw.rules.into_iter().enumerate())
+        .map(|(i, r)| parse_rule(i, r, &declared, p))
+        .collect();
+    let confirm_ttl = parse_confirm_minutes(raw.access.confirm_minutes, p);
+    check_audit_channel(raw.access.audit_channel.as_deref(), p);
+    Access {
+        audit_channel: raw.access.audit_channel,
+        roles: raw.roles,
+        channels,
+        rules,
+        direct_messages: raw.access.direct_messages,
+        confirm_ttl,
+    }
+}
+
+/// Whom an identity names, which decides how its hint reads.
+#[derive(Clone, Copy)]
+enum Named {
+    User,
+    Channel,
+}
+
+/// `platform:id`, the platform one of `Platform::ALL`: a stable id, so a
+/// renamed user or channel keeps its rights (display names are never used).
+fn is_identity(s: &str) -> bool {
+    s.split_once(':').is_some_and(|(platform, id)| {
+        Platform::from_name(platform).is_some()
+            && !id.is_empty()
+            && !id.contains(char::is_whitespace)
+    })
+}
+
+/// How to write an identity on each of `platforms`, for a hint:
+/// "`slack:<user id>`, `discord:<user id>` or `shell:<user>`".
+fn identity_forms(platforms: &[Platform], named: Named) -> String {
+    let form = |p: &Platform| {
+        let id = match (p, named) {
+            (Platform::Shell, Named::User) => "<user>",
+            (Platform::Shell, Named::Channel) => "<name>",
+            (_, Named::User) => "<user id>",
+            (_, Named::Channel) => "<channel id>",
+        };
+        format!("`{p}:{id}`")
+    };
+    let forms: Vec<String> = platforms.iter().map(form).collect();
+    match forms.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => forms.concat(),
+    }
+}
+
+fn check_roles(roles: &BTreeMap<String, Vec<String>>, p: &mut Problems) {
+    for (role, members) in roles {
+        for m in members.iter().filter(|m| !is_identity(m)) {
+            p.problem(
+                format!("roles.{role}"),
+                format!(
+                    "`{m}` is not an identity: write {} (ids, never display names)",
+                    identity_forms(&Platform::ALL, Named::User)
+                ),
+            );
+        }
+    }
+}
+
+fn parse_channels(
+    raw: BTreeMap<String, RawBinding>,
+    declared: &Declared<'_>,
+    p: &mut Problems,
+) -> BTreeMap<String, Binding> {
+    let mut bound = BTreeMap::new();
+    for (channel, b) in raw {
+        let key = format!("channels.\"{channel}\"");
+        if !is_identity(&channel) {
+            let forms = identity_forms(&Platform::ALL, Named::Channel);
+            p.problem(&key, format!("write the channel as {forms}"));
+        }
+        declared.check_environments(&key, &b.environments, p);
+        let apps = declared.apps(&key, &b.apps, p);
+        let binding = Binding {
+            apps,
+            environments: b.environments,
+        };
+        bound.insert(channel, binding);
+    }
+    bound
+}
+
+/// One `[[rules]]` entry, keyed `rules[i]` (its `name` is only for people).
+fn parse_rule(i: usize, r: RawRule, declared: &Declared<'_>, p: &mut Problems) -> Rule {
+    let key = format!("rules[{i}]");
+    let verbs = parse_verbs(&key, &r.verbs, p);
+    for role in r.roles.iter().filter(|x| !declared.roles.contains_key(*x)) {
+        p.problem(
+            format!("{key}.roles"),
+            format!("`{role}` is not declared under `[roles]`"),
+        );
+    }
+    for c in r.channels.iter().filter(|c| !is_identity(c)) {
+        let forms = identity_forms(&Platform::ALL, Named::Channel);
+        p.problem(
+            format!("{key}.channels"),
+            format!("`{c}` is not a channel: write {forms}"),
+        );
+    }
+    declared.check_environments(&format!("{key}.environments"), &r.environments, p);
+    let apps = declared.apps(&format!("{key}.apps"), &r.apps, p);
+    if r.max_count.is_some() && verbs != [Action::Scale] {
+        p.problem(
+            format!("{key}.max_count"),
+            "`max_count` bounds `scale`; put it in a rule whose verbs are only `[\"scale\"]`",
+        );
+    }
+    Rule {
+        name: r.name.unwrap_or_else(|| key.clone()),
+        verbs,
+        apps,
+        environments: r.environments,
+        channels: r.channels,
+        roles: r.roles,
+        max_count: r.max_count,
+        break_locks: r.break_locks,
+    }
+}
+
+/// A rule's verbs: action names, at least one.
+fn parse_verbs(key: &str, verbs: &[String], p: &mut Problems) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for v in verbs {
+        match Action::from_name(v) {
+            Some(a) => actions.push(a),
+            None => p.problem(
+                format!("{key}.verbs"),
+                format!("`{v}` is not a verb; use the action names, e.g. deploy, rollback, scale, cancel, lock, unlock, status"),
+            ),
+        }
+    }
+    if verbs.is_empty() {
+        p.problem(
+            format!("{key}.verbs"),
+            "list the verbs this rule allows, e.g. `verbs = [\"deploy\"]`",
+        );
+    }
+    actions
+}
+
+fn parse_confirm_minutes(minutes: Option<u64>, p: &mut Problems) -> Duration {
+    let minutes = minutes.unwrap_or(DEFAULT_CONFIRM_MINUTES);
+    if !(1..=60).contains(&minutes) {
+        p.problem("access.confirm_minutes", "use 1 to 60 minutes");
+    }
+    Duration::from_secs(minutes * 60)
+}
+
+fn check_audit_channel(channel: Option<&str>, p: &mut Problems) {
+    let Some(c) = channel.filter(|c| !is_identity(c)) else {
+        return;
+    };
+    // Any identity is accepted, but the hint names only the chat platforms:
+    // audit events are for people to read there.
+    let chat: Vec<Platform> = (Platform::ALL.into_iter())
+        .filter(|p| *p != Platform::Shell)
+        .collect();
+    p.problem(
+        "access.audit_channel",
+        format!(
+            "`{c}` is not a channel: write {}",
+            identity_forms(&chat, Named::Channel)
+        ),
+    );
 }
 
 /// The process environment, for `Config::load`.
@@ -963,5 +1301,122 @@ mod tests {
             Config::parse("f", "prefix = \"?\"", &env).unwrap().prefix,
             "."
         );
+    }
+
+    /// The value a table row's key ended up with, for the table tests. A new row
+    /// fails `every_environment_variable_is_applied` until its key is read here.
+    fn value_at(c: &Config, key: &str) -> Option<String> {
+        let secret = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_string());
+        match key {
+            // The sample document sets the prefix.
+            "(file)" | "prefix" => Some(c.prefix.clone()),
+            "bot_name" => Some(c.bot_name.clone()),
+            "commands_dir" => Some(c.commands_dir.display().to_string()),
+            "metrics_addr" => Some(c.metrics_addr.clone()),
+            "watch.poll_seconds" => Some(c.watch.poll.as_secs_f64().to_string()),
+            "aws.region" => c.aws.region.clone(),
+            "slack.app_token" => secret(&c.slack.app_token),
+            "slack.bot_token" => secret(&c.slack.bot_token),
+            "slack.signing_secret" => secret(&c.slack.signing_secret),
+            "slack.api_url" => Some(c.slack.api_url.clone()),
+            "discord.token" => secret(&c.discord.token),
+            "discord.api_url" => c.discord.api_url.clone(),
+            other => panic!("`{other}` has no reader in value_at: add one"),
+        }
+    }
+
+    #[test]
+    fn every_environment_variable_is_applied() {
+        for var in environment_variables() {
+            // `7` is valid for every key and no key's default.
+            let value = match var.parse {
+                Parse::Document => "prefix = \"7\"",
+                _ => "7",
+            };
+            let env = |k: &str| (k == var.name).then(|| value.to_string());
+            let c = Config::load_from_env(None, &env)
+                .unwrap_or_else(|e| panic!("{}={value}: {e:?}", var.name));
+            assert_eq!(
+                value_at(&c, var.key).as_deref(),
+                Some("7"),
+                "{} does not reach `{}`",
+                var.name,
+                var.key
+            );
+        }
+    }
+
+    #[test]
+    fn an_unparsable_variable_is_reported_by_its_name() {
+        let numeric = environment_variables()
+            .iter()
+            .filter(|v| matches!(v.parse, Parse::Seconds(_)));
+        for var in numeric {
+            let env = |k: &str| (k == var.name).then(|| "abc".to_string());
+            let e = Config::parse("f", "[watch]\npoll_seconds = 1\n", &env).unwrap_err();
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(e[0].key, var.name);
+            assert!(e[0].problem.contains("`abc`"), "{e:?}");
+        }
+        let env = |k: &str| (k == "DOCKHAND_WATCH_POLL_SECONDS").then(|| "abc".to_string());
+        let e = Config::parse("f", "", &env).unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "f: DOCKHAND_WATCH_POLL_SECONDS: `abc` is not a number of seconds"
+        );
+    }
+
+    #[test]
+    fn tokens_cannot_be_written_in_the_file() {
+        let e = Config::parse("f", "[slack]\nbot_token = \"xoxb-x\"\n", &no_env).unwrap_err();
+        assert!(e[0].problem.contains("bot_token"), "{e:?}");
+    }
+
+    #[test]
+    fn an_empty_token_leaves_the_file_to_supply_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let text = format!("[discord]\ntoken_file = {:?}\n", file.display().to_string());
+        let env = |k: &str| (k == "DISCORD_TOKEN").then(String::new);
+        let c = Config::parse("f", &text, &env).unwrap();
+        assert_eq!(c.discord.token.unwrap().expose(), "from-file");
+    }
+
+    #[test]
+    fn identity_hints_name_the_platforms_as_before() {
+        let text = "[roles]\nops = [\"U1\"]\n[channels.\"#x\"]\n[[rules]]\nverbs = [\"status\"]\nchannels = [\"#y\"]\n[access]\naudit_channel = \"#a\"\n";
+        let e = Config::parse("f", text, &no_env).unwrap_err();
+        let problems: Vec<&str> = e.iter().map(|e| e.problem.as_str()).collect();
+        assert_eq!(
+            problems,
+            [
+                "`U1` is not an identity: write `slack:<user id>`, `discord:<user id>` or `shell:<user>` (ids, never display names)",
+                "write the channel as `slack:<channel id>`, `discord:<channel id>` or `shell:<name>`",
+                "`#y` is not a channel: write `slack:<channel id>`, `discord:<channel id>` or `shell:<name>`",
+                "`#a` is not a channel: write `slack:<channel id>` or `discord:<channel id>`",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_platform_names_an_identity() {
+        for platform in Platform::ALL {
+            let text = format!("[roles]\nops = [\"{platform}:U1\"]\n");
+            let c = Config::parse("f", &text, &no_env).unwrap();
+            assert_eq!(c.access.roles["ops"], [format!("{platform}:U1")]);
+        }
+        assert!(Config::parse("f", "[roles]\nops = [\"irc:U1\"]\n", &no_env).is_err());
+    }
+
+    #[test]
+    fn the_help_lists_every_variable_by_name_and_key() {
+        let help = environment_help();
+        for v in environment_variables() {
+            let line = help.lines().find(|l| l.trim_start().starts_with(v.name));
+            let line = line.unwrap_or_else(|| panic!("{} missing from:\n{help}", v.name));
+            assert!(line.contains(v.key) && line.contains(v.about), "{line}");
+            assert_eq!(line.ends_with("[secret]"), v.is_secret(), "{line}");
+        }
     }
 }

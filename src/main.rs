@@ -252,6 +252,7 @@ fn main() -> ExitCode {
                         catalog.entries().len(),
                         config.apps.len()
                     );
+                    print!("\n{}", dockhand::config::environment_help());
                     ExitCode::SUCCESS
                 }
                 None => ExitCode::from(2),

@@ -18,12 +18,13 @@ pub enum Platform {
 }
 
 impl Platform {
-    /// Every platform, in the order config and help list them.
-    pub const ALL: [Platform; 3] = [Platform::Shell, Platform::Slack, Platform::Discord];
+    /// Every platform, in the order help and error texts name them: the chat
+    /// platforms first.
+    pub const ALL: [Platform; 3] = [Platform::Slack, Platform::Discord, Platform::Shell];
 
     /// The platform named `name` (`slack`), as config and channel ids write it.
     pub fn from_name(name: &str) -> Option<Platform> {
-        Platform::ALL.into_iter().find(|p| p.name() == name)
+        Self::ALL.into_iter().find(|p| p.name() == name)
     }
 
     pub fn name(self) -> &'static str {
