@@ -818,7 +818,21 @@ def stage_failures() -> str:
     stopped = a.ecs.describe_tasks(cluster="apps", tasks=a.ecs.list_tasks(cluster="apps", serviceName="roll", desiredStatus="STOPPED")["taskArns"])["tasks"]
     check("OutOfMemoryError: Container killed" in {t["stoppedReason"] for t in stopped}, {t["stoppedReason"] for t in stopped})
     check(a.control("GET", "/_dockhand/faults") == [], "faults used up")
-    return "alarm in BAKE_TIME, hook in POST_SCALE_UP -> ROLLBACK_SUCCESSFUL; breaker in CLEAN_UP + rollback_fails -> ROLLBACK_FAILED"
+    # alarms enabled without rollback: STOPPED, and the failed deployment stays PRIMARY with no more tasks
+    a.fault(kind="deployment_fails", service="halt", stage="SCALE_UP", by="alarm", alarm="halt-errors")
+    arn = strategy_service(a, "halt", {"alarms": {"alarmNames": ["halt-errors"], "enable": True, "rollback": False}}, count=1)
+    done, _ = watch(a, arn, ("STOPPED", "ROLLBACK_SUCCESSFUL", "SUCCESSFUL"))
+    check(done["status"] == "STOPPED" and done.get("stoppedAt") and "rollback" not in done, done)
+    p = a.service("apps", "halt")["deployments"][0]
+    check(p["status"] == "PRIMARY" and p["rolloutState"] == "FAILED" and p["taskDefinition"].endswith("halt:2"), p)
+    for bad in ({"kind": "deployment_fails", "service": "x", "stage": "NOPE"}, {"kind": "deployment_fails", "service": "x", "by": "x"},
+                {"kind": "rollback_fails"}):
+        try:
+            a.control("POST", "/_dockhand/faults", bad)
+            raise AssertionError(f"{bad} was accepted")
+        except urllib.error.HTTPError as e:
+            check(e.code == 400, e.code)
+    return "alarm in BAKE_TIME, hook in POST_SCALE_UP -> ROLLBACK_SUCCESSFUL; breaker in CLEAN_UP + rollback_fails -> ROLLBACK_FAILED; no rollback -> STOPPED"
 
 
 def stop_deployment() -> str:
