@@ -573,10 +573,329 @@ def control_api() -> str:
     return "health, validation, fault list"
 
 
+# --- service deployments and strategies (ecs_deployments.py) ---------------------------
+
+def records(a: Account, cluster: str, name: str, **filters: Any) -> list[dict]:
+    """The service's ServiceDeployment records, newest first, described."""
+    briefs = a.ecs.list_service_deployments(cluster=cluster, service=name, **filters)["serviceDeployments"]
+    if not briefs:
+        return []
+    arns = [b["serviceDeploymentArn"] for b in briefs]
+    found = a.ecs.describe_service_deployments(serviceDeploymentArns=arns)["serviceDeployments"]
+    return sorted(found, key=lambda d: arns.index(d["serviceDeploymentArn"]))
+
+
+def record(a: Account, arn: str) -> dict:
+    return a.ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+
+
+def watch(a: Account, arn: str, until: tuple[str, ...], timeout: float = 10) -> tuple[dict, list[dict]]:
+    """Polls a record until its status is one of `until`; returns it and every view seen."""
+    seen: list[dict] = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        seen.append(record(a, arn))
+        if seen[-1]["status"] in until:
+            return seen[-1], seen
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {until}; last {seen[-1]['status']} {seen[-1].get('lifecycleStage')}")
+
+
+def in_order(seen: list[str], order: tuple[str, ...] | list[str]) -> bool:
+    """Every value of `seen` (repeats collapsed) appears in `order`, in that order."""
+    positions = [order.index(x) for x in seen]
+    return positions == sorted(positions)
+
+
+STAGE_ORDER = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
+               "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP")
+
+
+def service_deployments() -> str:
+    a = new_account()
+    first = a.worker()
+    s = a.settle("apps", "worker")
+    (created,) = records(a, "apps", "worker")
+    check(s["currentServiceDeployment"] == created["serviceDeploymentArn"], s.get("currentServiceDeployment"))
+    arn = created["serviceDeploymentArn"]
+    check(arn.startswith(f"arn:aws:ecs:us-east-1:{a.id}:service-deployment/apps/worker/") and len(arn.rsplit("/", 1)[1]) == 21, arn)
+    check(created["status"] == "SUCCESSFUL" and created["sourceServiceRevisions"] == [], created)
+    check(created["serviceArn"] == s["serviceArn"] and created["clusterArn"] == s["clusterArn"], created)
+    check(created["createdAt"] <= created["startedAt"] <= created["finishedAt"], created)
+    check(created["targetServiceRevision"]["runningTaskCount"] == 3, created["targetServiceRevision"])
+    check(created["deploymentConfiguration"]["strategy"] == "ROLLING" and s["deploymentConfiguration"]["strategy"] == "ROLLING", s)
+    check(created["deploymentCircuitBreaker"] == {"status": "MONITORING_COMPLETE", "failureCount": 0, "threshold": 3}, created)
+    check(created["alarms"]["status"] == "DISABLED", created["alarms"])
+    check(s["deploymentController"] == {"type": "ECS"}, s["deploymentController"])
+    # UpdateService with a new revision: PENDING, then IN_PROGRESS through the stages, then SUCCESSFUL
+    second = a.new_revision("worker", "public.ecr.aws/example/worker:v42")
+    a.ecs.update_service(cluster="apps", service="worker", taskDefinition=second)
+    new = records(a, "apps", "worker")[0]
+    check(new["status"] == "PENDING" and "startedAt" not in new, new)
+    done, seen = watch(a, new["serviceDeploymentArn"], ("SUCCESSFUL",))
+    statuses = [v["status"] for v in seen]
+    check("IN_PROGRESS" in statuses and in_order(list(dict.fromkeys(statuses)), ("PENDING", "IN_PROGRESS", "SUCCESSFUL")), statuses)
+    stages = list(dict.fromkeys(v["lifecycleStage"] for v in seen if "lifecycleStage" in v))
+    check(in_order(stages, ("SCALE_UP", "CLEAN_UP")) and done["lifecycleStage"] == "CLEAN_UP", stages)
+    check([r["arn"] for r in done["sourceServiceRevisions"]] == [created["targetServiceRevision"]["arn"]], done)
+    check(done["targetServiceRevision"]["runningTaskCount"] == 3 and done["sourceServiceRevisions"][0]["runningTaskCount"] == 0, done)
+    s = a.settle("apps", "worker")
+    check(s["currentServiceDeployment"] == done["serviceDeploymentArn"], s["currentServiceDeployment"])
+    check([r["arn"] for r in s["currentServiceRevisions"]] == [done["targetServiceRevision"]["arn"]], s["currentServiceRevisions"])
+    # DescribeServiceRevisions: the task definition and a stable digest per image
+    revs = a.ecs.describe_service_revisions(serviceRevisionArns=[done["targetServiceRevision"]["arn"], created["targetServiceRevision"]["arn"],
+                                                                 "arn:aws:ecs:us-east-1:1:service-revision/apps/worker/1"])
+    by_td = {r["taskDefinition"]: r for r in revs["serviceRevisions"]}
+    check(set(by_td) == {first, second} and revs["failures"][0]["reason"] == "MISSING", revs)
+    (image,) = by_td[second]["containerImages"]
+    check(image["containerName"] == "worker" and image["image"] == "public.ecr.aws/example/worker:v42", image)
+    check(image["imageDigest"].startswith("sha256:") and len(image["imageDigest"]) == 71, image)
+    # forceNewDeployment: a new record and revision, the same image and digest
+    a.ecs.update_service(cluster="apps", service="worker", forceNewDeployment=True)
+    forced = records(a, "apps", "worker")[0]
+    check(forced["serviceDeploymentArn"] not in (arn, done["serviceDeploymentArn"]), forced)
+    a.settle("apps", "worker")
+    rev = a.ecs.describe_service_revisions(serviceRevisionArns=[forced["targetServiceRevision"]["arn"]])["serviceRevisions"][0]
+    check(rev["containerImages"] == by_td[second]["containerImages"], rev["containerImages"])
+    # the filters, newest first, pages
+    everything = a.ecs.list_service_deployments(cluster="apps", service="worker")["serviceDeployments"]
+    check(len(everything) == 3 and [b["createdAt"] for b in everything] == sorted((b["createdAt"] for b in everything), reverse=True), everything)
+    check(all(b["status"] == "SUCCESSFUL" for b in everything), [b["status"] for b in everything])
+    check(a.ecs.list_service_deployments(cluster="apps", service="worker", status=["IN_PROGRESS", "PENDING"])["serviceDeployments"] == [], "status")
+    later = a.ecs.list_service_deployments(cluster="apps", service="worker", createdAt={"after": everything[1]["createdAt"]})
+    check([b["serviceDeploymentArn"] for b in later["serviceDeployments"]] == [b["serviceDeploymentArn"] for b in everything[:2]], later)
+    page = a.ecs.list_service_deployments(cluster="apps", service="worker", maxResults=2)
+    rest = a.ecs.list_service_deployments(cluster="apps", service="worker", maxResults=2, nextToken=page["nextToken"])
+    check([b["serviceDeploymentArn"] for b in page["serviceDeployments"] + rest["serviceDeployments"]] ==
+          [b["serviceDeploymentArn"] for b in everything] and "nextToken" not in rest, rest)
+    code, _, _ = error_code(lambda: a.ecs.list_service_deployments(cluster="apps", service="nope"))
+    check(code == "ServiceNotFoundException", code)
+    # CODE_DEPLOY and EXTERNAL controllers: no records, as on AWS
+    a.ecs.create_service(cluster="apps", serviceName="legacy", taskDefinition=first, desiredCount=1,
+                         deploymentController={"type": "CODE_DEPLOY"})
+    s = a.settle("apps", "legacy")
+    check(s["deploymentController"] == {"type": "CODE_DEPLOY"} and "currentServiceDeployment" not in s, s)
+    check(a.ecs.list_service_deployments(cluster="apps", service="legacy")["serviceDeployments"] == [], "no records")
+    calls = set(a.calls())
+    check({"ListServiceDeployments", "DescribeServiceDeployments", "DescribeServiceRevisions"} <= calls, calls)
+    return "records for create, update and force; filters, pages, revisions with digests; CODE_DEPLOY has none"
+
+
+def breaker_record() -> str:
+    """A circuit-breaker rollback is one record: IN_PROGRESS -> ROLLBACK_IN_PROGRESS -> ROLLBACK_SUCCESSFUL."""
+    a = new_account(rollout=0.6)
+    first = a.worker()
+    a.settle("apps", "worker")
+    a.fault(kind="rollout_fails", service="worker")
+    a.ecs.update_service(cluster="apps", service="worker", taskDefinition=a.new_revision("worker", "w:v42"))
+    arn = records(a, "apps", "worker")[0]["serviceDeploymentArn"]
+    done, seen = watch(a, arn, ("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", "SUCCESSFUL"))
+    statuses = list(dict.fromkeys(v["status"] for v in seen))
+    check(done["status"] == "ROLLBACK_SUCCESSFUL" and "ROLLBACK_IN_PROGRESS" in statuses, statuses)
+    check(in_order(statuses, ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL")), statuses)
+    check(done["rollback"]["reason"] == "ECS deployment circuit breaker: tasks failed to start." and done["rollback"]["startedAt"], done["rollback"])
+    source = done["sourceServiceRevisions"][0]
+    check(done["rollback"]["serviceRevisionArn"] == source["arn"], done["rollback"])
+    breaker = done["deploymentCircuitBreaker"]
+    check(breaker["status"] == "TRIGGERED" and breaker["failureCount"] >= breaker["threshold"] == 3, breaker)
+    check(source["runningTaskCount"] == 3 and done["targetServiceRevision"]["runningTaskCount"] == 0, done)
+    check(done["finishedAt"] >= done["rollback"]["startedAt"], done)
+    s = a.settle("apps", "worker")
+    check(s["taskDefinition"] == first, "back on the first revision")
+    briefs = a.ecs.list_service_deployments(cluster="apps", service="worker")["serviceDeployments"]
+    check([b["status"] for b in briefs] == ["ROLLBACK_SUCCESSFUL", "SUCCESSFUL"], briefs)  # no new SUCCESSFUL one
+    return f"one record: {' -> '.join(statuses)}; failureCount {breaker['failureCount']}/{breaker['threshold']}"
+
+
+def strategy_service(a: Account, name: str, config: dict, count: int = 2) -> str:
+    a.ecs.create_cluster(clusterName="apps")
+    td = a.new_revision(name, f"public.ecr.aws/example/{name}:v1")
+    a.ecs.create_service(cluster="apps", serviceName=name, taskDefinition=td, desiredCount=count, deploymentConfiguration=config)
+    a.settle("apps", name)
+    a.ecs.update_service(cluster="apps", service=name, taskDefinition=a.new_revision(name, f"public.ecr.aws/example/{name}:v2"))
+    return records(a, "apps", name)[0]["serviceDeploymentArn"]
+
+
+def strategies() -> str:
+    a = new_account(rollout=0.5)
+    a.control("POST", "/_dockhand/config", {"minute_seconds": 0.1})
+    check(a.control("GET", "/_dockhand/config") == {"rollout_seconds": 0.5, "minute_seconds": 0.1}, "config")
+    # BLUE_GREEN: every stage in order; SUCCESSFUL only after the bake (3 minutes) and the clean-up
+    arn = strategy_service(a, "blue", {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 3})
+    done, seen = watch(a, arn, ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL"))
+    stages = list(dict.fromkeys(v["lifecycleStage"] for v in seen if "lifecycleStage" in v))
+    check(in_order(stages, STAGE_ORDER) and {"SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP"} <= set(stages), stages)
+    check(done["status"] == "SUCCESSFUL" and done["lifecycleStage"] == "CLEAN_UP", done)
+    baking = [v for v in seen if v.get("lifecycleStage") == "BAKE_TIME"]
+    check(all(v["status"] == "IN_PROGRESS" for v in baking), "not done while baking")
+    bake = baking[-1]
+    check(bake["targetServiceRevision"]["requestedProductionTrafficWeight"] == 100.0 and
+          bake["sourceServiceRevisions"][0]["requestedProductionTrafficWeight"] == 0.0, bake)
+    check(bake["sourceServiceRevisions"][0]["runningTaskCount"] == 2 and bake["targetServiceRevision"]["runningTaskCount"] == 2,
+          "both revisions run while baking")
+    bake_seconds = done["finishedAt"].timestamp() - baking[0]["updatedAt"].timestamp()
+    check(bake_seconds >= 0.3 - 0.01, f"bake of 3 minutes (0.3 s) took {bake_seconds:.2f} s")
+    pre = [v for v in seen if v.get("lifecycleStage") in ("PRE_SCALE_UP", "SCALE_UP")]
+    check(all(v["targetServiceRevision"]["requestedProductionTrafficWeight"] == 0.0 for v in pre), "no traffic before the shift")
+    check(done["deploymentConfiguration"]["strategy"] == "BLUE_GREEN" and done["deploymentConfiguration"]["bakeTimeInMinutes"] == 3, done)
+    # LINEAR: production traffic in steps of 25 %
+    arn = strategy_service(a, "line", {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 1},
+                                       "bakeTimeInMinutes": 0})
+    done, seen = watch(a, arn, ("SUCCESSFUL",))
+    weights = list(dict.fromkeys(v["targetServiceRevision"]["requestedProductionTrafficWeight"] for v in seen))
+    check(weights == sorted(weights) and weights[-1] == 100.0 and len({25.0, 50.0, 75.0} & set(weights)) >= 2, weights)
+    mid = next(v for v in seen if v["targetServiceRevision"]["requestedProductionTrafficWeight"] in (25.0, 50.0, 75.0))
+    check(mid["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT" and
+          mid["sourceServiceRevisions"][0]["requestedProductionTrafficWeight"] == 100.0 - mid["targetServiceRevision"]["requestedProductionTrafficWeight"], mid)
+    # CANARY: 10 % for 2 minutes, then the rest
+    arn = strategy_service(a, "bird", {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2}})
+    done, seen = watch(a, arn, ("SUCCESSFUL",))
+    weights = list(dict.fromkeys(v["targetServiceRevision"]["requestedProductionTrafficWeight"] for v in seen))
+    check(weights == [0.0, 10.0, 100.0], weights)
+    s = a.service("apps", "bird")
+    check(s["deploymentConfiguration"]["canaryConfiguration"] == {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2}, s["deploymentConfiguration"])
+    # UpdateService keeps a new strategy; through CloudFormation too
+    a.ecs.update_service(cluster="apps", service="bird", deploymentConfiguration={"strategy": "ROLLING"})
+    check(a.service("apps", "bird")["deploymentConfiguration"]["strategy"] == "ROLLING", "updated")
+    template = """
+Parameters:
+  Image: {Type: String, Default: "public.ecr.aws/example/cfn:v1"}
+Resources:
+  TaskDefinition:
+    Type: AWS::ECS::TaskDefinition
+    Properties:
+      Family: cfn
+      ContainerDefinitions: [{Name: cfn, Image: !Ref Image, Memory: 128}]
+  Service:
+    Type: AWS::ECS::Service
+    Properties:
+      ServiceName: cfn
+      Cluster: apps
+      DesiredCount: 1
+      TaskDefinition: !Ref TaskDefinition
+      DeploymentController: {Type: ECS}
+      DeploymentConfiguration:
+        Strategy: LINEAR
+        BakeTimeInMinutes: 1
+        LinearConfiguration: {StepPercent: 50, StepBakeTimeInMinutes: 1}
+        DeploymentCircuitBreaker: {Enable: true, Rollback: true}
+"""
+    a.cfn.create_stack(StackName="cfn", TemplateBody=template)
+    a.settle("apps", "cfn")
+    a.cfn.update_stack(StackName="cfn", UsePreviousTemplate=True, Parameters=params(Image="public.ecr.aws/example/cfn:v2"))
+    stack = a.wait_stack("cfn", ("UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"))
+    check(stack["StackStatus"] == "UPDATE_COMPLETE", stack["StackStatus"])
+    latest = records(a, "apps", "cfn")[0]
+    check(latest["status"] == "SUCCESSFUL" and latest["deploymentConfiguration"]["strategy"] == "LINEAR", latest)
+    check(latest["deploymentConfiguration"]["linearConfiguration"] == {"stepPercent": 50.0, "stepBakeTimeInMinutes": 1}, latest)
+    rev = a.ecs.describe_service_revisions(serviceRevisionArns=[latest["targetServiceRevision"]["arn"]])["serviceRevisions"][0]
+    check(rev["containerImages"][0]["image"] == "public.ecr.aws/example/cfn:v2", rev)
+    return f"BLUE_GREEN {len(stages)} stages, bake {bake_seconds:.2f} s; LINEAR {weights and 'steps'}; CANARY 10 -> 100; CloudFormation LINEAR"
+
+
+def stage_failures() -> str:
+    a = new_account(rollout=0.5)
+    # an alarm in BAKE_TIME: TRIGGERED, the same record rolls back
+    a.fault(kind="deployment_fails", service="blue", stage="BAKE_TIME", by="alarm", alarm="blue-5xx")
+    arn = strategy_service(a, "blue", {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5,
+                                       "alarms": {"alarmNames": ["blue-5xx", "blue-latency"], "enable": True, "rollback": True}})
+    done, seen = watch(a, arn, ("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", "SUCCESSFUL"))
+    check(done["status"] == "ROLLBACK_SUCCESSFUL" and "ROLLBACK_IN_PROGRESS" in {v["status"] for v in seen}, done["status"])
+    check(done["alarms"] == {"status": "TRIGGERED", "alarmNames": ["blue-5xx", "blue-latency"], "triggeredAlarmNames": ["blue-5xx"]}, done["alarms"])
+    check(done["lifecycleStage"] == "BAKE_TIME" and "blue-5xx" in done["rollback"]["reason"], done)
+    check(done["targetServiceRevision"]["requestedProductionTrafficWeight"] == 0.0, "traffic back on the source")
+    rolling_back = [v for v in seen if v["status"] == "ROLLBACK_IN_PROGRESS"]
+    took = done["finishedAt"].timestamp() - rolling_back[0]["rollback"]["startedAt"].timestamp()
+    check(took >= 0.5 * 0.7, f"the rollback took {took:.2f} s")
+    s = a.settle("apps", "blue")
+    check(s["taskDefinition"].endswith("blue:1"), s["taskDefinition"])
+    # a lifecycle hook that fails in POST_SCALE_UP
+    hook = f"arn:aws:lambda:us-east-1:{a.id}:function:smoke-test"
+    a.fault(kind="deployment_fails", service="line", stage="POST_SCALE_UP", by="hook", hook=hook)
+    arn = strategy_service(a, "line", {"strategy": "LINEAR", "lifecycleHooks": [
+        {"hookTargetArn": hook, "roleArn": f"arn:aws:iam::{a.id}:role/hooks", "lifecycleStages": ["POST_SCALE_UP"]}]})
+    done, _ = watch(a, arn, ("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", "SUCCESSFUL"))
+    check(done["status"] == "ROLLBACK_SUCCESSFUL" and done["lifecycleStage"] == "POST_SCALE_UP", done)
+    (detail,) = done["lifecycleHookDetails"]
+    check(detail["targetArn"] == hook and detail["status"] == "FAILED" and detail["targetType"] == "AWS_LAMBDA" and detail["hookId"], detail)
+    check(hook in done["statusReason"], done["statusReason"])
+    # the breaker in CLEAN_UP of a ROLLING deployment, and the rollback fails too: left mixed
+    a.fault(kind="deployment_fails", service="roll", stage="CLEAN_UP", by="breaker", reason="OutOfMemoryError: Container killed")
+    a.fault(kind="rollback_fails", service="roll")
+    arn = strategy_service(a, "roll", {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}, count=3)
+    done, seen = watch(a, arn, ("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", "SUCCESSFUL"))
+    statuses = list(dict.fromkeys(v["status"] for v in seen))
+    check(done["status"] == "ROLLBACK_FAILED" and "ROLLBACK_IN_PROGRESS" in statuses, statuses)
+    check(done["deploymentCircuitBreaker"]["status"] == "TRIGGERED" and done["lifecycleStage"] == "CLEAN_UP", done)
+    time.sleep(0.3)
+    s = a.service("apps", "roll")
+    check(len(s["deployments"]) >= 2 and s["deployments"][0]["rolloutState"] == "FAILED", s["deployments"])
+    check(not settled(s) and s["runningCount"] > 0, "left on what was running")
+    stopped = a.ecs.describe_tasks(cluster="apps", tasks=a.ecs.list_tasks(cluster="apps", serviceName="roll", desiredStatus="STOPPED")["taskArns"])["tasks"]
+    check("OutOfMemoryError: Container killed" in {t["stoppedReason"] for t in stopped}, {t["stoppedReason"] for t in stopped})
+    check(a.control("GET", "/_dockhand/faults") == [], "faults used up")
+    # alarms enabled without rollback: STOPPED, and the failed deployment stays PRIMARY with no more tasks
+    a.fault(kind="deployment_fails", service="halt", stage="SCALE_UP", by="alarm", alarm="halt-errors")
+    arn = strategy_service(a, "halt", {"alarms": {"alarmNames": ["halt-errors"], "enable": True, "rollback": False}}, count=1)
+    done, _ = watch(a, arn, ("STOPPED", "ROLLBACK_SUCCESSFUL", "SUCCESSFUL"))
+    check(done["status"] == "STOPPED" and done.get("stoppedAt") and "rollback" not in done, done)
+    p = a.service("apps", "halt")["deployments"][0]
+    check(p["status"] == "PRIMARY" and p["rolloutState"] == "FAILED" and p["taskDefinition"].endswith("halt:2"), p)
+    for bad in ({"kind": "deployment_fails", "service": "x", "stage": "NOPE"}, {"kind": "deployment_fails", "service": "x", "by": "x"},
+                {"kind": "rollback_fails"}):
+        try:
+            a.control("POST", "/_dockhand/faults", bad)
+            raise AssertionError(f"{bad} was accepted")
+        except urllib.error.HTTPError as e:
+            check(e.code == 400, e.code)
+    return "alarm in BAKE_TIME, hook in POST_SCALE_UP -> ROLLBACK_SUCCESSFUL; breaker in CLEAN_UP + rollback_fails -> ROLLBACK_FAILED; no rollback -> STOPPED"
+
+
+def stop_deployment() -> str:
+    a = new_account(rollout=1.0)
+    first = a.worker()
+    a.settle("apps", "worker")
+    a.ecs.update_service(cluster="apps", service="worker", taskDefinition=a.new_revision("worker", "w:v42"))
+    arn = records(a, "apps", "worker")[0]["serviceDeploymentArn"]
+    wait(lambda: record(a, arn)["status"] == "IN_PROGRESS", 5, "IN_PROGRESS")
+    check(a.ecs.stop_service_deployment(serviceDeploymentArn=arn)["serviceDeploymentArn"] == arn, "stopped")
+    check(record(a, arn)["status"] == "ROLLBACK_REQUESTED", record(a, arn)["status"])
+    a.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")  # accepted again: nothing changes
+    done, seen = watch(a, arn, ("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"))
+    statuses = list(dict.fromkeys(v["status"] for v in seen))
+    check(done["status"] == "ROLLBACK_SUCCESSFUL" and in_order(statuses, ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL")), statuses)
+    check(done["rollback"]["reason"] == "Rolled back by a StopServiceDeployment request.", done["rollback"])
+    s = a.service("apps", "worker")
+    check(s["deployments"][0]["taskDefinition"] == first and s["deployments"][0]["status"] == "PRIMARY", s["deployments"])
+    check(s["deployments"][0]["id"] not in [d["id"] for d in s["deployments"][1:]], "a new PRIMARY of the old revision")
+    s = a.settle("apps", "worker")
+    check(s["taskDefinition"] == first, s["taskDefinition"])
+    code, message, _ = error_code(lambda: a.ecs.stop_service_deployment(serviceDeploymentArn=arn))
+    check(code == "ConflictException" and "ROLLBACK_SUCCESSFUL" in message, (code, message))
+    code, _, _ = error_code(lambda: a.ecs.stop_service_deployment(serviceDeploymentArn=arn.rsplit("/", 1)[0] + "/nope"))
+    check(code == "ServiceDeploymentNotFoundException", code)
+    code, _, _ = error_code(lambda: a.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ABORT"))
+    check(code == "InvalidParameterException", code)
+    check("StopServiceDeployment" in a.calls(), "in the call log")
+    return f"{' -> '.join(statuses)}; a completed one: ConflictException"
+
+
+def early_success() -> str:
+    a = new_account(rollout=1.0)
+    arn = strategy_service(a, "quick", {"earlySuccessCriteria": {"enable": True, "healthyPercent": 100,
+                                                                 "sourceServiceRevisionCleanup": "DEFERRED"}}, count=2)
+    done, _ = watch(a, arn, ("SUCCESSFUL",))
+    s = a.service("apps", "quick")
+    check(len(s["deployments"]) == 2 and s["deployments"][1]["runningCount"] == 2, "the old tasks still drain after SUCCESSFUL")
+    check(done["deploymentConfiguration"]["earlySuccessCriteria"]["sourceServiceRevisionCleanup"] == "DEFERRED", done)
+    a.settle("apps", "quick")
+    return "SUCCESSFUL while deployments[] still shows the old tasks"
+
+
 CHECKS = [demo_scenario, service_rollout, rollout_fails, rollout_stalls, stack_update_fails, stack_rollout_fails,
           service_does_not_wait,
           cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, zero_rollout,
-          control_api]
+          control_api, service_deployments, breaker_record, strategies, stage_failures, stop_deployment, early_success]
 
 
 def main() -> int:

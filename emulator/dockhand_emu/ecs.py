@@ -1,9 +1,12 @@
 """The patches of moto's ECS: services that roll out (see ecs_rollout.py), their
-tasks in ListTasks and DescribeTasks, ListTaskDefinitions that sorts, and the ECS
-resources of CloudFormation stacks with all their properties."""
+tasks in ListTasks and DescribeTasks, ListTaskDefinitions that sorts, the ECS
+resources of CloudFormation stacks with all their properties, and the
+ServiceDeployment API (ListServiceDeployments, DescribeServiceDeployments,
+DescribeServiceRevisions, StopServiceDeployment; see ecs_deployments.py)."""
 
 from __future__ import annotations
 
+import calendar
 import random
 from typing import Any
 
@@ -11,8 +14,10 @@ from moto.core.responses import ActionResult
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
+from moto.ecs.exceptions import ECSException
 
 from . import state
+from .ecs_deployments import DONE, STOP_NOOP, STOPPABLE, normalize_configuration, records, revisions
 from .ecs_rollout import Rollout, ServiceTask, recount_cluster, rollout_of
 from .state import as_datetime
 
@@ -59,7 +64,7 @@ def create_service(self: Backend, cluster_str: str, service_name: str, desired_c
     if existing is not None and existing.status == "ACTIVE":  # moto silently replaces it
         raise ecs_models.InvalidParameterException("Creation of service was not idempotent.")
     svc = _create_service(self, cluster_str, service_name, desired_count, *args, **kwargs)
-    svc.deployment_configuration = deployment_configuration or dict(DEFAULT_DEPLOYMENT_CONFIGURATION)
+    svc.deployment_configuration = _configuration(svc, deployment_configuration)
     svc.created_at = as_datetime()
     svc.running_count = svc.pending_count = 0
     rollout = Rollout(svc, self)
@@ -80,8 +85,11 @@ def update_service(self: Backend, props: dict[str, Any]) -> Service:
     force = props.pop("force_new_deployment", False) in (True, "true", "True")
     desired = props.get("desired_count")
     before = (svc.task_definition, svc.desired_count, svc.deployments)
+    old_configuration = svc.deployment_configuration
     _update_service(self, props)
     svc.task_definition, svc.desired_count, svc.deployments = before
+    if props.get("deployment_configuration"):  # moto replaced it with the request's: merge, keep the strategy
+        svc.deployment_configuration = _configuration(svc, {**(old_configuration or {}), **props["deployment_configuration"]})
     rollout = rollout_of(svc)  # every service is made by create_service above
     t = state.now()
     desired = svc.desired_count if desired is None else int(desired)
@@ -94,6 +102,13 @@ def update_service(self: Backend, props: dict[str, Any]) -> Service:
         rollout.scale(desired, t)
     rollout.sync(t)
     return svc
+
+
+def _configuration(svc: Service, config: dict[str, Any] | None) -> dict[str, Any]:
+    """deploymentConfiguration with ECS's defaults (strategy ROLLING for the ECS
+    controller), as DescribeServices shows it."""
+    controller = (svc.deployment_controller or {}).get("type", "ECS")
+    return normalize_configuration({**DEFAULT_DEPLOYMENT_CONFIGURATION, **(config or {})}, controller)
 
 
 def _service_tasks(self: Backend, cluster_name: str) -> list[tuple[Service, ServiceTask]]:
@@ -197,11 +212,13 @@ def _name(value: Any) -> str:
 
 def service_create_from_cfn(cls: type, resource_name: str, cloudformation_json: Any, account_id: str,
                             region_name: str, **kwargs: Any) -> Service:
-    """As moto, plus LaunchType, LoadBalancers, NetworkConfiguration and
-    DeploymentConfiguration (the circuit breaker), which moto drops."""
+    """As moto, plus LaunchType, LoadBalancers, NetworkConfiguration,
+    DeploymentConfiguration (the circuit breaker, the strategy) and
+    DeploymentController, which moto drops."""
     props = cloudformation_json["Properties"]
     backend = ecs_models.ecs_backends[account_id][region_name]
     network = _camel(props.get("NetworkConfiguration"))
+    controller = _camel(props.get("DeploymentController"))
     return backend.create_service(
         _name(props.get("Cluster", "default")),
         props.get("ServiceName") or resource_name,
@@ -211,6 +228,7 @@ def service_create_from_cfn(cls: type, resource_name: str, cloudformation_json: 
         launch_type=props.get("LaunchType"),
         network_configuration=network or None,
         deployment_configuration=_camel(props.get("DeploymentConfiguration")),
+        deployment_controller=controller or None,
     )
 
 
@@ -250,7 +268,8 @@ def create_service_response(self: Any) -> ActionResult:
     svc = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
     config = self._get_param("deploymentConfiguration")
     if config:
-        svc.deployment_configuration = {**DEFAULT_DEPLOYMENT_CONFIGURATION, **config}
+        svc.deployment_configuration = _configuration(svc, config)
+        rollout_of(svc).reconfigure(state.now())  # the first deployment, still PENDING, takes it
     return result
 
 
@@ -278,6 +297,114 @@ def list_task_definitions_response(self: Any) -> ActionResult:
     return ActionResult(result)
 
 
+# --- the ServiceDeployment API (moto: 500) ------------------------------------------------
+
+MAX_DESCRIBE = 20  # "You can specify a maximum of 20 ARNs."
+
+
+class ServiceDeploymentNotFoundException(ECSException):
+    def __init__(self, message: str) -> None:
+        super().__init__("ServiceDeploymentNotFoundException", message)
+
+
+class ConflictException(ECSException):
+    def __init__(self, message: str) -> None:
+        super().__init__("ConflictException", message)
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    return float(value)
+
+
+def list_service_deployments_response(self: Any) -> ActionResult:
+    """The service's deployments, newest first, filtered by status[] and createdAt
+    {after, before}; maxResults (1-100, default 20) and nextToken page them."""
+    svc = self.ecs_backend._get_service(self._get_param("cluster") or "default", self._get_param("service"))
+    wanted = set(self._get_param("status") or [])
+    created = self._get_param("createdAt") or {}
+    after, before = _epoch(created.get("after")), _epoch(created.get("before"))
+    size = int(self._get_param("maxResults") or 20)
+    if not 1 <= size <= 100:
+        raise ecs_models.InvalidParameterException("maxResults must be between 1 and 100.")
+    found = []
+    for rec in records(self.ecs_backend).values():
+        if rec.service_arn != svc.arn:
+            continue
+        at = calendar_seconds(rec.created_at)
+        if wanted and rec.status not in wanted:
+            continue
+        if (after is not None and at < after) or (before is not None and at > before):
+            continue
+        found.append(rec)
+    found.sort(key=lambda r: r.created_at, reverse=True)
+    start = int(self._get_param("nextToken") or 0)
+    page = found[start : start + size]
+    result: dict[str, Any] = {"serviceDeployments": [r.brief() for r in page]}
+    if start + size < len(found):
+        result["nextToken"] = str(start + size)
+    return ActionResult(result)
+
+
+def calendar_seconds(value: Any) -> float:
+    """Epoch seconds of one of the layer's naive UTC datetimes."""
+    return calendar.timegm(value.timetuple()) + value.microsecond / 1e6
+
+
+def _describe(self: Any, param: str, table: dict[str, Any]) -> tuple[list[Any], list[dict[str, str]]]:
+    arns = self._get_param(param) or []
+    if not arns:
+        raise ecs_models.InvalidParameterException(f"{param} can not be empty.")
+    if len(arns) > MAX_DESCRIBE:
+        raise ecs_models.InvalidParameterException(f"{param} can have at most {MAX_DESCRIBE} elements.")
+    found, failures = [], []
+    for arn in arns:
+        if arn in table:
+            found.append(table[arn].to_api())
+        else:
+            failures.append({"arn": arn, "reason": "MISSING"})
+    return found, failures
+
+
+def describe_service_deployments_response(self: Any) -> ActionResult:
+    found, failures = _describe(self, "serviceDeploymentArns", records(self.ecs_backend))
+    return ActionResult({"serviceDeployments": found, "failures": failures})
+
+
+def describe_service_revisions_response(self: Any) -> ActionResult:
+    found, failures = _describe(self, "serviceRevisionArns", revisions(self.ecs_backend))
+    return ActionResult({"serviceRevisions": found, "failures": failures})
+
+
+def stop_service_deployment_response(self: Any) -> ActionResult:
+    """stopType ROLLBACK (the default): PENDING or IN_PROGRESS -> ROLLBACK_REQUESTED ->
+    ROLLBACK_IN_PROGRESS -> ROLLBACK_SUCCESSFUL; accepted and nothing changes from
+    STOP_REQUESTED, ROLLBACK_REQUESTED and ROLLBACK_IN_PROGRESS; a completed one is a
+    ConflictException (the model's error for "conflict in the current state of the
+    resource"). ABORT: InvalidParameterException, as the API reference says only
+    ROLLBACK is valid."""
+    arn = self._get_param("serviceDeploymentArn")
+    stop_type = self._get_param("stopType") or "ROLLBACK"
+    if stop_type not in ("ROLLBACK", "ABORT"):
+        raise ecs_models.InvalidParameterException(f"stopType {stop_type} is not valid. Valid values: ROLLBACK.")
+    if stop_type == "ABORT":
+        raise ecs_models.InvalidParameterException("The ABORT stop type is not supported. Valid values: ROLLBACK.")
+    rec = records(self.ecs_backend).get(arn or "")
+    if rec is None:
+        raise ServiceDeploymentNotFoundException(f"The service deployment {arn} does not exist.")
+    if rec.status in DONE:
+        raise ConflictException(f"The service deployment {arn} is {rec.status} and can not be stopped.")
+    if rec.status in STOPPABLE:
+        rec.rollout.request_stop(rec, state.now())
+        rec.rollout.sync(state.now())
+    elif rec.status not in STOP_NOOP:  # pragma: no cover - every status is one of the above
+        raise ConflictException(f"The service deployment {arn} is {rec.status} and can not be stopped.")
+    return ActionResult({"serviceDeploymentArn": rec.arn})
+
+
 def install() -> None:
     Backend.create_service = create_service
     Backend.update_service = update_service
@@ -292,6 +419,10 @@ def install() -> None:
     Service.update_from_cloudformation_json = classmethod(service_update_from_cfn)
     ecs_responses.EC2ContainerServiceResponse.create_service = create_service_response
     ecs_responses.EC2ContainerServiceResponse.list_task_definitions = list_task_definitions_response
+    ecs_responses.EC2ContainerServiceResponse.list_service_deployments = list_service_deployments_response
+    ecs_responses.EC2ContainerServiceResponse.describe_service_deployments = describe_service_deployments_response
+    ecs_responses.EC2ContainerServiceResponse.describe_service_revisions = describe_service_revisions_response
+    ecs_responses.EC2ContainerServiceResponse.stop_service_deployment = stop_service_deployment_response
 
 
 def clear_faults(account_id: str) -> None:

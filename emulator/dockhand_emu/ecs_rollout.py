@@ -15,16 +15,27 @@ marks it FAILED and rolls back with a new PRIMARY on the previous revision. A
 
 The tasks of services are the layer's own objects (moto has no service tasks);
 ecs.py extends ListTasks and DescribeTasks to return them.
+
+Each deployment also moves its ServiceDeployment record (ecs_deployments.py): a
+ROLLING one through SCALE_UP and CLEAN_UP, a BLUE_GREEN, LINEAR or CANARY one through
+every lifecycle stage (traffic shifted in steps, bake times in scaled minutes), with
+the failures a `deployment_fails` fault asks for, rollbacks that take time on the
+same record, and StopServiceDeployment.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 import uuid
 
 from moto.ecs import models as ecs_models
 
 from . import state
+from .ecs_deployments import (
+    REASON_ALARM, REASON_HOOK, REASON_ROLLBACK_FAILED, REASON_STOP, REASON_SUPERSEDED, STAGES, ServiceDeployment,
+    ServiceRevision, breaker_threshold, normalize_configuration, production_shift, records, revisions,
+)
 from .state import DEFAULT_STOPPED_REASON, as_datetime
 
 Backend = ecs_models.EC2ContainerServiceBackend
@@ -33,6 +44,8 @@ Service = ecs_models.Service
 MAX_EVENTS = 100
 MAX_STOPPED_TASKS = 100
 BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
+STAGED_PATH = list(STAGES)  # BLUE_GREEN, LINEAR, CANARY (RECONCILE_SERVICE only when needed)
+STAGES_WITH_TASKS = ("SCALE_UP",)  # where a staged deployment's failing tasks are handled
 
 
 class Deployment:
@@ -59,6 +72,19 @@ class Deployment:
         self.stalled = False  # rollout_stalls
         self.failed_at: float | None = None
         self.rollback_to: str | None = None
+        # The ServiceDeployment side (ecs_deployments.py):
+        self.revision: ServiceRevision | None = None  # what it deploys
+        self.record: ServiceDeployment | None = None  # the record it moves
+        self.role = "target"  # or "rollback": the record's rollback to its source
+        self.rollback_revision: ServiceRevision | None = None
+        self.config: dict = {}  # the deploymentConfiguration it started with
+        self.stage: str | None = None  # staged strategies: the lifecycle stage it is in
+        self.stage_until = 0.0
+        self.shift: list[tuple[float, float]] = []  # production traffic steps still to do
+        self.cleaned = False
+        self.stage_fault: dict | None = None  # deployment_fails
+        self.rollback_fault: dict | None = None  # rollback_fails
+        self.halted = False  # FAILED or STOPPED with nothing more to do: starts no tasks
 
     def count(self) -> None:
         self.running_count = sum(1 for task in self.tasks if task.last_status == "RUNNING")
@@ -130,6 +156,7 @@ class Rollout:
         self.stopped: list[ServiceTask] = []
         self.steady_reported = False
         self.settled_at: float | None = None
+        self.current_record: ServiceDeployment | None = None  # Service.currentServiceDeployment
         svc.deployments = []
         svc.events = []
         state.scheduler(backend.account_id, backend.region_name).add(self)
@@ -189,6 +216,19 @@ class Rollout:
         p = self.primary()
         if p is not None:
             self.svc.task_definition = p.task_definition
+        # currentServiceDeployment and currentServiceRevisions (the revisions with tasks, and the primary's)
+        self.svc.current_service_deployment = self.current_record.arn if self.current_record else None
+        current: list[ServiceRevision] = []
+        for d in self.svc.deployments:
+            if d.revision is not None and d.revision not in current and (d.tasks or d is p):
+                current.append(d.revision)
+        self.svc.current_service_revisions = [
+            {"arn": r.arn,
+             "requestedTaskCount": sum(d.desired_count if d is p else len(d.tasks) for d in self.svc.deployments if d.revision is r),
+             "runningTaskCount": sum(d.running_count for d in self.svc.deployments if d.revision is r),
+             "pendingTaskCount": sum(d.pending_count for d in self.svc.deployments if d.revision is r)}
+            for r in current
+        ] if self.current_record else None
         recount_cluster(self.backend, self.svc.cluster_name)
 
     def _start(self, dep: Deployment, n: int, t: float) -> None:
@@ -212,23 +252,33 @@ class Rollout:
     def reconcile(self, t: float) -> float | None:
         """Does the next thing the service needs; returns when to look again."""
         p = self.primary()
-        if p is None or self.svc.status != "ACTIVE":
+        if p is None or self.svc.status != "ACTIVE" or p.halted:
             return None
-        others = [d for d in self.svc.deployments if d is not p]
-        rollout = self.account.rollout_seconds
-        pending = [task for task in p.tasks if task.last_status == "PENDING"]
-
-        # A deployment whose tasks failed: the breaker trips once the rollout time is up.
-        if p.fail_reason and p.failed_tasks:
-            if t < p.started + rollout:
-                return p.started + rollout
-            self.trip_breaker(p, t)
+        rec = p.record if p.role == "target" else None
+        if rec is not None and rec.status == "ROLLBACK_REQUESTED":  # StopServiceDeployment
+            self.fail_deployment(p, t, REASON_STOP, f"deployment {p.id} deployment stopped: {REASON_STOP[0].lower()}{REASON_STOP[1:]}")
+            self.start_rollback(p, t, REASON_STOP)
             return t + self.tick
-        if pending:
-            if p.fail_reason:
-                self._stop(p, pending, t, p.fail_reason, "EssentialContainerExited", exit_code=1, quiet=True)
-                p.failed_tasks += len(pending)
+        if rec is not None and rec.status == "PENDING":
+            # A first deployment has nothing to shift traffic from: it scales up as ROLLING does.
+            staged = p.config.get("strategy") in ("BLUE_GREEN", "LINEAR", "CANARY") and bool(rec.sources)
+            if staged:
+                rec.begin(t, "PRE_SCALE_UP")
+                first = "RECONCILE_SERVICE" if sum(1 for d in self.svc.deployments if d.tasks and d is not p) > 1 else "PRE_SCALE_UP"
+                return self.enter(p, first, t)
+            rec.begin(t, "SCALE_UP")
+            if self.stage_fails(p, "SCALE_UP", t):
                 return t + self.tick
+        if p.stage is not None and p.stage != "DONE":
+            return self.reconcile_staged(p, t)
+        return self.reconcile_rolling(p, t)
+
+    def reconcile_rolling(self, p: Deployment, t: float) -> float | None:
+        others = [d for d in self.svc.deployments if d is not p]
+        pending = [task for task in p.tasks if task.last_status == "PENDING"]
+        if p.fail_reason:
+            return self.failing(p, t)
+        if pending:
             if p.stalled:
                 for task in pending[:-1]:
                     task.run(t)
@@ -243,60 +293,326 @@ class Rollout:
         if short < 0:
             self._stop(p, p.tasks[short:], t, f"Scaling activity initiated by (deployment {p.id})", "ServiceSchedulerInitiated")
             return t + self.tick
+        rec = p.record if p.role == "target" else None
         draining = [d for d in others if d.tasks]
+        if rec is not None and not p.cleaned and rec.status == "IN_PROGRESS" and (draining or others):
+            p.cleaned = True  # ROLLING: the old tasks stop in CLEAN_UP
+            if self.stage_fails(p, "CLEAN_UP", t, any_stage=True):
+                return t + self.tick
+            rec.set_stage("CLEAN_UP", t)
+            early = p.config.get("earlySuccessCriteria") or {}
+            if early.get("enable") and early.get("sourceServiceRevisionCleanup") == "DEFERRED" and self.healthy_enough(p, early):
+                rec.finish("SUCCESSFUL", t)  # the old tasks drain after it (legacy deployments[] still shows them)
+                return t + self.tick
         if draining:
             for d in draining:
                 self._stop(d, list(d.tasks), t, f"Scaling activity initiated by (deployment {p.id})", "ServiceSchedulerInitiated")
             return t + self.tick
+        if rec is not None and rec.status == "IN_PROGRESS" and not p.cleaned:
+            p.cleaned = True  # nothing to drain (a first deployment): CLEAN_UP is this step
+            if self.stage_fails(p, "CLEAN_UP", t, any_stage=True):
+                return t + self.tick
+            rec.set_stage("CLEAN_UP", t)
         if others or p.rollout_state == "IN_PROGRESS":
             self.svc.deployments = [p]
             p.rollout_state = "COMPLETED"
             p.rollout_state_reason = f"ECS deployment {p.id} completed."
             p.updated_at = as_datetime(t)
             self.event(t, f"(deployment {p.id}) deployment completed.")
+            if p.record is not None and p.record.status == "IN_PROGRESS" and p.role == "target":
+                p.record.finish("SUCCESSFUL", t)
+            elif p.record is not None and p.record.status == "ROLLBACK_IN_PROGRESS" and p.role == "rollback":
+                p.record.finish("ROLLBACK_SUCCESSFUL", t)
         if not self.steady_reported:
             self.event(t, "has reached a steady state.")
             self.steady_reported = True
             self.settled_at = t
         return None
 
+    @staticmethod
+    def healthy_enough(p: Deployment, early: dict) -> bool:
+        percent = early.get("healthyPercent") or 100
+        return p.running_count * 100 >= percent * p.desired_count
+
+    def failing(self, p: Deployment, t: float) -> float | None:
+        """A deployment whose tasks fail: each batch stops at once; replacements are
+        started until the breaker's threshold is reached; it trips once the rollout time
+        is up (a rollback's failure ends the record ROLLBACK_FAILED instead)."""
+        pending = [task for task in p.tasks if task.last_status == "PENDING"]
+        if pending:
+            self._stop(p, pending, t, p.fail_reason, "EssentialContainerExited", exit_code=1, quiet=True)
+            p.failed_tasks += len(pending)
+            if p.record is not None:
+                p.record.failure_count = p.failed_tasks if p.role == "target" else p.record.failure_count
+                p.record.touch(t)
+            return t + self.tick
+        threshold = breaker_threshold(p.config, p.desired_count)
+        short = p.desired_count - len(p.tasks)
+        if p.failed_tasks < threshold and short > 0:
+            self._start(p, short, t)
+            return t + self.tick
+        if not p.failed_tasks:  # nothing to fail (desired 0)
+            p.fail_reason = None
+            return t + self.tick
+        if t < p.started + self.account.rollout_seconds:
+            return p.started + self.account.rollout_seconds
+        if p.role == "rollback":
+            self.rollback_failed(p, t)
+            return None
+        self.trip_breaker(p, t)
+        return t + self.tick
+
+    # --- BLUE_GREEN, LINEAR and CANARY: the lifecycle stages ----------------------
+    @property
+    def stage_tick(self) -> float:
+        """A stage without a wait of its own lasts rollout_seconds / 10 (about ten of them)."""
+        return self.account.rollout_seconds / 10
+
+    def enter(self, p: Deployment, stage: str, t: float) -> float | None:
+        rec = p.record
+        for hook in rec.hook_details:
+            if hook["status"] == "IN_PROGRESS":
+                hook["status"] = "SUCCEEDED"
+        p.stage = stage
+        rec.set_stage(stage, t)
+        hooks = [h for h in (p.config.get("lifecycleHooks") or []) if stage in (h.get("lifecycleStages") or [])]
+        rec.hook_details = [
+            {"hookId": f"ecs-hook-{random.getrandbits(64):016x}", "targetType": h.get("targetType") or "AWS_LAMBDA",
+             "targetArn": h.get("hookTargetArn"), "status": "IN_PROGRESS"}
+            for h in hooks
+        ]
+        for hook in rec.hook_details:
+            if hook["targetArn"] is None:
+                del hook["targetArn"]
+        if self.stage_fails(p, stage, t):
+            return t + self.tick
+        if stage == "PRODUCTION_TRAFFIC_SHIFT":
+            p.shift = production_shift(p.config, self.account.minute_seconds)
+            return self.shift_step(p, t)
+        if stage == "BAKE_TIME":
+            bake = float(p.config.get("bakeTimeInMinutes") or 0) * self.account.minute_seconds
+            p.stage_until = t + max(self.stage_tick, bake)
+            return p.stage_until
+        if stage == "CLEAN_UP":
+            for d in self.svc.deployments:
+                if d is not p and d.tasks:
+                    self._stop(d, list(d.tasks), t, f"Scaling activity initiated by (deployment {p.id})", "ServiceSchedulerInitiated")
+            p.cleaned = True
+        p.stage_until = t + self.stage_tick
+        return p.stage_until
+
+    def shift_step(self, p: Deployment, t: float) -> float:
+        weight, hold = p.shift.pop(0)
+        p.record.production_weight = weight
+        p.record.touch(t)
+        p.stage_until = t + max(self.stage_tick, hold)
+        return p.stage_until
+
+    def reconcile_staged(self, p: Deployment, t: float) -> float | None:
+        if p.fail_reason and p.stage in STAGES_WITH_TASKS:
+            return self.failing(p, t)
+        stage = p.stage
+        if stage == "SCALE_UP":  # the green tasks start and run while blue serves
+            pending = [task for task in p.tasks if task.last_status == "PENDING"]
+            if pending:
+                if p.stalled:
+                    for task in pending[:-1]:
+                        task.run(t)
+                    return None
+                for task in pending:
+                    task.run(t)
+                return t + self.stage_tick
+            short = p.desired_count - len(p.tasks)
+            if short > 0:
+                self._start(p, short, t)
+                return t + self.stage_tick
+        elif t < p.stage_until:
+            return p.stage_until
+        if stage == "PRODUCTION_TRAFFIC_SHIFT" and p.shift:
+            return self.shift_step(p, t)
+        if stage == "TEST_TRAFFIC_SHIFT":
+            p.record.test_weight = 100.0
+        following = STAGED_PATH[STAGED_PATH.index(stage) + 1] if stage != "CLEAN_UP" else None
+        if following is None:
+            for hook in p.record.hook_details:
+                if hook["status"] == "IN_PROGRESS":
+                    hook["status"] = "SUCCEEDED"
+            p.stage = "DONE"  # the rolling path completes it (deployments[] and events)
+            return self.reconcile_rolling(p, t)
+        return self.enter(p, following, t)
+
+    # --- failures -------------------------------------------------------------------
+    def stage_fails(self, p: Deployment, stage: str, t: float, any_stage: bool = False) -> bool:
+        """A `deployment_fails` fault for this stage (with any_stage, for any stage a
+        ROLLING deployment does not pass): fails the deployment the way it says."""
+        fault = p.stage_fault
+        if fault is None or not (fault.get("stage", "SCALE_UP") == stage or
+                                 (any_stage and fault.get("stage") not in ("SCALE_UP", "CLEAN_UP"))):
+            return False
+        p.stage_fault = None
+        rec = p.record
+        rec.set_stage(stage, t)
+        by = fault.get("by", "breaker")
+        if by == "breaker":  # the tasks exit from now on; the breaker counts them
+            p.fail_reason = fault.get("reason") or DEFAULT_STOPPED_REASON
+            running = [task for task in p.tasks if task.last_status == "RUNNING"]
+            if running:
+                self._stop(p, running, t, p.fail_reason, "EssentialContainerExited", exit_code=1, quiet=True)
+                p.failed_tasks += len(running)
+                rec.failure_count = p.failed_tasks
+            if p.stage is not None and p.stage not in STAGES_WITH_TASKS:
+                p.stage = "SCALE_UP"  # the failing tasks are handled as in SCALE_UP (the record keeps its stage)
+            p.started = min(p.started, t - self.account.rollout_seconds / 2)  # trips about half a rollout later
+            return False if stage == "SCALE_UP" and not running else True
+        if by == "alarm":
+            name = fault["alarm"]
+            rec.alarm_status = "TRIGGERED"
+            if name not in rec.alarm_names:
+                rec.alarm_names.append(name)
+            rec.triggered_alarms = [name]
+            reason = REASON_ALARM.format(names=name)
+            wants_rollback = (p.config.get("alarms") or {}).get("rollback", True) or not (p.config.get("alarms") or {}).get("enable")
+        else:  # hook
+            arn = fault["hook"]
+            for hook in rec.hook_details:
+                if hook.get("targetArn") == arn:
+                    hook["status"] = "FAILED"
+                    break
+            else:
+                rec.hook_details.append({"hookId": f"ecs-hook-{random.getrandbits(64):016x}", "targetType": "AWS_LAMBDA",
+                                         "targetArn": arn, "status": "FAILED"})
+            reason = REASON_HOOK.format(arn=arn, stage=stage)
+            wants_rollback = True  # a failed hook always rolls back
+        self.fail_deployment(p, t, reason, f"deployment {p.id} deployment failed: {reason[0].lower()}{reason[1:]}")
+        if wants_rollback:
+            self.start_rollback(p, t, reason)
+        else:
+            self.stop_deployment(p, t, reason)
+        return True
+
+    def fail_deployment(self, p: Deployment, t: float, reason: str, message: str) -> None:
+        """The legacy side of a failure: the deployment FAILED (CloudFormation sees it)."""
+        p.rollout_state = "FAILED"
+        p.rollout_state_reason = reason
+        p.failed_at = t
+        p.updated_at = as_datetime(t)
+        self.event(t, message)
+
+    def stop_deployment(self, p: Deployment, t: float, reason: str) -> None:
+        """Failed with no rollback asked for: STOPPED, and it starts no more tasks."""
+        p.fail_reason = None
+        p.halted = True
+        if p.record is not None and p.role == "target":
+            p.record.finish("STOPPED", t, reason)
+
     def trip_breaker(self, failed: Deployment, t: float) -> None:
-        failed.rollout_state = "FAILED"
-        failed.rollout_state_reason = BREAKER_REASON
-        failed.failed_at = t
-        failed.updated_at = as_datetime(t)
-        self.event(t, f"deployment {failed.id} deployment failed: tasks failed to start.")
+        self.fail_deployment(failed, t, BREAKER_REASON, f"deployment {failed.id} deployment failed: tasks failed to start.")
+        rec = failed.record if failed.role == "target" else None
+        if rec is not None:
+            rec.breaker_status = "TRIGGERED"
+            rec.failure_count = failed.failed_tasks
         breaker = (getattr(self.svc, "deployment_configuration", None) or {}).get("deploymentCircuitBreaker") or {}
         if breaker.get("enable") and not breaker.get("rollback"):
-            failed.fail_reason = None  # FAILED, and no rollback asked for: it stays as it is
+            self.stop_deployment(failed, t, BREAKER_REASON)  # FAILED, and no rollback asked for
             return
+        self.start_rollback(failed, t, BREAKER_REASON)
+
+    def start_rollback(self, failed: Deployment, t: float, reason: str) -> None:
+        """A new PRIMARY deployment of the revision that was there before (the legacy
+        view, as on AWS); the record goes ROLLBACK_IN_PROGRESS and ends with it."""
         failed.status = "ACTIVE"
+        failed.fail_reason = None
+        rec = failed.record if failed.role == "target" else None
         back = Deployment(self.svc, failed.rollback_to or failed.task_definition, self.svc.desired_count, t)
+        back.revision = failed.rollback_revision or failed.revision
+        back.config = failed.config
+        if rec is not None:
+            back.record, back.role = rec, "rollback"
+            rec.start_rollback(t, reason, failed.rollback_revision)
+            fault = self.account.take_fault("rollback_fails", service=self.svc.name)
+            if fault:
+                back.fail_reason = fault.get("reason") or DEFAULT_STOPPED_REASON
         self.svc.deployments.insert(0, back)
         self.event(t, f"rolling back to deployment {back.id}.")
+        self.steady_reported = False
+        self.settled_at = None
+
+    def rollback_failed(self, back: Deployment, t: float) -> None:
+        """The rollback's own tasks failed: ROLLBACK_FAILED; what runs stays as it is."""
+        self.fail_deployment(back, t, BREAKER_REASON, f"deployment {back.id} deployment failed: tasks failed to start.")
+        back.fail_reason = None
+        back.halted = True
+        rec = back.record
+        if rec is not None and rec.status == "ROLLBACK_IN_PROGRESS":
+            arn = back.revision.arn if back.revision is not None else back.task_definition
+            rec.finish("ROLLBACK_FAILED", t, REASON_ROLLBACK_FAILED.format(arn=arn))
+
+    def request_stop(self, rec: ServiceDeployment, t: float) -> None:
+        """StopServiceDeployment (ROLLBACK) of an ongoing record: ROLLBACK_REQUESTED now,
+        the rollback on the service's next step."""
+        p = self.primary()
+        if p is None or p.record is not rec or p.role != "target" or p.halted:
+            rec.finish("STOPPED", t, REASON_STOP)  # nothing of it is deploying any more
+            return
+        if p.rollback_to is None and p.rollback_revision is None:
+            self.stop_deployment(p, t, REASON_STOP)  # a first deployment: nothing to go back to
+            return
+        rec.status = "ROLLBACK_REQUESTED"
+        rec.touch(t)
+        self.wake(t + self.tick)
 
     # --- what UpdateService and CreateService start ----------------------------
     def deploy(self, task_definition: str, desired: int, t: float, from_update: bool) -> Deployment:
-        """A new PRIMARY deployment; the others become ACTIVE and drain."""
-        stable = next(
-            (d.task_definition for d in self.svc.deployments if d.rollout_state == "COMPLETED"),
-            self.svc.task_definition,
-        )
+        """A new PRIMARY deployment; the others become ACTIVE and drain. With the ECS
+        deployment controller it gets a ServiceDeployment record (any ongoing one is
+        STOPPED: the new one takes over)."""
+        stable_dep = next((d for d in self.svc.deployments if d.rollout_state == "COMPLETED"), None)
+        stable = stable_dep.task_definition if stable_dep is not None else self.svc.task_definition
         for d in self.svc.deployments:
             d.status = "ACTIVE"
         dep = Deployment(self.svc, task_definition, desired, t)
         dep.rollback_to = stable
+        dep.rollback_revision = stable_dep.revision if stable_dep is not None else None
+        dep.config = normalize_configuration(getattr(self.svc, "deployment_configuration", None))
         if from_update:
             fails = self.account.take_fault("rollout_fails", service=self.svc.name)
             if fails:
                 dep.fail_reason = fails.get("reason") or DEFAULT_STOPPED_REASON
             dep.stalled = self.account.take_fault("rollout_stalls", service=self.svc.name) is not None
+            dep.stage_fault = self.account.take_fault("deployment_fails", service=self.svc.name)
+        dep.revision = ServiceRevision(self, task_definition, t)
+        revisions(self.backend)[dep.revision.arn] = dep.revision
+        if (self.svc.deployment_controller or {}).get("type", "ECS") == "ECS":
+            for old in records(self.backend).values():
+                if old.rollout is self and old.status in ("PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED",
+                                                           "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED"):
+                    old.finish("STOPPED", t, REASON_SUPERSEDED)
+            sources = []
+            for d in self.svc.deployments:
+                if d.revision is not None and d.revision not in sources and (d.tasks or d is stable_dep):
+                    sources.append(d.revision)
+            dep.record = ServiceDeployment(self, dep.revision, sources, t)
+            records(self.backend)[dep.record.arn] = dep.record
+            self.current_record = dep.record
         self.svc.deployments.insert(0, dep)
         self.steady_reported = False
         self.settled_at = None
         self.wake(t + self.tick)
         self.sync(t)
         return dep
+
+    def reconfigure(self, t: float) -> None:
+        """CreateService's deploymentConfiguration reaches the layer after the first
+        deployment was made (moto's handler drops it): that deployment, still PENDING,
+        takes it."""
+        p = self.primary()
+        if p is None or p.record is None or p.record.status != "PENDING":
+            return
+        p.config = normalize_configuration(self.svc.deployment_configuration)
+        p.record.config = copy.deepcopy(p.config)
+        fresh = ServiceDeployment(self, p.revision, p.record.sources, t)
+        for attr in ("threshold", "breaker_status", "alarm_names", "alarm_status", "production_weight", "test_weight"):
+            setattr(p.record, attr, getattr(fresh, attr))
 
     def scale(self, desired: int, t: float) -> None:
         """A desiredCount change without a new deployment: the primary grows or shrinks."""

@@ -20,6 +20,7 @@ LOCK = threading.RLock()
 DEFAULT_ACCOUNT = os.environ.get("MOTO_ACCOUNT_ID", "123456789012")
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ROLLOUT_SECONDS = 2.0
+DEFAULT_MINUTE_SECONDS = 0.05  # one "minute" of a bake time (bakeTimeInMinutes and the like)
 DEFAULT_STOPPED_REASON = "Essential container in task exited"
 
 
@@ -52,6 +53,7 @@ class Account:
     def __init__(self, account_id: str) -> None:
         self.id = account_id
         self.rollout_seconds = DEFAULT_ROLLOUT_SECONDS
+        self.minute_seconds = DEFAULT_MINUTE_SECONDS
         self.faults: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from . import ecs, state
+from .ecs_deployments import STAGES
 from .state import DEFAULT_STOPPED_REASON
 
 StartResponse = Callable[..., Any]
@@ -23,6 +24,8 @@ _SCOPE = re.compile(r"Credential=[^/,\s]*/\d{8}/([^/]+)/([^/]+)/aws4_request")
 FAULT_FIELDS = {
     "rollout_fails": ("service",),
     "rollout_stalls": ("service",),
+    "deployment_fails": ("service",),
+    "rollback_fails": ("service",),
     "stack_update_fails": ("stack", "resource"),
     "service_does_not_wait": ("stack",),
     "error": ("operation", "code"),
@@ -93,7 +96,7 @@ class BadRequest(Exception):
     pass
 
 
-def _fault(body: dict[str, Any]) -> dict[str, Any]:
+def _fault(body: dict[str, Any], account_id: str) -> dict[str, Any]:
     kind = body.get("kind")
     if kind not in FAULT_FIELDS:
         raise BadRequest(f"kind must be one of {sorted(FAULT_FIELDS)}")
@@ -102,6 +105,21 @@ def _fault(body: dict[str, Any]) -> dict[str, Any]:
         raise BadRequest(f"a {kind} fault needs {', '.join(missing)}")
     fault = dict(body)
     if kind == "rollout_fails":
+        fault.setdefault("reason", DEFAULT_STOPPED_REASON)
+    if kind == "deployment_fails":
+        fault.setdefault("stage", "SCALE_UP")
+        fault.setdefault("by", "breaker")
+        if fault["stage"] not in STAGES:
+            raise BadRequest(f"stage must be one of {list(STAGES)}")
+        if fault["by"] not in ("breaker", "alarm", "hook"):
+            raise BadRequest("by must be breaker, alarm or hook")
+        if fault["by"] == "breaker":
+            fault.setdefault("reason", DEFAULT_STOPPED_REASON)
+        if fault["by"] == "alarm":
+            fault.setdefault("alarm", f"{fault['service']}-alarm")
+        if fault["by"] == "hook":
+            fault.setdefault("hook", f"arn:aws:lambda:us-east-1:{account_id}:function:{fault['service']}-hook")
+    if kind == "rollback_fails":
         fault.setdefault("reason", DEFAULT_STOPPED_REASON)
     if kind == "stack_update_fails":
         fault.setdefault("reason", 'Resource handler returned message: "Internal Failure"')
@@ -172,17 +190,19 @@ class Emulator:
     def route(self, method: str, route: str, body: dict[str, Any], account: state.Account) -> Any:
         if route == "/_dockhand/config":
             if method == "POST":
+                for key in ("rollout_seconds", "minute_seconds"):  # checked first: all or nothing
+                    if key in body and float(body[key]) < 0:
+                        raise BadRequest(f"{key} must be 0 or more")
                 if "rollout_seconds" in body:
-                    seconds = float(body["rollout_seconds"])
-                    if seconds < 0:
-                        raise BadRequest("rollout_seconds must be 0 or more")
-                    account.rollout_seconds = seconds
+                    account.rollout_seconds = float(body["rollout_seconds"])
+                if "minute_seconds" in body:  # one "minute" of a bake time
+                    account.minute_seconds = float(body["minute_seconds"])
             elif method != "GET":
                 return None
-            return {"rollout_seconds": account.rollout_seconds}
+            return {"rollout_seconds": account.rollout_seconds, "minute_seconds": account.minute_seconds}
         if route == "/_dockhand/faults":
             if method == "POST":
-                account.faults.append(_fault(body))
+                account.faults.append(_fault(body, account.id))
             elif method == "DELETE":
                 account.faults.clear()
                 ecs.clear_faults(account.id)
