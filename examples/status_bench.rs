@@ -14,7 +14,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use dockhand::ops::Ops;
+use dockhand::ops::Inspect;
 use dockhand::ops::aws::AwsOps;
 
 const APPS: usize = 50;

@@ -11,6 +11,7 @@ use crate::ops::{
     AppStatus, Event, EventLine, HistoryEntry, Plan, StackDetail, StackSummary, Verdict, clock,
     took,
 };
+use crate::ops::{OperationKind, Target};
 
 /// Longest list shown in one reply; the rest is summarised.
 pub const MAX_LINES: usize = 20;
@@ -248,6 +249,35 @@ pub fn rollout(revision: &str, running: i32, desired: i32, pending: i32, failed:
         s.push_str(&format!(", {failed} failed"));
     }
     s
+}
+
+/// The head message of an operation, edited once the current version is known
+/// (`current`): "Deploying hubot v2 (now v1) to prod, asked by @alice."
+pub fn head(
+    kind: &OperationKind,
+    target: &Target,
+    start: &crate::dispatch::Start,
+    current: Option<&str>,
+) -> String {
+    let app = &target.app.name;
+    let (env, by) = (&target.app.environment, &target.requester.name);
+    let now = current.map(|c| format!(" (now {c})")).unwrap_or_default();
+    if let crate::dispatch::Start::Resumed(_) = start {
+        return format!(
+            "Watching `{}` again after a restart of dockhand, asked by {by}.",
+            kind.asked(app)
+        );
+    }
+    match kind {
+        OperationKind::Deploy { version } => {
+            format!("Deploying {app} {version}{now} to {env}, asked by {by}.")
+        }
+        OperationKind::Rollback => format!("Rolling back {app}{now} in {env}, asked by {by}."),
+        OperationKind::Scale { count } => {
+            format!("Scaling {app} to {count}{now} in {env}, asked by {by}.")
+        }
+        OperationKind::Cancel => format!("Cancelling the rollout of {app}, asked by {by}."),
+    }
 }
 
 /// The final text of an operation's message. `what` names it: "hubot v2",

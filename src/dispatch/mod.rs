@@ -30,7 +30,10 @@ use crate::command::{Addresser, Catalog, Command, MAX_COMMAND_LEN, Match, help};
 use crate::config::{App, Config, Environment};
 use crate::message::{Author, Inbound, MessageId, Origin, Outbound, Outbox, Reply, neutralise};
 use crate::metrics::metrics;
-use crate::ops::{self, Event, Ops, OpsError, Outcome, Requester, Target, clock};
+use crate::ops::{
+    self, Event, Operation, OperationKind, Ops, OpsError, Outcome, ReplyTo, Requester, Target,
+    clock,
+};
 use crate::policy::{Decision, Policy, Request};
 use crate::render;
 
@@ -38,7 +41,7 @@ mod audit;
 mod confirm;
 mod operations;
 
-use operations::Start;
+pub use operations::Start;
 
 /// What `handle` did with a message.
 #[derive(Debug)]
@@ -399,18 +402,15 @@ impl<O: Ops> Dispatcher<O> {
                 plan: false,
             } => {
                 let target = self.target(app.expect("resolved"), inbound);
-                let what = format!("{} {version}", target.app.name);
-                let head = format!(
-                    "Deploying {what}{{now}} to {}, asked by {}.",
-                    target.app.environment, target.requester.name
-                );
+                let kind = OperationKind::Deploy {
+                    version: version.clone(),
+                };
                 self.operation(
                     outbox,
                     inbound.origin,
                     target,
-                    Start::Asked(format!("deploy {what}")),
-                    head,
-                    what,
+                    kind,
+                    Start::Asked,
                     move |d: Dispatcher<O>, t: Target, p| async move {
                         d.inner.ops.deploy(&t, &version, p).await
                     },
@@ -418,19 +418,12 @@ impl<O: Ops> Dispatcher<O> {
             }
             Command::Rollback { .. } => {
                 let target = self.target(app.expect("resolved"), inbound);
-                let what = format!("{} rollback", target.app.name);
-                let head = format!(
-                    "Rolling back {}{{now}} in {}, asked by {}.",
-                    target.app.name, target.app.environment, target.requester.name
-                );
-                let asked = Start::Asked(format!("rollback {}", target.app.name));
                 self.operation(
                     outbox,
                     inbound.origin,
                     target,
-                    asked,
-                    head,
-                    what,
+                    OperationKind::Rollback,
+                    Start::Asked,
                     move |d: Dispatcher<O>, t: Target, p| async move {
                         d.inner.ops.rollback(&t, p).await
                     },
@@ -445,19 +438,12 @@ impl<O: Ops> Dispatcher<O> {
                     ));
                 }
                 let target = self.target(app, inbound);
-                let what = format!("{} scale to {count}", target.app.name);
-                let head = format!(
-                    "Scaling {} to {count}{{now}} in {}, asked by {}.",
-                    target.app.name, target.app.environment, target.requester.name
-                );
-                let asked = Start::Asked(format!("scale {} {count}", target.app.name));
                 self.operation(
                     outbox,
                     inbound.origin,
                     target,
-                    asked,
-                    head,
-                    what,
+                    OperationKind::Scale { count },
+                    Start::Asked,
                     move |d: Dispatcher<O>, t: Target, p| async move {
                         d.inner.ops.scale(&t, count, p).await
                     },
@@ -465,16 +451,17 @@ impl<O: Ops> Dispatcher<O> {
             }
             Command::Cancel { .. } => {
                 let target = self.target(app.expect("resolved"), inbound);
-                let name = target.app.name.clone();
-                let head = format!(
-                    "Cancelling the rollout of {name}, asked by {}.",
-                    target.requester.name
-                );
-                let what = format!("{name} cancel");
-                let asked = Start::Asked(format!("cancel {name}"));
-                self.start_operation(outbox, inbound.origin, target, asked, head, what, move |d: Dispatcher<O>, t: Target, p| async move {
-                    d.inner.ops.cancel(&t, p).await
-                })
+                // Unheld: the operation it cancels holds the app.
+                self.start_unheld(
+                    outbox,
+                    inbound.origin,
+                    target,
+                    OperationKind::Cancel,
+                    Start::Asked,
+                    move |d: Dispatcher<O>, t: Target, p| async move {
+                        d.inner.ops.cancel(&t, p).await
+                    },
+                )
             }
             Command::Lock { reason, .. } => {
                 let target = self.target(app.expect("resolved"), inbound);

@@ -6,8 +6,8 @@ use super::*;
 
 impl<O: Ops> Dispatcher<O> {
     /// After a restart: watches again every operation recorded for this platform's
-    /// channels and reports its outcome there, as the operation would have. An
-    /// adapter calls it once it is connected and can post.
+    /// channels and reports its outcome there, as the operation would have. The
+    /// supervisor calls it once per running adapter.
     pub fn recover(&self, platform: crate::message::Platform, outbox: &Outbox) {
         let (d, outbox) = (self.clone(), outbox.clone());
         self.inner.tasks.spawn(async move {
@@ -18,46 +18,34 @@ impl<O: Ops> Dispatcher<O> {
                 .values()
                 .map(|a| (a.clone(), d.environment(a)))
                 .collect();
-            for w in d.inner.ops.watched(&apps).await {
-                let Some((p, channel)) = w.channel.split_once(':') else {
+            for op in d.inner.ops.operations(&apps).await {
+                let Some(app) = d.inner.config.apps.get(&op.app).cloned() else {
                     continue;
                 };
-                let Some(app) = d.inner.config.apps.get(&w.app).cloned() else {
-                    continue;
-                };
-                if p != platform.name() {
+                if op.reply_to.platform != platform {
                     continue;
                 }
                 let origin = Origin {
                     platform,
-                    channel: channel.into(),
-                    thread: w.thread.clone().map(Into::into),
+                    channel: op.reply_to.channel.as_str().into(),
+                    thread: op.reply_to.thread.clone().map(Into::into),
                     direct: false,
                 };
                 let target = Target {
                     environment: d.environment(&app),
                     app,
-                    requester: Requester {
-                        identity: w.by.clone(),
-                        name: w.by_name.clone(),
-                    },
+                    requester: op.requester.clone(),
                 };
-                let head = format!(
-                    "Watching `{}` again after a restart of dockhand, asked by {}.",
-                    w.what, w.by_name
-                );
-                let what = w.what.split_once(' ').map_or(w.what.as_str(), |(_, rest)| rest).to_string();
-                tracing::info!(target: "dockhand::audit", app = %w.app, asked = w.what, channel = w.channel, "resumed");
-                let watched = w.clone();
+                tracing::info!(target: "dockhand::audit", app = %op.app, asked = op.asked(), channel = %format!("{}:{}", platform, op.reply_to.channel), "resumed");
+                let kind = op.kind.clone();
                 d.operation(
                     &outbox,
                     &origin,
                     target,
-                    Start::Resumed(w.what.clone()),
-                    head,
-                    what,
+                    kind,
+                    Start::Resumed(op.started_at),
                     move |d: Dispatcher<O>, t: Target, p| async move {
-                        d.inner.ops.resume(&t, &watched, p).await
+                        d.inner.ops.resume(&t, &op, p).await
                     },
                 );
             }
@@ -82,16 +70,15 @@ impl<O: Ops> Dispatcher<O> {
         Handled::Started
     }
 
-    /// A mutating operation: takes the app's hold, then runs like `start_operation`.
-    #[allow(clippy::too_many_arguments)]
+    /// A mutating operation: takes the app's hold (one operation per app at a
+    /// time), then runs like `start_unheld`.
     pub(super) fn operation<F, Fut>(
         &self,
         outbox: &Outbox,
         origin: &Origin,
         target: Target,
+        kind: OperationKind,
         start: Start,
-        head: String,
-        what: String,
         job: F,
     ) -> Handled
     where
@@ -108,7 +95,7 @@ impl<O: Ops> Dispatcher<O> {
                 name.clone(),
                 Hold {
                     who: target.requester.name.clone(),
-                    what: start.asked().to_string(),
+                    what: kind.asked(&name),
                     since: ops::now(),
                 },
             );
@@ -117,13 +104,12 @@ impl<O: Ops> Dispatcher<O> {
             dispatcher: self.clone(),
             app: name,
         };
-        self.start_operation(
+        self.start_unheld(
             outbox,
             origin,
             target,
+            kind,
             start,
-            head,
-            what,
             move |d: Dispatcher<O>, t: Target, p| async move {
                 let _release = release;
                 job(d, t, p).await
@@ -132,16 +118,16 @@ impl<O: Ops> Dispatcher<O> {
     }
 
     /// Posts the head message, runs the job, turns its progress into edits and
-    /// thread posts, and ends with the verdict in the head message.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn start_operation<F, Fut>(
+    /// thread posts, and ends with the verdict in the head message. Takes no hold:
+    /// only `cancel` starts here directly, because it must run while the
+    /// operation it cancels holds the app.
+    pub(super) fn start_unheld<F, Fut>(
         &self,
         outbox: &Outbox,
         origin: &Origin,
         target: Target,
+        kind: OperationKind,
         start: Start,
-        head: String,
-        what: String,
         job: F,
     ) -> Handled
     where
@@ -151,46 +137,52 @@ impl<O: Ops> Dispatcher<O> {
         let (d, outbox, origin) = (self.clone(), outbox.clone(), origin.clone());
         let id = self.next_id();
         let shutdown = self.inner.shutdown.clone();
-        let (audit, audit_outbox) = (self.clone(), outbox.clone());
+        let prefix = self.inner.addresser.prefix().to_string();
         let who = target.requester.identity.clone();
         let channel = format!("{}:{}", origin.platform, origin.channel);
-        let (recorder, recorded_target) = (self.clone(), target.clone());
         // Where the replies go is recorded on the AWS side while the operation runs,
-        // so a dockhand restarted mid-watch can resume it (see `recover`).
-        let (asked, record) = match start {
-            Start::Asked(asked) => {
-                let record = ops::Watched {
-                    app: target.app.name.clone(),
-                    what: asked.clone(),
-                    by: target.requester.identity.clone(),
-                    by_name: target.requester.name.clone(),
-                    channel: channel.clone(),
+        // so a dockhand restarted mid-watch can resume it (see `recover`). A resumed
+        // operation's record exists already.
+        let record = match start {
+            Start::Asked => Some(Operation {
+                app: target.app.name.clone(),
+                kind: kind.clone(),
+                requester: target.requester.clone(),
+                reply_to: ReplyTo {
+                    platform: origin.platform,
+                    channel: origin.channel.to_string(),
                     thread: origin.thread.as_deref().map(str::to_string),
-                    at: ops::now(),
-                };
-                (asked, Some(record))
-            }
-            Start::Resumed(asked) => (asked, None),
+                },
+                started_at: ops::now(),
+            }),
+            Start::Resumed(_) => None,
         };
-        let send = move |reply: Reply| {
-            let _ = outbox.send(Outbound {
-                origin: origin.clone(),
-                reply,
-            });
+        let send = {
+            let (outbox, origin) = (outbox.clone(), origin.clone());
+            move |reply: Reply| {
+                let _ = outbox.send(Outbound {
+                    origin: origin.clone(),
+                    reply,
+                });
+            }
         };
         let in_flight = metrics().start_operation();
         self.inner.tasks.spawn(async move {
             let _in_flight = in_flight;
-            let app = target.app.name.to_string();
+            let app = target.app.name.clone();
+            let what = kind.what(&app);
+            let recorded_target = target.clone();
             let started = Instant::now();
             let (tx, mut rx) = mpsc::unbounded_channel();
-            let mut head_text = head.replace("{now}", "");
+            let head = |current: Option<&str>| render::head(&kind, &target, &start, current);
+            let mut head_text = head(None);
             send(Reply::text(head_text.clone()).with_id(id));
             if let Some(record) = &record
-                && let Err(e) = recorder.inner.ops.record_watch(&recorded_target, record).await {
-                    tracing::warn!(app, error = %e, "could not record the operation for a restart; it will not be resumed");
-                }
-            let work = job(d, target, tx);
+                && let Err(e) = d.inner.ops.record(&recorded_target, record).await
+            {
+                tracing::warn!(%app, error = %e, "could not record the operation for a restart; it will not be resumed");
+            }
+            let work = job(d.clone(), target.clone(), tx);
             tokio::pin!(work);
             let result = loop {
                 tokio::select! {
@@ -198,7 +190,7 @@ impl<O: Ops> Dispatcher<O> {
                     Some(event) = rx.recv() => {
                         match &event {
                             Event::Started { current: Some(c) } => {
-                                head_text = head.replace("{now}", &format!(" (now {c})"));
+                                head_text = head(Some(c));
                                 send(Reply::edit(id, head_text.clone()));
                             }
                             // Counts change often: they edit the head message only,
@@ -219,22 +211,31 @@ impl<O: Ops> Dispatcher<O> {
                     send(Reply::in_thread(id, line));
                 }
             }
-            let (text, result) = match result {
+            let finished = result.is_some();
+            let (text, outcome) = match &result {
                 Some(Ok(outcome)) => (
-                    render::verdict(&app, &what, &outcome.verdict, outcome.elapsed),
+                    render::verdict(app.as_str(), &what, &outcome.verdict, outcome.elapsed),
                     verdict_name(&outcome.verdict),
                 ),
-                Some(Err(e)) => (format!("{what}: {}", error_reply(&e)), "refused by AWS"),
-                None => (format!("{what}: dockhand is restarting and stopped watching after {}; AWS carries on. Check `!status {app}`.", ops::took(started.elapsed())), "unwatched"),
+                Some(Err(e)) => (format!("{what}: {}", error_reply(e)), "refused by AWS"),
+                None => (
+                    format!(
+                        "{what}: dockhand is restarting and stopped watching after {}; AWS carries on. Check `{prefix}status {app}`.",
+                        ops::took(started.elapsed())
+                    ),
+                    "unwatched",
+                ),
             };
-            if result != "unwatched"
-                && let Err(e) = recorder.inner.ops.clear_watch(&recorded_target).await {
-                    tracing::warn!(app, error = %e, "could not clear the operation's record; a restart would report it again");
-                }
+            // Unwatched, the record stays: the next dockhand resumes the watch.
+            if finished
+                && let Err(e) = d.inner.ops.clear(&recorded_target).await
+            {
+                tracing::warn!(%app, error = %e, "could not clear the operation's record; a restart would report it again");
+            }
             let elapsed_ms = started.elapsed().as_millis() as u64;
-            metrics().operation(asked.split_whitespace().next().unwrap_or("-"), result, started.elapsed());
-            tracing::info!(target: "dockhand::audit", who, channel, app, asked = what, result, elapsed_ms, "outcome");
-            audit.post_audit(&audit_outbox, format!("{who} in {channel}: `{what}` {result} after {}", ops::took(started.elapsed())));
+            metrics().operation(kind.verb(), outcome, started.elapsed());
+            tracing::info!(target: "dockhand::audit", who, channel, app = %app, asked = what, result = outcome, elapsed_ms, "outcome");
+            d.post_audit(&outbox, format!("{who} in {channel}: `{what}` {outcome} after {}", ops::took(started.elapsed())));
             send(Reply::edit(id, text));
         });
         Handled::Started
@@ -252,18 +253,10 @@ impl<O: Ops> Dispatcher<O> {
 }
 
 /// How an operation began: asked in chat now, or resumed after a restart (its
-/// record on the AWS side exists already).
-pub(super) enum Start {
-    Asked(String),
-    Resumed(String),
-}
-
-impl Start {
-    fn asked(&self) -> &str {
-        match self {
-            Start::Asked(a) | Start::Resumed(a) => a,
-        }
-    }
+/// record on the AWS side exists already), with when it was first asked.
+pub enum Start {
+    Asked,
+    Resumed(ops::Epoch),
 }
 
 /// Releases an app's hold when the operation ends, however it ends.

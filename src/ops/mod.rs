@@ -8,7 +8,10 @@
 //! the rules that decide when a rollout has really succeeded or failed.
 
 pub mod aws;
+pub mod store;
 pub mod watch;
+
+pub use store::{Lock, Operation, OperationKind, ReplyTo, Store};
 
 use std::future::Future;
 use std::time::Duration;
@@ -33,22 +36,6 @@ pub struct Target {
     pub app: App,
     pub environment: Environment,
     pub requester: Requester,
-}
-
-/// An operation's reply address, recorded on the AWS side while it runs, so a
-/// restarted dockhand can watch it again and report to the same place.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watched {
-    pub app: crate::command::value::AppName,
-    /// As asked: `deploy hubot v2`.
-    pub what: String,
-    /// Identity (`slack:U024BE7LH`) and name of who asked.
-    pub by: String,
-    pub by_name: String,
-    /// `slack:C0DEPLOYS`: platform and channel id.
-    pub channel: String,
-    pub thread: Option<String>,
-    pub at: Epoch,
 }
 
 /// A moment as seconds since the epoch (AWS timestamps, kept free of SDK types).
@@ -172,18 +159,6 @@ pub struct HistoryEntry {
     pub outcome: String,
 }
 
-/// A deploy freeze on an app, kept as tags on its ECS service so that it survives
-/// restarts and every running dockhand sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lock {
-    /// Stable identity of who locked it (`slack:U024BE7LH`).
-    pub by: String,
-    /// What to call them in chat.
-    pub by_name: String,
-    pub at: Epoch,
-    pub reason: String,
-}
-
 /// Why an AWS operation could not be done, in terms a person can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -221,15 +196,16 @@ impl OpsError {
 
 pub type OpsResult<T> = Result<T, OpsError>;
 
-/// The AWS boundary. One implementation (`aws::AwsOps`); the trait keeps SDK types
-/// out of the core and names every AWS capability dispatch uses.
-pub trait Ops: Send + Sync + 'static {
+/// Deploys, rollbacks, scaling and cancels: the mutating flows, each watched to a
+/// verdict (see `watch`), and a recorded operation watched again after a restart.
+pub trait Rollouts: Send + Sync + 'static {
     fn deploy(
         &self,
         target: &Target,
         version: &Version,
         progress: Progress,
     ) -> impl Future<Output = OpsResult<Outcome>> + Send;
+    /// What `deploy` would change, changing nothing.
     fn plan(
         &self,
         target: &Target,
@@ -251,16 +227,18 @@ pub trait Ops: Send + Sync + 'static {
         target: &Target,
         progress: Progress,
     ) -> impl Future<Output = OpsResult<Outcome>> + Send;
-    /// Locks an app against deploy, rollback and scale; an existing lock is kept
-    /// and returned as the error `Locked`.
-    fn lock(&self, target: &Target, reason: &str) -> impl Future<Output = OpsResult<Lock>> + Send;
-    /// Removes the app's lock; someone else's only with `may_break`. Returns the
-    /// lock removed (`None` when there was none).
-    fn unlock(
+    /// Watches a recorded operation to its outcome from wherever it is now.
+    fn resume(
         &self,
         target: &Target,
-        may_break: bool,
-    ) -> impl Future<Output = OpsResult<Option<Lock>>> + Send;
+        operation: &Operation,
+        progress: Progress,
+    ) -> impl Future<Output = OpsResult<Outcome>> + Send;
+}
+
+/// The read-only verbs: nothing here changes AWS.
+pub trait Inspect: Send + Sync + 'static {
+    /// One line per app; an app AWS cannot describe gets its error, not a gap.
     fn status(&self, apps: &[(App, Environment)]) -> impl Future<Output = Vec<AppStatus>> + Send;
     fn stacks(
         &self,
@@ -271,35 +249,27 @@ pub trait Ops: Send + Sync + 'static {
         environment: &Environment,
         name: &StackName,
     ) -> impl Future<Output = OpsResult<StackDetail>> + Send;
+    /// The latest service and stack events, newest first.
     fn events(
         &self,
         app: &App,
         environment: &Environment,
         n: usize,
     ) -> impl Future<Output = OpsResult<Vec<EventLine>>> + Send;
+    /// The latest revisions: version, who, when, outcome.
     fn history(
         &self,
         app: &App,
         environment: &Environment,
     ) -> impl Future<Output = OpsResult<Vec<HistoryEntry>>> + Send;
-    /// Records where an operation's replies go (see `Watched`).
-    fn record_watch(
-        &self,
-        target: &Target,
-        watched: &Watched,
-    ) -> impl Future<Output = OpsResult<()>> + Send;
-    /// Removes the record once the outcome is reported.
-    fn clear_watch(&self, target: &Target) -> impl Future<Output = OpsResult<()>> + Send;
-    /// The operations recorded on these apps: what a restarted dockhand resumes.
-    fn watched(&self, apps: &[(App, Environment)]) -> impl Future<Output = Vec<Watched>> + Send;
-    /// Watches a recorded operation to its outcome from wherever it is now.
-    fn resume(
-        &self,
-        target: &Target,
-        watched: &Watched,
-        progress: Progress,
-    ) -> impl Future<Output = OpsResult<Outcome>> + Send;
 }
+
+/// Everything dispatch needs from AWS, by capability. `aws::AwsOps` is the real
+/// implementation; the tests' `FakeOps` scripts outcomes for the behaviours that
+/// are dispatch's own (holds, confirmations, records, replies).
+pub trait Ops: Rollouts + Inspect + Store {}
+
+impl<T: Rollouts + Inspect + Store> Ops for T {}
 
 /// Seconds since the epoch, as AWS stamps events.
 pub fn now() -> Epoch {

@@ -232,7 +232,7 @@ pub async fn plan(
     changes: &[(&str, String)],
 ) -> OpsResult<Vec<String>> {
     let name = stack.stack_name().unwrap_or_default();
-    let set_name = format!("dockhand-plan-{}", super::deploy::short_id());
+    let set_name = format!("dockhand-plan-{}", super::record::short_id());
     let created = clients
         .cfn
         .create_change_set()

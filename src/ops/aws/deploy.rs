@@ -9,62 +9,21 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use super::cfn::{self, StackEvent, Update};
-use super::ecs::{self, ServiceEvent, TAG_BY, TAG_BY_NAME, TAG_OUTCOME, TAG_VERSION};
+use super::ecs::{self, ServiceEvent};
+use super::record::{self, TAG_OUTCOME, TAG_VERSION, token};
 use super::{AwsOps, Clients, ServiceRef};
 use crate::command::value::{TaskCount, Version};
 use crate::config;
+use crate::ops::store::{Operation, OperationKind};
 use crate::ops::watch::{
     self, Judgement, ServiceSnap, judge_deploy, judge_scale, revision, stack_settled,
 };
 use crate::ops::{
-    Epoch, Event, OpsError, OpsResult, Outcome, Plan, Progress, Requester, Target, Verdict, clock,
+    Epoch, Event, OpsError, OpsResult, Outcome, Plan, Progress, Target, Verdict, clock,
 };
-
-/// A short random-enough id for tokens and change-set names.
-pub fn short_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let n = (u64::from(nanos)
-        ^ (COUNTER.fetch_add(1, Ordering::Relaxed) << 32)
-        ^ u64::from(std::process::id()))
-        % 36u64.pow(6);
-    let mut s = String::new();
-    let mut n = n;
-    for _ in 0..6 {
-        s.push(char::from_digit((n % 36) as u32, 36).expect("digit"));
-        n /= 36;
-    }
-    s
-}
-
-/// A `ClientRequestToken` that names the requester, so stack events and CloudTrail
-/// show who asked: `dockhand-deploy-slack-U024BE7LH-k3j9x2`.
-pub fn token(verb: &str, requester: &Requester) -> String {
-    let who: String = requester
-        .identity
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let mut t = format!("dockhand-{verb}-{who}");
-    t.truncate(120);
-    format!("{t}-{}", short_id())
-}
-
-/// The requester's identity back from a token (`slack:U024BE7LH`).
-pub fn who_from_token(token: &str) -> Option<String> {
-    let rest = token.strip_prefix("dockhand-")?;
-    let (_verb, rest) = rest.split_once('-')?;
-    let (who, _id) = rest.rsplit_once('-')?;
-    let (platform, user) = who.split_once('-')?;
-    Some(format!("{platform}:{user}"))
-}
 
 /// Posts each AWS event once, and the rollout counts when they change.
 struct Reporter {
@@ -135,72 +94,13 @@ fn busy_service(app: &str, snap: &ServiceSnap) -> OpsError {
 /// taken by another dockhand, or before this one started.
 async fn ensure_unlocked(ops: &AwsOps, clients: &Clients, target: &Target) -> OpsResult<()> {
     let svc = ops.service_of(clients, &target.app).await?;
-    match ecs::lock_of(&ecs::describe(clients, &svc).await?) {
+    match record::lock_of(&ecs::describe(clients, &svc).await?) {
         Some(lock) => Err(OpsError::Locked {
             app: target.app.name.to_string(),
             lock,
         }),
         None => Ok(()),
     }
-}
-
-pub async fn lock(ops: &AwsOps, target: &Target, reason: &str) -> OpsResult<crate::ops::Lock> {
-    let clients = ops.clients(&target.environment).await?;
-    let svc = ops.service_of(&clients, &target.app).await?;
-    let service = ecs::describe(&clients, &svc).await?;
-    if let Some(lock) = ecs::lock_of(&service) {
-        return Err(OpsError::Locked {
-            app: target.app.name.to_string(),
-            lock,
-        });
-    }
-    let lock = crate::ops::Lock {
-        by: target.requester.identity.clone(),
-        by_name: ecs::tag_text(&target.requester.name),
-        at: crate::ops::now(),
-        reason: ecs::tag_text(reason),
-    };
-    let arn = service.service_arn().unwrap_or_default();
-    let tags = vec![
-        ecs::tag(ecs::TAG_LOCK_BY, &ecs::tag_text(&lock.by)),
-        ecs::tag(ecs::TAG_LOCK_BY_NAME, &lock.by_name),
-        ecs::tag(ecs::TAG_LOCK_AT, &lock.at.to_string()),
-        ecs::tag(ecs::TAG_LOCK_REASON, &lock.reason),
-    ];
-    ecs::tag_resource(&clients, arn, tags).await?;
-    Ok(lock)
-}
-
-pub async fn unlock(
-    ops: &AwsOps,
-    target: &Target,
-    may_break: bool,
-) -> OpsResult<Option<crate::ops::Lock>> {
-    let clients = ops.clients(&target.environment).await?;
-    let svc = ops.service_of(&clients, &target.app).await?;
-    let service = ecs::describe(&clients, &svc).await?;
-    let Some(lock) = ecs::lock_of(&service) else {
-        return Ok(None);
-    };
-    if lock.by != ecs::tag_text(&target.requester.identity) && !may_break {
-        return Err(OpsError::OutOfBounds(format!(
-            "{} locked {} ({}); only they, or someone a rule lets break locks, can unlock it.",
-            lock.by_name, target.app.name, lock.reason
-        )));
-    }
-    let arn = service.service_arn().unwrap_or_default();
-    ecs::untag_resource(
-        &clients,
-        arn,
-        &[
-            ecs::TAG_LOCK_BY,
-            ecs::TAG_LOCK_BY_NAME,
-            ecs::TAG_LOCK_AT,
-            ecs::TAG_LOCK_REASON,
-        ],
-    )
-    .await?;
-    Ok(Some(lock))
 }
 
 pub async fn deploy(
@@ -246,11 +146,7 @@ pub async fn deploy(
                     detail: format!("already runs {version}"),
                 }
             } else {
-                let tags = vec![
-                    ecs::tag(TAG_BY, &target.requester.identity),
-                    ecs::tag(TAG_BY_NAME, &target.requester.name),
-                    ecs::tag(TAG_VERSION, version.as_str()),
-                ];
+                let tags = record::attribution(&target.requester, Some(version.as_str()), None);
                 let new = ecs::register_copy(
                     &clients,
                     &td,
@@ -347,14 +243,7 @@ async fn finish(
         Verdict::Unchanged { .. } | Verdict::TimedOut { .. } | Verdict::Cancelled { .. } => None,
     };
     if let (Some(outcome), false) = (outcome_tag, revision_arn.is_empty()) {
-        let mut tags = vec![
-            ecs::tag(TAG_OUTCOME, outcome),
-            ecs::tag(TAG_BY, &target.requester.identity),
-            ecs::tag(TAG_BY_NAME, &target.requester.name),
-        ];
-        if let Some(v) = version {
-            tags.push(ecs::tag(TAG_VERSION, v));
-        }
+        let tags = record::attribution(&target.requester, version, Some(outcome));
         // The outcome is already certain; a failed tag only costs history detail.
         if let Err(e) = ecs::tag_resource(clients, revision_arn, tags).await {
             tracing::warn!(error = %e, revision = revision_arn, "could not tag the revision with its outcome");
@@ -649,7 +538,7 @@ async fn rollback_revision(
         if version == current_version {
             continue;
         }
-        match ecs::tag_value(&tags, TAG_OUTCOME) {
+        match record::tag_value(&tags, TAG_OUTCOME) {
             Some("live") => return Ok((arn, version)),
             Some("failed") => {}
             _ => {
@@ -827,113 +716,27 @@ pub async fn cancel(ops: &AwsOps, target: &Target, progress: Progress) -> OpsRes
     })
 }
 
-// ---- Recovery after a restart ----------------------------------------------
-//
-// An operation records where its replies go as tags on the app's ECS service, and
-// removes them when it reports its outcome. A dockhand stopped mid-watch leaves
-// them behind; the next one reads them at start and watches again (`resume`),
-// reporting to the same channel. AWS is the only memory, as for locks and history.
-
-const TAG_WATCH_WHAT: &str = "dockhand:watch-what";
-const TAG_WATCH_BY: &str = "dockhand:watch-by";
-const TAG_WATCH_BY_NAME: &str = "dockhand:watch-by-name";
-const TAG_WATCH_CHANNEL: &str = "dockhand:watch-channel";
-const TAG_WATCH_THREAD: &str = "dockhand:watch-thread";
-const TAG_WATCH_AT: &str = "dockhand:watch-at";
-const WATCH_TAGS: [&str; 6] = [
-    TAG_WATCH_WHAT,
-    TAG_WATCH_BY,
-    TAG_WATCH_BY_NAME,
-    TAG_WATCH_CHANNEL,
-    TAG_WATCH_THREAD,
-    TAG_WATCH_AT,
-];
-
-pub async fn record_watch(ops: &AwsOps, target: &Target, w: &crate::ops::Watched) -> OpsResult<()> {
-    let clients = ops.clients(&target.environment).await?;
-    let svc = ops.service_of(&clients, &target.app).await?;
-    let service = ecs::describe(&clients, &svc).await?;
-    let mut tags = vec![
-        ecs::tag(TAG_WATCH_WHAT, &ecs::tag_text(&w.what)),
-        ecs::tag(TAG_WATCH_BY, &ecs::tag_text(&w.by)),
-        ecs::tag(TAG_WATCH_BY_NAME, &ecs::tag_text(&w.by_name)),
-        ecs::tag(TAG_WATCH_CHANNEL, &ecs::tag_text(&w.channel)),
-        ecs::tag(TAG_WATCH_AT, &w.at.to_string()),
-    ];
-    if let Some(t) = &w.thread {
-        tags.push(ecs::tag(TAG_WATCH_THREAD, &ecs::tag_text(t)));
-    }
-    ecs::tag_resource(&clients, service.service_arn().unwrap_or_default(), tags).await
-}
-
-pub async fn clear_watch(ops: &AwsOps, target: &Target) -> OpsResult<()> {
-    let clients = ops.clients(&target.environment).await?;
-    let svc = ops.service_of(&clients, &target.app).await?;
-    let service = ecs::describe(&clients, &svc).await?;
-    if ecs::tag_value(service.tags(), TAG_WATCH_WHAT).is_none() {
-        return Ok(());
-    }
-    ecs::untag_resource(
-        &clients,
-        service.service_arn().unwrap_or_default(),
-        &WATCH_TAGS,
-    )
-    .await
-}
-
-/// The watches recorded on these apps' services.
-pub async fn watched(
-    ops: &AwsOps,
-    app: &config::App,
-    env: &config::Environment,
-) -> OpsResult<Option<crate::ops::Watched>> {
-    let clients = ops.clients(env).await?;
-    let svc = ops.service_of(&clients, app).await?;
-    let service = ecs::describe(&clients, &svc).await?;
-    let tags = service.tags();
-    let Some(what) = ecs::tag_value(tags, TAG_WATCH_WHAT) else {
-        return Ok(None);
-    };
-    Ok(Some(crate::ops::Watched {
-        app: app.name.clone(),
-        what: what.to_string(),
-        by: ecs::tag_value(tags, TAG_WATCH_BY)
-            .unwrap_or_default()
-            .to_string(),
-        by_name: ecs::tag_value(tags, TAG_WATCH_BY_NAME)
-            .unwrap_or("someone")
-            .to_string(),
-        channel: ecs::tag_value(tags, TAG_WATCH_CHANNEL)
-            .unwrap_or_default()
-            .to_string(),
-        thread: ecs::tag_value(tags, TAG_WATCH_THREAD).map(str::to_string),
-        at: ecs::tag_value(tags, TAG_WATCH_AT)
-            .and_then(|t| t.parse().ok())
-            .unwrap_or_default(),
-    }))
-}
-
 /// Watches a recorded operation to its end, from wherever it is now: it may still
 /// be rolling out, or have finished while no dockhand was watching.
 pub async fn resume(
     ops: &AwsOps,
     target: &Target,
-    w: &crate::ops::Watched,
+    op: &Operation,
     progress: Progress,
 ) -> OpsResult<Outcome> {
     let started = Instant::now();
     let clients = ops.clients(&target.environment).await?;
     let svc = ops.service_of(&clients, &target.app).await?;
-    let verb = w.what.split_whitespace().next().unwrap_or_default();
     let verdict = match &target.app.target {
         config::Target::Stack {
             stack,
             version_parameter,
-            count_parameter,
+            ..
         } => {
             let s = cfn::describe(&clients, stack.as_str()).await?;
+            let current = cfn::parameter(&s, version_parameter);
             let _ = progress.send(Event::Started {
-                current: cfn::parameter(&s, version_parameter),
+                current: current.clone(),
             });
             // The operation's own events carry its request token: the newest
             // event with one of dockhand's tokens is this operation's.
@@ -942,37 +745,41 @@ pub async fn resume(
                 .iter()
                 .find_map(|e| e.token.clone().filter(|t| t.starts_with("dockhand-")))
                 .unwrap_or_default();
-            let expect = match verb {
-                "scale" => Expect::Count(
-                    cfn::parameter(&s, count_parameter)
-                        .and_then(|c| c.parse().ok())
-                        .unwrap_or_default(),
-                ),
-                "cancel" => Expect::RolledBack,
-                _ => Expect::Version(cfn::parameter(&s, version_parameter).unwrap_or_default()),
+            let expect = match &op.kind {
+                OperationKind::Deploy { version } => Expect::Version(version.to_string()),
+                // A rollback's target version is what it set the parameter to.
+                OperationKind::Rollback => Expect::Version(current.unwrap_or_default()),
+                OperationKind::Scale { count } => {
+                    Expect::Count(i32::try_from(count.0).unwrap_or(i32::MAX))
+                }
+                OperationKind::Cancel => Expect::RolledBack,
             };
             watch_stack(ops, &clients, target, &svc, &token, expect, progress).await?
         }
         config::Target::Service { .. } => {
             let snap = ecs::snap(&ecs::describe(&clients, &svc).await?);
             let _ = progress.send(Event::Started { current: None });
-            if verb == "scale" {
-                watch_count(ops, &clients, target, &svc, snap.desired, progress).await?
-            } else {
+            match &op.kind {
+                OperationKind::Scale { count } => {
+                    let n = i32::try_from(count.0).unwrap_or(i32::MAX);
+                    watch_count(ops, &clients, target, &svc, n, progress).await?
+                }
                 // Deploy, rollback and cancel all roll out the primary's revision.
-                let want = snap.task_definition.clone();
-                let (_, tags) = ecs::task_definition(&clients, &want).await?;
-                let version = ecs::tag_value(&tags, TAG_VERSION).map(str::to_string);
-                watch_service(
-                    ops,
-                    &clients,
-                    target,
-                    &svc,
-                    &want,
-                    version.as_deref(),
-                    progress,
-                )
-                .await?
+                OperationKind::Deploy { .. } | OperationKind::Rollback | OperationKind::Cancel => {
+                    let want = snap.task_definition.clone();
+                    let (_, tags) = ecs::task_definition(&clients, &want).await?;
+                    let version = record::tag_value(&tags, TAG_VERSION).map(str::to_string);
+                    watch_service(
+                        ops,
+                        &clients,
+                        target,
+                        &svc,
+                        &want,
+                        version.as_deref(),
+                        progress,
+                    )
+                    .await?
+                }
             }
         }
     };
@@ -980,22 +787,4 @@ pub async fn resume(
         verdict,
         elapsed: started.elapsed(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_name_the_requester_and_fit_the_pattern() {
-        let r = Requester {
-            identity: "slack:U024BE7LH".into(),
-            name: "@alice".into(),
-        };
-        let t = token("deploy", &r);
-        assert!(t.starts_with("dockhand-deploy-slack-U024BE7LH-"), "{t}");
-        assert!(t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-        assert_eq!(who_from_token(&t).as_deref(), Some("slack:U024BE7LH"));
-        assert_eq!(who_from_token("console-123"), None);
-    }
 }

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt};
 
-use super::ecs::{self, TAG_BY_NAME, TAG_OUTCOME, TAG_VERSION};
+use super::ecs;
+use super::record::{TAG_BY_NAME, TAG_OUTCOME, TAG_VERSION, tag_value};
 use super::{AwsOps, ServiceRef, cfn};
 use crate::command::value::StackName;
 use crate::config::{self, App, Environment};
@@ -143,11 +144,8 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
                     .and_then(|c| c.image())
                     .and_then(|i| ecs::split_image(i).1)
                     .map(str::to_string)
-                    .or_else(|| ecs::tag_value(tags, TAG_VERSION).map(str::to_string));
-                    (
-                        version,
-                        ecs::tag_value(tags, TAG_BY_NAME).map(str::to_string),
-                    )
+                    .or_else(|| tag_value(tags, TAG_VERSION).map(str::to_string));
+                    (version, tag_value(tags, TAG_BY_NAME).map(str::to_string))
                 }
                 Err(_) => (None, None),
             };
@@ -327,7 +325,7 @@ pub async fn history(
                 .and_then(|i| ecs::split_image(i).1)
                 .unwrap_or("?")
                 .to_string();
-            let outcome = match (arn == current, ecs::tag_value(&tags, TAG_OUTCOME)) {
+            let outcome = match (arn == current, tag_value(&tags, TAG_OUTCOME)) {
                 (true, _) => "running now".to_string(),
                 (false, Some(o)) => o.to_string(),
                 (false, None) => "-".to_string(),
@@ -337,7 +335,7 @@ pub async fn history(
                 HistoryEntry {
                     version,
                     revision: revision(&arn),
-                    by: ecs::tag_value(&tags, TAG_BY_NAME).map(str::to_string),
+                    by: tag_value(&tags, TAG_BY_NAME).map(str::to_string),
                     at: td.registered_at().map(|t| t.secs()),
                     outcome,
                 },
@@ -367,7 +365,7 @@ pub async fn history(
                 .max_by_key(|o| o.started)
             {
                 if e.by.is_none() {
-                    e.by = op.token.as_deref().and_then(super::deploy::who_from_token);
+                    e.by = op.token.as_deref().and_then(super::record::who_from_token);
                 }
                 if e.outcome == "-" {
                     e.outcome = op.outcome.clone();
@@ -452,7 +450,7 @@ mod tests {
                     o.outcome.as_str(),
                     o.token
                         .as_deref()
-                        .and_then(super::super::deploy::who_from_token),
+                        .and_then(super::super::record::who_from_token),
                 )
             })
             .collect();

@@ -20,51 +20,6 @@ pub struct ServiceEvent {
     pub message: String,
 }
 
-/// Tags dockhand writes on task definitions: who asked, which version, how it ended.
-pub const TAG_BY: &str = "dockhand:requested-by";
-pub const TAG_BY_NAME: &str = "dockhand:requested-by-name";
-pub const TAG_VERSION: &str = "dockhand:version";
-pub const TAG_OUTCOME: &str = "dockhand:outcome";
-/// Tags dockhand writes on a locked service.
-pub const TAG_LOCK_BY: &str = "dockhand:lock-by";
-pub const TAG_LOCK_BY_NAME: &str = "dockhand:lock-by-name";
-pub const TAG_LOCK_AT: &str = "dockhand:lock-at";
-pub const TAG_LOCK_REASON: &str = "dockhand:lock-reason";
-
-/// The lock recorded on a service, if any.
-pub fn lock_of(s: &Service) -> Option<crate::ops::Lock> {
-    let tags = s.tags();
-    Some(crate::ops::Lock {
-        by: tag_value(tags, TAG_LOCK_BY)?.to_string(),
-        by_name: tag_value(tags, TAG_LOCK_BY_NAME)
-            .unwrap_or("someone")
-            .to_string(),
-        at: tag_value(tags, TAG_LOCK_AT)
-            .and_then(|t| t.parse().ok())
-            .unwrap_or_default(),
-        reason: tag_value(tags, TAG_LOCK_REASON)
-            .unwrap_or("no reason given")
-            .to_string(),
-    })
-}
-
-/// Tag values allow letters, digits, spaces and `_ . : / = + - @` (256 at most):
-/// anything else in a free-text reason becomes a space.
-pub fn tag_text(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) {
-                c
-            } else {
-                ' '
-            }
-        })
-        .take(250)
-        .collect();
-    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 pub async fn untag_resource(clients: &Clients, arn: &str, keys: &[&str]) -> OpsResult<()> {
     clients
         .ecs
@@ -234,16 +189,6 @@ impl Revisions {
     fn forget(&self, arn: &str) {
         self.0.lock().expect("revisions lock").remove(arn);
     }
-}
-
-pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
-    tags.iter()
-        .find(|t| t.key() == Some(key))
-        .and_then(|t| t.value())
-}
-
-pub fn tag(key: &str, value: &str) -> Tag {
-    Tag::builder().key(key).value(value).build()
 }
 
 /// The image of `container` in `td`, or a not-found naming the containers there are.

@@ -11,6 +11,7 @@ mod cfn;
 mod deploy;
 mod describe;
 mod ecs;
+mod record;
 pub mod stacks;
 
 use std::collections::HashMap;
@@ -31,8 +32,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
 use super::{
-    AppStatus, EventLine, HistoryEntry, Ops, OpsError, OpsResult, Outcome, Plan, Progress,
-    StackDetail, StackSummary, Target,
+    AppStatus, EventLine, HistoryEntry, Inspect, Operation, OpsError, OpsResult, Outcome, Plan,
+    Progress, Rollouts, StackDetail, StackSummary, Target,
 };
 use crate::command::value::{StackName, TaskCount, Version};
 use crate::config::{self, App, Config, Environment};
@@ -400,7 +401,7 @@ where
     }
 }
 
-impl Ops for AwsOps {
+impl Rollouts for AwsOps {
     async fn deploy(
         &self,
         target: &Target,
@@ -431,14 +432,17 @@ impl Ops for AwsOps {
         deploy::cancel(self, target, progress).await
     }
 
-    async fn lock(&self, target: &Target, reason: &str) -> OpsResult<super::Lock> {
-        deploy::lock(self, target, reason).await
+    async fn resume(
+        &self,
+        target: &Target,
+        operation: &Operation,
+        progress: Progress,
+    ) -> OpsResult<Outcome> {
+        deploy::resume(self, target, operation, progress).await
     }
+}
 
-    async fn unlock(&self, target: &Target, may_break: bool) -> OpsResult<Option<super::Lock>> {
-        deploy::unlock(self, target, may_break).await
-    }
-
+impl Inspect for AwsOps {
     async fn status(&self, apps: &[(App, Environment)]) -> Vec<AppStatus> {
         describe::status(self, apps).await
     }
@@ -462,33 +466,5 @@ impl Ops for AwsOps {
 
     async fn history(&self, app: &App, environment: &Environment) -> OpsResult<Vec<HistoryEntry>> {
         describe::history(self, app, environment).await
-    }
-
-    async fn record_watch(&self, target: &Target, watched: &super::Watched) -> OpsResult<()> {
-        deploy::record_watch(self, target, watched).await
-    }
-
-    async fn clear_watch(&self, target: &Target) -> OpsResult<()> {
-        deploy::clear_watch(self, target).await
-    }
-
-    async fn watched(&self, apps: &[(App, Environment)]) -> Vec<super::Watched> {
-        // One service description per app, concurrently; an app that cannot be
-        // read has nothing to resume (its error shows up in `status`).
-        let found = futures::future::join_all(
-            apps.iter()
-                .map(|(app, env)| deploy::watched(self, app, env)),
-        )
-        .await;
-        found.into_iter().filter_map(|w| w.ok().flatten()).collect()
-    }
-
-    async fn resume(
-        &self,
-        target: &Target,
-        watched: &super::Watched,
-        progress: super::Progress,
-    ) -> OpsResult<Outcome> {
-        deploy::resume(self, target, watched, progress).await
     }
 }

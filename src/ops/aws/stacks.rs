@@ -247,7 +247,7 @@ impl AwsOps {
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
-        let token = format!("dockhand-cli-{}", super::deploy::short_id());
+        let token = format!("dockhand-cli-{}", super::record::short_id());
         let since = crate::ops::now() - 1;
         let done = if existing.is_some() {
             let sent = clients
@@ -309,7 +309,7 @@ impl AwsOps {
         } else {
             ChangeSetType::Create
         };
-        let set_name = format!("dockhand-plan-{}", super::deploy::short_id());
+        let set_name = format!("dockhand-plan-{}", super::record::short_id());
         let created = clients
             .cfn
             .create_change_set()
@@ -376,7 +376,7 @@ impl AwsOps {
         if self.existing(&clients, name).await?.is_none() {
             return Err(OpsError::NotFound(format!("Stack `{name}` does not exist.")).into());
         }
-        let token = format!("dockhand-cli-{}", super::deploy::short_id());
+        let token = format!("dockhand-cli-{}", super::record::short_id());
         let since = crate::ops::now() - 1;
         clients
             .cfn

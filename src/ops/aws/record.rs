@@ -1,0 +1,441 @@
+//! The embedded store: dockhand's records as tags on ECS resources, and the client
+//! request tokens that name who asked. Every `dockhand:*` key, every encoding and
+//! the one sanitiser of tag values live here; nothing else writes or parses them.
+//!
+//! - On the app's ECS service: its lock (`dockhand:lock-*`) and the operation in
+//!   flight (`dockhand:watch-*`), which a restarted dockhand resumes.
+//! - On each task-definition revision dockhand made or watched: who asked, the
+//!   version and how it ended (`dockhand:requested-by`, `version`, `outcome`), which
+//!   `history` and `rollback` read.
+//!
+//! ECS tags have no conditional write. `lock` reads, writes, then reads back and
+//! gives way if another holder's tags won; two dockhands racing inside that window
+//! can both proceed. That is what the embedded store cannot guarantee, and why
+//! several replicas need a store with compare-and-set.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_ecs::types::{Service, Tag};
+
+use super::{AwsOps, ecs};
+use crate::command::value::{AppName, TaskCount, Version};
+use crate::config::{App, Environment};
+use crate::message::Platform;
+use crate::ops::store::{Lock, Operation, OperationKind, ReplyTo, Store};
+use crate::ops::{OpsError, OpsResult, Requester, Target};
+
+/// On task definitions: who asked, which version, how it ended.
+pub const TAG_BY: &str = "dockhand:requested-by";
+pub const TAG_BY_NAME: &str = "dockhand:requested-by-name";
+pub const TAG_VERSION: &str = "dockhand:version";
+pub const TAG_OUTCOME: &str = "dockhand:outcome";
+
+/// On a locked service.
+const TAG_LOCK_BY: &str = "dockhand:lock-by";
+const TAG_LOCK_BY_NAME: &str = "dockhand:lock-by-name";
+const TAG_LOCK_AT: &str = "dockhand:lock-at";
+const TAG_LOCK_REASON: &str = "dockhand:lock-reason";
+const LOCK_TAGS: [&str; 4] = [TAG_LOCK_BY, TAG_LOCK_BY_NAME, TAG_LOCK_AT, TAG_LOCK_REASON];
+
+/// On a service with an operation in flight. `what` is the command as asked, kept
+/// for people reading the tags and for records an older dockhand wrote; `kind` and
+/// `arg` are what a resume reads.
+const TAG_WATCH_WHAT: &str = "dockhand:watch-what";
+const TAG_WATCH_KIND: &str = "dockhand:watch-kind";
+const TAG_WATCH_ARG: &str = "dockhand:watch-arg";
+const TAG_WATCH_BY: &str = "dockhand:watch-by";
+const TAG_WATCH_BY_NAME: &str = "dockhand:watch-by-name";
+const TAG_WATCH_CHANNEL: &str = "dockhand:watch-channel";
+const TAG_WATCH_THREAD: &str = "dockhand:watch-thread";
+const TAG_WATCH_AT: &str = "dockhand:watch-at";
+const WATCH_TAGS: [&str; 8] = [
+    TAG_WATCH_WHAT,
+    TAG_WATCH_KIND,
+    TAG_WATCH_ARG,
+    TAG_WATCH_BY,
+    TAG_WATCH_BY_NAME,
+    TAG_WATCH_CHANNEL,
+    TAG_WATCH_THREAD,
+    TAG_WATCH_AT,
+];
+
+/// ECS tag values allow letters, digits, spaces and `_ . : / = + - @`, 256 at most:
+/// anything else (an apostrophe or an emoji in a display name or a lock reason)
+/// becomes a space. Every value written goes through here.
+pub fn tag_text(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) {
+                c
+            } else {
+                ' '
+            }
+        })
+        .take(250)
+        .collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A tag whose value is made safe for ECS.
+pub fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(tag_text(value)).build()
+}
+
+pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+/// The tags of a revision dockhand registered or watched to its end.
+pub fn attribution(
+    requester: &Requester,
+    version: Option<&str>,
+    outcome: Option<&str>,
+) -> Vec<Tag> {
+    let mut tags = vec![
+        tag(TAG_BY, &requester.identity),
+        tag(TAG_BY_NAME, &requester.name),
+    ];
+    tags.extend(version.map(|v| tag(TAG_VERSION, v)));
+    tags.extend(outcome.map(|o| tag(TAG_OUTCOME, o)));
+    tags
+}
+
+/// The lock recorded on a service, if any.
+pub fn lock_of(s: &Service) -> Option<Lock> {
+    let tags = s.tags();
+    Some(Lock {
+        by: tag_value(tags, TAG_LOCK_BY)?.to_string(),
+        by_name: tag_value(tags, TAG_LOCK_BY_NAME)
+            .unwrap_or("someone")
+            .to_string(),
+        at: tag_value(tags, TAG_LOCK_AT)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_default(),
+        reason: tag_value(tags, TAG_LOCK_REASON)
+            .unwrap_or("no reason given")
+            .to_string(),
+    })
+}
+
+fn lock_tags(lock: &Lock) -> Vec<Tag> {
+    vec![
+        tag(TAG_LOCK_BY, &lock.by),
+        tag(TAG_LOCK_BY_NAME, &lock.by_name),
+        tag(TAG_LOCK_AT, &lock.at.to_string()),
+        tag(TAG_LOCK_REASON, &lock.reason),
+    ]
+}
+
+fn operation_tags(op: &Operation) -> Vec<Tag> {
+    let arg = match &op.kind {
+        OperationKind::Deploy { version } => Some(version.to_string()),
+        OperationKind::Scale { count } => Some(count.to_string()),
+        OperationKind::Rollback | OperationKind::Cancel => None,
+    };
+    let mut tags = vec![
+        tag(TAG_WATCH_WHAT, &op.asked()),
+        tag(TAG_WATCH_KIND, op.kind.verb()),
+        tag(TAG_WATCH_BY, &op.requester.identity),
+        tag(TAG_WATCH_BY_NAME, &op.requester.name),
+        tag(
+            TAG_WATCH_CHANNEL,
+            &format!("{}:{}", op.reply_to.platform, op.reply_to.channel),
+        ),
+        tag(TAG_WATCH_AT, &op.started_at.to_string()),
+    ];
+    tags.extend(arg.map(|a| tag(TAG_WATCH_ARG, &a)));
+    tags.extend(
+        op.reply_to
+            .thread
+            .as_ref()
+            .map(|t| tag(TAG_WATCH_THREAD, t)),
+    );
+    tags
+}
+
+/// The operation recorded on an app's service. A record this version cannot read
+/// (damaged, or from a newer dockhand) is logged and skipped, never half-resumed.
+fn operation_of(app: &AppName, tags: &[Tag]) -> Option<Operation> {
+    let what = tag_value(tags, TAG_WATCH_WHAT)?;
+    // Records from before `kind` was written carry only `what` ("deploy hubot v2"):
+    // read once here, so nothing downstream parses text.
+    let words: Vec<&str> = what.split_whitespace().collect();
+    let kind_name = tag_value(tags, TAG_WATCH_KIND).or(words.first().copied());
+    let arg = tag_value(tags, TAG_WATCH_ARG).or(words.get(2).copied());
+    let kind = match (kind_name, arg) {
+        (Some("deploy"), Some(v)) => Version::parse(v)
+            .ok()
+            .map(|version| OperationKind::Deploy { version }),
+        (Some("scale"), Some(n)) => TaskCount::parse(n)
+            .ok()
+            .map(|count| OperationKind::Scale { count }),
+        (Some("rollback"), _) => Some(OperationKind::Rollback),
+        (Some("cancel"), _) => Some(OperationKind::Cancel),
+        _ => None,
+    };
+    let (platform, channel) = tag_value(tags, TAG_WATCH_CHANNEL)?.split_once(':')?;
+    let (Some(kind), Some(platform)) = (kind, Platform::from_name(platform)) else {
+        tracing::warn!(%app, what, "an operation record dockhand cannot read; it is not resumed");
+        return None;
+    };
+    Some(Operation {
+        app: app.clone(),
+        kind,
+        requester: Requester {
+            identity: tag_value(tags, TAG_WATCH_BY)
+                .unwrap_or_default()
+                .to_string(),
+            name: tag_value(tags, TAG_WATCH_BY_NAME)
+                .unwrap_or("someone")
+                .to_string(),
+        },
+        reply_to: ReplyTo {
+            platform,
+            channel: channel.to_string(),
+            thread: tag_value(tags, TAG_WATCH_THREAD).map(str::to_string),
+        },
+        started_at: tag_value(tags, TAG_WATCH_AT)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_default(),
+    })
+}
+
+impl Store for AwsOps {
+    async fn lock(&self, target: &Target, reason: &str) -> OpsResult<Lock> {
+        let clients = self.clients(&target.environment).await?;
+        let svc = self.service_of(&clients, &target.app).await?;
+        let service = ecs::describe(&clients, &svc).await?;
+        let locked = |lock| OpsError::Locked {
+            app: target.app.name.to_string(),
+            lock,
+        };
+        if let Some(lock) = lock_of(&service) {
+            return Err(locked(lock));
+        }
+        let lock = Lock {
+            by: tag_text(&target.requester.identity),
+            by_name: tag_text(&target.requester.name),
+            at: crate::ops::now(),
+            reason: tag_text(reason),
+        };
+        let arn = service.service_arn().unwrap_or_default();
+        ecs::tag_resource(&clients, arn, lock_tags(&lock)).await?;
+        // Read back: a lock written in the meantime by someone else wins.
+        match lock_of(&ecs::describe(&clients, &svc).await?) {
+            Some(held) if held.by != lock.by || held.at != lock.at => Err(locked(held)),
+            _ => Ok(lock),
+        }
+    }
+
+    async fn unlock(&self, target: &Target, may_break: bool) -> OpsResult<Option<Lock>> {
+        let clients = self.clients(&target.environment).await?;
+        let svc = self.service_of(&clients, &target.app).await?;
+        let service = ecs::describe(&clients, &svc).await?;
+        let Some(lock) = lock_of(&service) else {
+            return Ok(None);
+        };
+        if lock.by != tag_text(&target.requester.identity) && !may_break {
+            return Err(OpsError::OutOfBounds(format!(
+                "{} locked {} ({}); only they, or someone a rule lets break locks, can unlock it.",
+                lock.by_name, target.app.name, lock.reason
+            )));
+        }
+        let arn = service.service_arn().unwrap_or_default();
+        ecs::untag_resource(&clients, arn, &LOCK_TAGS).await?;
+        Ok(Some(lock))
+    }
+
+    async fn record(&self, target: &Target, op: &Operation) -> OpsResult<()> {
+        let clients = self.clients(&target.environment).await?;
+        let svc = self.service_of(&clients, &target.app).await?;
+        let service = ecs::describe(&clients, &svc).await?;
+        let arn = service.service_arn().unwrap_or_default();
+        // An optional tag the previous record had (a thread) must not outlive it.
+        if tag_value(service.tags(), TAG_WATCH_WHAT).is_some() {
+            ecs::untag_resource(&clients, arn, &WATCH_TAGS).await?;
+        }
+        ecs::tag_resource(&clients, arn, operation_tags(op)).await
+    }
+
+    async fn clear(&self, target: &Target) -> OpsResult<()> {
+        let clients = self.clients(&target.environment).await?;
+        let svc = self.service_of(&clients, &target.app).await?;
+        let service = ecs::describe(&clients, &svc).await?;
+        if tag_value(service.tags(), TAG_WATCH_WHAT).is_none() {
+            return Ok(());
+        }
+        let arn = service.service_arn().unwrap_or_default();
+        ecs::untag_resource(&clients, arn, &WATCH_TAGS).await
+    }
+
+    async fn operations(&self, apps: &[(App, Environment)]) -> Vec<Operation> {
+        // One service description per app, concurrently; an app that cannot be
+        // read has nothing to resume (its error shows up in `status`).
+        let read = apps.iter().map(|(app, env)| async move {
+            let clients = self.clients(env).await?;
+            let svc = self.service_of(&clients, app).await?;
+            ecs::describe(&clients, &svc)
+                .await
+                .map(|service| operation_of(&app.name, service.tags()))
+        });
+        futures::future::join_all(read)
+            .await
+            .into_iter()
+            .zip(apps)
+            .filter_map(|(found, (app, _))| match found {
+                Ok(op) => op,
+                Err(e) => {
+                    tracing::warn!(app = %app.name, error = %e, "could not read the app's operation record");
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+/// A short random-enough id for tokens and change-set names.
+pub fn short_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let mut n = (u64::from(nanos)
+        ^ (COUNTER.fetch_add(1, Ordering::Relaxed) << 32)
+        ^ u64::from(std::process::id()))
+        % 36u64.pow(6);
+    let mut s = String::new();
+    for _ in 0..6 {
+        s.push(char::from_digit((n % 36) as u32, 36).expect("digit"));
+        n /= 36;
+    }
+    s
+}
+
+/// A `ClientRequestToken` that names the requester, so stack events and CloudTrail
+/// show who asked: `dockhand-deploy-slack-U024BE7LH-k3j9x2`.
+pub fn token(verb: &str, requester: &Requester) -> String {
+    let who: String = requester
+        .identity
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let mut t = format!("dockhand-{verb}-{who}");
+    t.truncate(120);
+    format!("{t}-{}", short_id())
+}
+
+/// The requester's identity back from a token (`slack:U024BE7LH`).
+pub fn who_from_token(token: &str) -> Option<String> {
+    let rest = token.strip_prefix("dockhand-")?;
+    let (_verb, rest) = rest.split_once('-')?;
+    let (who, _id) = rest.rsplit_once('-')?;
+    let (platform, user) = who.split_once('-')?;
+    Some(format!("{platform}:{user}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(kind: OperationKind, thread: Option<&str>) -> Operation {
+        Operation {
+            app: AppName::parse("hubot").unwrap(),
+            kind,
+            requester: Requester {
+                identity: "slack:U024BE7LH".into(),
+                name: "@alice".into(),
+            },
+            reply_to: ReplyTo {
+                platform: Platform::Slack,
+                channel: "C0DEPLOYS".into(),
+                thread: thread.map(str::to_string),
+            },
+            started_at: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn operations_round_trip_through_tags() {
+        for o in [
+            op(
+                OperationKind::Deploy {
+                    version: Version::parse("v2").unwrap(),
+                },
+                Some("1700000000.000100"),
+            ),
+            op(OperationKind::Rollback, None),
+            op(
+                OperationKind::Scale {
+                    count: TaskCount::parse("3").unwrap(),
+                },
+                None,
+            ),
+            op(OperationKind::Cancel, None),
+        ] {
+            assert_eq!(operation_of(&o.app, &operation_tags(&o)), Some(o));
+        }
+    }
+
+    #[test]
+    fn records_an_older_dockhand_wrote_are_read_once_here() {
+        let app = AppName::parse("hubot").unwrap();
+        let legacy = vec![
+            tag(TAG_WATCH_WHAT, "scale hubot 4"),
+            tag(TAG_WATCH_BY, "slack:U1"),
+            tag(TAG_WATCH_CHANNEL, "discord:4242"),
+        ];
+        let o = operation_of(&app, &legacy).expect("readable");
+        assert_eq!(
+            o.kind,
+            OperationKind::Scale {
+                count: TaskCount::parse("4").unwrap()
+            }
+        );
+        assert_eq!(o.reply_to.platform, Platform::Discord);
+        // Unreadable: never half-resumed.
+        let damaged = vec![
+            tag(TAG_WATCH_WHAT, "deploy hubot"),
+            tag(TAG_WATCH_CHANNEL, "slack:C1"),
+        ];
+        assert_eq!(operation_of(&app, &damaged), None);
+    }
+
+    #[test]
+    fn every_value_written_fits_the_ecs_tag_alphabet() {
+        // F11: display names with apostrophes, emoji or a fullwidth at sign.
+        let requester = Requester {
+            identity: "slack:U1".into(),
+            name: "@O'Brien 🚀 ＠ops".into(),
+        };
+        for t in attribution(&requester, Some("v2"), Some("live")) {
+            let v = t.value().unwrap();
+            assert!(
+                v.chars()
+                    .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)),
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            tag(TAG_BY_NAME, &requester.name).value(),
+            Some("@O Brien ops")
+        );
+    }
+
+    #[test]
+    fn tokens_name_the_requester_and_fit_the_pattern() {
+        let r = Requester {
+            identity: "slack:U024BE7LH".into(),
+            name: "@alice".into(),
+        };
+        let t = token("deploy", &r);
+        assert!(t.starts_with("dockhand-deploy-slack-U024BE7LH-"), "{t}");
+        assert!(t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert_eq!(who_from_token(&t).as_deref(), Some("slack:U024BE7LH"));
+        assert_eq!(who_from_token("console-123"), None);
+    }
+}

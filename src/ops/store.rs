@@ -1,0 +1,119 @@
+//! What dockhand remembers between commands, as typed records behind one trait.
+//!
+//! Locks, the operations in flight (so a restarted dockhand resumes their watch and
+//! reports where they were asked) and who deployed what are Rust types here, with
+//! one encoding each in the store that keeps them. The embedded store is tags on the
+//! app's ECS service and task definitions (`aws::record`); a shared store for
+//! several replicas implements the same trait with conditional writes.
+
+use std::future::Future;
+
+use super::{Epoch, OpsResult, Requester, Target};
+use crate::command::value::{AppName, TaskCount, Version};
+use crate::config::{App, Environment};
+use crate::message::Platform;
+
+/// An app's lock: deploys, rollbacks and scaling are refused until it is removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// Who locked it: `slack:U024BE7LH`.
+    pub by: String,
+    /// What to call them in chat.
+    pub by_name: String,
+    pub at: Epoch,
+    pub reason: String,
+}
+
+/// What a long operation does to its app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperationKind {
+    Deploy { version: Version },
+    Rollback,
+    Scale { count: TaskCount },
+    Cancel,
+}
+
+impl OperationKind {
+    /// The verb, as rules, metrics and the catalogue name it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            OperationKind::Deploy { .. } => "deploy",
+            OperationKind::Rollback => "rollback",
+            OperationKind::Scale { .. } => "scale",
+            OperationKind::Cancel => "cancel",
+        }
+    }
+
+    /// The command as a person would type it: `deploy hubot v2`.
+    pub fn asked(&self, app: &AppName) -> String {
+        match self {
+            OperationKind::Deploy { version } => format!("deploy {app} {version}"),
+            OperationKind::Rollback => format!("rollback {app}"),
+            OperationKind::Scale { count } => format!("scale {app} {count}"),
+            OperationKind::Cancel => format!("cancel {app}"),
+        }
+    }
+
+    /// What the verdict line names: `hubot v2` is live, `hubot rollback` failed.
+    pub fn what(&self, app: &AppName) -> String {
+        match self {
+            OperationKind::Deploy { version } => format!("{app} {version}"),
+            OperationKind::Rollback => format!("{app} rollback"),
+            OperationKind::Scale { count } => format!("{app} scale to {count}"),
+            OperationKind::Cancel => format!("{app} cancel"),
+        }
+    }
+}
+
+/// Where an operation's replies go: the conversation it was asked in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyTo {
+    pub platform: Platform,
+    pub channel: String,
+    pub thread: Option<String>,
+}
+
+/// An operation in flight, recorded while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub app: AppName,
+    pub kind: OperationKind,
+    pub requester: Requester,
+    pub reply_to: ReplyTo,
+    pub started_at: Epoch,
+}
+
+impl Operation {
+    pub fn asked(&self) -> String {
+        self.kind.asked(&self.app)
+    }
+}
+
+/// Where dockhand keeps its records.
+///
+/// Written for a store with conditional writes: `lock` succeeds only when no lock
+/// is held (else `OpsError::Locked` with the holder), and `record` replaces the
+/// app's one operation record. The embedded ECS-tag store reads, then writes, then
+/// reads back: two dockhands racing can both believe they won within that window
+/// (the bundled template runs one task, so it does not happen there).
+pub trait Store: Send + Sync + 'static {
+    /// Locks an app; an existing lock is kept and returned as `Locked`.
+    fn lock(&self, target: &Target, reason: &str) -> impl Future<Output = OpsResult<Lock>> + Send;
+    /// Removes the app's lock; someone else's only with `may_break`. Returns the
+    /// lock removed (`None` when there was none).
+    fn unlock(
+        &self,
+        target: &Target,
+        may_break: bool,
+    ) -> impl Future<Output = OpsResult<Option<Lock>>> + Send;
+    /// Records an operation while it runs.
+    fn record(&self, target: &Target, op: &Operation)
+    -> impl Future<Output = OpsResult<()>> + Send;
+    /// Removes the operation's record once its outcome is reported.
+    fn clear(&self, target: &Target) -> impl Future<Output = OpsResult<()>> + Send;
+    /// The operations recorded on these apps: what a restarted dockhand resumes.
+    fn operations(
+        &self,
+        apps: &[(App, Environment)],
+    ) -> impl Future<Output = Vec<Operation>> + Send;
+}
