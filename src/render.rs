@@ -251,6 +251,32 @@ pub fn rollout(revision: &str, running: i32, desired: i32, pending: i32, failed:
     s
 }
 
+/// How a command is written where a reply is read: `!status hubot` with the
+/// configured prefix, or `/dockhand status hubot` where prefix commands are off
+/// (Discord without the message-content intent). Replies never hard-code `!`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd(String);
+
+impl Cmd {
+    pub fn prefixed(prefix: &str) -> Cmd {
+        Cmd(prefix.to_string())
+    }
+
+    pub fn slash(bot_name: &str) -> Cmd {
+        Cmd(format!("/{bot_name} "))
+    }
+
+    /// What a command starts with here: `!`, or `/dockhand `.
+    pub fn lead(&self) -> &str {
+        &self.0
+    }
+
+    /// `command` as code: `` `!status hubot` ``.
+    pub fn show(&self, command: &str) -> String {
+        format!("`{}{command}`", self.0)
+    }
+}
+
 /// The head message of an operation, edited once the current version is known
 /// (`current`): "Deploying hubot v2 (now v1) to prod, asked by @alice."
 pub fn head(
@@ -282,7 +308,7 @@ pub fn head(
 
 /// The final text of an operation's message. `what` names it: "hubot v2",
 /// "hubot rollback", "hubot scale to 3".
-pub fn verdict(app: &str, what: &str, verdict: &Verdict, elapsed: Duration) -> String {
+pub fn verdict(app: &str, what: &str, verdict: &Verdict, elapsed: Duration, cmd: &Cmd) -> String {
     let took = took(elapsed);
     match verdict {
         Verdict::Live {
@@ -313,12 +339,13 @@ pub fn verdict(app: &str, what: &str, verdict: &Verdict, elapsed: Duration) -> S
             if let Some(t) = stopped_reason {
                 s.push_str(&format!(" Last stopped task: \"{}\".", neutralise(t, 200)));
             }
-            s.push_str(&format!(" See `!events {app}`."));
+            s.push_str(&format!(" See {}.", cmd.show(&format!("events {app}"))));
             s
         }
         Verdict::TimedOut { state } => {
             format!(
-                "{what}: no outcome after {took}; AWS says {state}. It carries on in AWS; check `!status {app}`."
+                "{what}: no outcome after {took}; AWS says {state}. It carries on in AWS; check {}.",
+                cmd.show(&format!("status {app}"))
             )
         }
         Verdict::Cancelled { state } => format!("{what} cancelled after {took}: {state}."),

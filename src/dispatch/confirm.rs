@@ -22,7 +22,7 @@ impl<O: Ops> Dispatcher<O> {
         let ttl = self.inner.config.access.confirm_ttl;
         let code = self.new_code();
         let expires_at = ops::now() + ttl.as_secs() as i64;
-        let prefix = self.inner.addresser.prefix();
+        let cmd = self.cmd(inbound.origin);
         let who = if other_person {
             format!(
                 "Someone other than {}",
@@ -32,8 +32,10 @@ impl<O: Ops> Dispatcher<O> {
             "You".to_string()
         };
         let prompt = format!(
-            "`{asked}` needs a confirmation: {why}. {who} can `{prefix}confirm {code}` until {} (UTC), or `{prefix}abort {code}`.",
-            clock(expires_at)
+            "`{asked}` needs a confirmation: {why}. {who} can {} until {} (UTC), or {}.",
+            cmd.show(&format!("confirm {code}")),
+            clock(expires_at),
+            cmd.show(&format!("abort {code}"))
         );
         {
             let mut pending = self.inner.pending.lock().expect("pending lock");
@@ -72,7 +74,7 @@ impl<O: Ops> Dispatcher<O> {
                 self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
                     let plan = match d.inner.ops.plan(&target, &version).await {
                         Ok(p) => render::plan(target.app.name.as_str(), version.as_str(), &p).text,
-                        Err(e) => format!("(No plan: {})", error_reply(&e)),
+                        Err(e) => format!("(No plan: {})", error_reply(&e, &cmd)),
                     };
                     Ok(buttons(Reply::text(format!("{prompt}\n{plan}"))))
                 })
@@ -99,7 +101,7 @@ impl<O: Ops> Dispatcher<O> {
         };
         // Refuse a busy app at once; the hold itself is taken when the deploy starts.
         if let Some(h) = self.inner.holds.lock().expect("holds lock").get(&app.name) {
-            return Handled::Reply(Reply::text(self.busy_text(&app.name, h)));
+            return Handled::Reply(Reply::text(self.busy_text(&app.name, h, inbound.origin)));
         }
         let version = version.to_string();
         let (d, outbox2) = (self.clone(), outbox.clone());

@@ -105,17 +105,31 @@ impl<O> Clone for Dispatcher<O> {
     }
 }
 
-/// A user-facing refusal or an internal error, decided in one place.
-fn error_reply(e: &OpsError) -> String {
-    if e.is_user_facing() {
-        e.to_string()
-    } else {
+/// A user-facing refusal or an internal error, decided in one place. `cmd` writes
+/// the commands a refusal suggests the way they work where it is read.
+fn error_reply(e: &OpsError, cmd: &render::Cmd) -> String {
+    if !e.is_user_facing() {
         let reference = format!(
             "{:04x}",
             (ops::now() as u64 ^ u64::from(std::process::id())) & 0xffff
         );
         tracing::error!(error = %e, reference, "operation failed");
-        format!("Internal error (ref {reference}); the details are in dockhand's log.")
+        return format!("Internal error (ref {reference}); the details are in dockhand's log.");
+    }
+    match e {
+        OpsError::Busy { app, .. } => {
+            format!(
+                "{e} Wait for it, or {}.",
+                cmd.show(&format!("cancel {app}"))
+            )
+        }
+        OpsError::Locked { app, .. } => {
+            format!(
+                "{e} {} when it is over.",
+                cmd.show(&format!("unlock {app}"))
+            )
+        }
+        _ => e.to_string(),
     }
 }
 
@@ -223,7 +237,8 @@ impl<O: Ops> Dispatcher<O> {
         let Some(text) = self.inner.addresser.strip(inbound.text, inbound.via) else {
             return Handled::Ignored;
         };
-        let prefix = self.inner.addresser.prefix();
+        let cmd = self.cmd(inbound.origin);
+        let prefix = cmd.lead();
         if text.len() > MAX_COMMAND_LEN {
             return Handled::Reply(Reply::text(format!(
                 "That is too long for a command ({} characters; the limit is {MAX_COMMAND_LEN}).",
@@ -275,7 +290,7 @@ impl<O: Ops> Dispatcher<O> {
         let app = match command.app() {
             Some(name) => match self.inner.config.apps.get(name) {
                 Some(app) => Some(app),
-                None => return Handled::Reply(Reply::text(self.unknown_app(name))),
+                None => return Handled::Reply(Reply::text(self.unknown_app(name, inbound.origin))),
             },
             None => None,
         };
@@ -340,11 +355,29 @@ impl<O: Ops> Dispatcher<O> {
         }
     }
 
-    fn unknown_app(&self, name: &AppName) -> String {
+    /// How commands are written in replies to `origin`: with the prefix, or as
+    /// the slash command where prefix commands are off.
+    pub(super) fn cmd(&self, origin: &Origin) -> render::Cmd {
+        let prefix = self.inner.addresser.prefix();
+        let prefix_works = match origin.platform {
+            crate::message::Platform::Discord => self.inner.config.discord.prefix_commands,
+            crate::message::Platform::Slack | crate::message::Platform::Shell => true,
+        };
+        if prefix_works && !prefix.is_empty() {
+            render::Cmd::prefixed(prefix)
+        } else {
+            render::Cmd::slash(crate::adapters::discord::COMMAND)
+        }
+    }
+
+    fn unknown_app(&self, name: &AppName, origin: &Origin) -> String {
         let names: Vec<&str> = self.inner.config.apps.keys().map(AppName::as_str).collect();
         let shown = neutralise(name.as_str(), 40);
         match closest(name.as_str(), &names) {
-            Some(c) => format!("Unknown app `{shown}`. Did you mean `{c}`? `!status` lists apps."),
+            Some(c) => format!(
+                "Unknown app `{shown}`. Did you mean `{c}`? {} lists apps.",
+                self.cmd(origin).show("status")
+            ),
             None if names.is_empty() => format!(
                 "Unknown app `{shown}`: no apps are configured yet (see `[apps]` in dockhand.toml)."
             ),
@@ -359,12 +392,14 @@ impl<O: Ops> Dispatcher<O> {
         inbound: &Inbound<'_>,
         outbox: &Outbox,
     ) -> Handled {
-        let prefix = self.inner.addresser.prefix();
+        let cmd = self.cmd(inbound.origin);
+        let prefix = cmd.lead();
         let reply = |text: String| Handled::Reply(Reply::text(text));
         match command {
             Command::Help { topic: None } => reply(help::list(&self.inner.catalog, prefix)),
             Command::Help { topic: Some(topic) } => {
-                match self.inner.catalog.find(topic.trim_start_matches(prefix)) {
+                let typed = self.inner.addresser.prefix();
+                match self.inner.catalog.find(topic.trim_start_matches(typed)) {
                     Some(entry) => reply(help::command(entry, prefix)),
                     None => {
                         let hint = self
@@ -466,13 +501,14 @@ impl<O: Ops> Dispatcher<O> {
             Command::Lock { reason, .. } => {
                 let target = self.target(app.expect("resolved"), inbound);
                 let reason = neutralise(&reason, 200);
-                let prefix = prefix.to_string();
+                let cmd = self.cmd(inbound.origin);
                 self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
                     let lock = d.inner.ops.lock(&target, &reason).await?;
                     let name = &target.app.name;
                     Ok(Reply::text(format!(
-                        "{name} is locked: {}. Deploys, rollbacks and scaling are refused until `{prefix}unlock {name}`.",
-                        lock.reason
+                        "{name} is locked: {}. Deploys, rollbacks and scaling are refused until {}.",
+                        lock.reason,
+                        cmd.show(&format!("unlock {name}"))
                     )))
                 })
             }

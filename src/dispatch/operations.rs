@@ -60,9 +60,10 @@ impl<O: Ops> Dispatcher<O> {
     {
         let (d, outbox, origin) = (self.clone(), outbox.clone(), origin.clone());
         let shutdown = self.inner.shutdown.clone();
+        let cmd = self.cmd(&origin);
         self.inner.tasks.spawn(async move {
             let reply = tokio::select! {
-                r = job(d) => r.unwrap_or_else(|e| Reply::text(error_reply(&e))),
+                r = job(d) => r.unwrap_or_else(|e| Reply::text(error_reply(&e, &cmd))),
                 () = shutdown.cancelled() => return,
             };
             let _ = outbox.send(Outbound { origin, reply });
@@ -89,7 +90,7 @@ impl<O: Ops> Dispatcher<O> {
         {
             let mut holds = self.inner.holds.lock().expect("holds lock");
             if let Some(h) = holds.get(&name) {
-                return Handled::Reply(Reply::text(self.busy_text(&name, h)));
+                return Handled::Reply(Reply::text(self.busy_text(&name, h, origin)));
             }
             holds.insert(
                 name.clone(),
@@ -137,7 +138,7 @@ impl<O: Ops> Dispatcher<O> {
         let (d, outbox, origin) = (self.clone(), outbox.clone(), origin.clone());
         let id = self.next_id();
         let shutdown = self.inner.shutdown.clone();
-        let prefix = self.inner.addresser.prefix().to_string();
+        let cmd = self.cmd(&origin);
         let who = target.requester.identity.clone();
         let channel = format!("{}:{}", origin.platform, origin.channel);
         // Where the replies go is recorded on the AWS side while the operation runs,
@@ -214,14 +215,15 @@ impl<O: Ops> Dispatcher<O> {
             let finished = result.is_some();
             let (text, outcome) = match &result {
                 Some(Ok(outcome)) => (
-                    render::verdict(app.as_str(), &what, &outcome.verdict, outcome.elapsed),
+                    render::verdict(app.as_str(), &what, &outcome.verdict, outcome.elapsed, &cmd),
                     verdict_name(&outcome.verdict),
                 ),
-                Some(Err(e)) => (format!("{what}: {}", error_reply(e)), "refused by AWS"),
+                Some(Err(e)) => (format!("{what}: {}", error_reply(e, &cmd)), "refused by AWS"),
                 None => (
                     format!(
-                        "{what}: dockhand is restarting and stopped watching after {}; AWS carries on. Check `{prefix}status {app}`.",
-                        ops::took(started.elapsed())
+                        "{what}: dockhand is restarting and stopped watching after {}; AWS carries on. Check {}.",
+                        ops::took(started.elapsed()),
+                        cmd.show(&format!("status {app}"))
                     ),
                     "unwatched",
                 ),
@@ -241,13 +243,13 @@ impl<O: Ops> Dispatcher<O> {
         Handled::Started
     }
 
-    pub(super) fn busy_text(&self, name: &AppName, h: &Hold) -> String {
+    pub(super) fn busy_text(&self, name: &AppName, h: &Hold, origin: &Origin) -> String {
         format!(
-            "{name} is busy: {} started `{}` at {}. Wait for it to finish, or `{}cancel {name}`.",
+            "{name} is busy: {} started `{}` at {}. Wait for it to finish, or {}.",
             h.who,
             h.what,
             clock(h.since),
-            self.inner.addresser.prefix()
+            self.cmd(origin).show(&format!("cancel {name}"))
         )
     }
 }

@@ -166,13 +166,15 @@ pub enum OpsError {
     AccessDenied { action: String },
     #[error("AWS kept throttling `{operation}`; try again in a minute.")]
     Throttled { operation: String },
-    #[error("{app} is busy: {status} since {since}. Wait for it, or `!cancel {app}`.")]
+    /// Dispatch adds how to cancel, in the command syntax of where it is read.
+    #[error("{app} is busy: {status} since {since}.")]
     Busy {
         app: String,
         status: String,
         since: String,
     },
-    #[error("{app} is locked by {} since {} UTC: {}. `!unlock {app}` when it is over.", .lock.by_name, clock(.lock.at), .lock.reason)]
+    /// Dispatch adds how to unlock, in the command syntax of where it is read.
+    #[error("{app} is locked by {} since {} UTC: {}.", .lock.by_name, clock(.lock.at), .lock.reason)]
     Locked { app: String, lock: Lock },
     #[error("{0}")]
     NotFound(String),

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod fake;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;

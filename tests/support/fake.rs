@@ -1,0 +1,194 @@
+//! `FakeOps`: every AWS capability answered from memory, for the behaviours that are
+//! dispatch's own (holds, records, recovery, the words of replies). A rollout waits
+//! until the test releases it, so a test decides what is in flight when; nothing
+//! here sleeps. AWS semantics themselves are tested against the emulator.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use dockhand::command::value::{AppName, StackName, TaskCount, Version};
+use dockhand::config::{App, Environment};
+use dockhand::ops::{
+    AppStatus, Event, EventLine, HistoryEntry, Inspect, Lock, Operation, OpsError, OpsResult,
+    Outcome, Plan, Progress, Rollouts, StackDetail, StackSummary, Store, Target, Verdict,
+};
+
+pub struct FakeOps {
+    /// What was asked, in order: `deploy hubot v2`, `record hubot`, ...
+    calls: Mutex<Vec<String>>,
+    /// One permit per rollout allowed to finish.
+    release: Semaphore,
+    locks: Mutex<HashMap<AppName, Lock>>,
+    records: Mutex<HashMap<AppName, Operation>>,
+}
+
+impl FakeOps {
+    pub fn new() -> FakeOps {
+        FakeOps {
+            calls: Mutex::default(),
+            release: Semaphore::new(0),
+            locks: Mutex::default(),
+            records: Mutex::default(),
+        }
+    }
+
+    /// Lets `n` waiting (or future) rollouts finish.
+    pub fn finish(&self, n: usize) {
+        self.release.add_permits(n);
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn lock_app(&self, app: &str, lock: Lock) {
+        self.locks
+            .lock()
+            .unwrap()
+            .insert(AppName::parse(app).unwrap(), lock);
+    }
+
+    pub fn put_record(&self, op: Operation) {
+        self.records.lock().unwrap().insert(op.app.clone(), op);
+    }
+
+    pub fn record_of(&self, app: &str) -> Option<Operation> {
+        self.records
+            .lock()
+            .unwrap()
+            .get(&AppName::parse(app).unwrap())
+            .cloned()
+    }
+
+    fn call(&self, what: String) {
+        self.calls.lock().unwrap().push(what);
+    }
+
+    /// A rollout: says where it starts, waits to be released, goes live.
+    async fn rollout(
+        &self,
+        target: &Target,
+        what: String,
+        progress: Progress,
+    ) -> OpsResult<Outcome> {
+        if let Some(lock) = self.locks.lock().unwrap().get(&target.app.name).cloned() {
+            return Err(OpsError::Locked {
+                app: target.app.name.to_string(),
+                lock,
+            });
+        }
+        self.call(what);
+        let _ = progress.send(Event::Started {
+            current: Some("v1".into()),
+        });
+        self.release.acquire().await.expect("open").forget();
+        Ok(Outcome {
+            verdict: Verdict::Live {
+                version: None,
+                revision: format!("{}:2", target.app.name),
+                running: 2,
+                desired: 2,
+            },
+            elapsed: Duration::from_secs(3),
+        })
+    }
+}
+
+impl Rollouts for FakeOps {
+    async fn deploy(&self, t: &Target, v: &Version, p: Progress) -> OpsResult<Outcome> {
+        self.rollout(t, format!("deploy {} {v}", t.app.name), p)
+            .await
+    }
+
+    async fn plan(&self, _: &Target, v: &Version) -> OpsResult<Plan> {
+        Ok(Plan {
+            current: Some("v1".into()),
+            changes: vec![format!("Parameter Version: v1 -> {v}")],
+        })
+    }
+
+    async fn rollback(&self, t: &Target, p: Progress) -> OpsResult<Outcome> {
+        self.rollout(t, format!("rollback {}", t.app.name), p).await
+    }
+
+    async fn scale(&self, t: &Target, n: TaskCount, p: Progress) -> OpsResult<Outcome> {
+        self.rollout(t, format!("scale {} {n}", t.app.name), p)
+            .await
+    }
+
+    async fn cancel(&self, t: &Target, p: Progress) -> OpsResult<Outcome> {
+        self.rollout(t, format!("cancel {}", t.app.name), p).await
+    }
+
+    async fn resume(&self, t: &Target, op: &Operation, p: Progress) -> OpsResult<Outcome> {
+        self.rollout(t, format!("resume {}", op.asked()), p).await
+    }
+}
+
+impl Inspect for FakeOps {
+    async fn status(&self, _: &[(App, Environment)]) -> Vec<AppStatus> {
+        Vec::new()
+    }
+
+    async fn stacks(&self, _: &[Environment]) -> OpsResult<Vec<StackSummary>> {
+        Ok(Vec::new())
+    }
+
+    async fn stack(&self, _: &Environment, name: &StackName) -> OpsResult<StackDetail> {
+        Err(OpsError::NotFound(format!(
+            "Stack `{name}` does not exist."
+        )))
+    }
+
+    async fn events(&self, _: &App, _: &Environment, _: usize) -> OpsResult<Vec<EventLine>> {
+        Ok(Vec::new())
+    }
+
+    /// A new app: nothing to compare a version with, so no confirmation.
+    async fn history(&self, _: &App, _: &Environment) -> OpsResult<Vec<HistoryEntry>> {
+        Ok(Vec::new())
+    }
+}
+
+impl Store for FakeOps {
+    async fn lock(&self, target: &Target, reason: &str) -> OpsResult<Lock> {
+        let mut locks = self.locks.lock().unwrap();
+        if let Some(lock) = locks.get(&target.app.name) {
+            return Err(OpsError::Locked {
+                app: target.app.name.to_string(),
+                lock: lock.clone(),
+            });
+        }
+        let lock = Lock {
+            by: target.requester.identity.clone(),
+            by_name: target.requester.name.clone(),
+            at: 0,
+            reason: reason.to_string(),
+        };
+        locks.insert(target.app.name.clone(), lock.clone());
+        Ok(lock)
+    }
+
+    async fn unlock(&self, target: &Target, _may_break: bool) -> OpsResult<Option<Lock>> {
+        Ok(self.locks.lock().unwrap().remove(&target.app.name))
+    }
+
+    async fn record(&self, target: &Target, op: &Operation) -> OpsResult<()> {
+        self.call(format!("record {}", target.app.name));
+        self.put_record(op.clone());
+        Ok(())
+    }
+
+    async fn clear(&self, target: &Target) -> OpsResult<()> {
+        self.call(format!("clear {}", target.app.name));
+        self.records.lock().unwrap().remove(&target.app.name);
+        Ok(())
+    }
+
+    async fn operations(&self, _: &[(App, Environment)]) -> Vec<Operation> {
+        self.records.lock().unwrap().values().cloned().collect()
+    }
+}
