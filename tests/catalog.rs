@@ -447,3 +447,82 @@ fn an_alias_command_binds_literal_parameters() {
         })
     );
 }
+
+/// `n` reply commands `cmd0000`... in `dir`, each taking `placeholders` values:
+/// every one fine alone, the lot as large as the author makes it.
+fn generated(dir: &Path, n: usize, placeholders: usize) {
+    let usage: Vec<String> = (0..placeholders).map(|p| format!("<p{p}>")).collect();
+    for i in 0..n {
+        std::fs::write(
+            dir.join(format!("cmd{i:04}.toml")),
+            format!(
+                "usage = \"cmd{i:04} {}\"\nsummary = \"Generated.\"\nreply = \"{{p0}}\"\n",
+                usage.join(" ")
+            ),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_catalogue_too_large_to_compile_is_a_problem_saying_what_to_do() {
+    use dockhand::command::catalog::GRAMMAR_SIZE_LIMIT;
+
+    // Each grammar of 8 placeholders compiles to some tens of KB: 400 of them
+    // together are past GRAMMAR_SIZE_LIMIT (10 MiB), while a few are not.
+    let small = tempfile::tempdir().unwrap();
+    generated(small.path(), 3, 8);
+    assert_eq!(Catalog::load(small.path()).unwrap().entries().len(), 3);
+
+    let dir = tempfile::tempdir().unwrap();
+    generated(dir.path(), 400, 8);
+    std::fs::write(
+        dir.path().join("zap.toml"),
+        "usage = \"zap\"\nsummary = \"\"\nreply = \"x\"\n",
+    )
+    .unwrap();
+    let errors = Catalog::load(dir.path()).expect_err("too large to compile");
+    // Collected with the other problems: the empty summary is reported too.
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        matches!(errors[0].problem, Problem::NoSummary),
+        "{errors:?}"
+    );
+    let e = &errors[1];
+    assert!(matches!(e.problem, Problem::TooLarge { .. }), "{e:?}");
+    assert_eq!(e.file, dir.path(), "the catalogue as a whole");
+    let shown = e.to_string();
+    assert!(
+        shown.contains(
+            "the 400 commands together compile to a matcher larger than dockhand allows (10 MiB)"
+        ) && shown.contains("use fewer commands, or fewer or shorter aliases and placeholders"),
+        "{shown}"
+    );
+    assert_eq!(GRAMMAR_SIZE_LIMIT, 10 << 20, "the limit the message states");
+
+    // One command too large alone is named by its own file.
+    let one = tempfile::tempdir().unwrap();
+    generated(one.path(), 1, 4000);
+    let errors = Catalog::load(one.path()).expect_err("too large to compile");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].file, one.path().join("cmd0000.toml"));
+    assert!(
+        errors[0]
+            .to_string()
+            .contains("this command's usage line and aliases compile to a matcher larger"),
+        "{}",
+        errors[0]
+    );
+
+    // `dockhand check` lists it and exits 2 instead of panicking.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["check", "--config", "dockhand.example.toml", "--commands"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the 400 commands together compile"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

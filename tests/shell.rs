@@ -3,6 +3,9 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use dockhand::adapters::shell::{ERASE_LINE, draw, draw_over};
+use dockhand::message::{MessageId, Reply};
+
 fn shell(args: &[&str], input: &str) -> (String, String, i32) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dockhand"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -159,5 +162,43 @@ fn check_validates_catalogue_and_config() {
         String::from_utf8(out.stdout)
             .unwrap()
             .starts_with("ok: 18 commands")
+    );
+}
+
+/// A reply that arrives while the prompt waits (the writer task's, on a terminal)
+/// erases the prompt line, prints, and draws the prompt again; with no prompt
+/// showing (a pipe) the bytes are exactly `draw`'s.
+#[test]
+fn a_reply_over_a_waiting_prompt_erases_it_and_draws_it_again() {
+    let prompt = "alice@ops> ";
+    let replies = [
+        Reply::edit(MessageId(7), "hubot v2 is live: 2/2 tasks on hubot:2, 41s."),
+        Reply::in_thread(
+            MessageId(7),
+            "14:02 service hubot has reached a steady state.\nsecond line",
+        ),
+        Reply::text("pong"),
+    ];
+    for reply in &replies {
+        let mut plain = Vec::new();
+        draw(reply, &mut plain).unwrap();
+        let mut got = Vec::new();
+        draw_over(reply, Some(prompt), &mut got).unwrap();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            format!(
+                "{ERASE_LINE}{}{prompt}",
+                String::from_utf8(plain.clone()).unwrap()
+            )
+        );
+        let mut piped = Vec::new();
+        draw_over(reply, None, &mut piped).unwrap();
+        assert_eq!(piped, plain);
+    }
+    let mut got = Vec::new();
+    draw_over(&replies[0], Some(prompt), &mut got).unwrap();
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        "\r\x1b[2K  ~ hubot v2 is live: 2/2 tasks on hubot:2, 41s.\nalice@ops> "
     );
 }

@@ -16,9 +16,10 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
+use dockhand::adapters::edits::{EDIT_INTERVAL, SLOW_INTERVAL};
 use dockhand::adapters::slack::{self, SlackError};
 use dockhand::config::Config;
-use dockhand::message::Platform;
+use dockhand::message::{MessageId, Origin, Outbound, Outbox, Platform, Reply};
 use process::{Running, healthcheck};
 use slack_server::{BOT_USER, Call, FakeSlack};
 use support::{Bot, SECRETS, World, assert_no_secret, root};
@@ -70,6 +71,8 @@ struct Harness {
     world: World,
     stop: CancellationToken,
     adapter: tokio::task::JoinHandle<Result<(), SlackError>>,
+    /// Into the adapter's router, as dispatch sends: for replies a test makes itself.
+    outbox: Outbox,
     _bot: Bot,
 }
 
@@ -96,12 +99,14 @@ impl Harness {
         let settings = bot.dispatcher.config().slack.clone();
         let stop = CancellationToken::new();
         let wiring = bot.wiring(Platform::Slack, stop.clone());
+        let outbox = wiring.outbox.clone();
         let adapter = tokio::spawn(async move { slack::run(&settings, wiring).await });
         Harness {
             slack,
             world,
             stop,
             adapter,
+            outbox,
             _bot: bot,
         }
     }
@@ -139,6 +144,8 @@ impl Harness {
     }
 
     async fn stop(self) {
+        // The deliverer drains once every sender is gone, this one included.
+        drop(self.outbox);
         self.stop.cancel();
         self.adapter.await.unwrap().unwrap();
         // Nothing the adapter sent carries a secret, and every call used the bot token.
@@ -691,4 +698,88 @@ async fn when_slack_refuses_an_update_the_news_goes_in_the_thread() {
         last.body
     );
     h.stop().await;
+}
+
+/// A message Slack refuses to update gets its news in its thread, but not one post
+/// per edit: the first refusal is said at once, later edits wait `SLOW_INTERVAL`
+/// (the newest text winning), and the last text still arrives when the deliverer
+/// drains. The edits come further apart than `EDIT_INTERVAL`, so unpaced, each would
+/// be one more refused update and one more thread post.
+#[tokio::test]
+async fn refused_updates_reach_the_thread_paced_and_the_last_text_lands() {
+    let h = Harness::start("").await.connected(1).await;
+    let origin = Origin {
+        platform: Platform::Slack,
+        channel: OPS.into(),
+        thread: None,
+        direct: false,
+    };
+    let send = |reply: Reply| {
+        h.outbox
+            .send(Outbound {
+                origin: origin.clone(),
+                reply,
+            })
+            .unwrap()
+    };
+    // No command is sent, so dispatch hands out no id: this one is the test's.
+    let id = MessageId(1 << 40);
+    send(Reply::text("Deploying worker v42 to staging, asked by alice.").with_id(id));
+    let head_ts = h.post("Deploying worker v42").await.ts.unwrap();
+    // Someone deleted the head message: every update of it fails.
+    h.slack.fail("chat.update", "message_not_found");
+
+    const EDITS: usize = 4;
+    let started = tokio::time::Instant::now();
+    for i in 1..=EDITS {
+        send(Reply::edit(
+            id,
+            format!("Deploying worker v42 to staging.\nrollout 2 {i}/{EDITS} running"),
+        ));
+        if i < EDITS {
+            tokio::time::sleep(EDIT_INTERVAL + std::time::Duration::from_millis(200)).await;
+        }
+    }
+    let elapsed = started.elapsed();
+    let slack = h.slack.clone();
+    // Stopping drains the deliverer: the held edit is sent then.
+    h.stop().await;
+
+    let fallbacks: Vec<String> = slack
+        .calls_of("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["thread_ts"] == head_ts.as_str())
+        .map(text_of)
+        .collect();
+    let seen = fallbacks.join("\n---\n");
+    for text in &fallbacks {
+        assert!(
+            text.starts_with("(Slack refused to update the message above: message_not_found.)"),
+            "{seen}"
+        );
+    }
+    // Each post follows one refused update: the updates are paced too.
+    assert_eq!(
+        slack.calls_of("chat.update (message_not_found)").len(),
+        fallbacks.len(),
+        "{seen}"
+    );
+    // The first at once, then at most one per SLOW_INTERVAL, then the drained last.
+    let allowed = 2 + (elapsed.as_secs_f64() / SLOW_INTERVAL.as_secs_f64()) as usize;
+    assert!(
+        fallbacks.len() <= allowed && fallbacks.len() < EDITS,
+        "{} thread posts for {EDITS} edits over {elapsed:?} (at most {allowed}):\n{seen}",
+        fallbacks.len()
+    );
+    assert!(
+        fallbacks[0].ends_with(&format!("1/{EDITS} running")),
+        "{seen}"
+    );
+    assert!(
+        fallbacks
+            .last()
+            .unwrap()
+            .ends_with(&format!("{EDITS}/{EDITS} running")),
+        "{seen}"
+    );
 }

@@ -8,6 +8,10 @@
 //! Reading happens on a blocking thread with a large buffer and replies are flushed
 //! when the input buffer runs dry, so a file of a million lines streams through at
 //! memory speed while an interactive pipe still sees each answer at once.
+//!
+//! On a terminal, a reply that arrives while the prompt waits (progress, a finished
+//! deploy) erases the prompt line, prints, and draws the prompt again (see
+//! [`draw_over`]); what was typed so far stays in the terminal's input, unseen.
 
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
@@ -53,12 +57,36 @@ pub fn draw(reply: &Reply, out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Moves to the start of the line and erases it (a VT100/ANSI sequence).
+pub const ERASE_LINE: &str = "\r\x1b[2K";
+
+/// Draws a reply that arrives on its own (not as the answer to a line just typed).
+/// With `prompt` showing, the prompt line is erased first and the prompt drawn
+/// again after, so the reply does not run on behind it; with `None` (a pipe, or no
+/// prompt out) it is exactly [`draw`].
+pub fn draw_over(reply: &Reply, prompt: Option<&str>, out: &mut impl Write) -> std::io::Result<()> {
+    if prompt.is_some() {
+        out.write_all(ERASE_LINE.as_bytes())?;
+    }
+    draw(reply, out)?;
+    if let Some(p) = prompt {
+        out.write_all(p.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Standard output, and the prompt when one waits for input (terminal only).
+struct Screen {
+    out: std::io::BufWriter<std::io::Stdout>,
+    prompt: Option<String>,
+}
+
 /// Runs the shell until end of input and every spawned operation has reported.
 pub async fn run<O: Ops>(dispatcher: Dispatcher<O>, speaker: Speaker) -> std::io::Result<()> {
-    let stdout = Arc::new(Mutex::new(std::io::BufWriter::with_capacity(
-        64 * 1024,
-        std::io::stdout(),
-    )));
+    let stdout = Arc::new(Mutex::new(Screen {
+        out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        prompt: None,
+    }));
     // The shell is one platform's adapter like the others: replies to other
     // platforms (an audit channel on Slack) go nowhere here.
     let mut router = Router::new();
@@ -70,8 +98,9 @@ pub async fn run<O: Ops>(dispatcher: Dispatcher<O>, speaker: Speaker) -> std::io
         let stdout = Arc::clone(&stdout);
         tokio::spawn(async move {
             while let Some(out) = rx.recv().await {
-                let mut w = stdout.lock().expect("stdout lock");
-                draw(&out.reply, &mut *w)?;
+                let mut screen = stdout.lock().expect("stdout lock");
+                let Screen { out: w, prompt } = &mut *screen;
+                draw_over(&out.reply, prompt.as_deref(), w)?;
                 w.flush()?;
             }
             Ok::<(), std::io::Error>(())
@@ -91,14 +120,14 @@ pub async fn run<O: Ops>(dispatcher: Dispatcher<O>, speaker: Speaker) -> std::io
     drop(dispatcher);
     let _ = routing.await;
     writer.await.map_err(std::io::Error::other)??;
-    stdout.lock().expect("stdout lock").flush()
+    stdout.lock().expect("stdout lock").out.flush()
 }
 
 fn read_loop<O: Ops>(
     dispatcher: &Dispatcher<O>,
     speaker: &Speaker,
     tx: &mpsc::UnboundedSender<Outbound>,
-    stdout: &Mutex<std::io::BufWriter<std::io::Stdout>>,
+    stdout: &Mutex<Screen>,
 ) -> std::io::Result<()> {
     let origin = Origin {
         platform: Platform::Shell,
@@ -113,14 +142,26 @@ fn read_loop<O: Ops>(
     let interactive = std::io::stdin().is_terminal();
     let mut input = BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
     let mut line = Vec::with_capacity(1024);
+    let prompt = format!("{}@{}> ", speaker.user, speaker.channel);
     loop {
         if interactive {
-            let mut w = stdout.lock().expect("stdout lock");
-            write!(w, "{}@{}> ", speaker.user, speaker.channel)?;
-            w.flush()?;
+            let mut screen = stdout.lock().expect("stdout lock");
+            screen.out.write_all(prompt.as_bytes())?;
+            screen.out.flush()?;
+            screen.prompt = Some(prompt.clone());
         }
         line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        let read = input.read_until(b'\n', &mut line);
+        if interactive {
+            // Enter was pressed (or input ended): the prompt no longer waits. At the
+            // end, the line is finished so later replies start on their own.
+            let mut screen = stdout.lock().expect("stdout lock");
+            screen.prompt = None;
+            if matches!(read, Ok(0)) {
+                screen.out.write_all(b"\n")?;
+            }
+        }
+        if read? == 0 {
             break;
         }
         let text = String::from_utf8_lossy(&line);
@@ -142,10 +183,10 @@ fn read_loop<O: Ops>(
         };
         match dispatcher.handle(&inbound, tx) {
             Handled::Ignored | Handled::Started => {}
-            Handled::Reply(reply) => draw(&reply, &mut *stdout.lock().expect("stdout lock"))?,
+            Handled::Reply(reply) => draw(&reply, &mut stdout.lock().expect("stdout lock").out)?,
         }
         if input.buffer().is_empty() {
-            stdout.lock().expect("stdout lock").flush()?;
+            stdout.lock().expect("stdout lock").out.flush()?;
         }
     }
     Ok(())

@@ -10,12 +10,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use regex::{Captures, Regex, RegexSet};
+use regex::{Captures, Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
 use super::action::{Action, Command, Kind};
 use super::grammar::{GrammarError, Usage};
 use super::value::ValueError;
+
+/// The most memory the compiled grammars may take, each command's and all of them
+/// together (the regex crate's own default, set here so it is ours to state). Each
+/// placeholder of a usage line costs about 4.5 KiB, so some 2,000 placeholders in
+/// all reach it (700 commands of three each; the shipped catalogue has 18); a
+/// catalogue past it is refused with a `Problem::TooLarge`, not compiled.
+pub const GRAMMAR_SIZE_LIMIT: usize = 10 << 20;
 
 /// A catalogue file as written. Unknown keys are refused (a typo such as `alias`
 /// would otherwise be silently ignored).
@@ -151,6 +158,17 @@ pub enum Problem {
     BadAlias(String),
     #[error("`summary` is empty: write one line saying what the command does")]
     NoSummary,
+    /// The grammars compile to more than `GRAMMAR_SIZE_LIMIT`.
+    #[error(
+        "{what} compile to a matcher larger than dockhand allows ({} MiB); {fix}",
+        GRAMMAR_SIZE_LIMIT >> 20
+    )]
+    TooLarge { what: String, fix: String },
+    /// Any other reason the regex crate gives (nesting too deep, say).
+    #[error(
+        "the usage line does not compile to a matcher ({0}); simplify it, e.g. fewer nested `[...]`"
+    )]
+    Uncompilable(String),
 }
 
 /// The outcome of matching addressed text against the catalogue.
@@ -243,15 +261,11 @@ impl Catalog {
                 }
             }
         }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
         let patterns: Vec<String> = entries.iter().map(Entry::pattern).collect();
-        let set = RegexSet::new(&patterns).expect("grammar builds valid patterns");
-        let regexes = patterns
-            .iter()
-            .map(|p| Regex::new(p).expect("grammar builds valid patterns"))
-            .collect();
+        let compiled = Self::compile(&entries, &patterns, &mut errors);
+        let Some((regexes, set)) = compiled.filter(|_| errors.is_empty()) else {
+            return Err(errors);
+        };
         let catalog = Catalog {
             entries,
             set,
@@ -260,6 +274,77 @@ impl Catalog {
         };
         catalog.check_examples()?;
         Ok(catalog)
+    }
+
+    /// Compiles each entry's pattern and the set of all of them, within
+    /// `GRAMMAR_SIZE_LIMIT`: a grammar too large is the catalogue author's to fix
+    /// (one command's, or all of them together), so it is a problem, not a panic.
+    fn compile(
+        entries: &[Entry],
+        patterns: &[String],
+        errors: &mut Vec<CatalogError>,
+    ) -> Option<(Vec<Regex>, RegexSet)> {
+        let problem = |file: PathBuf, what: String, fix: String, e: regex::Error| {
+            let problem = match e {
+                regex::Error::CompiledTooBig(_) => Problem::TooLarge { what, fix },
+                e => Problem::Uncompilable(e.to_string()),
+            };
+            CatalogError { file, problem }
+        };
+        let regexes: Vec<Option<Regex>> = entries
+            .iter()
+            .zip(patterns)
+            .map(|(e, p)| {
+                RegexBuilder::new(p)
+                    .size_limit(GRAMMAR_SIZE_LIMIT)
+                    .build()
+                    .map_err(|err| {
+                        errors.push(problem(
+                            e.file.clone(),
+                            "this command's usage line and aliases".into(),
+                            "use fewer or shorter aliases, or fewer placeholders and optional parts"
+                                .into(),
+                            err,
+                        ))
+                    })
+                    .ok()
+            })
+            .collect();
+        // A command too large alone is said once, by its file.
+        let regexes: Vec<Regex> = regexes.into_iter().collect::<Option<_>>()?;
+        match RegexSetBuilder::new(patterns)
+            .size_limit(GRAMMAR_SIZE_LIMIT)
+            .build()
+        {
+            Ok(set) => Some((regexes, set)),
+            Err(err) => {
+                // Said for the catalogue as a whole (its directory), naming the
+                // commands whose grammars are longest: the first to shorten.
+                let mut longest: Vec<(usize, &Entry)> =
+                    patterns.iter().map(String::len).zip(entries).collect();
+                longest.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.file.cmp(&b.1.file)));
+                let names: Vec<String> = longest
+                    .iter()
+                    .take(3)
+                    .map(|(_, e)| format!("`{}`", e.name))
+                    .collect();
+                let first = &entries[0].file;
+                let dir = first
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map_or_else(|| first.clone(), Path::to_path_buf);
+                errors.push(problem(
+                    dir,
+                    format!("the {} commands together", entries.len()),
+                    format!(
+                        "use fewer commands, or fewer or shorter aliases and placeholders (the longest grammars: {})",
+                        names.join(", ")
+                    ),
+                    err,
+                ));
+                None
+            }
+        }
     }
 
     fn entry(file: &Path, text: &str) -> Result<Entry, Problem> {

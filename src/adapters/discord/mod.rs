@@ -21,7 +21,7 @@
 //! person would type (`deploy hubot v2`).
 
 mod deliver;
-mod embeds;
+pub mod embeds;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

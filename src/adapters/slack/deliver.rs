@@ -7,7 +7,9 @@
 //! busy deploy thus stays within `chat.update`'s tier (about 50 a minute) while the
 //! final verdict still lands within a second. 429s and their `Retry-After` are
 //! honoured by the client's rate control; what still fails is logged, and where a
-//! person is waiting on a new message, the failure is said where it can be.
+//! person is waiting on a new message, the failure is said where it can be: a
+//! progress message Slack refuses to update gets its news as thread posts instead,
+//! at most one per `edits::SLOW_INTERVAL`, the last text always among them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -133,6 +135,10 @@ impl Deliverer {
                 e,
                 slack_morphism::errors::SlackClientError::RateLimitError(_)
             ) {
+                // Each later edit of it would be one more thread post: they are
+                // paced at `edits::SLOW_INTERVAL` from now on, the newest text
+                // winning, and the last one is still sent (a held edit always is).
+                self.edits.slow_down(id);
                 let note = Reply::text(format!(
                     "(Slack refused to update the message above: {}.)\n{}",
                     short_error(&e),

@@ -12,7 +12,7 @@
 //! policy decision, AWS) starts. One worker turns queued events into dispatch
 //! calls, in arrival order; one deliverer posts and edits (see `deliver.rs`).
 
-mod blocks;
+pub mod blocks;
 mod deliver;
 pub mod http;
 
