@@ -121,14 +121,26 @@ fn replies() -> Vec<(&'static str, Reply)> {
             "deploy-live",
             Reply::edit(
                 HEAD,
-                render::verdict("hubot", "hubot v2", &live, Duration::from_secs(192)),
+                render::verdict(
+                    "hubot",
+                    "hubot v2",
+                    &live,
+                    Duration::from_secs(192),
+                    &render::Cmd::prefixed("!"),
+                ),
             ),
         ),
         (
             "deploy-failed",
             Reply::edit(
                 HEAD,
-                render::verdict("hubot", "hubot v2", &failed, Duration::from_secs(75)),
+                render::verdict(
+                    "hubot",
+                    "hubot v2",
+                    &failed,
+                    Duration::from_secs(75),
+                    &render::Cmd::prefixed("!"),
+                ),
             ),
         ),
         (
