@@ -1,35 +1,58 @@
 //! The built-in actions: the closed set of verbs dockhand knows.
 //!
-//! `commands/*.toml` is vocabulary; this enum is the code. Each action declares its
+//! `commands/*.toml` is vocabulary; this file is the code. Each action declares its
 //! parameters (name, kind, required), which is what catalogue validation checks a
-//! usage line against, and how captured text becomes a typed `Command`. Adding a verb
-//! means adding it here, and the compiler then points at every layer that must handle
-//! it (no `_ =>` arms on `Action` or `Command`).
+//! usage line against, how captured text becomes a typed `Command`, and what policy
+//! needs to know about it (`mutates`, `risk`, `asked`). Adding a verb means a line in
+//! the `actions!` table, and the compiler then points at every match that must
+//! handle it: none has a `_ =>` arm on `Action` or `Command`.
 
 use std::collections::HashMap;
 
 use super::value::{AppName, Code, StackName, TaskCount, ValueError, Version, parse_limit};
 
-/// A built-in action, as named by `action = "..."` in a catalogue file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    Help,
-    Ping,
-    Version,
-    Whoami,
-    Deploy,
-    Rollback,
-    Scale,
-    Status,
-    Stacks,
-    Stack,
-    Events,
-    History,
-    Cancel,
-    Lock,
-    Unlock,
-    Confirm,
-    Abort,
+/// The one table of verbs: each line is an `Action` variant and its catalogue
+/// name. The enum, `Action::ALL` and the names are generated from it, so a new verb
+/// is one line here, and then the compiler names every match that must handle it
+/// (parameters, `Command`, policy facts below, dispatch's `run`).
+macro_rules! actions {
+    ($($variant:ident => $name:literal,)+) => {
+        /// A built-in action, as named by `action = "..."` in a catalogue file.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Action {
+            $($variant,)+
+        }
+
+        impl Action {
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)+];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    Help => "help",
+    Ping => "ping",
+    Version => "version",
+    Whoami => "whoami",
+    Deploy => "deploy",
+    Rollback => "rollback",
+    Scale => "scale",
+    Status => "status",
+    Stacks => "stacks",
+    Stack => "stack",
+    Events => "events",
+    History => "history",
+    Cancel => "cancel",
+    Lock => "lock",
+    Unlock => "unlock",
+    Confirm => "confirm",
+    Abort => "abort",
 }
 
 /// What kind of value a parameter takes.
@@ -70,50 +93,8 @@ const fn opt(name: &'static str, kind: Kind) -> ParamSpec {
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
-        Action::Help,
-        Action::Ping,
-        Action::Version,
-        Action::Whoami,
-        Action::Deploy,
-        Action::Rollback,
-        Action::Scale,
-        Action::Status,
-        Action::Stacks,
-        Action::Stack,
-        Action::Events,
-        Action::History,
-        Action::Cancel,
-        Action::Lock,
-        Action::Unlock,
-        Action::Confirm,
-        Action::Abort,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Help => "help",
-            Action::Ping => "ping",
-            Action::Version => "version",
-            Action::Whoami => "whoami",
-            Action::Deploy => "deploy",
-            Action::Rollback => "rollback",
-            Action::Scale => "scale",
-            Action::Status => "status",
-            Action::Stacks => "stacks",
-            Action::Stack => "stack",
-            Action::Events => "events",
-            Action::History => "history",
-            Action::Cancel => "cancel",
-            Action::Lock => "lock",
-            Action::Unlock => "unlock",
-            Action::Confirm => "confirm",
-            Action::Abort => "abort",
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<Action> {
-        Self::ALL.into_iter().find(|a| a.name() == name)
+        Self::ALL.iter().copied().find(|a| a.name() == name)
     }
 
     pub fn params(self) -> &'static [ParamSpec] {
@@ -214,6 +195,16 @@ pub enum Command {
     },
 }
 
+/// Whether an allowed command asks for a confirmation first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Risk {
+    Never,
+    /// Only in a protected environment.
+    InProtected,
+    /// Everywhere, for this reason.
+    Always(&'static str),
+}
+
 /// Longest lock reason kept; the rest is cut so a lock note stays one line.
 const MAX_TEXT: usize = 200;
 
@@ -294,6 +285,90 @@ impl Command {
         }
     }
 
+    /// The command as a person would type it, for prompts, holds and audit.
+    pub fn asked(&self) -> String {
+        match self {
+            Command::Deploy { app, version, plan } => {
+                format!(
+                    "deploy {app} {version}{}",
+                    if *plan { " --plan" } else { "" }
+                )
+            }
+            Command::Rollback { app } => format!("rollback {app}"),
+            Command::Scale { app, count } => format!("scale {app} {count}"),
+            Command::Cancel { app } => format!("cancel {app}"),
+            Command::Lock { app, .. } => format!("lock {app}"),
+            Command::Unlock { app } => format!("unlock {app}"),
+            Command::Status { app: Some(app) } => format!("status {app}"),
+            Command::Events { app, .. } => format!("events {app}"),
+            Command::History { app } => format!("history {app}"),
+            Command::Stack { name } => format!("stack {name}"),
+            Command::Help { .. }
+            | Command::Ping
+            | Command::Version
+            | Command::Whoami
+            | Command::Status { app: None }
+            | Command::Stacks
+            | Command::Confirm { .. }
+            | Command::Abort { .. } => self.action().name().to_string(),
+        }
+    }
+
+    /// When a command that policy allows must still be confirmed.
+    pub fn risk(&self) -> Risk {
+        match self {
+            Command::Scale { count, .. } if count.0 == 0 => {
+                Risk::Always("scaling to 0 stops every task")
+            }
+            Command::Cancel { .. } => Risk::Always("cancel rolls the app back"),
+            Command::Deploy { .. } | Command::Rollback { .. } | Command::Scale { .. } => {
+                Risk::InProtected
+            }
+            // A lock is how a protected environment is kept safe: never in the way.
+            Command::Lock { .. } | Command::Unlock { .. } => Risk::Never,
+            Command::Help { .. }
+            | Command::Ping
+            | Command::Version
+            | Command::Whoami
+            | Command::Status { .. }
+            | Command::Stacks
+            | Command::Stack { .. }
+            | Command::Events { .. }
+            | Command::History { .. }
+            | Command::Confirm { .. }
+            | Command::Abort { .. } => Risk::Never,
+        }
+    }
+
+    /// A deploy to run now (not `--plan`): it is checked against the kinds of
+    /// version the app ran before, and its confirmation prompt shows its plan.
+    pub fn deploy_version(&self) -> Option<&Version> {
+        match self {
+            Command::Deploy {
+                version,
+                plan: false,
+                ..
+            } => Some(version),
+            Command::Deploy { plan: true, .. }
+            | Command::Help { .. }
+            | Command::Ping
+            | Command::Version
+            | Command::Whoami
+            | Command::Rollback { .. }
+            | Command::Scale { .. }
+            | Command::Status { .. }
+            | Command::Stacks
+            | Command::Stack { .. }
+            | Command::Events { .. }
+            | Command::History { .. }
+            | Command::Cancel { .. }
+            | Command::Lock { .. }
+            | Command::Unlock { .. }
+            | Command::Confirm { .. }
+            | Command::Abort { .. } => None,
+        }
+    }
+
     /// The app the command is about, if any: what policy and the in-flight guard key on.
     pub fn app(&self) -> Option<&AppName> {
         match self {
@@ -324,7 +399,7 @@ mod tests {
 
     #[test]
     fn every_action_name_round_trips() {
-        for a in Action::ALL {
+        for &a in Action::ALL {
             assert_eq!(Action::from_name(a.name()), Some(a));
         }
         assert_eq!(Action::from_name("exec"), None);

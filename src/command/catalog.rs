@@ -404,7 +404,14 @@ impl Catalog {
         params: &BTreeMap<String, String>,
     ) -> Result<Body, Problem> {
         let action = Action::from_name(action).ok_or_else(|| {
-            Problem::UnknownAction(action.to_string(), Action::ALL.map(Action::name).join(", "))
+            Problem::UnknownAction(
+                action.to_string(),
+                Action::ALL
+                    .iter()
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
         })?;
         let specs = action.params();
         let spec_names = || specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ");

@@ -68,8 +68,8 @@ impl<O: Ops> Dispatcher<O> {
                 crate::message::ButtonStyle::Danger,
             )
         };
-        match (command, app) {
-            (Command::Deploy { version, .. }, Some(app)) => {
+        match (command.deploy_version().cloned(), app) {
+            (Some(version), Some(app)) => {
                 let target = self.target(app, inbound);
                 self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
                     let plan = match d.inner.ops.plan(&target, &version).await {
@@ -79,7 +79,7 @@ impl<O: Ops> Dispatcher<O> {
                     Ok(buttons(Reply::text(format!("{prompt}\n{plan}"))))
                 })
             }
-            _ => Handled::Reply(buttons(Reply::text(prompt))),
+            (None, _) | (Some(_), None) => Handled::Reply(buttons(Reply::text(prompt))),
         }
     }
 
@@ -96,7 +96,7 @@ impl<O: Ops> Dispatcher<O> {
         asked: String,
         rule: Option<String>,
     ) -> Handled {
-        let Command::Deploy { version, .. } = &command else {
+        let Some(version) = command.deploy_version() else {
             unreachable!("only deploys are checked")
         };
         // Refuse a busy app at once; the hold itself is taken when the deploy starts.

@@ -303,7 +303,7 @@ impl<O: Ops> Dispatcher<O> {
             environment,
         };
         let decision = self.inner.policy.decide(&request);
-        let asked = asked(&command);
+        let asked = command.asked();
         let verb = command.action().name();
         metrics().command(
             verb,
@@ -318,11 +318,11 @@ impl<O: Ops> Dispatcher<O> {
                 if command.action().mutates() {
                     self.audit(inbound, &asked, "allowed", rule.as_deref(), outbox);
                 }
-                match (&command, app) {
-                    (Command::Deploy { plan: false, .. }, Some(app)) => {
+                match (command.deploy_version(), app) {
+                    (Some(_), Some(app)) => {
                         self.deploy_if_familiar(command, app.clone(), inbound, outbox, asked, rule)
                     }
-                    _ => self.run(command, app.cloned(), inbound, outbox),
+                    (None, _) | (Some(_), None) => self.run(command, app.cloned(), inbound, outbox),
                 }
             }
             Decision::Deny(why) => {
@@ -672,24 +672,6 @@ impl<O: Ops> Dispatcher<O> {
 
     fn next_id(&self) -> MessageId {
         MessageId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-/// The command as a person would type it, for prompts, holds and audit.
-fn asked(command: &Command) -> String {
-    match command {
-        Command::Deploy { app, version, plan } => {
-            format!(
-                "deploy {app} {version}{}",
-                if *plan { " --plan" } else { "" }
-            )
-        }
-        Command::Rollback { app } => format!("rollback {app}"),
-        Command::Scale { app, count } => format!("scale {app} {count}"),
-        Command::Cancel { app } => format!("cancel {app}"),
-        Command::Lock { app, .. } => format!("lock {app}"),
-        Command::Unlock { app } => format!("unlock {app}"),
-        other => other.action().name().to_string(),
     }
 }
 

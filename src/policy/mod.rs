@@ -9,6 +9,7 @@
 //! platform's stable ids (`slack:U024BE7LH`), never display names. A denial names
 //! the role or channel that would be needed, and nothing about other rules.
 
+use crate::command::action::Risk;
 use crate::command::{Action, Command};
 use crate::config::{Access, App, Config, Environment, Rule};
 use crate::message::{Author, Origin};
@@ -112,7 +113,7 @@ impl Policy {
     /// A one-line summary of what this person may change in this channel, for `whoami`.
     pub fn allowed_here(&self, origin: &Origin, author: &Author, apps: &[&App]) -> Vec<String> {
         let mut lines = Vec::new();
-        for verb in Action::ALL.into_iter().filter(|a| a.mutates()) {
+        for verb in Action::ALL.iter().copied().filter(|a| a.mutates()) {
             let names: Vec<String> = apps
                 .iter()
                 .filter(|app| {
@@ -246,13 +247,10 @@ impl Policy {
     fn confirm_if_risky(&self, request: &Request<'_>, rule: Option<String>) -> Decision {
         let env = request.environment;
         let other_person = env.is_some_and(|e| e.two_person);
-        let why = match request.command {
-            Command::Lock { .. } | Command::Unlock { .. } => None,
-            Command::Scale { count, .. } if count.0 == 0 => {
-                Some("scaling to 0 stops every task".to_string())
-            }
-            Command::Cancel { .. } => Some("cancel rolls the app back".to_string()),
-            _ => env
+        let why = match request.command.risk() {
+            Risk::Never => None,
+            Risk::Always(why) => Some(why.to_string()),
+            Risk::InProtected => env
                 .filter(|e| e.protected)
                 .map(|e| format!("{} is a protected environment", e.name)),
         };
