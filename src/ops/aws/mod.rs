@@ -136,15 +136,14 @@ impl AwsOps {
 
     /// Clients in the bot's own account and region (`[aws]`), for the `stack` CLI.
     pub(crate) async fn home_clients(&self) -> OpsResult<Clients> {
-        let base = self.base().await?;
-        let (ecs, cfn) = client_configs(base, self.emulator_account.as_deref());
-        Ok(Clients {
-            ecs: aws_sdk_ecs::Client::from_conf(ecs),
-            cfn: aws_sdk_cloudformation::Client::from_conf(cfn),
-            revisions: Default::default(),
-        })
+        Ok(Clients::new(
+            self.base().await?,
+            self.emulator_account.as_deref(),
+        ))
     }
 
+    /// Clients for an environment: its region, and the role it assumes. Built once
+    /// per environment and shared by every operation there.
     pub(crate) async fn clients(&self, env: &Environment) -> OpsResult<Clients> {
         let mut clients = self.clients.lock().await;
         if let Some(c) = clients.get(&env.name) {
@@ -169,12 +168,7 @@ impl AwsOps {
                 )
                 .build();
         }
-        let (ecs, cfn) = client_configs(&sdk, self.emulator_account.as_deref());
-        let c = Clients {
-            ecs: aws_sdk_ecs::Client::from_conf(ecs),
-            cfn: aws_sdk_cloudformation::Client::from_conf(cfn),
-            revisions: Default::default(),
-        };
+        let c = Clients::new(&sdk, self.emulator_account.as_deref());
         clients.insert(env.name.clone(), c.clone());
         Ok(c)
     }
@@ -246,23 +240,41 @@ impl AwsOps {
     }
 }
 
-/// Service configs for ECS and CloudFormation from one `SdkConfig`; with an
-/// emulator account, every request carries it (tests build their clients here too).
+/// One service's client config from the shared `SdkConfig` (credentials, region,
+/// retries, timeouts), with the interceptors every AWS call gets: the call
+/// counter, and the emulator's account header in development and tests. A new
+/// service (SQS, CloudWatch Logs, DynamoDB) is one more line where it is used.
+macro_rules! service_config {
+    ($service:ident, $sdk:expr, $emulator_account:expr) => {{
+        let mut config = $service::config::Builder::from($sdk).interceptor(CountCalls);
+        if let Some(account) = $emulator_account {
+            config = config.interceptor(EmulatorAccount(account.to_string()));
+        }
+        config.build()
+    }};
+}
+
+impl Clients {
+    fn new(sdk: &SdkConfig, emulator_account: Option<&str>) -> Clients {
+        let (ecs, cfn) = client_configs(sdk, emulator_account);
+        Clients {
+            ecs: aws_sdk_ecs::Client::from_conf(ecs),
+            cfn: aws_sdk_cloudformation::Client::from_conf(cfn),
+            revisions: Default::default(),
+        }
+    }
+}
+
+/// Service configs for ECS and CloudFormation from one `SdkConfig` (tests build
+/// their own clients here too).
 pub fn client_configs(
     sdk: &SdkConfig,
     emulator_account: Option<&str>,
 ) -> (aws_sdk_ecs::Config, aws_sdk_cloudformation::Config) {
-    let (mut ecs, mut cfn) = (
-        aws_sdk_ecs::config::Builder::from(sdk),
-        aws_sdk_cloudformation::config::Builder::from(sdk),
-    );
-    if let Some(account) = emulator_account {
-        ecs = ecs.interceptor(EmulatorAccount(account.to_string()));
-        cfn = cfn.interceptor(EmulatorAccount(account.to_string()));
-    }
-    ecs = ecs.interceptor(CountCalls);
-    cfn = cfn.interceptor(CountCalls);
-    (ecs.build(), cfn.build())
+    (
+        service_config!(aws_sdk_ecs, sdk, emulator_account),
+        service_config!(aws_sdk_cloudformation, sdk, emulator_account),
+    )
 }
 
 /// Counts every AWS call for `/metrics`, by operation and whether it succeeded:
@@ -282,12 +294,9 @@ impl Intercept for CountCalls {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            // The SDK's own service name (`ECS`, `CloudFormation`): every service
+            // is labelled as itself.
             let service = meta.service().to_ascii_lowercase();
-            let service = if service.contains("cloudformation") {
-                "cloudformation"
-            } else {
-                "ecs"
-            };
             let outcome = match context.output_or_error() {
                 Some(Ok(_)) => "ok",
                 _ => "error",
