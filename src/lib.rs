@@ -1,19 +1,25 @@
 //! dockhand: ChatOps for AWS ECS and CloudFormation.
 //!
-//! A chat message travels one way through these modules:
+//! A chat message travels one way through these modules, each using only the
+//! ones above it in this list:
 //!
 //! ```text
-//! chat      adapter (shell; Slack, Discord)  -> Inbound
-//! command   prefix/mention stripped, catalogue match      -> Command (typed args)
-//! policy    who may do what where                          -> Decision
-//! ops       ECS / CloudFormation work, progress as a stream -> Outcome + Events
-//! render    results as platform-neutral Replies, which each adapter draws
+//! message   the neutral model (Inbound, Reply, Outbound) and text safety; uses nothing
+//! command   prefix/mention stripped, catalogue match, the verb table -> Command
+//! config    dockhand.toml plus the environment
+//! policy    who may do what where, what needs confirming            -> Decision
+//! ops       AWS by capability (Rollouts, Inspect, Store), the judge  -> Outcome + Events
+//! render    results as platform-neutral Replies
+//! dispatch  the pipeline: handle, run, confirmations, operations; the one place
+//!           errors become chat text
+//! adapters  shell, Slack, Discord, and the outbound Router           <-> the platforms
+//! app       `dockhand run`: owns every task, writes down the stop order
 //! ```
 //!
-//! `dispatch` strings the stops together and is the one place errors become chat
-//! text. `config` is `dockhand.toml` plus the environment. The core (`command`,
-//! `policy`, `dispatch`, `render`) never touches a platform's or AWS's types: those
-//! live in `chat::*` adapters and in `ops::aws`.
+//! `metrics` (the counters), `health` (the endpoints and readiness registry) and
+//! `logging` sit beside the flow and use none of it. The core (`command`, `policy`,
+//! `dispatch`, `render`) never touches a platform's or AWS's types: those live in
+//! `adapters::*` and in `ops::aws`.
 
 pub mod adapters;
 pub mod app;

@@ -278,17 +278,13 @@ impl Cmd {
 }
 
 /// The head message of an operation, edited once the current version is known
-/// (`current`): "Deploying hubot v2 (now v1) to prod, asked by @alice."
-pub fn head(
-    kind: &OperationKind,
-    target: &Target,
-    start: &crate::dispatch::Start,
-    current: Option<&str>,
-) -> String {
+/// (`current`): "Deploying hubot v2 (now v1) to prod, asked by @alice."; after a
+/// restart (`resumed`), that dockhand watches it again.
+pub fn head(kind: &OperationKind, target: &Target, resumed: bool, current: Option<&str>) -> String {
     let app = &target.app.name;
     let (env, by) = (&target.app.environment, &target.requester.name);
     let now = current.map(|c| format!(" (now {c})")).unwrap_or_default();
-    if let crate::dispatch::Start::Resumed(_) = start {
+    if resumed {
         return format!(
             "Watching `{}` again after a restart of dockhand, asked by {by}.",
             kind.asked(app)

@@ -18,6 +18,9 @@ pub use catalog::{Catalog, CatalogError, Match};
 
 use crate::message::Via;
 
+/// The slash command, on Slack and Discord alike: `/dockhand deploy hubot v2`.
+pub const SLASH_COMMAND: &str = "dockhand";
+
 /// Longest command text considered; anything longer is refused before matching.
 pub const MAX_COMMAND_LEN: usize = 1000;
 

@@ -41,7 +41,7 @@ mod audit;
 mod confirm;
 mod operations;
 
-pub use operations::Start;
+use operations::Start;
 
 /// What `handle` did with a message.
 #[derive(Debug)]
@@ -366,7 +366,7 @@ impl<O: Ops> Dispatcher<O> {
         if prefix_works && !prefix.is_empty() {
             render::Cmd::prefixed(prefix)
         } else {
-            render::Cmd::slash(crate::adapters::discord::COMMAND)
+            render::Cmd::slash(crate::command::SLASH_COMMAND)
         }
     }
 

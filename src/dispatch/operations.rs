@@ -43,7 +43,7 @@ impl<O: Ops> Dispatcher<O> {
                     &origin,
                     target,
                     kind,
-                    Start::Resumed(op.started_at),
+                    Start::Resumed,
                     move |d: Dispatcher<O>, t: Target, p| async move {
                         d.inner.ops.resume(&t, &op, p).await
                     },
@@ -156,7 +156,7 @@ impl<O: Ops> Dispatcher<O> {
                 },
                 started_at: ops::now(),
             }),
-            Start::Resumed(_) => None,
+            Start::Resumed => None,
         };
         let send = {
             let (outbox, origin) = (outbox.clone(), origin.clone());
@@ -175,7 +175,8 @@ impl<O: Ops> Dispatcher<O> {
             let recorded_target = target.clone();
             let started = Instant::now();
             let (tx, mut rx) = mpsc::unbounded_channel();
-            let head = |current: Option<&str>| render::head(&kind, &target, &start, current);
+            let resumed = matches!(start, Start::Resumed);
+            let head = |current: Option<&str>| render::head(&kind, &target, resumed, current);
             let mut head_text = head(None);
             send(Reply::text(head_text.clone()).with_id(id));
             if let Some(record) = &record
@@ -255,10 +256,10 @@ impl<O: Ops> Dispatcher<O> {
 }
 
 /// How an operation began: asked in chat now, or resumed after a restart (its
-/// record on the AWS side exists already), with when it was first asked.
-pub enum Start {
+/// record on the AWS side exists already).
+pub(super) enum Start {
     Asked,
-    Resumed(ops::Epoch),
+    Resumed,
 }
 
 /// Releases an app's hold when the operation ends, however it ends.

@@ -47,7 +47,7 @@ use crate::message::{Author, Inbound, Origin, Platform, Via};
 use deliver::{Deliverer, Direct};
 
 /// The application command every invocation goes through.
-pub const COMMAND: &str = "dockhand";
+pub const COMMAND: &str = crate::command::SLASH_COMMAND;
 
 /// Why the Discord adapter could not start or stopped; each says what to do.
 #[derive(Debug, thiserror::Error)]
