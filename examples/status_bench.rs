@@ -9,7 +9,8 @@
 //! figures measure dockhand's batching and concurrency plus a local round trip,
 //! not AWS's latency; the call counts are what carry over to AWS.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/support/aws.rs"]
+#[allow(dead_code)] // the bench uses the harness's AWS part only
 mod support;
 
 use std::time::{Duration, Instant};

@@ -2,9 +2,9 @@
 //! the dispatcher, the AWS SDK over HTTP into the local emulator (moto plus our
 //! rollout layer), replies out. Each test runs in its own emulator account.
 //!
-//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test aws`).
+//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test tests aws::`).
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::World;

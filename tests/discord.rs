@@ -3,13 +3,11 @@
 //! API and gateway websocket) and the real pipeline behind it, with AWS calls going
 //! to the local emulator.
 //!
-//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test discord`).
+//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test tests discord::`).
 
-#[path = "support/discord.rs"]
-mod discord_server;
-#[path = "support/process.rs"]
-mod process;
-mod support;
+use crate::support;
+use crate::support::discord as discord_server;
+use crate::support::process;
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;

@@ -3,7 +3,7 @@
 //! what recovery does with it, and commands written the way they work where a reply
 //! is read. How AWS behaves is tested against the emulator (tests/aws.rs).
 
-mod support;
+use crate::support;
 
 use tokio::sync::mpsc;
 

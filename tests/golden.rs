@@ -5,7 +5,7 @@
 //! lines, against the files in `tests/golden/replies/`.
 //!
 //! A change in how a reply looks shows up in review as a diff of those files:
-//! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites them.
+//! `UPDATE_GOLDEN=1 cargo test --test tests golden::` rewrites them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -3,13 +3,11 @@
 //! Web API and Socket Mode websocket) and the real pipeline behind it, with AWS
 //! calls going to the local emulator.
 //!
-//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test slack`).
+//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test tests slack::`).
 
-#[path = "support/process.rs"]
-mod process;
-#[path = "support/slack.rs"]
-mod slack_server;
-mod support;
+use crate::support;
+use crate::support::process;
+use crate::support::slack as slack_server;
 
 use hmac::{Hmac, Mac};
 use serde_json::json;

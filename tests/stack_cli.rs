@@ -2,9 +2,9 @@
 //! local emulator, with the bundled templates (the seeds' two-stack pattern: the
 //! service stack filled from the cluster stack's outputs).
 //!
-//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test stack_cli`).
+//! Run with `make test` (or `scripts/with-emulator.sh cargo test --test tests stack_cli::`).
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

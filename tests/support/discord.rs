@@ -16,8 +16,6 @@
 //! shape serenity reads fails the test here, not somewhere inside the client.
 //! Interactions are the exception (see `checked`): parsed, then sent as written.
 
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

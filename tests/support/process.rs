@@ -2,8 +2,6 @@
 //! `mod.rs` because examples and benches share that, and only test targets know
 //! where cargo put the binary.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use crate::support::{assert_no_secret, emulator_url, free_port};

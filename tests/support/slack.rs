@@ -10,8 +10,6 @@
 //! Socket Mode envelope itself (`type`, `envelope_id`, `accepts_response_payload`
 //! around the payload) is written here: slack-morphism keeps those types private.
 
-#![allow(dead_code)]
-
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,0 +1,31 @@
+//! Every integration test, in one binary (as ripgrep and just do): one link
+//! instead of one per topic, and one support module every topic shares.
+//!
+//! `make test` runs them with one AWS emulator; `scripts/with-emulator.sh cargo
+//! test --test tests aws::` runs one topic, `cargo test --test tests catalog::`
+//! one that needs no AWS.
+
+mod support;
+
+/// Deploy, rollback, scale, cancel and the describe verbs against the emulator.
+mod aws;
+/// The command catalogue: loading, matching, validation, help.
+mod catalog;
+/// The Discord adapter through serenity against a local Discord.
+mod discord;
+/// Dispatch's own behaviours on a fake AWS, in milliseconds.
+mod dispatch;
+/// The fuzz harness's properties, run briefly.
+mod fuzz;
+/// What a person sees, per platform, against files under tests/golden/.
+mod golden;
+/// The authorisation matrix and confirmations, before any AWS call.
+mod policy;
+/// `dockhand shell` as a process, and its drawing.
+mod shell;
+/// The Slack adapter through slack-morphism against a local Slack.
+mod slack;
+/// `dockhand stack up | plan | delete` against the emulator.
+mod stack_cli;
+/// The bundled CloudFormation templates.
+mod templates;
