@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
 use crate::message::Outbound;
-use crate::message::{MessageId, Reply};
+use crate::message::{MessageId, Placement, Reply};
 
 /// The shortest time between two edits of one message.
 pub const EDIT_INTERVAL: Duration = Duration::from_secs(1);
@@ -87,18 +87,87 @@ impl Edits {
     }
 }
 
-/// A platform's deliverer: what `deliver` drives.
+/// Ids remembered for later edits; a deploy's messages are done long before this
+/// many newer ones are posted.
+const REMEMBERED: usize = 4096;
+
+/// What every deliverer keeps: dispatch's message ids mapped to where the platform
+/// posted them (`P`: Slack's channel and `ts`, Discord's channel and message id),
+/// and the edits waiting their turn. Old ids are forgotten past `REMEMBERED`, with
+/// their held edits.
+#[derive(Debug)]
+pub struct Outgoing<P> {
+    pub edits: Edits,
+    posted: HashMap<MessageId, (u64, P)>,
+    order: u64,
+}
+
+impl<P> Default for Outgoing<P> {
+    fn default() -> Self {
+        Outgoing {
+            edits: Edits::default(),
+            posted: HashMap::new(),
+            order: 0,
+        }
+    }
+}
+
+impl<P> Outgoing<P> {
+    /// Remembers where `id` was posted.
+    pub fn posted(&mut self, id: MessageId, at: P) {
+        self.order += 1;
+        self.posted.insert(id, (self.order, at));
+        if self.posted.len() > REMEMBERED {
+            let cutoff = self.order - (REMEMBERED as u64) / 2;
+            self.posted.retain(|_, (order, _)| *order > cutoff);
+            let posted = &self.posted;
+            self.edits.retain(|id| posted.contains_key(id));
+        }
+    }
+
+    pub fn get(&self, id: MessageId) -> Option<&P> {
+        self.posted.get(&id).map(|(_, p)| p)
+    }
+
+    pub fn get_mut(&mut self, id: MessageId) -> Option<&mut P> {
+        self.posted.get_mut(&id).map(|(_, p)| p)
+    }
+
+    /// The edit of `id` whose turn has come, with where to send it; an edit of a
+    /// message that was never posted (its post failed) is dropped, and said.
+    pub fn take_edit(&mut self, id: MessageId, platform: &str) -> Option<(Reply, &P)> {
+        let reply = self.edits.take(id)?;
+        match self.posted.get(&id) {
+            Some((_, p)) => Some((reply, p)),
+            None => {
+                tracing::warn!(
+                    ?id,
+                    platform,
+                    "an edit for a message that was never posted is dropped"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A platform's deliverer: what `deliver` drives. It posts and edits in its
+/// platform's idiom; the pacing of edits and the id map are `Outgoing`'s.
 pub trait Sink: Send {
     /// What the adapter itself asks to be delivered (answers to clicks).
     type Direct: Send;
-    fn next_due(&self) -> Option<Instant>;
-    fn reply(&mut self, out: Outbound) -> impl Future<Output = ()> + Send;
+    /// Where the platform put a posted message.
+    type Posted: Send;
+    fn outgoing(&mut self) -> &mut Outgoing<Self::Posted>;
+    /// A new message, or a post in the thread of an earlier one.
+    fn post(&mut self, out: Outbound) -> impl Future<Output = ()> + Send;
+    /// Sends the held edit of `id`, whose turn has come.
+    fn edit(&mut self, id: MessageId) -> impl Future<Output = ()> + Send;
     fn direct(&mut self, d: Self::Direct) -> impl Future<Output = ()> + Send;
-    fn flush(&mut self, all: bool) -> impl Future<Output = ()> + Send;
 }
 
-/// Runs a deliverer until both channels close (every sender gone), then flushes
-/// held edits. The adapter's own messages go first: Discord wants a click answered
+/// Runs a deliverer until both channels close (every sender gone), then sends every
+/// held edit. The adapter's own messages go first: Discord wants a click answered
 /// within 3 s, and a settled prompt should change before what follows it.
 pub async fn deliver<S: Sink>(
     mut sink: S,
@@ -107,7 +176,7 @@ pub async fn deliver<S: Sink>(
 ) {
     let (mut outbox_open, mut direct_open) = (true, true);
     while outbox_open || direct_open {
-        let due = sink.next_due();
+        let due = sink.outgoing().edits.next_due();
         tokio::select! {
             biased;
             d = direct.recv(), if direct_open => match d {
@@ -115,15 +184,32 @@ pub async fn deliver<S: Sink>(
                 None => direct_open = false,
             },
             out = outbox.recv(), if outbox_open => match out {
-                Some(out) => sink.reply(out).await,
+                Some(out) => match out.reply.placement {
+                    // Coalesced: sent now if its interval has passed, else held
+                    // (a newer edit replaces a held one).
+                    Placement::Edit(id) => {
+                        if sink.outgoing().edits.offer(id, out.reply) {
+                            sink.edit(id).await;
+                        }
+                    }
+                    Placement::New | Placement::Thread(_) => sink.post(out).await,
+                },
                 None => outbox_open = false,
             },
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
-                sink.flush(false).await
+                flush(&mut sink, false).await
             }
         }
     }
-    sink.flush(true).await;
+    flush(&mut sink, true).await;
+}
+
+/// Sends the edits whose turn has come (all of them when `all`).
+async fn flush<S: Sink>(sink: &mut S, all: bool) {
+    let due = sink.outgoing().edits.due(all);
+    for id in due {
+        sink.edit(id).await;
+    }
 }
 
 #[cfg(test)]

@@ -26,9 +26,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 
-use crate::dispatch::Handle;
+use crate::dispatch::{Click, Handle, Handled};
 use crate::health::Health;
-use crate::message::{Outbound, Outbox, Platform};
+use crate::message::{Author, Inbound, Origin, Outbound, Outbox, Platform, Via};
 
 /// What the supervisor gives an adapter.
 pub struct Wiring {
@@ -42,6 +42,45 @@ pub struct Wiring {
     pub health: Health,
     /// Cancelled when the bot stops: take no more events.
     pub stop: CancellationToken,
+}
+
+/// A message from a person, through dispatch: an immediate answer goes back where
+/// it came from; work dispatch spawned answers through `outbox` by itself.
+pub fn answer(
+    handler: &dyn Handle,
+    origin: Origin,
+    author: &Author,
+    via: Via,
+    text: &str,
+    outbox: &Outbox,
+) {
+    let inbound = Inbound {
+        origin: &origin,
+        author,
+        via,
+        text,
+    };
+    if let Handled::Reply(reply) = handler.handle(&inbound, outbox) {
+        let _ = outbox.send(Outbound { origin, reply });
+    }
+}
+
+/// A Confirm/Abort click by `author`: what it did, for the adapter to draw (the
+/// settled prompt for everyone, or the refusal for the clicker alone).
+pub fn click(
+    handler: &dyn Handle,
+    origin: &Origin,
+    author: &Author,
+    command: &str,
+    outbox: &Outbox,
+) -> Click {
+    let inbound = Inbound {
+        origin,
+        author,
+        via: Via::Addressed,
+        text: command,
+    };
+    handler.click(&inbound, outbox)
 }
 
 /// Sends every `Outbound` to the deliverer of its origin's platform.

@@ -12,23 +12,17 @@
 //! take longer, and the bot's own messages can be edited for as long as they exist.
 //! Interaction answers (a deferred slash command, a button click) are `Direct`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serenity::all::{
     ChannelId, CommandInteraction, ComponentInteraction, CreateInteractionResponse, CreateThread,
     Http, MessageId as DiscordMessageId,
 };
-use tokio::time::Instant;
 
 use super::embeds::{self, Drawn};
-use crate::adapters::edits::{Edits, Sink};
+use crate::adapters::edits::{Outgoing, Sink};
 use crate::message::Outbound;
 use crate::message::{MessageId, Origin, Placement, Reply};
-
-/// Ids remembered for later edits; a deploy's messages are done long before this
-/// many newer ones are posted.
-const REMEMBERED: usize = 4096;
 
 /// Interaction answers the adapter itself (not dispatch) asks for.
 #[derive(Debug)]
@@ -53,7 +47,7 @@ pub enum Direct {
 
 /// Where a posted message lives.
 #[derive(Debug, Clone)]
-struct Posted {
+pub struct Posted {
     channel: ChannelId,
     message: DiscordMessageId,
     /// Where its thread lines go: the thread started from it once it has one, or
@@ -61,29 +55,24 @@ struct Posted {
     thread: Option<ChannelId>,
     /// The name a thread started from it gets: its first line when posted.
     name: String,
-    order: u64,
 }
 
 pub struct Deliverer {
     http: Arc<Http>,
-    posted: HashMap<MessageId, Posted>,
-    edits: Edits,
-    order: u64,
+    out: Outgoing<Posted>,
 }
 
 impl Deliverer {
     pub fn new(http: Arc<Http>) -> Deliverer {
         Deliverer {
             http,
-            posted: HashMap::new(),
-            edits: Edits::default(),
-            order: 0,
+            out: Outgoing::default(),
         }
     }
 
     /// The thread of a posted message, started from it on first use.
     async fn thread_of(&mut self, id: MessageId, origin: &Origin) -> Option<ChannelId> {
-        let Some(posted) = self.posted.get(&id).cloned() else {
+        let Some(posted) = self.out.get(id).cloned() else {
             tracing::warn!(
                 ?id,
                 "discord: a thread line for a message never posted goes to the channel"
@@ -106,13 +95,13 @@ impl Deliverer {
                 posted.channel
             }
         };
-        if let Some(p) = self.posted.get_mut(&id) {
+        if let Some(p) = self.out.get_mut(id) {
             p.thread = Some(thread);
         }
         Some(thread)
     }
 
-    async fn post(&mut self, channel: ChannelId, reply: Reply, thread: Option<ChannelId>) {
+    async fn send_post(&mut self, channel: ChannelId, reply: Reply, thread: Option<ChannelId>) {
         let id = reply.id;
         match channel
             .send_message(&*self.http, embeds::draw(&reply).post())
@@ -120,18 +109,15 @@ impl Deliverer {
         {
             Ok(message) => {
                 if let Some(id) = id {
-                    self.order += 1;
-                    self.posted.insert(
+                    self.out.posted(
                         id,
                         Posted {
                             channel,
                             message: message.id,
                             thread,
                             name: thread_name(&reply.text),
-                            order: self.order,
                         },
                     );
-                    self.forget_old();
                 }
             }
             Err(e) => tracing::warn!(
@@ -142,15 +128,8 @@ impl Deliverer {
         }
     }
 
-    async fn edit(&mut self, id: MessageId) {
-        let Some(reply) = self.edits.take(id) else {
-            return;
-        };
-        let Some(posted) = self.posted.get(&id) else {
-            tracing::warn!(
-                ?id,
-                "discord: an edit for a message that was never posted is dropped"
-            );
+    async fn send_edit(&mut self, id: MessageId) {
+        let Some((reply, posted)) = self.out.take_edit(id, "discord") else {
             return;
         };
         let (channel, message) = (posted.channel, posted.message);
@@ -160,16 +139,6 @@ impl Deliverer {
         {
             tracing::warn!(%channel, error = %e, "discord: editing a message failed");
         }
-    }
-
-    fn forget_old(&mut self) {
-        if self.posted.len() <= REMEMBERED {
-            return;
-        }
-        let cutoff = self.order - (REMEMBERED as u64) / 2;
-        self.posted.retain(|_, p| p.order > cutoff);
-        let posted = &self.posted;
-        self.edits.retain(|id| posted.contains_key(id));
     }
 }
 
@@ -198,18 +167,16 @@ fn thread_name(head: &str) -> String {
 
 impl Sink for Deliverer {
     type Direct = Direct;
+    type Posted = Posted;
 
-    fn next_due(&self) -> Option<Instant> {
-        self.edits.next_due()
+    fn outgoing(&mut self) -> &mut Outgoing<Posted> {
+        &mut self.out
     }
 
-    async fn reply(&mut self, out: Outbound) {
+    async fn post(&mut self, out: Outbound) {
         match out.reply.placement {
-            Placement::Edit(id) => {
-                if self.edits.offer(id, out.reply) {
-                    self.edit(id).await;
-                }
-            }
+            // Edits are `deliver`'s: they come back as `edit`.
+            Placement::Edit(_) => {}
             Placement::New => {
                 // A thread is a channel of its own on Discord.
                 let in_thread = out.origin.thread.is_some();
@@ -217,22 +184,19 @@ impl Sink for Deliverer {
                     return;
                 };
                 let thread = (in_thread || out.origin.direct).then_some(channel);
-                self.post(channel, out.reply, thread).await
+                self.send_post(channel, out.reply, thread).await
             }
             Placement::Thread(id) => {
                 let Some(channel) = self.thread_of(id, &out.origin).await else {
                     return;
                 };
-                self.post(channel, out.reply, Some(channel)).await
+                self.send_post(channel, out.reply, Some(channel)).await
             }
         }
     }
 
-    /// Sends the edits whose turn has come (all of them when `all`).
-    async fn flush(&mut self, all: bool) {
-        for id in self.edits.due(all) {
-            self.edit(id).await;
-        }
+    async fn edit(&mut self, id: MessageId) {
+        self.send_edit(id).await
     }
 
     async fn direct(&mut self, d: Direct) {

@@ -598,17 +598,7 @@ async fn work(
                 author,
                 text,
                 via,
-            } => {
-                let inbound = Inbound {
-                    origin: &origin,
-                    author: &author,
-                    via,
-                    text: &text,
-                };
-                if let Handled::Reply(reply) = handler.handle(&inbound, &outbox) {
-                    let _ = outbox.send(Outbound { origin, reply });
-                }
-            }
+            } => crate::adapters::answer(&*handler, origin, &author, via, &text, &outbox),
             Incoming::Slash {
                 origin,
                 author,
@@ -644,20 +634,15 @@ async fn work(
                 interaction,
             } => {
                 let command = interaction.data.custom_id.clone();
-                let inbound = Inbound {
-                    origin: &origin,
-                    author: &author,
-                    via: Via::Addressed,
-                    text: &command,
-                };
-                let note = match handler.click(&inbound, &outbox) {
-                    Click::Settled(note) => note,
-                    Click::Refused(text) => {
-                        // Only the clicker hears why; the buttons stay for the right person.
-                        let _ = direct.send(Direct::Refuse { interaction, text });
-                        continue;
-                    }
-                };
+                let note =
+                    match crate::adapters::click(&*handler, &origin, &author, &command, &outbox) {
+                        Click::Settled(note) => note,
+                        Click::Refused(text) => {
+                            // Only the clicker hears why; the buttons stay for the right person.
+                            let _ = direct.send(Direct::Refuse { interaction, text });
+                            continue;
+                        }
+                    };
                 let prompt = interaction.message.content.clone();
                 let _ = direct.send(Direct::Settle {
                     interaction,

@@ -11,21 +11,15 @@
 //! progress message Slack refuses to update gets its news as thread posts instead,
 //! at most one per `edits::SLOW_INTERVAL`, the last text always among them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use slack_morphism::prelude::*;
-use tokio::time::Instant;
 
 use super::blocks;
 use super::{Client, ts_of};
-use crate::adapters::edits::{Edits, Sink};
+use crate::adapters::edits::{Outgoing, Sink};
 use crate::message::Outbound;
 use crate::message::{MessageId, Origin, Placement, Reply};
-
-/// Ids remembered for later edits; a deploy's messages are done long before this
-/// many newer ones are posted.
-const REMEMBERED: usize = 4096;
 
 /// What the adapter itself (not dispatch) asks to be delivered.
 #[derive(Debug)]
@@ -48,20 +42,17 @@ pub enum Direct {
 
 /// Where a posted message lives.
 #[derive(Debug, Clone)]
-struct Posted {
+pub struct Posted {
     channel: String,
     ts: String,
     /// The thread its own thread posts go in: its `ts`, or the thread it is in.
     thread_root: String,
-    order: u64,
 }
 
 pub struct Deliverer {
     client: Arc<Client>,
     token: SlackApiToken,
-    posted: HashMap<MessageId, Posted>,
-    edits: Edits,
-    order: u64,
+    out: Outgoing<Posted>,
 }
 
 impl Deliverer {
@@ -69,13 +60,11 @@ impl Deliverer {
         Deliverer {
             client,
             token,
-            posted: HashMap::new(),
-            edits: Edits::default(),
-            order: 0,
+            out: Outgoing::default(),
         }
     }
 
-    async fn post(&mut self, origin: &Origin, reply: Reply, thread: Option<String>) {
+    async fn send_post(&mut self, origin: &Origin, reply: Reply, thread: Option<String>) {
         let mut req = SlackApiChatPostMessageRequest::new(
             origin.channel.to_string().into(),
             blocks::content(&reply),
@@ -88,17 +77,14 @@ impl Deliverer {
             Ok(res) => {
                 if let Some(id) = reply.id {
                     let ts = res.ts.to_string();
-                    self.order += 1;
-                    self.posted.insert(
+                    self.out.posted(
                         id,
                         Posted {
                             channel: res.channel.to_string(),
                             thread_root: thread.unwrap_or_else(|| ts.clone()),
                             ts,
-                            order: self.order,
                         },
                     );
-                    self.forget_old();
                 }
             }
             Err(e) => tracing::warn!(
@@ -109,17 +95,11 @@ impl Deliverer {
         }
     }
 
-    async fn edit(&mut self, id: MessageId) {
-        let Some(reply) = self.edits.take(id) else {
+    async fn send_edit(&mut self, id: MessageId) {
+        let Some((reply, posted)) = self.out.take_edit(id, "slack") else {
             return;
         };
-        let Some(posted) = self.posted.get(&id) else {
-            tracing::warn!(
-                ?id,
-                "slack: an edit for a message that was never posted is dropped"
-            );
-            return;
-        };
+        let posted = posted.clone();
         let req = SlackApiChatUpdateRequest::new(
             posted.channel.clone().into(),
             blocks::content(&reply),
@@ -138,7 +118,7 @@ impl Deliverer {
                 // Each later edit of it would be one more thread post: they are
                 // paced at `edits::SLOW_INTERVAL` from now on, the newest text
                 // winning, and the last one is still sent (a held edit always is).
-                self.edits.slow_down(id);
+                self.out.edits.slow_down(id);
                 let note = Reply::text(format!(
                     "(Slack refused to update the message above: {}.)\n{}",
                     short_error(&e),
@@ -155,16 +135,6 @@ impl Deliverer {
             }
         }
     }
-
-    fn forget_old(&mut self) {
-        if self.posted.len() <= REMEMBERED {
-            return;
-        }
-        let cutoff = self.order - (REMEMBERED as u64) / 2;
-        self.posted.retain(|_, p| p.order > cutoff);
-        let posted = &self.posted;
-        self.edits.retain(|id| posted.contains_key(id));
-    }
 }
 
 /// Slack's own error code (`message_not_found`, `msg_too_long`) when there is one:
@@ -178,34 +148,29 @@ fn short_error(e: &slack_morphism::errors::SlackClientError) -> String {
 
 impl Sink for Deliverer {
     type Direct = Direct;
+    type Posted = Posted;
 
-    fn next_due(&self) -> Option<Instant> {
-        self.edits.next_due()
+    fn outgoing(&mut self) -> &mut Outgoing<Posted> {
+        &mut self.out
     }
 
-    async fn reply(&mut self, out: Outbound) {
+    async fn post(&mut self, out: Outbound) {
         match out.reply.placement {
-            Placement::Edit(id) => {
-                if self.edits.offer(id, out.reply) {
-                    self.edit(id).await;
-                }
-            }
+            // Edits are `deliver`'s: they come back as `edit`.
+            Placement::Edit(_) => {}
             Placement::New => {
                 let thread = out.origin.thread.as_deref().map(str::to_string);
-                self.post(&out.origin, out.reply, thread).await
+                self.send_post(&out.origin, out.reply, thread).await
             }
             Placement::Thread(id) => {
-                let thread = self.posted.get(&id).map(|p| p.thread_root.clone());
-                self.post(&out.origin, out.reply, thread).await
+                let thread = self.out.get(id).map(|p| p.thread_root.clone());
+                self.send_post(&out.origin, out.reply, thread).await
             }
         }
     }
 
-    /// Sends the edits whose turn has come (all of them when `all`).
-    async fn flush(&mut self, all: bool) {
-        for id in self.edits.due(all) {
-            self.edit(id).await;
-        }
+    async fn edit(&mut self, id: MessageId) {
+        self.send_edit(id).await
     }
 
     async fn direct(&mut self, d: Direct) {

@@ -27,10 +27,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::Wiring;
 use crate::config::{self, SlackMode};
-use crate::dispatch::{Click, Handle, Handled};
+use crate::dispatch::{Click, Handle};
 use crate::health::Health;
 use crate::message::Outbound;
-use crate::message::{Author, Inbound, Origin, Platform, Via};
+use crate::message::{Author, Origin, Platform, Via};
 use deliver::{Deliverer, Direct};
 
 pub use blocks::BUTTON_ACTION;
@@ -491,15 +491,7 @@ async fn work(
                     id: user.into(),
                     name,
                 };
-                let inbound = Inbound {
-                    origin: &origin,
-                    author: &author,
-                    via,
-                    text: &text,
-                };
-                if let Handled::Reply(reply) = handler.handle(&inbound, &outbox) {
-                    let _ = outbox.send(Outbound { origin, reply });
-                }
+                crate::adapters::answer(&*handler, origin, &author, via, &text, &outbox);
             }
             Incoming::Click {
                 channel,
@@ -524,25 +516,20 @@ async fn work(
                     id: user.as_str().into(),
                     name: Arc::clone(&name),
                 };
-                let inbound = Inbound {
-                    origin: &origin,
-                    author: &author,
-                    via: Via::Addressed,
-                    text: &command,
-                };
-                let note = match handler.click(&inbound, &outbox) {
-                    Click::Settled(note) => note,
-                    Click::Refused(text) => {
-                        // Only the clicker hears why; the buttons stay for the right person.
-                        let _ = direct.send(Direct::Ephemeral {
-                            channel,
-                            user,
-                            thread,
-                            text,
-                        });
-                        continue;
-                    }
-                };
+                let note =
+                    match crate::adapters::click(&*handler, &origin, &author, &command, &outbox) {
+                        Click::Settled(note) => note,
+                        Click::Refused(text) => {
+                            // Only the clicker hears why; the buttons stay for the right person.
+                            let _ = direct.send(Direct::Ephemeral {
+                                channel,
+                                user,
+                                thread,
+                                text,
+                            });
+                            continue;
+                        }
+                    };
                 let _ = direct.send(Direct::Settle {
                     channel,
                     ts: message_ts,
