@@ -344,7 +344,9 @@ pub fn verdict(app: &str, what: &str, verdict: &Verdict, elapsed: Duration, cmd:
                 cmd.show(&format!("status {app}"))
             )
         }
-        Verdict::Cancelled { state } => format!("{what} cancelled after {took}: {state}."),
+        // The state says who cancelled and where the app is now; "cancel cancelled"
+        // read badly for the cancel's own message.
+        Verdict::Cancelled { state } => format!("{what}: {state}, after {took}."),
     }
 }
 

@@ -440,7 +440,7 @@ async fn cancel_of_a_stack_update_rolls_it_back() {
         &out,
         &[
             "Cancelling the rollout of hubot, asked by @alice.",
-            "hubot cancel cancelled after",
+            "hubot cancel: hubot is back on hubot:1 (UPDATE_ROLLBACK_COMPLETE), after",
         ],
     );
     assert_eq!(w.stack_parameter("hubot", "Version").await, "v1");
@@ -459,12 +459,38 @@ async fn cancel_of_a_service_rollout_returns_to_the_previous_revision() {
     bot.confirmed("!cancel worker");
     let out = bot.finish().await;
 
+    // A stop with rollback (StopServiceDeployment), not a redeploy of an older
+    // revision: the deploy ends cancelled, not FAILED with a stopped task's reason.
     assert_has(
         &out,
-        &["Cancelling the rollout of worker", "worker v42 FAILED"],
+        &[
+            "Cancelling the rollout of worker",
+            "worker v42: cancelled by @alice; ECS stopped the deployment and rolled back to worker:1 (v41)",
+            "worker cancel: cancelled by @alice; ECS stopped the deployment and rolled back to worker:1 (v41)",
+        ],
+    );
+    assert!(!out.contains("FAILED"), "{out}");
+    assert_eq!(w.account.count("StopServiceDeployment"), 1);
+    assert_eq!(
+        w.account.count("UpdateService"),
+        1,
+        "only the deploy updated the service"
     );
     w.settle("apps", "worker").await;
     assert_eq!(w.primary("apps", "worker").await, old);
+    let status = w.deployment_status("apps", "worker").await;
+    assert_eq!(status, "ROLLBACK_SUCCESSFUL");
+
+    // Nothing in flight: said so, nothing changed.
+    w.account.forget_calls();
+    bot.confirmed("!cancel worker");
+    let again = bot.finish().await;
+    assert_has(
+        &again,
+        &["worker has no rollout in progress to cancel; nothing was changed."],
+    );
+    assert_eq!(w.account.count("StopServiceDeployment"), 0);
+    assert_eq!(w.account.count("UpdateService"), 0);
 }
 
 #[tokio::test]
@@ -851,4 +877,218 @@ async fn a_finished_operation_leaves_no_record_behind() {
     let mut restarted = w.bot(APPS).await;
     restarted.recover();
     assert_eq!(restarted.finish().await, "");
+}
+
+/// Gives `worker` a deployment strategy (the emulator merges it into the service's
+/// configuration; no deployment starts).
+async fn strategy(w: &World, config: aws_sdk_ecs::types::DeploymentConfiguration) {
+    w.ecs
+        .update_service()
+        .cluster("apps")
+        .service("worker")
+        .deployment_configuration(config)
+        .send()
+        .await
+        .expect("set the strategy");
+}
+
+fn staged(
+    kind: aws_sdk_ecs::types::DeploymentStrategy,
+) -> aws_sdk_ecs::types::DeploymentConfiguration {
+    use aws_sdk_ecs::types::{CanaryConfiguration, DeploymentConfiguration, LinearConfiguration};
+    DeploymentConfiguration::builder()
+        .strategy(kind)
+        .bake_time_in_minutes(4)
+        .linear_configuration(
+            LinearConfiguration::builder()
+                .step_percent(50.0)
+                .step_bake_time_in_minutes(2)
+                .build(),
+        )
+        .canary_configuration(
+            CanaryConfiguration::builder()
+                .canary_percent(10.0)
+                .canary_bake_time_in_minutes(3)
+                .build(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn every_strategy_goes_live_only_when_ecs_says_successful_and_reports_in_its_terms() {
+    use aws_sdk_ecs::types::DeploymentStrategy;
+    let w = both_apps().await;
+    // Stages of 0.2 s and bake minutes of 0.1 s: each one outlasts a poll (0.1 s).
+    w.account.rollout_seconds(2.0);
+    w.account.control(
+        "POST",
+        "/_dockhand/config",
+        Some(json!({"minute_seconds": 0.1})),
+    );
+    let mut bot = w.bot(APPS).await;
+
+    strategy(&w, staged(DeploymentStrategy::BlueGreen)).await;
+    let out = bot.ask("!deploy worker v42").await;
+    assert_has(
+        &out,
+        &[
+            "ECS deployment: blue/green: production traffic 100% on worker:2 (v42)",
+            "ECS deployment: blue/green: production traffic on worker:2 (v42), bake 0/4 min",
+            "worker v42 is live: 3/3 tasks on worker:2",
+        ],
+    );
+    assert_eq!(w.deployment_status("apps", "worker").await, "SUCCESSFUL");
+
+    strategy(&w, staged(DeploymentStrategy::Linear)).await;
+    let out = bot.ask("!deploy worker v43").await;
+    assert_has(
+        &out,
+        &[
+            "ECS deployment: linear 50% → bake 0/2 min",
+            "worker v43 is live: 3/3 tasks on worker:3",
+        ],
+    );
+    assert_eq!(
+        out.matches("linear 50% → bake").count(),
+        1,
+        "each step once:\n{out}"
+    );
+
+    strategy(&w, staged(DeploymentStrategy::Canary)).await;
+    let out = bot.ask("!deploy worker v44").await;
+    assert_has(
+        &out,
+        &[
+            "ECS deployment: canary 10% → bake 0/3 min",
+            "ECS deployment: canary: production traffic on worker:4 (v44), bake 0/4 min",
+            "worker v44 is live: 3/3 tasks on worker:4",
+        ],
+    );
+    assert_eq!(w.deployment_status("apps", "worker").await, "SUCCESSFUL");
+    assert_eq!(
+        w.image_of(&w.primary("apps", "worker").await).await,
+        "public.ecr.aws/example/worker:v44"
+    );
+}
+
+#[tokio::test]
+async fn an_alarm_rollback_names_the_alarm_and_says_so_while_ecs_rolls_back() {
+    let w = both_apps().await;
+    let old = w.primary("apps", "worker").await;
+    strategy(
+        &w,
+        staged(aws_sdk_ecs::types::DeploymentStrategy::BlueGreen),
+    )
+    .await;
+    w.account.fault(
+        json!({"kind": "deployment_fails", "service": "worker", "stage": "BAKE_TIME",
+        "by": "alarm", "alarm": "worker-5xx"}),
+    );
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy worker v42").await;
+
+    assert_has(
+        &out,
+        &[
+            "FAILED: ECS is rolling back to worker:1 (v41): alarm worker-5xx triggered.",
+            "The rollback finished: ECS is back on worker:1 (v41).",
+            "worker v42 FAILED after",
+            "ECS rolled back to worker:1 (v41).",
+            "Reason: alarm worker-5xx triggered.",
+        ],
+    );
+    assert!(!out.contains("is live"), "{out}");
+    assert!(
+        !out.contains("Last stopped task"),
+        "an alarm, not a task:\n{out}"
+    );
+    assert_eq!(
+        w.deployment_status("apps", "worker").await,
+        "ROLLBACK_SUCCESSFUL"
+    );
+    w.settle("apps", "worker").await;
+    assert_eq!(w.primary("apps", "worker").await, old);
+}
+
+#[tokio::test]
+async fn a_failed_lifecycle_hook_is_named_with_its_stage() {
+    let w = both_apps().await;
+    strategy(&w, staged(aws_sdk_ecs::types::DeploymentStrategy::Canary)).await;
+    let hook = "arn:aws:lambda:us-east-1:123456789012:function:worker-smoke";
+    w.account
+        .fault(json!({"kind": "deployment_fails", "service": "worker",
+        "stage": "POST_TEST_TRAFFIC_SHIFT", "by": "hook", "hook": hook}));
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy worker v42").await;
+
+    assert_has(
+        &out,
+        &[
+            "worker v42 FAILED after",
+            "ECS rolled back to worker:1 (v41)",
+            "function:worker-smoke failed in POST_TEST_TRAFFIC_SHIFT",
+        ],
+    );
+    assert_eq!(
+        w.deployment_status("apps", "worker").await,
+        "ROLLBACK_SUCCESSFUL"
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_that_fails_says_the_service_may_be_on_neither_version() {
+    let w = both_apps().await;
+    w.account.fault(json!({"kind": "deployment_fails", "service": "worker", "stage": "SCALE_UP", "by": "breaker"}));
+    w.account
+        .fault(json!({"kind": "rollback_fails", "service": "worker"}));
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy worker v42").await;
+
+    assert_has(
+        &out,
+        &[
+            "FAILED: ECS is rolling back to worker:1 (v41)",
+            "The rollback FAILED",
+            "worker v42 FAILED after",
+            "ECS could not roll back to worker:1 (v41): the service may be on neither worker:2 (v42) nor worker:1 (v41)",
+            "deploy a version known to work",
+        ],
+    );
+    assert!(!out.contains("is live"), "{out}");
+    assert_eq!(
+        w.deployment_status("apps", "worker").await,
+        "ROLLBACK_FAILED"
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_in_the_middle_of_a_watch_do_not_end_it() {
+    let w = both_apps().await;
+    w.account.rollout_seconds(1.5);
+    let mut bot = w.bot(APPS).await;
+
+    assert!(bot.send("!deploy worker v42").is_none());
+    wait_for_deployments(&w, "apps", "worker", 2).await;
+    w.account.fault(
+        json!({"kind": "error", "operation": "DescribeServices", "code": "ThrottlingException",
+        "message": "Rate exceeded", "status": 400, "count": 3}),
+    );
+    w.account.fault(
+        json!({"kind": "error", "operation": "DescribeServiceDeployments",
+        "code": "ServerException", "message": "internal", "status": 500, "count": 2}),
+    );
+    let out = bot.finish().await;
+
+    assert_has(&out, &["worker v42 is live: 3/3 tasks on worker:2"]);
+    assert!(!out.contains("throttl"), "{out}");
+    assert_eq!(w.deployment_status("apps", "worker").await, "SUCCESSFUL");
+    let faults = w.account.control("GET", "/_dockhand/faults", None);
+    assert_eq!(
+        faults,
+        json!([]),
+        "every injected error was met and polled through"
+    );
 }

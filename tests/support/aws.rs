@@ -388,6 +388,22 @@ impl World {
         out.services()[0].task_definition().unwrap().to_string()
     }
 
+    /// The status of the service's newest ECS service-deployment record.
+    pub async fn deployment_status(&self, cluster: &str, service: &str) -> String {
+        let list = self
+            .ecs
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .send()
+            .await
+            .unwrap();
+        list.service_deployments()[0]
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default()
+    }
+
     pub async fn image_of(&self, task_definition: &str) -> String {
         let out = self
             .ecs

@@ -7,19 +7,22 @@
 //! once, and records who asked and how it ended on the AWS side: the client request
 //! token and task-definition tags. The running revision is never deregistered.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
+
+use aws_sdk_ecs::types::Service;
 
 use super::cfn::{self, StackEvent, Update};
 use super::ecs::{self, ServiceEvent};
 use super::record::{self, TAG_OUTCOME, TAG_VERSION, token};
-use super::{AwsOps, Clients, ServiceRef};
+use super::{AwsOps, Clients, ServiceRef, transient};
 use crate::command::value::{TaskCount, Version};
 use crate::config;
 use crate::ops::store::{Operation, OperationKind};
 use crate::ops::watch::{
-    self, Judgement, ServiceSnap, judge_deploy, judge_scale, revision, stack_settled,
+    self, Judgement, RecordSnap, ServiceSnap, Want, judge_deploy, judge_record, judge_scale,
+    revision, stack_settled,
 };
 use crate::ops::{
     Epoch, Event, OpsError, OpsResult, Outcome, Plan, Progress, Target, Verdict, clock,
@@ -68,6 +71,64 @@ impl Reporter {
         }
     }
 
+    /// A thread line, once per `key`.
+    fn once(&mut self, key: String, message: String) {
+        if self.seen.insert(key) {
+            let _ = self.progress.send(Event::ServiceEvent {
+                at: crate::ops::now(),
+                message,
+            });
+        }
+    }
+
+    /// The deployment's stage and traffic in its strategy's terms, each step once;
+    /// and, the first time a deploy is known to have failed while ECS still rolls
+    /// back, that failure, so the thread says it when it happens.
+    fn record(&mut self, rec: &RecordSnap, judged: &Judgement) {
+        // Progress lines only while the deployment goes forward, and only once ECS
+        // names a stage: a rollback has lines of its own below.
+        if matches!(rec.status.as_str(), "PENDING" | "IN_PROGRESS") && rec.stage.is_some() {
+            let (key, line) = rec.milestone();
+            self.once(
+                format!("{}|{key}", rec.arn),
+                format!("ECS deployment: {line}"),
+            );
+        }
+        if let Judgement::RollingBack { summary, reason } = judged {
+            let why = reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            // A stop dockhand was asked for is a cancel, not a failure.
+            let lead = if stopped_by(&rec.arn).is_some() {
+                ""
+            } else {
+                "FAILED: "
+            };
+            self.once(
+                format!("{}|rolling-back", rec.arn),
+                format!("{lead}{summary}{why}. dockhand watches the rollback to its end."),
+            );
+        }
+        let rolling_back_seen = self.seen.contains(&format!("{}|rolling-back", rec.arn));
+        match rec.status.as_str() {
+            "ROLLBACK_SUCCESSFUL" if rolling_back_seen => self.once(
+                format!("{}|rolled-back", rec.arn),
+                format!(
+                    "The rollback finished: ECS is back on {}.",
+                    rec.back_to()
+                        .map(|b| b.name())
+                        .unwrap_or_else(|| "the previous revision".into())
+                ),
+            ),
+            "ROLLBACK_FAILED" if rolling_back_seen => self.once(
+                format!("{}|rollback-failed", rec.arn),
+                "The rollback FAILED: the service may be on neither version.".into(),
+            ),
+            _ => {}
+        }
+    }
+
     fn stack(&mut self, events: &[StackEvent], token: &str) {
         for e in events.iter().rev() {
             if e.token.as_deref() == Some(token) && self.seen.insert(e.id.clone()) {
@@ -80,6 +141,299 @@ impl Reporter {
             }
         }
     }
+}
+
+/// Who asked this dockhand to stop which service deployment (by its ARN, unique
+/// across accounts): the deploy's own watch, running alongside, names them in its
+/// verdict instead of calling the rollback a failure. Known in this process only;
+/// a deploy watched by another dockhand reports ECS's reason instead.
+static STOPS: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
+
+fn stopped_by(arn: &str) -> Option<String> {
+    STOPS.lock().expect("stops lock").get(arn).cloned()
+}
+
+/// Which judge a watch uses, decided on its first polls and logged once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Judge {
+    /// Looking for ECS's record of this deploy; `misses` polls found none.
+    Looking { misses: u32 },
+    /// ECS's service-deployment record with this ARN.
+    Record(String),
+    /// No records (an old service, a region or emulator without the API): the
+    /// legacy deployments-array rules.
+    Legacy,
+    /// A CODE_DEPLOY or EXTERNAL controller: ECS keeps no record and dockhand
+    /// cannot judge the rollout at all.
+    Unjudgeable(String),
+}
+
+/// What one poll found of the record.
+enum Seen {
+    Record(Box<RecordSnap>),
+    NotYet,
+    Legacy,
+    Unjudgeable(String),
+}
+
+/// Polls without a record of a deploy the service already rolls out, before the
+/// legacy rules take over (ECS writes the record when the deployment starts).
+const MISSES_BEFORE_LEGACY: u32 = 5;
+
+/// The newest records looked at when finding the one of a deploy.
+const RECORDS_LOOKED_AT: i32 = 5;
+
+/// Finds and reads ECS's record of one deploy, poll after poll. Once found, a poll
+/// costs one DescribeServiceDeployments; revisions are described once (they never
+/// change).
+struct RecordWatch {
+    judge: Judge,
+    revisions: HashMap<String, ecs::RevisionInfo>,
+    /// The record's status and stage, and when the watch first saw them.
+    stage: Option<(String, crate::ops::Epoch)>,
+    container: Option<String>,
+    service: String,
+    /// The last record read: what `finish` judges the stopped tasks' relevance by.
+    last: Option<RecordSnap>,
+}
+
+impl RecordWatch {
+    fn new(target: &Target, svc: &ServiceRef) -> RecordWatch {
+        let container = match &target.app.target {
+            config::Target::Service { container, .. } => Some(container.clone()),
+            config::Target::Stack { .. } => None,
+        };
+        RecordWatch::new_for(container, &svc.service)
+    }
+
+    fn new_for(container: Option<String>, service: &str) -> RecordWatch {
+        RecordWatch {
+            judge: Judge::Looking { misses: 0 },
+            revisions: HashMap::new(),
+            stage: None,
+            container,
+            service: service.to_string(),
+            last: None,
+        }
+    }
+
+    fn legacy(&mut self, why: &str) -> Seen {
+        tracing::info!(service = %self.service, judge = "deployments-array", why, "judging the rollout by the legacy deployments array");
+        self.judge = Judge::Legacy;
+        Seen::Legacy
+    }
+
+    /// Describes the revisions not known yet.
+    async fn learn(&mut self, clients: &Clients, arns: Vec<String>) -> OpsResult<()> {
+        let mut missing: Vec<String> = arns
+            .into_iter()
+            .filter(|a| !a.is_empty() && !self.revisions.contains_key(a))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            let found = ecs::describe_revisions(
+                clients,
+                &missing,
+                self.container.as_deref(),
+                &self.service,
+            )
+            .await?;
+            self.revisions.extend(found);
+        }
+        Ok(())
+    }
+
+    async fn read(
+        &mut self,
+        clients: &Clients,
+        d: &aws_sdk_ecs::types::ServiceDeployment,
+    ) -> OpsResult<RecordSnap> {
+        let mut arns: Vec<String> = d
+            .source_service_revisions()
+            .iter()
+            .chain(d.target_service_revision())
+            .filter_map(|r| r.arn().map(str::to_string))
+            .collect();
+        arns.extend(
+            d.rollback()
+                .and_then(|r| r.service_revision_arn())
+                .map(str::to_string),
+        );
+        self.learn(clients, arns).await?;
+        let mut rec = ecs::record_snap(d, &self.revisions);
+        let key = format!(
+            "{}|{}",
+            rec.status,
+            rec.stage.as_deref().unwrap_or_default()
+        );
+        let since = match &self.stage {
+            Some((k, since)) if *k == key => *since,
+            _ => ecs::record_updated(d).unwrap_or_else(crate::ops::now),
+        };
+        self.stage = Some((key, since));
+        rec.stage_since = Some(since);
+        self.last = Some(rec.clone());
+        Ok(rec)
+    }
+
+    /// The record of the deploy to `want` (its target revision's task definition).
+    /// `eager` looks even before the service shows the new revision (a resumed
+    /// watch, a stack that settled).
+    async fn look(
+        &mut self,
+        clients: &Clients,
+        svc: &ServiceRef,
+        s: &Service,
+        snap: &ServiceSnap,
+        want: &str,
+        eager: bool,
+    ) -> OpsResult<Seen> {
+        match &self.judge {
+            Judge::Legacy => return Ok(Seen::Legacy),
+            Judge::Unjudgeable(c) => return Ok(Seen::Unjudgeable(c.clone())),
+            Judge::Record(arn) => {
+                let arn = arn.clone();
+                let found = ecs::describe_deployments(clients, std::slice::from_ref(&arn)).await?;
+                return match found.first() {
+                    Some(d) => Ok(Seen::Record(Box::new(self.read(clients, d).await?))),
+                    None => Ok(self.legacy("ECS no longer describes the deployment's record")),
+                };
+            }
+            Judge::Looking { .. } => {}
+        }
+        let controller = ecs::controller(s);
+        if controller != "ECS" {
+            tracing::info!(service = %self.service, judge = "none", controller, "ECS keeps no deployment records under this controller; dockhand cannot judge the rollout");
+            self.judge = Judge::Unjudgeable(controller.clone());
+            return Ok(Seen::Unjudgeable(controller));
+        }
+        let rolls_want = snap.deployments.iter().any(|d| d.task_definition == want);
+        if !rolls_want && !eager {
+            return Ok(Seen::NotYet);
+        }
+        let list = match ecs::list_deployments(clients, svc, RECORDS_LOOKED_AT).await {
+            Ok(list) => list,
+            Err(e) if transient(&e) => return Err(e),
+            Err(e) => {
+                tracing::info!(error = %e, "ListServiceDeployments failed");
+                return Ok(self.legacy("ListServiceDeployments failed"));
+            }
+        };
+        if list.is_empty() {
+            return Ok(self.legacy("ECS has no deployment records for the service"));
+        }
+        let arns: Vec<String> = list.into_iter().map(|(arn, _)| arn).collect();
+        let records = ecs::describe_deployments(clients, &arns).await?;
+        let targets = records
+            .iter()
+            .filter_map(|d| d.target_service_revision()?.arn().map(str::to_string))
+            .collect();
+        self.learn(clients, targets).await?;
+        let ours = records.iter().find(|d| {
+            d.target_service_revision()
+                .and_then(|t| t.arn())
+                .and_then(|a| self.revisions.get(a))
+                .and_then(|r| r.task_definition.as_deref())
+                == Some(want)
+        });
+        match ours {
+            Some(d) => {
+                let arn = d.service_deployment_arn().unwrap_or_default().to_string();
+                tracing::info!(service = %self.service, judge = "service-deployment", deployment = %arn, "judging the rollout by ECS's service-deployment record");
+                self.judge = Judge::Record(arn);
+                Ok(Seen::Record(Box::new(self.read(clients, d).await?)))
+            }
+            None => {
+                let misses = match self.judge {
+                    Judge::Looking { misses } => misses + 1,
+                    _ => 1,
+                };
+                if misses >= MISSES_BEFORE_LEGACY {
+                    return Ok(self.legacy("ECS has no record of this deploy"));
+                }
+                self.judge = Judge::Looking { misses };
+                Ok(Seen::NotYet)
+            }
+        }
+    }
+
+    /// Whether the last stopped task's reason belongs in a failure: when the
+    /// breaker (tasks that failed) or a failed rollback caused it, or the legacy
+    /// judge decided; not for an alarm or a hook, where it would be unrelated.
+    fn stopped_tasks_matter(&self) -> bool {
+        match &self.last {
+            Some(r) if matches!(self.judge, Judge::Record(_)) => {
+                r.breaker_status.as_deref() == Some("TRIGGERED")
+                    || r.status == "ROLLBACK_FAILED"
+                    || r.cause().is_none()
+            }
+            _ => true,
+        }
+    }
+}
+
+/// What a poll's look at the record means for a deploy to `want`.
+fn judge_seen(
+    seen: Seen,
+    snap: &ServiceSnap,
+    want: &Want,
+    reporter: &Mutex<Reporter>,
+) -> Judgement {
+    match seen {
+        Seen::Record(rec) => {
+            let j = judge_record(
+                &rec,
+                snap,
+                want,
+                stopped_by(&rec.arn).as_deref(),
+                crate::ops::now(),
+            );
+            reporter.lock().expect("reporter").record(&rec, &j);
+            j
+        }
+        Seen::NotYet => Judgement::Waiting(format!(
+            "no ECS deployment record of {} yet; {}",
+            revision(&want.task_definition),
+            snap.state()
+        )),
+        Seen::Legacy => judge_deploy(snap, &want.task_definition),
+        Seen::Unjudgeable(controller) => Judgement::Done(Verdict::TimedOut {
+            state: unjudgeable(&controller),
+        }),
+    }
+}
+
+fn unjudgeable(controller: &str) -> String {
+    format!(
+        "the service uses the {controller} deployment controller, whose rollouts ECS keeps no \
+         record of, so dockhand cannot judge whether this one succeeded (see {})",
+        match controller {
+            "CODE_DEPLOY" => "the CodeDeploy deployment",
+            _ => "the tool that runs its task sets",
+        }
+    )
+}
+
+/// A service under the CODE_DEPLOY or EXTERNAL controller takes no new task
+/// definition through UpdateService (AWS refuses it), and ECS keeps no record of
+/// its rollouts: say so before changing anything, rather than deploy blind.
+fn refuse_unjudgeable(target: &Target, s: &Service) -> OpsResult<()> {
+    let controller = ecs::controller(s);
+    if controller == "ECS" {
+        return Ok(());
+    }
+    Err(OpsError::Rejected(format!(
+        "{} uses the {controller} deployment controller: its rollouts go through {}, not \
+         UpdateService, and {}; nothing was changed.",
+        target.app.name,
+        if controller == "CODE_DEPLOY" {
+            "CodeDeploy"
+        } else {
+            "its own task sets"
+        },
+        unjudgeable(&controller)
+    )))
 }
 
 fn busy_service(app: &str, snap: &ServiceSnap) -> OpsError {
@@ -131,6 +485,7 @@ pub async fn deploy(
         config::Target::Service { container, .. } => {
             let svc = ops.service_of(&clients, &target.app).await?;
             let s = ecs::describe(&clients, &svc).await?;
+            refuse_unjudgeable(target, &s)?;
             let snap = ecs::snap(&s);
             if snap.in_progress() {
                 return Err(busy_service(target.app.name.as_str(), &snap));
@@ -186,19 +541,40 @@ async fn watch_service(
     progress: Progress,
 ) -> OpsResult<Verdict> {
     let reporter = Reporter::new(progress);
-    let (r, c) = (&reporter, clients);
+    let records = tokio::sync::Mutex::new(RecordWatch::new(target, svc));
+    let want = Want {
+        task_definition: want.to_string(),
+        version: version.map(str::to_string),
+    };
+    let (r, c, rw, w) = (&reporter, clients, &records, &want);
     let verdict = watch::watch(
         ops.watch_config().poll,
         target.app.timeout,
+        transient,
         move || async move {
             let s = ecs::describe(c, svc).await?;
             let snap = ecs::snap(&s);
             r.lock().expect("reporter").service(&snap, &ecs::events(&s));
-            Ok(judge_deploy(&snap, want))
+            let seen = rw
+                .lock()
+                .await
+                .look(c, svc, &s, &snap, &w.task_definition, false)
+                .await?;
+            Ok(judge_seen(seen, &snap, w, r))
         },
     )
     .await?;
-    finish(clients, svc, target, verdict, version, want).await
+    let matter = records.lock().await.stopped_tasks_matter();
+    finish(
+        clients,
+        svc,
+        target,
+        verdict,
+        version,
+        &want.task_definition,
+        matter,
+    )
+    .await
 }
 
 /// Watches a service-path scale until `n` tasks run.
@@ -215,6 +591,7 @@ async fn watch_count(
     watch::watch(
         ops.watch_config().poll,
         target.app.timeout,
+        transient,
         move || async move {
             let service = ecs::describe(c, svc).await?;
             let snap = ecs::snap(&service);
@@ -236,6 +613,7 @@ async fn finish(
     verdict: Verdict,
     version: Option<&str>,
     revision_arn: &str,
+    stopped_tasks_matter: bool,
 ) -> OpsResult<Verdict> {
     let outcome_tag = match &verdict {
         Verdict::Live { .. } => Some("live"),
@@ -265,8 +643,8 @@ async fn finish(
             summary,
             reason,
             stopped_reason: None,
-        } => {
-            let stopped_reason = ecs::last_stopped_reason(clients, svc)
+        } if stopped_tasks_matter => {
+            let stopped_reason = ecs::last_stopped_reason(clients, svc, Some(revision_arn))
                 .await
                 .unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "could not read stopped tasks");
@@ -365,11 +743,15 @@ async fn watch_stack(
         unreachable!("watch_stack is only called for stack-managed apps")
     };
     let reporter = Reporter::new(progress);
-    let (r, c, e) = (&reporter, clients, &expect);
+    let records = tokio::sync::Mutex::new(RecordWatch::new(target, svc));
+    // The revision this update produced, once its TaskDefinition resource is done.
+    let produced: Mutex<Option<String>> = Mutex::new(None);
+    let (r, c, e, rw, pr) = (&reporter, clients, &expect, &records, &produced);
     let name = stack_name.as_str();
     let verdict = watch::watch(
         ops.watch_config().poll,
         target.app.timeout,
+        transient,
         move || async move {
             let stack = cfn::describe(c, name).await?;
             let events = cfn::events(c, name).await?;
@@ -378,8 +760,54 @@ async fn watch_stack(
             let snap = ecs::snap(&s);
             r.lock().expect("reporter").service(&snap, &ecs::events(&s));
             let status = cfn::status(&stack);
-            Ok(match (stack_settled(&status), e) {
-                (None, _) => Judgement::Waiting(format!("stack {status}; {}", snap.state())),
+            let settled = stack_settled(&status);
+            // The stack's TaskDefinition resource names the revision the update made
+            // once it completed: read it then (one ListStackResources), or when the
+            // stack settles, and follow ECS's record of rolling it out.
+            let known = pr.lock().expect("produced").clone();
+            let want_td = match (e, known) {
+                (Expect::Version(_), Some(td)) => Some(td),
+                (Expect::Version(_), None)
+                    if settled.is_some()
+                        || events.iter().any(|ev| {
+                            ev.token.as_deref() == Some(token)
+                                && ev.resource_type == "AWS::ECS::TaskDefinition"
+                                && ev.status == "UPDATE_COMPLETE"
+                        }) =>
+                {
+                    let td = cfn::stack_task_definition(c, name).await?;
+                    *pr.lock().expect("produced") = td.clone();
+                    td
+                }
+                _ => None,
+            };
+            let want = match (e, &want_td) {
+                (Expect::Version(v), Some(td)) => Some(Want {
+                    task_definition: td.clone(),
+                    version: Some(v.clone()),
+                }),
+                _ => None,
+            };
+            let judged = match &want {
+                Some(w) => {
+                    let seen = rw
+                        .lock()
+                        .await
+                        .look(c, svc, &s, &snap, &w.task_definition, settled.is_some())
+                        .await?;
+                    Some((matches!(seen, Seen::Legacy), judge_seen(seen, &snap, w, r)))
+                }
+                None => None,
+            };
+            Ok(match (settled, e) {
+                (None, _) => {
+                    let ecs_state = match &judged {
+                        Some((_, Judgement::Waiting(state)))
+                        | Some((_, Judgement::RollingBack { summary: state, .. })) => state.clone(),
+                        _ => snap.state(),
+                    };
+                    Judgement::Waiting(format!("stack {status}; {ecs_state}"))
+                }
                 (Some(false), Expect::RolledBack) if status == "UPDATE_ROLLBACK_COMPLETE" => {
                     match snap.primary() {
                         Some(p) if !snap.in_progress() => Judgement::Done(Verdict::Cancelled {
@@ -408,39 +836,44 @@ async fn watch_stack(
                     }
                 }
                 // UPDATE_COMPLETE says nothing about ECS when the Service resource
-                // did not wait for the rollout: live only when the service runs the
-                // revision this update produced, and that revision runs the version.
-                (Some(true), Expect::Version(v)) => {
-                    let want = match cfn::stack_task_definition(c, name).await? {
-                        Some(arn) => arn,
-                        // No task definition in the stack: the primary's must carry it.
-                        None => snap
-                            .primary()
-                            .map(|p| p.task_definition.clone())
-                            .unwrap_or_default(),
-                    };
-                    let (td, _) = ecs::task_definition(c, &want).await?;
-                    let runs = ecs::app_container(&td, None, &svc.service)
-                        .and_then(|c| c.image())
-                        .and_then(|i| ecs::split_image(i).1)
-                        .map(str::to_string);
-                    match judge_deploy(&snap, &want) {
-                        Judgement::Done(_) if runs.as_deref() != Some(v.as_str()) => {
-                            Judgement::RolledBack {
-                                summary: format!(
-                                    "{} runs {}, not {v}",
-                                    revision(&want),
-                                    runs.as_deref().unwrap_or("an image without a tag")
-                                ),
-                                reason: None,
-                            }
-                        }
-                        Judgement::Waiting(state) => {
-                            Judgement::Waiting(format!("stack {status}; {state}"))
-                        }
-                        other => other,
+                // did not wait for the rollout: live only when ECS's record of the
+                // revision this update produced says SUCCESSFUL (or, without
+                // records, the service runs it), and that revision runs the version.
+                (Some(true), Expect::Version(v)) => match judged {
+                    Some((false, Judgement::Waiting(state))) => {
+                        Judgement::Waiting(format!("stack {status}; {state}"))
                     }
-                }
+                    Some((false, other)) => other,
+                    // The legacy rules, for a service without records.
+                    Some((true, _)) | None => {
+                        let want = want_td.clone().unwrap_or_else(|| {
+                            snap.primary()
+                                .map(|p| p.task_definition.clone())
+                                .unwrap_or_default()
+                        });
+                        let (td, _) = ecs::task_definition(c, &want).await?;
+                        let runs = ecs::app_container(&td, None, &svc.service)
+                            .and_then(|c| c.image())
+                            .and_then(|i| ecs::split_image(i).1)
+                            .map(str::to_string);
+                        match judge_deploy(&snap, &want) {
+                            Judgement::Done(_) if runs.as_deref() != Some(v.as_str()) => {
+                                Judgement::RolledBack {
+                                    summary: format!(
+                                        "{} runs {}, not {v}",
+                                        revision(&want),
+                                        runs.as_deref().unwrap_or("an image without a tag")
+                                    ),
+                                    reason: None,
+                                }
+                            }
+                            Judgement::Waiting(state) => {
+                                Judgement::Waiting(format!("stack {status}; {state}"))
+                            }
+                            other => other,
+                        }
+                    }
+                },
                 (Some(true), Expect::Count(n)) => judge_scale(&snap, *n),
                 (Some(true), Expect::RolledBack) => Judgement::Done(Verdict::Failed {
                     summary: format!("the update of {name} finished before it could be cancelled"),
@@ -454,14 +887,27 @@ async fn watch_stack(
     let (version, revision_arn) = match (&expect, &verdict) {
         (Expect::Version(v), Verdict::Live { .. }) => (
             Some(v.as_str()),
-            ecs::describe(clients, svc)
-                .await
-                .map(|s| ecs::snap(&s).task_definition)
-                .unwrap_or_default(),
+            match produced.into_inner().expect("produced") {
+                Some(td) => td,
+                None => ecs::describe(clients, svc)
+                    .await
+                    .map(|s| ecs::snap(&s).task_definition)
+                    .unwrap_or_default(),
+            },
         ),
         _ => (None, String::new()),
     };
-    finish(clients, svc, target, verdict, version, &revision_arn).await
+    let matter = records.lock().await.stopped_tasks_matter();
+    finish(
+        clients,
+        svc,
+        target,
+        verdict,
+        version,
+        &revision_arn,
+        matter,
+    )
+    .await
 }
 
 pub async fn plan(ops: &AwsOps, target: &Target, version: &Version) -> OpsResult<Plan> {
@@ -578,6 +1024,7 @@ pub async fn rollback(ops: &AwsOps, target: &Target, progress: Progress) -> OpsR
             .await?
         }
         config::Target::Service { container, .. } => {
+            refuse_unjudgeable(target, &ecs::describe(&clients, &svc).await?)?;
             if snap.in_progress() {
                 return Err(busy_service(target.app.name.as_str(), &snap));
             }
@@ -689,24 +1136,30 @@ pub async fn cancel(ops: &AwsOps, target: &Target, progress: Progress) -> OpsRes
             .await?
         }
         config::Target::Service { .. } => {
-            let snap = ecs::snap(&ecs::describe(&clients, &svc).await?);
-            let previous = snap
-                .deployments
-                .iter()
-                .find(|d| d.status == "ACTIVE")
-                .map(|d| d.task_definition.clone());
-            let Some(previous) = previous.filter(|_| snap.in_progress()) else {
-                return Err(OpsError::Rejected(format!(
-                    "{} has no rollout in progress to cancel.",
-                    target.app.name
-                )));
-            };
-            ecs::update_task_definition(&clients, &svc, &previous).await?;
-            match watch_service(ops, &clients, target, &svc, &previous, None, progress).await? {
-                Verdict::Live { revision, .. } => Verdict::Cancelled {
-                    state: format!("{} is back on {revision}", target.app.name),
-                },
-                other => other,
+            let s = ecs::describe(&clients, &svc).await?;
+            match in_flight(target, &clients, &svc, &s).await? {
+                InFlight::Record(rec) => {
+                    stop_with_rollback(ops, &clients, target, &svc, rec, progress).await?
+                }
+                InFlight::Nothing => {
+                    return Err(OpsError::Rejected(format!(
+                        "{} has no rollout in progress to cancel; nothing was changed.",
+                        target.app.name
+                    )));
+                }
+                InFlight::RollingBack(rec) => {
+                    return Err(OpsError::Rejected(format!(
+                        "{} is already rolling back to {} ({}); there is nothing to cancel and nothing was changed.",
+                        target.app.name,
+                        rec.back_to()
+                            .map(|b| b.name())
+                            .unwrap_or_else(|| "the previous revision".into()),
+                        rec.status
+                    )));
+                }
+                InFlight::NoRecords => {
+                    legacy_cancel(ops, &clients, target, &svc, &s, progress).await?
+                }
             }
         }
     };
@@ -714,6 +1167,203 @@ pub async fn cancel(ops: &AwsOps, target: &Target, progress: Progress) -> OpsRes
         verdict,
         elapsed: started.elapsed(),
     })
+}
+
+/// What a service has in flight, by ECS's records.
+enum InFlight {
+    /// A deployment ECS is rolling out (PENDING or IN_PROGRESS).
+    Record(RecordSnap),
+    /// ECS is already stopping or rolling back the newest deployment.
+    RollingBack(RecordSnap),
+    /// The newest deployment has finished.
+    Nothing,
+    /// No records to go by (an old service, another deployment controller).
+    NoRecords,
+}
+
+async fn in_flight(
+    target: &Target,
+    clients: &Clients,
+    svc: &ServiceRef,
+    s: &Service,
+) -> OpsResult<InFlight> {
+    if ecs::controller(s) != "ECS" {
+        return Ok(InFlight::NoRecords);
+    }
+    let newest = match s.current_service_deployment() {
+        Some(arn) => Some(arn.to_string()),
+        None => match ecs::list_deployments(clients, svc, 1).await {
+            Ok(list) => list.into_iter().next().map(|(arn, _)| arn),
+            Err(e) if transient(&e) => return Err(e),
+            Err(_) => None,
+        },
+    };
+    let Some(arn) = newest else {
+        return Ok(InFlight::NoRecords);
+    };
+    let Some(d) = ecs::describe_deployments(clients, &[arn])
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(InFlight::NoRecords);
+    };
+    let rec = RecordWatch::new(target, svc).read(clients, &d).await?;
+    Ok(match rec.status.as_str() {
+        "PENDING" | "IN_PROGRESS" => InFlight::Record(rec),
+        "STOP_REQUESTED" | "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" => {
+            InFlight::RollingBack(rec)
+        }
+        // Completed (SUCCESSFUL, STOPPED, ROLLBACK_*), or a status this dockhand
+        // does not know: it stops nothing it cannot name as in flight.
+        _ => InFlight::Nothing,
+    })
+}
+
+/// Cancels a service-path rollout the way ECS means it: StopServiceDeployment
+/// with rollback, so ECS returns the service to the revision it ran before this
+/// deployment (never to a revision whose rollout failed), then watches the
+/// record until the rollback ends.
+async fn stop_with_rollback(
+    ops: &AwsOps,
+    clients: &Clients,
+    target: &Target,
+    svc: &ServiceRef,
+    rec: RecordSnap,
+    progress: Progress,
+) -> OpsResult<Verdict> {
+    let _ = progress.send(Event::Started {
+        current: rec.target.version.clone(),
+    });
+    STOPS
+        .lock()
+        .expect("stops lock")
+        .insert(rec.arn.clone(), target.requester.name.clone());
+    if let Err(e) = ecs::stop_deployment(clients, &rec.arn).await {
+        STOPS.lock().expect("stops lock").remove(&rec.arn);
+        return Err(match e {
+            // ECS answers a conflict for a deployment that completed meanwhile.
+            OpsError::Rejected(_) => OpsError::Rejected(format!(
+                "{}'s rollout finished before it could be cancelled; nothing was changed.",
+                target.app.name
+            )),
+            other => other,
+        });
+    }
+    tracing::info!(deployment = %rec.arn, by = %target.requester.identity, "StopServiceDeployment (ROLLBACK)");
+    watch_stop(ops, clients, target, svc, &rec, progress).await
+}
+
+/// Watches a stopped deployment's record until its rollback ends (a cancel, or a
+/// cancel resumed after a restart).
+async fn watch_stop(
+    ops: &AwsOps,
+    clients: &Clients,
+    target: &Target,
+    svc: &ServiceRef,
+    rec: &RecordSnap,
+    progress: Progress,
+) -> OpsResult<Verdict> {
+    let want = Want {
+        task_definition: rec.target.task_definition.clone().unwrap_or_default(),
+        version: None,
+    };
+    let reporter = Reporter::new(progress);
+    let records = tokio::sync::Mutex::new(RecordWatch::new(target, svc));
+    records.lock().await.judge = Judge::Record(rec.arn.clone());
+    let (r, c, rw, w) = (&reporter, clients, &records, &want);
+    let verdict = watch::watch(
+        ops.watch_config().poll,
+        target.app.timeout,
+        transient,
+        move || async move {
+            let s = ecs::describe(c, svc).await?;
+            let snap = ecs::snap(&s);
+            r.lock().expect("reporter").service(&snap, &ecs::events(&s));
+            let seen = rw
+                .lock()
+                .await
+                .look(c, svc, &s, &snap, &w.task_definition, true)
+                .await?;
+            Ok(judge_seen(seen, &snap, w, r))
+        },
+    )
+    .await?;
+    Ok(match verdict {
+        // ECS finished the deployment before the stop took.
+        Verdict::Live { revision, .. } => Verdict::Failed {
+            summary: format!("the rollout finished before it could be stopped: {revision} runs"),
+            reason: None,
+            stopped_reason: None,
+        },
+        other => other,
+    })
+}
+
+/// Cancels a rollout where ECS keeps no records: the previous revision goes back,
+/// unless its own rollout failed (that would put back a broken version).
+async fn legacy_cancel(
+    ops: &AwsOps,
+    clients: &Clients,
+    target: &Target,
+    svc: &ServiceRef,
+    s: &Service,
+    progress: Progress,
+) -> OpsResult<Verdict> {
+    let snap = ecs::snap(s);
+    let previous = snap
+        .deployments
+        .iter()
+        .find(|d| d.status == "ACTIVE" && d.rollout_state != "FAILED")
+        .map(|d| d.task_definition.clone());
+    let Some(previous) = previous.filter(|_| snap.in_progress()) else {
+        return Err(OpsError::Rejected(format!(
+            "{} has no rollout in progress to cancel; nothing was changed.",
+            target.app.name
+        )));
+    };
+    ecs::update_task_definition(clients, svc, &previous).await?;
+    Ok(
+        match watch_service(ops, clients, target, svc, &previous, None, progress).await? {
+            Verdict::Live { revision, .. } => Verdict::Cancelled {
+                state: format!(
+                    "cancelled by {}; {} is back on {revision}",
+                    target.requester.name, target.app.name
+                ),
+            },
+            other => other,
+        },
+    )
+}
+
+/// The record a resumed watch follows: the newest whose target runs `version`
+/// (a deploy), or the newest of all (a rollback or cancel). `None` without records.
+async fn resumable(
+    target: &Target,
+    clients: &Clients,
+    svc: &ServiceRef,
+    s: &Service,
+    version: Option<&str>,
+) -> OpsResult<Option<RecordSnap>> {
+    if ecs::controller(s) != "ECS" {
+        return Ok(None);
+    }
+    let list = match ecs::list_deployments(clients, svc, RECORDS_LOOKED_AT).await {
+        Ok(list) => list,
+        Err(e) if transient(&e) => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    let arns: Vec<String> = list.into_iter().map(|(arn, _)| arn).collect();
+    let mut rw = RecordWatch::new(target, svc);
+    for d in ecs::describe_deployments(clients, &arns).await? {
+        let rec = rw.read(clients, &d).await?;
+        if version.is_none_or(|v| {
+            rec.target.version.as_deref() == Some(v) || rec.target.digest.as_deref() == Some(v)
+        }) {
+            return Ok(Some(rec));
+        }
+    }
+    Ok(None)
 }
 
 /// Watches a recorded operation to its end, from wherever it is now: it may still
@@ -757,14 +1407,57 @@ pub async fn resume(
             watch_stack(ops, &clients, target, &svc, &token, expect, progress).await?
         }
         config::Target::Service { .. } => {
-            let snap = ecs::snap(&ecs::describe(&clients, &svc).await?);
+            let s = ecs::describe(&clients, &svc).await?;
+            let snap = ecs::snap(&s);
             let _ = progress.send(Event::Started { current: None });
+            let found = match &op.kind {
+                OperationKind::Deploy { version } => {
+                    resumable(target, &clients, &svc, &s, Some(version.as_str())).await?
+                }
+                OperationKind::Rollback | OperationKind::Cancel => {
+                    resumable(target, &clients, &svc, &s, None).await?
+                }
+                OperationKind::Scale { .. } => None,
+            };
             match &op.kind {
                 OperationKind::Scale { count } => {
                     let n = i32::try_from(count.0).unwrap_or(i32::MAX);
                     watch_count(ops, &clients, target, &svc, n, progress).await?
                 }
-                // Deploy, rollback and cancel all roll out the primary's revision.
+                OperationKind::Deploy { .. } | OperationKind::Rollback | OperationKind::Cancel
+                    if found.is_some() =>
+                {
+                    let rec = found.expect("checked above");
+                    match &op.kind {
+                        // A cancel stopped the newest deployment: watch its rollback.
+                        OperationKind::Cancel => {
+                            STOPS
+                                .lock()
+                                .expect("stops lock")
+                                .insert(rec.arn.clone(), target.requester.name.clone());
+                            watch_stop(ops, &clients, target, &svc, &rec, progress).await?
+                        }
+                        // The deploy's own record, found by the version it deployed:
+                        // after a rollback while no dockhand watched, the primary is
+                        // the old revision and must not be judged as the deploy.
+                        _ => {
+                            let want = rec.target.task_definition.clone().unwrap_or_default();
+                            let version = rec.target.version.clone();
+                            watch_service(
+                                ops,
+                                &clients,
+                                target,
+                                &svc,
+                                &want,
+                                version.as_deref(),
+                                progress,
+                            )
+                            .await?
+                        }
+                    }
+                }
+                // Without records: deploy, rollback and cancel all roll out the
+                // primary's revision (the legacy rules).
                 OperationKind::Deploy { .. } | OperationKind::Rollback | OperationKind::Cancel => {
                     let want = snap.task_definition.clone();
                     let (_, tags) = ecs::task_definition(&clients, &want).await?;

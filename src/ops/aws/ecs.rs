@@ -1,15 +1,15 @@
 //! ECS calls and the shapes the watch needs, with SDK types kept inside this file.
 
 use aws_sdk_ecs::types::{
-    DesiredStatus, Service, ServiceField, SortOrder, Tag, TaskDefinition, TaskDefinitionField,
-    TaskDefinitionStatus,
+    DesiredStatus, Service, ServiceDeployment, ServiceField, ServiceRevision, SortOrder,
+    StopServiceDeploymentStopType, Tag, TaskDefinition, TaskDefinitionField, TaskDefinitionStatus,
 };
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::{Clients, ServiceRef, classify};
-use crate::ops::watch::{DeploymentSnap, ServiceSnap};
+use crate::ops::watch::{DeploymentSnap, RecordSnap, RevisionSnap, ServiceSnap};
 use crate::ops::{Epoch, OpsError, OpsResult};
 
 /// A service event: id, time, message.
@@ -315,8 +315,14 @@ pub async fn tag_resource(clients: &Clients, arn: &str, tags: Vec<Tag>) -> OpsRe
     Ok(())
 }
 
-/// The stop reason of the most recently stopped task of the service.
-pub async fn last_stopped_reason(clients: &Clients, svc: &ServiceRef) -> OpsResult<Option<String>> {
+/// The stop reason of the most recently stopped task of the service: of revision
+/// `of` when it has stopped tasks (a rollback's own clean-up stops the old tasks
+/// after the failing ones, with a reason that explains nothing), else of any.
+pub async fn last_stopped_reason(
+    clients: &Clients,
+    svc: &ServiceRef,
+    of: Option<&str>,
+) -> OpsResult<Option<String>> {
     let list = clients
         .ecs
         .list_tasks()
@@ -338,12 +344,15 @@ pub async fn last_stopped_reason(clients: &Clients, svc: &ServiceRef) -> OpsResu
         .send()
         .await
         .map_err(|e| classify("ecs:DescribeTasks", e))?;
-    Ok(out
-        .tasks()
-        .iter()
-        .filter(|t| t.stopped_reason().is_some())
-        .max_by_key(|t| t.stopped_at().map(|s| s.secs()).unwrap_or_default())
-        .and_then(|t| t.stopped_reason().map(str::to_string)))
+    let newest = |only: Option<&str>| {
+        out.tasks()
+            .iter()
+            .filter(|t| t.stopped_reason().is_some())
+            .filter(|t| only.is_none_or(|td| t.task_definition_arn() == Some(td)))
+            .max_by_key(|t| t.stopped_at().map(|s| s.secs()).unwrap_or_default())
+            .and_then(|t| t.stopped_reason().map(str::to_string))
+    };
+    Ok(newest(of.filter(|td| !td.is_empty())).or_else(|| newest(None)))
 }
 
 /// The revisions of a family, newest first, active and inactive (at most `n`).
@@ -378,6 +387,217 @@ pub fn revision_number(arn: &str) -> i64 {
         .next()
         .and_then(|r| r.parse().ok())
         .unwrap_or_default()
+}
+
+/// The service's deployment controller: `ECS` (the default when absent),
+/// `CODE_DEPLOY` or `EXTERNAL`. Only ECS keeps service-deployment records.
+pub fn controller(s: &Service) -> String {
+    s.deployment_controller()
+        .map(|c| c.r#type().as_str().to_string())
+        .unwrap_or_else(|| "ECS".into())
+}
+
+/// The service's deployment records, newest first: (ARN, status), at most `n`.
+pub async fn list_deployments(
+    clients: &Clients,
+    svc: &ServiceRef,
+    n: i32,
+) -> OpsResult<Vec<(String, String)>> {
+    let out = clients
+        .ecs
+        .list_service_deployments()
+        .cluster(&svc.cluster)
+        .service(&svc.service)
+        .max_results(n)
+        .send()
+        .await
+        .map_err(|e| classify("ecs:ListServiceDeployments", e))?;
+    Ok(out
+        .service_deployments()
+        .iter()
+        .filter_map(|b| {
+            Some((
+                b.service_deployment_arn()?.to_string(),
+                b.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            ))
+        })
+        .collect())
+}
+
+/// Describes service deployment records (at most 20 ARNs per call, the API's limit).
+pub async fn describe_deployments(
+    clients: &Clients,
+    arns: &[String],
+) -> OpsResult<Vec<ServiceDeployment>> {
+    let mut all = Vec::new();
+    for chunk in arns.chunks(20) {
+        let out = clients
+            .ecs
+            .describe_service_deployments()
+            .set_service_deployment_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| classify("ecs:DescribeServiceDeployments", e))?;
+        all.extend(out.service_deployments().iter().cloned());
+    }
+    Ok(all)
+}
+
+/// What the judge needs of a service revision: its task definition and the app
+/// container's version and digest. A revision never changes, so callers keep these.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RevisionInfo {
+    pub task_definition: Option<String>,
+    pub version: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// Describes service revisions (20 per call) as `RevisionInfo`s, by ARN. The app's
+/// container is `container`, else the one named like the service, else the first.
+pub async fn describe_revisions(
+    clients: &Clients,
+    arns: &[String],
+    container: Option<&str>,
+    service: &str,
+) -> OpsResult<HashMap<String, RevisionInfo>> {
+    let mut found = HashMap::new();
+    for chunk in arns.chunks(20) {
+        let out = clients
+            .ecs
+            .describe_service_revisions()
+            .set_service_revision_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| classify("ecs:DescribeServiceRevisions", e))?;
+        for r in out.service_revisions() {
+            if let Some(arn) = r.service_revision_arn() {
+                found.insert(arn.to_string(), revision_info(r, container, service));
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn revision_info(r: &ServiceRevision, container: Option<&str>, service: &str) -> RevisionInfo {
+    let images = r.container_images();
+    let image = container
+        .and_then(|c| images.iter().find(|i| i.container_name() == Some(c)))
+        .or_else(|| images.iter().find(|i| i.container_name() == Some(service)))
+        .or_else(|| images.first());
+    RevisionInfo {
+        task_definition: r.task_definition().map(str::to_string),
+        version: image
+            .and_then(|i| i.image())
+            .and_then(|i| split_image(i).1)
+            .map(str::to_string),
+        digest: image.and_then(|i| i.image_digest()).map(str::to_string),
+    }
+}
+
+/// A record as the judge reads it; revisions not in `revisions` have no task
+/// definition or version yet.
+pub fn record_snap(d: &ServiceDeployment, revisions: &HashMap<String, RevisionInfo>) -> RecordSnap {
+    let rev = |r: &aws_sdk_ecs::types::ServiceRevisionSummary| {
+        let arn = r.arn().unwrap_or_default().to_string();
+        let info = revisions.get(&arn).cloned().unwrap_or_default();
+        RevisionSnap {
+            arn,
+            task_definition: info.task_definition,
+            version: info.version,
+            digest: info.digest,
+            requested: r.requested_task_count(),
+            running: r.running_task_count(),
+            pending: r.pending_task_count(),
+            production_weight: r.requested_production_traffic_weight(),
+            test_weight: r.requested_test_traffic_weight(),
+        }
+    };
+    let config = d.deployment_configuration();
+    let strategy = config
+        .and_then(|c| c.strategy())
+        .map(|s| s.as_str().to_string());
+    let step_bake = config.and_then(|c| match strategy.as_deref() {
+        Some("LINEAR") => c
+            .linear_configuration()
+            .and_then(|l| l.step_bake_time_in_minutes()),
+        Some("CANARY") => c
+            .canary_configuration()
+            .and_then(|l| l.canary_bake_time_in_minutes()),
+        _ => None,
+    });
+    RecordSnap {
+        arn: d.service_deployment_arn().unwrap_or_default().to_string(),
+        status: d
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        status_reason: d.status_reason().map(str::to_string),
+        stage: d.lifecycle_stage().map(|s| s.as_str().to_string()),
+        strategy,
+        bake_minutes: config.and_then(|c| c.bake_time_in_minutes()),
+        step_bake_minutes: step_bake,
+        target: d.target_service_revision().map(rev).unwrap_or_default(),
+        sources: d.source_service_revisions().iter().map(rev).collect(),
+        rollback_to: d
+            .rollback()
+            .and_then(|r| r.service_revision_arn())
+            .map(str::to_string),
+        rollback_reason: d.rollback().and_then(|r| r.reason()).map(str::to_string),
+        breaker_status: d
+            .deployment_circuit_breaker()
+            .and_then(|b| b.status())
+            .map(|s| s.as_str().to_string()),
+        breaker_failures: d
+            .deployment_circuit_breaker()
+            .map(|b| b.failure_count())
+            .unwrap_or_default(),
+        breaker_threshold: d
+            .deployment_circuit_breaker()
+            .map(|b| b.threshold())
+            .unwrap_or_default(),
+        triggered_alarms: d
+            .alarms()
+            .map(|a| a.triggered_alarm_names().to_vec())
+            .unwrap_or_default(),
+        hooks: d
+            .lifecycle_hook_details()
+            .iter()
+            .map(|h| {
+                (
+                    h.target_arn()
+                        .or(h.hook_id())
+                        .unwrap_or("a lifecycle hook")
+                        .to_string(),
+                    h.status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect(),
+        stage_since: None,
+    }
+}
+
+/// When the record last changed (AWS time), to date a stage first seen.
+pub fn record_updated(d: &ServiceDeployment) -> Option<Epoch> {
+    d.updated_at().or(d.started_at()).map(|t| t.secs())
+}
+
+/// StopServiceDeployment with rollback: ECS stops the deployment and returns the
+/// service to the revision it ran before (`ROLLBACK` is the only stop type the API
+/// reference calls valid).
+pub async fn stop_deployment(clients: &Clients, arn: &str) -> OpsResult<()> {
+    clients
+        .ecs
+        .stop_service_deployment()
+        .service_deployment_arn(arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .map_err(|e| classify("ecs:StopServiceDeployment", e))?;
+    Ok(())
 }
 
 /// Splits an image reference into repository and version (tag or digest):

@@ -375,12 +375,24 @@ where
             },
             "ClusterNotFoundException"
             | "ServiceNotFoundException"
-            | "ServiceNotActiveException" => OpsError::NotFound(message),
+            | "ServiceNotActiveException"
+            | "ServiceDeploymentNotFoundException" => OpsError::NotFound(message),
             "ValidationError" if message.contains("does not exist") => OpsError::NotFound(message),
             "ValidationError"
             | "InvalidParameterException"
             | "ClientException"
+            | "ConflictException"
+            | "UnsupportedFeatureException"
             | "InsufficientCapabilitiesException" => OpsError::Rejected(message),
+            // A 5xx is AWS's own trouble (ServerException, ServiceUnavailable...):
+            // marked so a watch polls again instead of giving up (see `transient`).
+            code if service.raw().status().as_u16() >= 500 => OpsError::Internal {
+                operation: operation.to_string(),
+                detail: format!(
+                    "{SERVER_ERROR} {}: {code}: {message}",
+                    service.raw().status().as_u16()
+                ),
+            },
             code => OpsError::Internal {
                 operation: operation.to_string(),
                 detail: format!("{code}: {message}"),
@@ -400,13 +412,47 @@ where
     } else if matches!(err, SdkError::TimeoutError(_)) {
         OpsError::Internal {
             operation: operation.to_string(),
-            detail: format!("AWS did not answer in time: {detail}"),
+            detail: format!("{NO_ANSWER}: {detail}"),
+        }
+    } else if matches!(err, SdkError::DispatchFailure(_)) {
+        OpsError::Internal {
+            operation: operation.to_string(),
+            detail: format!("{UNREACHABLE}: {detail}"),
+        }
+    } else if let SdkError::ResponseError(r) = &err
+        && r.raw().status().as_u16() >= 500
+    {
+        OpsError::Internal {
+            operation: operation.to_string(),
+            detail: format!("{SERVER_ERROR} {}: {detail}", r.raw().status().as_u16()),
         }
     } else {
         OpsError::Internal {
             operation: operation.to_string(),
             detail,
         }
+    }
+}
+
+/// How `classify` begins the detail of errors that say nothing about the request:
+/// AWS failing on its side, not answering in time, or not reachable.
+const SERVER_ERROR: &str = "AWS answered HTTP";
+const NO_ANSWER: &str = "AWS did not answer in time";
+const UNREACHABLE: &str = "could not reach AWS";
+
+/// Whether an error is worth the same call again a little later: throttling, a
+/// 5xx, a timeout or a connection that failed. A watch keeps polling through these
+/// (see `watch::watch`); access denied, a missing service or stack, and anything
+/// AWS refused are not transient and end it.
+pub(crate) fn transient(e: &OpsError) -> bool {
+    match e {
+        OpsError::Throttled { .. } => true,
+        OpsError::Internal { detail, .. } => {
+            detail.starts_with(SERVER_ERROR)
+                || detail.starts_with(NO_ANSWER)
+                || detail.starts_with(UNREACHABLE)
+        }
+        _ => false,
     }
 }
 
