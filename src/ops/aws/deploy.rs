@@ -153,6 +153,16 @@ fn stopped_by(arn: &str) -> Option<String> {
     STOPS.lock().expect("stops lock").get(arn).cloned()
 }
 
+/// Remembers who stopped `arn`. Cancels are rare; the map is bounded all the same,
+/// and a stop older than the bound only loses the "cancelled by" wording.
+fn note_stop(arn: &str, who: &str) {
+    let mut stops = STOPS.lock().expect("stops lock");
+    if stops.len() >= 256 {
+        stops.clear();
+    }
+    stops.insert(arn.to_string(), who.to_string());
+}
+
 /// Which judge a watch uses, decided on its first polls and logged once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Judge {
@@ -1235,10 +1245,7 @@ async fn stop_with_rollback(
     let _ = progress.send(Event::Started {
         current: rec.target.version.clone(),
     });
-    STOPS
-        .lock()
-        .expect("stops lock")
-        .insert(rec.arn.clone(), target.requester.name.clone());
+    note_stop(&rec.arn, &target.requester.name);
     if let Err(e) = ecs::stop_deployment(clients, &rec.arn).await {
         STOPS.lock().expect("stops lock").remove(&rec.arn);
         return Err(match e {
@@ -1431,10 +1438,7 @@ pub async fn resume(
                     match &op.kind {
                         // A cancel stopped the newest deployment: watch its rollback.
                         OperationKind::Cancel => {
-                            STOPS
-                                .lock()
-                                .expect("stops lock")
-                                .insert(rec.arn.clone(), target.requester.name.clone());
+                            note_stop(&rec.arn, &target.requester.name);
                             watch_stop(ops, &clients, target, &svc, &rec, progress).await?
                         }
                         // The deploy's own record, found by the version it deployed:
