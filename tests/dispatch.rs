@@ -20,6 +20,12 @@ const CONFIG: &str = r#"
 prefix = "."
 
 [environments.prod]
+[environments.live]
+protected = true
+
+[apps.web]
+environment = "live"
+stack = "web"
 
 [apps.hubot]
 environment = "prod"
@@ -189,4 +195,40 @@ async fn a_locked_app_says_how_to_unlock_in_the_syntax_that_works_here() {
         out.reply.text,
         "hubot v2: hubot is locked by @carol since 00:00 UTC: release freeze. `.unlock hubot` when it is over."
     );
+}
+
+#[tokio::test]
+async fn a_confirmation_whose_plan_changed_meanwhile_asks_again_instead_of_running() {
+    let mut bot = Bot::new();
+    assert_eq!(bot.say(Platform::Slack, "deploy web v2"), None);
+    let prompt = bot.reply_with("needs a confirmation").await.reply.text;
+    assert!(prompt.contains("Parameter Version: v1 -> v2"), "{prompt}");
+    let code = code_in(&prompt);
+
+    // Someone deploys v3 before the confirmation.
+    bot.fake().set_current("v3");
+    assert_eq!(bot.say(Platform::Slack, &format!("confirm {code}")), None);
+    let again = bot.reply_with("needs a confirmation").await.reply.text;
+    assert!(
+        again.starts_with("`deploy web v2` needs a confirmation: the plan changed since it was asked (web now runs v3)."),
+        "{again}"
+    );
+    assert!(again.contains("Parameter Version: v3 -> v2"), "{again}");
+    assert!(
+        !bot.fake().calls().iter().any(|c| c.starts_with("deploy")),
+        "nothing ran"
+    );
+
+    // Confirmed against the plan as it is now, it runs.
+    let code = code_in(&again);
+    assert_eq!(bot.say(Platform::Slack, &format!("confirm {code}")), None);
+    bot.reply_with("Deploying web v2").await;
+    bot.fake().finish(1);
+    bot.reply_with("web v2 is live").await;
+    assert!(bot.fake().calls().contains(&"deploy web v2".to_string()));
+}
+
+fn code_in(prompt: &str) -> String {
+    let at = prompt.find("confirm ").expect("a code") + "confirm ".len();
+    prompt[at..at + 4].to_string()
 }

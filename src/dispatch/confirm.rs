@@ -53,9 +53,11 @@ impl<O: Ops> Dispatcher<O> {
                     other_person,
                     expires: now + ttl,
                     expires_at,
+                    plan: None,
                 },
             );
         }
+        let waiting_code = code.clone();
         let buttons = move |r: Reply| {
             r.button(
                 "Confirm",
@@ -73,7 +75,20 @@ impl<O: Ops> Dispatcher<O> {
                 let target = self.target(app, inbound);
                 self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
                     let plan = match d.inner.ops.plan(&target, &version).await {
-                        Ok(p) => render::plan(target.app.name.as_str(), version.as_str(), &p).text,
+                        Ok(p) => {
+                            let text =
+                                render::plan(target.app.name.as_str(), version.as_str(), &p).text;
+                            if let Some(waiting) = d
+                                .inner
+                                .pending
+                                .lock()
+                                .expect("pending lock")
+                                .get_mut(&waiting_code)
+                            {
+                                waiting.plan = Some(p);
+                            }
+                            text
+                        }
                         Err(e) => format!("(No plan: {})", error_reply(&e, &cmd)),
                     };
                     Ok(buttons(Reply::text(format!("{prompt}\n{plan}"))))
@@ -321,7 +336,82 @@ impl<O: Ops> Dispatcher<O> {
             via: inbound.via,
             text: inbound.text,
         };
-        Settle::Ran(self.run(found.command, found.app, &original, outbox))
+        match (
+            found.plan.clone(),
+            found.command.deploy_version().cloned(),
+            found.app.clone(),
+        ) {
+            (Some(shown), Some(version), Some(app)) => {
+                Settle::Ran(self.run_if_plan_holds(found, shown, version, app, outbox))
+            }
+            (None, _, _) | (Some(_), None, _) | (Some(_), Some(_), None) => {
+                Settle::Ran(self.run(found.command, found.app, &original, outbox))
+            }
+        }
+    }
+
+    /// Runs a confirmed deploy only if AWS still plans what the prompt showed;
+    /// otherwise (someone deployed, the stack changed) shows the new plan and asks
+    /// again, under a new code (F8).
+    fn run_if_plan_holds(
+        &self,
+        found: Pending,
+        shown: ops::Plan,
+        version: crate::command::value::Version,
+        app: App,
+        outbox: &Outbox,
+    ) -> Handled {
+        let (d, outbox) = (self.clone(), outbox.clone());
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tasks.spawn(async move {
+            let original = Inbound {
+                origin: &found.origin,
+                author: &found.author,
+                via: crate::message::Via::Addressed,
+                text: "",
+            };
+            let target = d.target(app.clone(), &original);
+            let now = tokio::select! {
+                p = d.inner.ops.plan(&target, &version) => p,
+                () = shutdown.cancelled() => return,
+            };
+            let handled = match now {
+                // The deploy reports AWS's own errors.
+                Err(_) => d.run(found.command, Some(app), &original, &outbox),
+                Ok(plan) if plan == shown => d.run(found.command, Some(app), &original, &outbox),
+                Ok(plan) => {
+                    let why = format!(
+                        "the plan changed since it was asked ({}{})",
+                        plan.current
+                            .as_deref()
+                            .map(|c| format!("{} now runs {c}", app.name))
+                            .unwrap_or_else(|| format!("{} changed", app.name)),
+                        if plan.changes.is_empty() {
+                            "; nothing left to change"
+                        } else {
+                            ""
+                        }
+                    );
+                    d.ask_confirmation(
+                        found.command,
+                        Some(app),
+                        &original,
+                        &outbox,
+                        found.asked,
+                        found.rule,
+                        why,
+                        found.other_person,
+                    )
+                }
+            };
+            if let Handled::Reply(reply) = handled {
+                let _ = outbox.send(Outbound {
+                    origin: found.origin.clone(),
+                    reply,
+                });
+            }
+        });
+        Handled::Started
     }
 }
 

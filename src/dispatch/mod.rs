@@ -68,6 +68,10 @@ struct Pending {
     expires: tokio::time::Instant,
     /// The same moment as shown in chat.
     expires_at: i64,
+    /// For a deploy: the plan its prompt showed, once AWS answered. It is asked
+    /// again at `confirm`, and a different answer (someone deployed meanwhile)
+    /// asks again rather than running what nobody saw.
+    plan: Option<ops::Plan>,
 }
 
 /// Who holds an app: the one-operation-in-flight guard.

@@ -23,6 +23,8 @@ pub struct FakeOps {
     release: Semaphore,
     locks: Mutex<HashMap<AppName, Lock>>,
     records: Mutex<HashMap<AppName, Operation>>,
+    /// The version every app runs, as plans see it.
+    current: Mutex<String>,
 }
 
 impl FakeOps {
@@ -32,7 +34,13 @@ impl FakeOps {
             release: Semaphore::new(0),
             locks: Mutex::default(),
             records: Mutex::default(),
+            current: Mutex::new("v1".into()),
         }
+    }
+
+    /// What plans say the apps run now (someone else deployed).
+    pub fn set_current(&self, version: &str) {
+        *self.current.lock().unwrap() = version.to_string();
     }
 
     /// Lets `n` waiting (or future) rollouts finish.
@@ -104,9 +112,10 @@ impl Rollouts for FakeOps {
     }
 
     async fn plan(&self, _: &Target, v: &Version) -> OpsResult<Plan> {
+        let current = self.current.lock().unwrap().clone();
         Ok(Plan {
-            current: Some("v1".into()),
-            changes: vec![format!("Parameter Version: v1 -> {v}")],
+            changes: vec![format!("Parameter Version: {current} -> {v}")],
+            current: Some(current),
         })
     }
 
