@@ -380,6 +380,19 @@ def service_does_not_wait() -> str:
     return "stack UPDATE_COMPLETE while the breaker rolls the service back"
 
 
+def stack_rollback_fails() -> str:
+    a = new_account()
+    a.app_stack()
+    a.fault(kind="stack_update_fails", stack="hubot", resource="TaskRole")
+    a.fault(kind="stack_rollback_fails", stack="hubot", reason="Resource handler returned message: \"gone\"")
+    a.update("hubot", Version="v2")
+    done = a.wait_stack("hubot", ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED"))
+    check(done["StackStatus"] == "UPDATE_ROLLBACK_FAILED", done["StackStatus"])
+    failed = [e for e in a.events("hubot") if e["ResourceStatus"] == "UPDATE_FAILED"]
+    check(len(failed) == 2 and any("gone" in e["ResourceStatusReason"] for e in failed), failed)
+    return "the rollback fails too: UPDATE_ROLLBACK_FAILED"
+
+
 def cancel_update() -> str:
     a = new_account()
     a.app_stack()
@@ -893,7 +906,7 @@ def early_success() -> str:
 
 
 CHECKS = [demo_scenario, service_rollout, rollout_fails, rollout_stalls, stack_update_fails, stack_rollout_fails,
-          service_does_not_wait,
+          service_does_not_wait, stack_rollback_fails,
           cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, zero_rollout,
           control_api, service_deployments, breaker_record, strategies, stage_failures, stop_deployment, early_success]
 

@@ -243,6 +243,38 @@ async fn a_stack_update_that_completes_while_ecs_rolls_back_is_a_failure() {
 }
 
 #[tokio::test]
+async fn a_stack_stuck_in_update_rollback_failed_is_said_and_not_deployed_again() {
+    let w = both_apps().await;
+    w.account.fault(
+        json!({"kind": "stack_update_fails", "stack": "hubot", "resource": "TaskRole",
+        "reason": "Resource handler returned message: \"role is being modified\""}),
+    );
+    w.account
+        .fault(json!({"kind": "stack_rollback_fails", "stack": "hubot"}));
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy hubot v2").await;
+    assert_has(
+        &out,
+        &[
+            "hubot v2 FAILED after",
+            "stack hubot is stuck in UPDATE_ROLLBACK_FAILED",
+            "aws cloudformation continue-update-rollback --stack-name hubot",
+            // The cause is the update's first failure, not the rollback's.
+            "TaskRole UPDATE_FAILED: Resource handler returned message",
+        ],
+    );
+    w.account.forget_calls();
+    let again = bot.ask("!deploy hubot v3").await;
+    assert_has(&again, &["stack hubot is stuck in UPDATE_ROLLBACK_FAILED"]);
+    assert_eq!(
+        w.account.count("UpdateStack"),
+        0,
+        "dockhand does not pretend"
+    );
+}
+
+#[tokio::test]
 async fn deploying_the_running_version_changes_nothing() {
     let w = both_apps().await;
     let mut bot = w.bot(APPS).await;

@@ -121,6 +121,9 @@ class StackUpdate:
         # ECS integration, CloudFormation's express mode, a template that does not
         # stabilise. UPDATE_COMPLETE then says nothing about what ECS does next.
         self.no_wait = self.account.take_fault("service_does_not_wait", stack=stack.name) is not None
+        # The rollback itself fails (a resource changed or deleted out of band): the
+        # stack is stuck in UPDATE_ROLLBACK_FAILED until ContinueUpdateRollback.
+        self.rollback_fault = self.account.take_fault("stack_rollback_fails", stack=stack.name)
         self.cancel_token: str | None = None
         self.current: tuple[str, str, str] | None = None  # the resource being updated
         self.t = state.now()
@@ -284,6 +287,16 @@ class StackUpdate:
                 continue  # deleted in the cleanup
             logical, rtype = change.logical_resource_id, change.resource_type
             self.event(logical, rtype, physical_id(old), "UPDATE_IN_PROGRESS")
+            fault = self.rollback_fault
+            if fault and fault.get("resource", logical) == logical:
+                yield self.after()
+                self.event(logical, rtype, physical_id(old), "UPDATE_FAILED",
+                           fault.get("reason") or 'Resource handler returned message: "Internal Failure"')
+                set_status(stack, "UPDATE_ROLLBACK_FAILED",
+                           f"The following resource(s) failed to update: [{logical}]. ", self.token)
+                if self.change_set is not None:
+                    self.change_set.execution_status = "EXECUTE_FAILED"
+                return
             if physical_id(old) == physical_id(new):  # updated in place: apply the old properties again
                 try:
                     restored = parse_and_update_resource(

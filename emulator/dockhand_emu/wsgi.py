@@ -28,6 +28,7 @@ FAULT_FIELDS = {
     "rollback_fails": ("service",),
     "stack_update_fails": ("stack", "resource"),
     "service_does_not_wait": ("stack",),
+    "stack_rollback_fails": ("stack",),
     "error": ("operation", "code"),
 }
 

@@ -700,6 +700,9 @@ async fn stack_update(
     };
     let stack = cfn::describe(clients, stack_name.as_str()).await?;
     let status = cfn::status(&stack);
+    if status == "UPDATE_ROLLBACK_FAILED" {
+        return Err(OpsError::OutOfBounds(stuck(stack_name.as_str())));
+    }
     if status.ends_with("_IN_PROGRESS") {
         return Err(OpsError::Busy {
             app: target.app.name.to_string(),
@@ -733,6 +736,16 @@ async fn stack_update(
         Update::Started => {}
     }
     watch_stack(ops, clients, target, &svc, &token, expect, progress).await
+}
+
+/// A stack whose rollback failed: CloudFormation will not touch it again, and
+/// neither will dockhand, until someone fixes what blocked the rollback.
+fn stuck(stack: &str) -> String {
+    format!(
+        "stack {stack} is stuck in UPDATE_ROLLBACK_FAILED: CloudFormation could not roll it back. \
+         Fix what blocked the rollback (see its events), then run \
+         `aws cloudformation continue-update-rollback --stack-name {stack}`; dockhand will not update it until then."
+    )
 }
 
 /// Watches a stack operation identified by `token` until the stack settles and the
@@ -830,11 +843,17 @@ async fn watch_stack(
                     }
                 }
                 (Some(false), _) => {
+                    // The first failure of this update (its events carry its token):
+                    // the cause, not the rollback's own failures after it.
                     let failed = events.iter().rev().find(|ev| {
                         ev.token.as_deref() == Some(token) && ev.status.ends_with("_FAILED")
                     });
                     Judgement::RolledBack {
-                        summary: format!("CloudFormation rolled back {name} ({status})"),
+                        summary: if status == "UPDATE_ROLLBACK_FAILED" {
+                            stuck(name).trim_end_matches('.').to_string()
+                        } else {
+                            format!("CloudFormation rolled back {name} ({status})")
+                        },
                         reason: failed.map(|f| {
                             format!(
                                 "{} {}: {}",
