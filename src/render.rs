@@ -61,40 +61,48 @@ fn table(rows: Vec<Vec<String>>) -> Vec<String> {
         .collect()
 }
 
-pub fn status(lines: &[AppStatus]) -> Reply {
+/// Whether on-call should look at an app first: unreadable, failed or rolling back,
+/// rolling out, or fewer tasks running than desired.
+pub fn needs_attention(s: &AppStatus) -> bool {
+    s.problem.is_some()
+        || s.running < s.desired
+        || ["FAILED", "ROLLBACK", "IN_PROGRESS", "STOP"]
+            .iter()
+            .any(|w| s.rollout.contains(w))
+}
+
+/// `status`: problems first, then the rest grouped by environment. A long list
+/// is cut among the healthy apps only, never hiding one that needs attention, and
+/// says how to see the rest (`cmd` writes the commands).
+pub fn status(lines: &[AppStatus], cmd: &Cmd) -> Reply {
     if lines.is_empty() {
         return Reply::text("No apps are configured. Add them under `[apps]` in dockhand.toml.");
     }
-    let rows: Vec<Vec<String>> = lines
+    let (mut problems, mut healthy): (Vec<&AppStatus>, Vec<&AppStatus>) =
+        lines.iter().partition(|s| needs_attention(s));
+    problems.sort_by(|a, b| (&a.environment, &a.app).cmp(&(&b.environment, &b.app)));
+    healthy.sort_by(|a, b| (&a.environment, &a.app).cmp(&(&b.environment, &b.app)));
+    let room = MAX_LINES.saturating_sub(problems.len());
+    let hidden = healthy.len().saturating_sub(room);
+    healthy.truncate(room);
+    let rows: Vec<Vec<String>> = problems
         .iter()
-        .map(|s| {
-            if let Some(problem) = &s.problem {
-                return vec![s.app.clone(), s.environment.clone(), problem.clone()];
-            }
-            let mut rollout = s.rollout.clone();
-            if s.pending > 0 {
-                rollout.push_str(&format!(" ({} pending)", s.pending));
-            }
-            let by = match (&s.deployed_by, s.deployed_at) {
-                (Some(by), Some(at)) => format!("by {by} {}", clock(at)),
-                (Some(by), None) => format!("by {by}"),
-                (None, Some(at)) => clock(at),
-                (None, None) => String::new(),
-            };
-            vec![
-                s.app.clone(),
-                s.environment.clone(),
-                s.version.clone().unwrap_or_else(|| "?".into()),
-                format!("{}/{}", s.running, s.desired),
-                rollout,
-                by,
-            ]
-        })
+        .chain(healthy.iter())
+        .map(|s| status_row(s))
         .collect();
     // Chat adapters draw one field per app (a section or embed field reads better on
     // a phone than a wide table); the text keeps the aligned table.
-    let mut reply = Reply::text(bounded(table(rows.clone())));
-    for row in rows.iter().take(MAX_LINES) {
+    let mut text = table(rows.clone());
+    let more = (hidden > 0).then(|| {
+        format!(
+            "... and {hidden} more, all healthy: {} for one environment, {} for problems only.",
+            cmd.show("status <environment>"),
+            cmd.show("status --problems")
+        )
+    });
+    text.extend(more.clone());
+    let mut reply = Reply::text(text.join("\n"));
+    for row in &rows {
         let (name, rest) = row.split_at(2.min(row.len()));
         let value: Vec<&str> = rest
             .iter()
@@ -103,10 +111,34 @@ pub fn status(lines: &[AppStatus]) -> Reply {
             .collect();
         reply = reply.field(name.join(" · "), value.join(" · "));
     }
-    if rows.len() > MAX_LINES {
-        reply = reply.field("…", format!("and {} more", rows.len() - MAX_LINES));
+    if let Some(more) = more {
+        reply = reply.field("…", more);
     }
     reply
+}
+
+fn status_row(s: &AppStatus) -> Vec<String> {
+    if let Some(problem) = &s.problem {
+        return vec![s.app.clone(), s.environment.clone(), problem.clone()];
+    }
+    let mut rollout = s.rollout.clone();
+    if s.pending > 0 {
+        rollout.push_str(&format!(" ({} pending)", s.pending));
+    }
+    let by = match (&s.deployed_by, s.deployed_at) {
+        (Some(by), Some(at)) => format!("by {by} {}", clock(at)),
+        (Some(by), None) => format!("by {by}"),
+        (None, Some(at)) => clock(at),
+        (None, None) => String::new(),
+    };
+    vec![
+        s.app.clone(),
+        s.environment.clone(),
+        s.version.clone().unwrap_or_else(|| "?".into()),
+        format!("{}/{}", s.running, s.desired),
+        rollout,
+        by,
+    ]
 }
 
 pub fn stacks(list: &[StackSummary]) -> Reply {
@@ -375,10 +407,58 @@ mod tests {
             deployed_at: Some(14 * 3600 + 120),
             problem: None,
         };
-        let r = status(&[line("hubot", "v2"), line("worker", "v41")]);
+        let r = status(
+            &[line("hubot", "v2"), line("worker", "v41")],
+            &Cmd::prefixed("!"),
+        );
         assert_eq!(
             r.text,
             "hubot   prod  v2   2/2  COMPLETED  by @alice 14:02\nworker  prod  v41  2/2  COMPLETED  by @alice 14:02"
         );
+    }
+
+    #[test]
+    fn problems_come_first_and_a_long_list_never_hides_one() {
+        let app = |name: String, env: &str, running: i32, rollout: &str| AppStatus {
+            app: name,
+            environment: env.into(),
+            version: Some("v1".into()),
+            running,
+            desired: 2,
+            pending: 0,
+            rollout: rollout.into(),
+            deployed_by: None,
+            deployed_at: None,
+            problem: None,
+        };
+        // 30 healthy apps in two environments, and two in trouble at the end.
+        let mut lines: Vec<AppStatus> = (0..30)
+            .map(|i| {
+                app(
+                    format!("app{i:02}"),
+                    if i % 2 == 0 { "staging" } else { "prod" },
+                    2,
+                    "COMPLETED",
+                )
+            })
+            .collect();
+        lines.push(app("zz-failing".into(), "prod", 0, "FAILED"));
+        lines.push(app("zz-short".into(), "staging", 1, "COMPLETED"));
+        let r = status(&lines, &Cmd::prefixed("."));
+        let shown: Vec<&str> = r.text.lines().collect();
+        assert!(shown[0].starts_with("zz-failing"), "{}", r.text);
+        assert!(shown[1].starts_with("zz-short"), "{}", r.text);
+        // Then grouped by environment: prod's healthy apps before staging's.
+        assert!(shown[2].contains(" prod "), "{}", r.text);
+        assert_eq!(shown.len(), MAX_LINES + 1);
+        assert_eq!(
+            *shown.last().unwrap(),
+            "... and 12 more, all healthy: `.status <environment>` for one environment, `.status --problems` for problems only."
+        );
+        // However many problems, every one is shown.
+        let many: Vec<AppStatus> = (0..25)
+            .map(|i| app(format!("bad{i:02}"), "prod", 0, "FAILED"))
+            .collect();
+        assert_eq!(status(&many, &Cmd::prefixed("!")).text.lines().count(), 25);
     }
 }

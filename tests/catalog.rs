@@ -88,17 +88,36 @@ fn every_command_of_the_product_table_parses_as_documented() {
         ),
         ("scale hubot three", Got::BadValue("scale".into())),
         ("scale hubot", Got::Usage("scale".into())),
-        ("status", Got::Cmd(Command::Status { app: None })),
+        (
+            "status",
+            Got::Cmd(Command::Status {
+                app: None,
+                problems: false,
+                environment: None,
+            }),
+        ),
+        (
+            "status --problems",
+            Got::Cmd(Command::Status {
+                app: None,
+                problems: true,
+                environment: None,
+            }),
+        ),
         (
             "status hubot",
             Got::Cmd(Command::Status {
                 app: Some(app("hubot")),
+                problems: false,
+                environment: None,
             }),
         ),
         (
             "st hubot",
             Got::Cmd(Command::Status {
                 app: Some(app("hubot")),
+                problems: false,
+                environment: None,
             }),
         ),
         (

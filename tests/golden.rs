@@ -110,7 +110,10 @@ fn replies() -> Vec<(&'static str, Reply)> {
         stopped_reason: Some("Essential container in task exited".into()),
     };
     vec![
-        ("status", render::status(&[hubot, worker])),
+        (
+            "status",
+            render::status(&[hubot, worker], &render::Cmd::prefixed("!")),
+        ),
         ("deploy-head", Reply::text(head_text()).with_id(HEAD)),
         (
             "deploy-progress",

@@ -109,7 +109,7 @@ impl Action {
                 const { &[req("app", App)] }
             }
             Action::Scale => const { &[req("app", App), req("count", Count)] },
-            Action::Status => const { &[opt("app", App)] },
+            Action::Status => const { &[opt("app", App), opt("problems", Flag)] },
             Action::Stack => const { &[req("name", Stack)] },
             Action::Events => const { &[req("app", App), opt("n", Limit)] },
             Action::Lock => const { &[req("app", App), req("reason", Text)] },
@@ -164,7 +164,13 @@ pub enum Command {
         count: TaskCount,
     },
     Status {
+        /// An app, or (resolved by dispatch) an environment's name.
         app: Option<AppName>,
+        /// Only the apps that need attention.
+        problems: bool,
+        /// One environment's apps: set by dispatch when `app` names an
+        /// environment, not an app (`status prod`); never by the grammar.
+        environment: Option<String>,
     },
     Stacks,
     Stack {
@@ -238,7 +244,11 @@ impl Command {
                 app: app()?,
                 count: TaskCount::parse(args.get("count").map(String::as_str).unwrap_or_default())?,
             },
-            Action::Status => Command::Status { app: opt_app()? },
+            Action::Status => Command::Status {
+                app: opt_app()?,
+                problems: args.contains_key("problems"),
+                environment: None,
+            },
             Action::Stacks => Command::Stacks,
             Action::Stack => Command::Stack {
                 name: StackName::parse(args.get("name").map(String::as_str).unwrap_or_default())?,
@@ -299,7 +309,7 @@ impl Command {
             Command::Cancel { app } => format!("cancel {app}"),
             Command::Lock { app, .. } => format!("lock {app}"),
             Command::Unlock { app } => format!("unlock {app}"),
-            Command::Status { app: Some(app) } => format!("status {app}"),
+            Command::Status { app: Some(app), .. } => format!("status {app}"),
             Command::Events { app, .. } => format!("events {app}"),
             Command::History { app } => format!("history {app}"),
             Command::Stack { name } => format!("stack {name}"),
@@ -307,7 +317,7 @@ impl Command {
             | Command::Ping
             | Command::Version
             | Command::Whoami
-            | Command::Status { app: None }
+            | Command::Status { app: None, .. }
             | Command::Stacks
             | Command::Confirm { .. }
             | Command::Abort { .. } => self.action().name().to_string(),
@@ -380,7 +390,7 @@ impl Command {
             | Command::Cancel { app }
             | Command::Lock { app, .. }
             | Command::Unlock { app } => Some(app),
-            Command::Status { app } => app.as_ref(),
+            Command::Status { app, .. } => app.as_ref(),
             Command::Help { .. }
             | Command::Ping
             | Command::Version

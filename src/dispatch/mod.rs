@@ -291,6 +291,24 @@ impl<O: Ops> Dispatcher<O> {
         };
         tracing::debug!(action = command.action().name(), channel = %inbound.origin.channel, "command");
 
+        // `status prod`: a name that is an environment, not an app, shows that
+        // environment's apps (and goes through policy as a status of many apps).
+        let command = match command {
+            Command::Status {
+                app: Some(name),
+                problems,
+                ..
+            } if !self.inner.config.apps.contains_key(&name)
+                && self.inner.config.environments.contains_key(name.as_str()) =>
+            {
+                Command::Status {
+                    app: None,
+                    problems,
+                    environment: Some(name.to_string()),
+                }
+            }
+            other => other,
+        };
         let app = match command.app() {
             Some(name) => match self.inner.config.apps.get(name) {
                 Some(app) => Some(app),
@@ -544,23 +562,42 @@ impl<O: Ops> Dispatcher<O> {
                     }))
                 })
             }
-            Command::Status { app: Some(_) } => {
+            Command::Status {
+                app: Some(_),
+                problems,
+                ..
+            } => {
                 let app = app.expect("resolved");
                 let env = self.environment(&app);
+                let cmd = self.cmd(inbound.origin);
                 self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    Ok(render::status(&d.inner.ops.status(&[(app, env)]).await))
+                    let lines = d.inner.ops.status(&[(app, env)]).await;
+                    Ok(render::status(&only_problems(lines, problems), &cmd))
                 })
             }
-            Command::Status { app: None } => {
+            Command::Status {
+                app: None,
+                problems,
+                environment,
+            } => {
                 let apps: Vec<(App, Environment)> = self
                     .inner
                     .config
                     .apps
                     .values()
+                    .filter(|a| environment.as_ref().is_none_or(|e| a.environment == *e))
                     .map(|a| (a.clone(), self.environment(a)))
                     .collect();
+                let cmd = self.cmd(inbound.origin);
                 self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    Ok(render::status(&d.inner.ops.status(&apps).await))
+                    let lines = d.inner.ops.status(&apps).await;
+                    if problems && lines.iter().all(|s| !render::needs_attention(s)) {
+                        return Ok(Reply::text(format!(
+                            "All {} apps are healthy.",
+                            lines.len()
+                        )));
+                    }
+                    Ok(render::status(&only_problems(lines, problems), &cmd))
                 })
             }
             Command::Stacks => {
@@ -676,6 +713,15 @@ impl<O: Ops> Dispatcher<O> {
 
     fn next_id(&self) -> MessageId {
         MessageId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// With `--problems`, only the apps that need attention.
+fn only_problems(lines: Vec<ops::AppStatus>, problems: bool) -> Vec<ops::AppStatus> {
+    if problems {
+        lines.into_iter().filter(render::needs_attention).collect()
+    } else {
+        lines
     }
 }
 
