@@ -540,6 +540,41 @@ pub async fn deploy(
     })
 }
 
+/// Polls the service and ECS's record of the deploy of `want` until the judge
+/// decides or the app's timeout passes; `stopping` when dockhand stopped it.
+#[allow(clippy::too_many_arguments)]
+async fn poll_record(
+    ops: &AwsOps,
+    clients: &Clients,
+    target: &Target,
+    svc: &ServiceRef,
+    reporter: &Mutex<Reporter>,
+    records: &tokio::sync::Mutex<RecordWatch>,
+    want: &Want,
+    stopping: bool,
+) -> OpsResult<Verdict> {
+    watch::watch(
+        ops.watch_config().poll,
+        target.app.timeout,
+        transient,
+        move || async move {
+            let s = ecs::describe(clients, svc).await?;
+            let snap = ecs::snap(&s);
+            reporter
+                .lock()
+                .expect("reporter")
+                .service(&snap, &ecs::events(&s));
+            let seen = records
+                .lock()
+                .await
+                .look(clients, svc, &s, &snap, &want.task_definition, stopping)
+                .await?;
+            Ok(judge_seen(seen, &snap, want, reporter))
+        },
+    )
+    .await
+}
+
 /// Watches a service-path rollout to `want`, then records the outcome on it.
 async fn watch_service(
     ops: &AwsOps,
@@ -556,24 +591,7 @@ async fn watch_service(
         task_definition: want.to_string(),
         version: version.map(str::to_string),
     };
-    let (r, c, rw, w) = (&reporter, clients, &records, &want);
-    let verdict = watch::watch(
-        ops.watch_config().poll,
-        target.app.timeout,
-        transient,
-        move || async move {
-            let s = ecs::describe(c, svc).await?;
-            let snap = ecs::snap(&s);
-            r.lock().expect("reporter").service(&snap, &ecs::events(&s));
-            let seen = rw
-                .lock()
-                .await
-                .look(c, svc, &s, &snap, &w.task_definition, false)
-                .await?;
-            Ok(judge_seen(seen, &snap, w, r))
-        },
-    )
-    .await?;
+    let verdict = poll_record(ops, clients, target, svc, &reporter, &records, &want, false).await?;
     let matter = records.lock().await.stopped_tasks_matter();
     finish(
         clients,
@@ -1297,24 +1315,7 @@ async fn watch_stop(
     let reporter = Reporter::new(progress);
     let records = tokio::sync::Mutex::new(RecordWatch::new(target, svc));
     records.lock().await.judge = Judge::Record(rec.arn.clone());
-    let (r, c, rw, w) = (&reporter, clients, &records, &want);
-    let verdict = watch::watch(
-        ops.watch_config().poll,
-        target.app.timeout,
-        transient,
-        move || async move {
-            let s = ecs::describe(c, svc).await?;
-            let snap = ecs::snap(&s);
-            r.lock().expect("reporter").service(&snap, &ecs::events(&s));
-            let seen = rw
-                .lock()
-                .await
-                .look(c, svc, &s, &snap, &w.task_definition, true)
-                .await?;
-            Ok(judge_seen(seen, &snap, w, r))
-        },
-    )
-    .await?;
+    let verdict = poll_record(ops, clients, target, svc, &reporter, &records, &want, true).await?;
     Ok(match verdict {
         // ECS finished the deployment before the stop took.
         Verdict::Live { revision, .. } => Verdict::Failed {
