@@ -919,6 +919,57 @@ async fn an_operation_cut_off_by_a_restart_is_watched_again_and_reported_where_i
 }
 
 #[tokio::test]
+async fn a_rollback_that_happened_while_no_dockhand_watched_is_reported_as_a_failure() {
+    // Blue/green with an alarm in the bake: the deploy's watch is cut off by a
+    // restart, ECS rolls back while no dockhand runs, and the next one must not
+    // judge the service (stable, on the old revision) as the deploy gone live.
+    let w = both_apps().await;
+    strategy(
+        &w,
+        staged(aws_sdk_ecs::types::DeploymentStrategy::BlueGreen),
+    )
+    .await;
+    w.account.fault(
+        json!({"kind": "deployment_fails", "service": "worker", "stage": "BAKE_TIME",
+        "by": "alarm", "alarm": "worker-5xx"}),
+    );
+    let mut first = w.bot(APPS).await;
+    assert_eq!(first.send("!deploy worker v42"), None);
+    for _ in 0..200 {
+        if w.account.count("UpdateService") > 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    first.dispatcher.shutdown_token().cancel();
+    assert_has(&first.finish().await, &["dockhand is restarting"]);
+    for _ in 0..300 {
+        if w.deployment_status("apps", "worker").await == "ROLLBACK_SUCCESSFUL" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        w.deployment_status("apps", "worker").await,
+        "ROLLBACK_SUCCESSFUL"
+    );
+
+    let mut second = w.bot(APPS).await;
+    second.recover();
+    let out = second.finish().await;
+    assert_has(
+        &out,
+        &[
+            "Watching `deploy worker v42` again after a restart of dockhand",
+            "worker v42 FAILED after",
+            "ECS rolled back to worker:1 (v41)",
+            "alarm worker-5xx",
+        ],
+    );
+    assert!(!out.contains("is live"), "{out}");
+}
+
+#[tokio::test]
 async fn a_finished_operation_leaves_no_record_behind() {
     let w = both_apps().await;
     let mut bot = w.bot(APPS).await;

@@ -273,6 +273,15 @@ pub struct Want {
     pub version: Option<String>,
 }
 
+impl Want {
+    pub fn new(task_definition: &str, version: Option<&str>) -> Want {
+        Want {
+            task_definition: task_definition.to_string(),
+            version: version.map(str::to_string),
+        }
+    }
+}
+
 /// Judges a deploy (or rollback, or a resumed watch) from ECS's own record of it.
 ///
 /// Live only when the record says SUCCESSFUL, the service runs the revision this

@@ -526,8 +526,8 @@ pub async fn deploy(
                     &clients,
                     target,
                     &svc,
-                    &new,
-                    Some(version.as_str()),
+                    Want::new(&new, Some(version.as_str())),
+                    None,
                     progress,
                 )
                 .await?
@@ -581,16 +581,19 @@ async fn watch_service(
     clients: &Clients,
     target: &Target,
     svc: &ServiceRef,
-    want: &str,
-    version: Option<&str>,
+    want: Want,
+    record: Option<&str>,
     progress: Progress,
 ) -> OpsResult<Verdict> {
     let reporter = Reporter::new(progress);
-    let records = tokio::sync::Mutex::new(RecordWatch::new(target, svc));
-    let want = Want {
-        task_definition: want.to_string(),
-        version: version.map(str::to_string),
-    };
+    let mut watch = RecordWatch::new(target, svc);
+    // A resumed watch knows its record already: the service may be back on the
+    // old revision (rolled back while no dockhand watched), where looking for a
+    // record of a revision it does not run would wait for nothing.
+    if let Some(arn) = record {
+        watch.judge = Judge::Record(arn.to_string());
+    }
+    let records = tokio::sync::Mutex::new(watch);
     let verdict = poll_record(ops, clients, target, svc, &reporter, &records, &want, false).await?;
     let matter = records.lock().await.stopped_tasks_matter();
     finish(
@@ -598,7 +601,7 @@ async fn watch_service(
         svc,
         target,
         verdict,
-        version,
+        want.version.as_deref(),
         &want.task_definition,
         matter,
     )
@@ -1093,8 +1096,8 @@ pub async fn rollback(ops: &AwsOps, target: &Target, progress: Progress) -> OpsR
                 &clients,
                 target,
                 &svc,
-                &arn,
-                version.as_deref(),
+                Want::new(&arn, version.as_deref()),
+                None,
                 progress,
             )
             .await?
@@ -1351,7 +1354,17 @@ async fn legacy_cancel(
     };
     ecs::update_task_definition(clients, svc, &previous).await?;
     Ok(
-        match watch_service(ops, clients, target, svc, &previous, None, progress).await? {
+        match watch_service(
+            ops,
+            clients,
+            target,
+            svc,
+            Want::new(&previous, None),
+            None,
+            progress,
+        )
+        .await?
+        {
             Verdict::Live { revision, .. } => Verdict::Cancelled {
                 state: format!(
                     "cancelled by {}; {} is back on {revision}",
@@ -1472,8 +1485,8 @@ pub async fn resume(
                                 &clients,
                                 target,
                                 &svc,
-                                &want,
-                                version.as_deref(),
+                                Want::new(&want, version.as_deref()),
+                                Some(&rec.arn),
                                 progress,
                             )
                             .await?
@@ -1491,8 +1504,8 @@ pub async fn resume(
                         &clients,
                         target,
                         &svc,
-                        &want,
-                        version.as_deref(),
+                        Want::new(&want, version.as_deref()),
+                        None,
                         progress,
                     )
                     .await?
