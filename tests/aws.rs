@@ -924,15 +924,7 @@ async fn a_rollback_that_happened_while_no_dockhand_watched_is_reported_as_a_fai
     // restart, ECS rolls back while no dockhand runs, and the next one must not
     // judge the service (stable, on the old revision) as the deploy gone live.
     let w = both_apps().await;
-    strategy(
-        &w,
-        staged(aws_sdk_ecs::types::DeploymentStrategy::BlueGreen),
-    )
-    .await;
-    w.account.fault(
-        json!({"kind": "deployment_fails", "service": "worker", "stage": "BAKE_TIME",
-        "by": "alarm", "alarm": "worker-5xx"}),
-    );
+    blue_green_failing_in_the_bake(&w).await;
     let mut first = w.bot(APPS).await;
     assert_eq!(first.send("!deploy worker v42"), None);
     for _ in 0..200 {
@@ -990,6 +982,16 @@ async fn strategy(w: &World, config: aws_sdk_ecs::types::DeploymentConfiguration
         .send()
         .await
         .expect("set the strategy");
+}
+
+/// `worker` deploys blue/green, and its next deployment trips alarm `worker-5xx`
+/// during the bake.
+async fn blue_green_failing_in_the_bake(w: &World) {
+    strategy(w, staged(aws_sdk_ecs::types::DeploymentStrategy::BlueGreen)).await;
+    w.account.fault(
+        json!({"kind": "deployment_fails", "service": "worker", "stage": "BAKE_TIME",
+        "by": "alarm", "alarm": "worker-5xx"}),
+    );
 }
 
 fn staged(
@@ -1075,15 +1077,7 @@ async fn every_strategy_goes_live_only_when_ecs_says_successful_and_reports_in_i
 async fn an_alarm_rollback_names_the_alarm_and_says_so_while_ecs_rolls_back() {
     let w = both_apps().await;
     let old = w.primary("apps", "worker").await;
-    strategy(
-        &w,
-        staged(aws_sdk_ecs::types::DeploymentStrategy::BlueGreen),
-    )
-    .await;
-    w.account.fault(
-        json!({"kind": "deployment_fails", "service": "worker", "stage": "BAKE_TIME",
-        "by": "alarm", "alarm": "worker-5xx"}),
-    );
+    blue_green_failing_in_the_bake(&w).await;
     let mut bot = w.bot(APPS).await;
 
     let out = bot.ask("!deploy worker v42").await;

@@ -540,6 +540,22 @@ pub async fn deploy(
     })
 }
 
+/// One look at the service in a watch: described, snapshotted for the judges, and
+/// its new events and counts reported.
+async fn observe(
+    clients: &Clients,
+    svc: &ServiceRef,
+    reporter: &Mutex<Reporter>,
+) -> OpsResult<(Service, ServiceSnap)> {
+    let s = ecs::describe(clients, svc).await?;
+    let snap = ecs::snap(&s);
+    reporter
+        .lock()
+        .expect("reporter")
+        .service(&snap, &ecs::events(&s));
+    Ok((s, snap))
+}
+
 /// Polls the service and ECS's record of the deploy of `want` until the judge
 /// decides or the app's timeout passes; `stopping` when dockhand stopped it.
 #[allow(clippy::too_many_arguments)]
@@ -558,12 +574,7 @@ async fn poll_record(
         target.app.timeout,
         transient,
         move || async move {
-            let s = ecs::describe(clients, svc).await?;
-            let snap = ecs::snap(&s);
-            reporter
-                .lock()
-                .expect("reporter")
-                .service(&snap, &ecs::events(&s));
+            let (s, snap) = observe(clients, svc, reporter).await?;
             let seen = records
                 .lock()
                 .await
@@ -624,11 +635,7 @@ async fn watch_count(
         target.app.timeout,
         transient,
         move || async move {
-            let service = ecs::describe(c, svc).await?;
-            let snap = ecs::snap(&service);
-            r.lock()
-                .expect("reporter")
-                .service(&snap, &ecs::events(&service));
+            let (_, snap) = observe(c, svc, r).await?;
             Ok(judge_scale(&snap, n))
         },
     )
@@ -800,9 +807,7 @@ async fn watch_stack(
             let stack = cfn::describe(c, name).await?;
             let events = cfn::events(c, name).await?;
             r.lock().expect("reporter").stack(&events, token);
-            let s = ecs::describe(c, svc).await?;
-            let snap = ecs::snap(&s);
-            r.lock().expect("reporter").service(&snap, &ecs::events(&s));
+            let (s, snap) = observe(c, svc, r).await?;
             let status = cfn::status(&stack);
             let settled = stack_settled(&status);
             // The stack's TaskDefinition resource names the revision the update made
