@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dockhand::command::Catalog;
+use dockhand::catalog::Catalog;
 use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled};
 use dockhand::message::{Author, Inbound, Origin, Platform, Via};
@@ -18,7 +18,7 @@ fn dispatch(c: &mut Criterion) {
         .build()
         .unwrap();
     let _guard = runtime.enter();
-    let config = Config::parse("bench", "", &|_| None).unwrap();
+    let config = Config::parse("bench", "", &|_| None, dockhand::verbs::NAMES).unwrap();
     let catalog = Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("commands")).unwrap();
     let ops = AwsOps::new(&config);
     let d = Dispatcher::new(config, catalog, ops);

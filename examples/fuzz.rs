@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use dockhand::command::Catalog;
+use dockhand::catalog::Catalog;
 use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled};
 use dockhand::message::{Author, Inbound, Origin, Platform, Via};
@@ -170,7 +170,8 @@ roles = ["deployers"]
 "#,
         root.join("commands")
     );
-    let config = Config::parse("fuzz.toml", &text, &|_| None).expect("fuzz config");
+    let config =
+        Config::parse("fuzz.toml", &text, &|_| None, dockhand::verbs::NAMES).expect("fuzz config");
     let mut catalog_dir = root.join("commands");
     if !catalog_dir.exists() {
         catalog_dir = root.into();

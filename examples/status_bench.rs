@@ -49,7 +49,9 @@ async fn main() {
         "commands_dir = {:?}\n{config}",
         support::root().join("commands")
     );
-    let config = dockhand::config::Config::parse("bench.toml", &text, &|_| None).expect("config");
+    let config =
+        dockhand::config::Config::parse("bench.toml", &text, &|_| None, dockhand::verbs::NAMES)
+            .expect("config");
     let apps: Vec<_> = config
         .apps
         .values()

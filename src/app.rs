@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::{self, Router, Wiring};
-use crate::command::Catalog;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, Handle};
 use crate::health::{self, Health};

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::command::Action;
 use crate::command::value::{AppName, StackName};
 use crate::message::Platform;
 
@@ -334,7 +333,8 @@ pub struct Binding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub name: String,
-    pub verbs: Vec<Action>,
+    /// Verb names, each one dockhand knows (checked at load).
+    pub verbs: Vec<String>,
     pub apps: Vec<AppName>,
     pub environments: Vec<String>,
     pub channels: Vec<String>,
@@ -343,6 +343,13 @@ pub struct Rule {
     pub max_count: Option<u32>,
     /// With `unlock`: may remove a lock someone else took.
     pub break_locks: bool,
+}
+
+impl Rule {
+    /// Whether the rule names this verb.
+    pub fn allows(&self, verb: &str) -> bool {
+        self.verbs.iter().any(|v| v == verb)
+    }
 }
 
 pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9102";
@@ -580,7 +587,11 @@ pub const DEFAULT_TIMEOUT_MINUTES: u64 = 30;
 impl Config {
     /// Reads `path` (when given) and applies the environment. Without a file the
     /// defaults apply: no apps, so only the commands that need no AWS are useful.
-    pub fn load(path: Option<&Path>, env: EnvLookup<'_>) -> Result<Config, Vec<ConfigError>> {
+    pub fn load(
+        path: Option<&Path>,
+        env: EnvLookup<'_>,
+        verbs: &[&str],
+    ) -> Result<Config, Vec<ConfigError>> {
         let (file, text) = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| {
@@ -594,7 +605,7 @@ impl Config {
             }
             None => ("(defaults)".to_string(), String::new()),
         };
-        Self::parse(&file, &text, env)
+        Self::parse(&file, &text, env, verbs)
     }
 
     /// Like `load`, but the config's text may come from `DOCKHAND_CONFIG_TOML`
@@ -603,17 +614,25 @@ impl Config {
     pub fn load_from_env(
         path: Option<&Path>,
         env: EnvLookup<'_>,
+        verbs: &[&str],
     ) -> Result<Config, Vec<ConfigError>> {
         match (path, env(CONFIG_TOML)) {
-            (None, Some(text)) => Self::parse(CONFIG_TOML, &text, env),
-            _ => Self::load(path, env),
+            (None, Some(text)) => Self::parse(CONFIG_TOML, &text, env, verbs),
+            _ => Self::load(path, env, verbs),
         }
     }
 
     /// Validates `text` (named `file` in problems) with the environment over it.
     /// Each section is checked by its own function below, in the order its
     /// problems are listed; all of them run, so every problem is reported at once.
-    pub fn parse(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Vec<ConfigError>> {
+    /// `verbs` are the verbs rules may name (`dockhand::verbs::NAMES`): config
+    /// sits below the verbs, so it is told them.
+    pub fn parse(
+        file: &str,
+        text: &str,
+        env: EnvLookup<'_>,
+        verbs: &[&str],
+    ) -> Result<Config, Vec<ConfigError>> {
         let mut raw = read_toml(file, text)?;
         let mut p = Problems::new(file);
         apply_environment(&mut raw, env, &mut p);
@@ -630,7 +649,7 @@ impl Config {
             channels: raw.channels,
             rules: raw.rules,
         };
-        let access = parse_access(sections, &environments, &apps, &mut p);
+        let access = parse_access(sections, &environments, &apps, verbs, &mut p);
         p.finish()?;
         Ok(Config {
             prefix,
@@ -655,6 +674,22 @@ impl Config {
     /// The environment of an app (validated to exist at load).
     pub fn environment_of(&self, app: &App) -> &Environment {
         &self.environments[&app.environment]
+    }
+
+    /// The environments to look at for account-wide commands (`stacks`): every
+    /// configured one, or the default region when none is.
+    pub fn environments_or_default(&self) -> Vec<Environment> {
+        let mut envs: Vec<Environment> = self.environments.values().cloned().collect();
+        if envs.is_empty() {
+            envs.push(Environment {
+                name: "default".into(),
+                region: None,
+                role_arn: None,
+                protected: false,
+                two_person: false,
+            });
+        }
+        envs
     }
 }
 
@@ -968,6 +1003,7 @@ struct Declared<'a> {
     environments: &'a BTreeMap<String, Environment>,
     apps: &'a BTreeMap<AppName, App>,
     roles: &'a BTreeMap<String, Vec<String>>,
+    verbs: &'a [&'a str],
 }
 
 impl Declared<'_> {
@@ -997,6 +1033,7 @@ fn parse_access(
     raw: RawAccessSections,
     environments: &BTreeMap<String, Environment>,
     apps: &BTreeMap<AppName, App>,
+    verbs: &[&str],
     p: &mut Problems,
 ) -> Access {
     check_roles(&raw.roles, p);
@@ -1004,6 +1041,7 @@ fn parse_access(
         environments,
         apps,
         roles: &raw.roles,
+        verbs,
     };
     let channels = parse_channels(raw.channels, &declared, p);
     let rules = (raw.rules.into_iter().enumerate())
@@ -1097,7 +1135,7 @@ fn parse_channels(
 /// One `[[rules]]` entry, keyed `rules[i]` (its `name` is only for people).
 fn parse_rule(i: usize, r: RawRule, declared: &Declared<'_>, p: &mut Problems) -> Rule {
     let key = format!("rules[{i}]");
-    let verbs = parse_verbs(&key, &r.verbs, p);
+    let verbs = parse_verbs(&key, &r.verbs, declared.verbs, p);
     for role in r.roles.iter().filter(|x| !declared.roles.contains_key(*x)) {
         p.problem(
             format!("{key}.roles"),
@@ -1113,7 +1151,7 @@ fn parse_rule(i: usize, r: RawRule, declared: &Declared<'_>, p: &mut Problems) -
     }
     declared.check_environments(&format!("{key}.environments"), &r.environments, p);
     let apps = declared.apps(&format!("{key}.apps"), &r.apps, p);
-    if r.max_count.is_some() && verbs != [Action::Scale] {
+    if r.max_count.is_some() && verbs != ["scale"] {
         p.problem(
             format!("{key}.max_count"),
             "`max_count` bounds `scale`; put it in a rule whose verbs are only `[\"scale\"]`",
@@ -1131,16 +1169,17 @@ fn parse_rule(i: usize, r: RawRule, declared: &Declared<'_>, p: &mut Problems) -
     }
 }
 
-/// A rule's verbs: action names, at least one.
-fn parse_verbs(key: &str, verbs: &[String], p: &mut Problems) -> Vec<Action> {
+/// A rule's verbs: names of verbs dockhand knows (`known`), at least one.
+fn parse_verbs(key: &str, verbs: &[String], known: &[&str], p: &mut Problems) -> Vec<String> {
     let mut actions = Vec::new();
     for v in verbs {
-        match Action::from_name(v) {
-            Some(a) => actions.push(a),
-            None => p.problem(
+        if known.contains(&v.as_str()) {
+            actions.push(v.clone());
+        } else {
+            p.problem(
                 format!("{key}.verbs"),
                 format!("`{v}` is not a verb; use the action names, e.g. deploy, rollback, scale, cancel, lock, unlock, status"),
-            ),
+            );
         }
     }
     if verbs.is_empty() {
@@ -1191,9 +1230,12 @@ mod tests {
         None
     }
 
+    /// The verbs these tests' rules name (config is told the real ones).
+    const VERBS: &[&str] = &["deploy", "rollback", "scale", "status", "lock", "unlock"];
+
     #[test]
     fn defaults_without_a_file() {
-        let c = Config::parse("x", "", &no_env).unwrap();
+        let c = Config::parse("x", "", &no_env, VERBS).unwrap();
         assert_eq!((c.prefix.as_str(), c.bot_name.as_str()), ("!", "dockhand"));
         assert_eq!(c.watch.poll, DEFAULT_POLL);
         assert!(c.apps.is_empty());
@@ -1214,7 +1256,7 @@ mod tests {
             service = "worker"
             container = "app"
         "#;
-        let c = Config::parse("x", text, &no_env).unwrap();
+        let c = Config::parse("x", text, &no_env, VERBS).unwrap();
         let hubot = &c.apps[&AppName::parse("hubot").unwrap()];
         assert!(
             matches!(&hubot.target, Target::Stack { version_parameter, count_parameter, .. } if version_parameter == "Version" && count_parameter == "DesiredCount")
@@ -1240,7 +1282,7 @@ mod tests {
             min = 5
             max = 2
         "#;
-        let errors = Config::parse("dockhand.toml", text, &no_env).unwrap_err();
+        let errors = Config::parse("dockhand.toml", text, &no_env, VERBS).unwrap_err();
         let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(
             keys,
@@ -1267,7 +1309,7 @@ mod tests {
             service = "worker"
             container = "<!here>"
         "#;
-        let e = Config::parse("f", text, &no_env).unwrap_err();
+        let e = Config::parse("f", text, &no_env, VERBS).unwrap_err();
         let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(
             keys,
@@ -1278,7 +1320,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused() {
-        let e = Config::parse("f", "prefx = \"!\"", &no_env).unwrap_err();
+        let e = Config::parse("f", "prefx = \"!\"", &no_env, VERBS).unwrap_err();
         assert!(e[0].problem.contains("prefx"), "{e:?}");
     }
 
@@ -1286,7 +1328,7 @@ mod tests {
     fn tokens_come_from_the_environment_and_never_print() {
         let env =
             |k: &str| (k == "SLACK_BOT_TOKEN").then(|| "slack-bot-token-for-a-test".to_string());
-        let c = Config::parse("f", "", &env).unwrap();
+        let c = Config::parse("f", "", &env, VERBS).unwrap();
         assert_eq!(
             c.slack.bot_token.as_ref().unwrap().expose(),
             "slack-bot-token-for-a-test"
@@ -1298,7 +1340,9 @@ mod tests {
     fn environment_overrides_the_file() {
         let env = |k: &str| (k == "DOCKHAND_PREFIX").then(|| ".".to_string());
         assert_eq!(
-            Config::parse("f", "prefix = \"?\"", &env).unwrap().prefix,
+            Config::parse("f", "prefix = \"?\"", &env, VERBS)
+                .unwrap()
+                .prefix,
             "."
         );
     }
@@ -1334,7 +1378,7 @@ mod tests {
                 _ => "7",
             };
             let env = |k: &str| (k == var.name).then(|| value.to_string());
-            let c = Config::load_from_env(None, &env)
+            let c = Config::load_from_env(None, &env, VERBS)
                 .unwrap_or_else(|e| panic!("{}={value}: {e:?}", var.name));
             assert_eq!(
                 value_at(&c, var.key).as_deref(),
@@ -1353,13 +1397,13 @@ mod tests {
             .filter(|v| matches!(v.parse, Parse::Seconds(_)));
         for var in numeric {
             let env = |k: &str| (k == var.name).then(|| "abc".to_string());
-            let e = Config::parse("f", "[watch]\npoll_seconds = 1\n", &env).unwrap_err();
+            let e = Config::parse("f", "[watch]\npoll_seconds = 1\n", &env, VERBS).unwrap_err();
             assert_eq!(e.len(), 1, "{e:?}");
             assert_eq!(e[0].key, var.name);
             assert!(e[0].problem.contains("`abc`"), "{e:?}");
         }
         let env = |k: &str| (k == "DOCKHAND_WATCH_POLL_SECONDS").then(|| "abc".to_string());
-        let e = Config::parse("f", "", &env).unwrap_err();
+        let e = Config::parse("f", "", &env, VERBS).unwrap_err();
         assert_eq!(
             e[0].to_string(),
             "f: DOCKHAND_WATCH_POLL_SECONDS: `abc` is not a number of seconds"
@@ -1368,7 +1412,8 @@ mod tests {
 
     #[test]
     fn tokens_cannot_be_written_in_the_file() {
-        let e = Config::parse("f", "[slack]\nbot_token = \"xoxb-x\"\n", &no_env).unwrap_err();
+        let e =
+            Config::parse("f", "[slack]\nbot_token = \"xoxb-x\"\n", &no_env, VERBS).unwrap_err();
         assert!(e[0].problem.contains("bot_token"), "{e:?}");
     }
 
@@ -1379,14 +1424,14 @@ mod tests {
         std::fs::write(&file, "from-file\n").unwrap();
         let text = format!("[discord]\ntoken_file = {:?}\n", file.display().to_string());
         let env = |k: &str| (k == "DISCORD_TOKEN").then(String::new);
-        let c = Config::parse("f", &text, &env).unwrap();
+        let c = Config::parse("f", &text, &env, VERBS).unwrap();
         assert_eq!(c.discord.token.unwrap().expose(), "from-file");
     }
 
     #[test]
     fn identity_hints_name_the_platforms_as_before() {
         let text = "[roles]\nops = [\"U1\"]\n[channels.\"#x\"]\n[[rules]]\nverbs = [\"status\"]\nchannels = [\"#y\"]\n[access]\naudit_channel = \"#a\"\n";
-        let e = Config::parse("f", text, &no_env).unwrap_err();
+        let e = Config::parse("f", text, &no_env, VERBS).unwrap_err();
         let problems: Vec<&str> = e.iter().map(|e| e.problem.as_str()).collect();
         assert_eq!(
             problems,
@@ -1403,10 +1448,10 @@ mod tests {
     fn every_platform_names_an_identity() {
         for platform in Platform::ALL {
             let text = format!("[roles]\nops = [\"{platform}:U1\"]\n");
-            let c = Config::parse("f", &text, &no_env).unwrap();
+            let c = Config::parse("f", &text, &no_env, VERBS).unwrap();
             assert_eq!(c.access.roles["ops"], [format!("{platform}:U1")]);
         }
-        assert!(Config::parse("f", "[roles]\nops = [\"irc:U1\"]\n", &no_env).is_err());
+        assert!(Config::parse("f", "[roles]\nops = [\"irc:U1\"]\n", &no_env, VERBS).is_err());
     }
 
     #[test]

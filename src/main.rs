@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use dockhand::adapters::shell::{self, Speaker};
-use dockhand::command::Catalog;
+use dockhand::catalog::Catalog;
 use dockhand::config::{Config, process_env};
 use dockhand::dispatch::Dispatcher;
 
@@ -212,7 +212,8 @@ fn load(cli: &Cli) -> Option<(Config, Catalog)> {
         .clone()
         .or_else(|| Some(PathBuf::from("dockhand.toml")).filter(|p| p.exists()));
     let mut ok = true;
-    let config = match Config::load_from_env(path.as_deref(), &process_env) {
+    let config = match Config::load_from_env(path.as_deref(), &process_env, dockhand::verbs::NAMES)
+    {
         Ok(c) => Some(c),
         Err(errors) => {
             errors.iter().for_each(|e| eprintln!("error: {e}"));
@@ -265,7 +266,11 @@ fn main() -> ExitCode {
                 .config
                 .clone()
                 .or_else(|| Some(PathBuf::from("dockhand.toml")).filter(|p| p.exists()));
-            let config = match Config::load_from_env(path.as_deref(), &process_env) {
+            let config = match Config::load_from_env(
+                path.as_deref(),
+                &process_env,
+                dockhand::verbs::NAMES,
+            ) {
                 Ok(c) => c,
                 Err(errors) => {
                     errors.iter().for_each(|e| eprintln!("error: {e}"));

@@ -3,9 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use dockhand::command::catalog::Problem;
+use dockhand::catalog::Problem;
+use dockhand::catalog::{Catalog, Match, help};
 use dockhand::command::value::{AppName, Code, StackName, TaskCount, Version};
-use dockhand::command::{Catalog, Command, Match, help};
+use dockhand::verbs::{
+    Command, abort, cancel, confirm, deploy, events, help as help_verb, history, lock, ping,
+    rollback, scale, stack, stacks, status, unlock, version, whoami,
+};
 
 fn shipped() -> Catalog {
     Catalog::load(
@@ -48,27 +52,27 @@ fn every_command_of_the_product_table_parses_as_documented() {
     let table: Vec<(&str, Got)> = vec![
         (
             "deploy hubot v2",
-            Got::Cmd(Command::Deploy {
+            Got::Cmd(Command::Deploy(deploy::Deploy {
                 app: app("hubot"),
                 version: v2.clone(),
                 plan: false,
-            }),
+            })),
         ),
         (
             "Deploy hubot v2 --plan",
-            Got::Cmd(Command::Deploy {
+            Got::Cmd(Command::Deploy(deploy::Deploy {
                 app: app("hubot"),
                 version: v2.clone(),
                 plan: true,
-            }),
+            })),
         ),
         (
             "ship hubot v2",
-            Got::Cmd(Command::Deploy {
+            Got::Cmd(Command::Deploy(deploy::Deploy {
                 app: app("hubot"),
                 version: v2.clone(),
                 plan: false,
-            }),
+            })),
         ),
         ("deploy hubot", Got::Usage("deploy".into())),
         ("deploy hubot --plan", Got::Usage("deploy".into())),
@@ -76,116 +80,118 @@ fn every_command_of_the_product_table_parses_as_documented() {
         ("deploy hubot v2;reboot", Got::BadValue("deploy".into())),
         (
             "rollback hubot",
-            Got::Cmd(Command::Rollback { app: app("hubot") }),
+            Got::Cmd(Command::Rollback(rollback::Rollback { app: app("hubot") })),
         ),
         ("rollback", Got::Usage("rollback".into())),
         (
             "scale hubot 3",
-            Got::Cmd(Command::Scale {
+            Got::Cmd(Command::Scale(scale::Scale {
                 app: app("hubot"),
                 count: TaskCount(3),
-            }),
+            })),
         ),
         ("scale hubot three", Got::BadValue("scale".into())),
         ("scale hubot", Got::Usage("scale".into())),
         (
             "status",
-            Got::Cmd(Command::Status {
+            Got::Cmd(Command::Status(status::Status {
                 app: None,
                 problems: false,
-                environment: None,
-            }),
+            })),
         ),
         (
             "status --problems",
-            Got::Cmd(Command::Status {
+            Got::Cmd(Command::Status(status::Status {
                 app: None,
                 problems: true,
-                environment: None,
-            }),
+            })),
         ),
         (
             "status hubot",
-            Got::Cmd(Command::Status {
+            Got::Cmd(Command::Status(status::Status {
                 app: Some(app("hubot")),
                 problems: false,
-                environment: None,
-            }),
+            })),
         ),
         (
             "st hubot",
-            Got::Cmd(Command::Status {
+            Got::Cmd(Command::Status(status::Status {
                 app: Some(app("hubot")),
                 problems: false,
-                environment: None,
-            }),
+            })),
         ),
         (
             "stack hubot",
-            Got::Cmd(Command::Stack {
+            Got::Cmd(Command::Stack(stack::Stack {
                 name: StackName::parse("hubot").unwrap(),
-            }),
+            })),
         ),
         ("stack 1hubot", Got::BadValue("stack".into())),
-        ("stacks", Got::Cmd(Command::Stacks)),
+        ("stacks", Got::Cmd(Command::Stacks(stacks::Stacks))),
         (
             "events hubot",
-            Got::Cmd(Command::Events {
+            Got::Cmd(Command::Events(events::Events {
                 app: app("hubot"),
                 n: None,
-            }),
+            })),
         ),
         (
             "events hubot 20",
-            Got::Cmd(Command::Events {
+            Got::Cmd(Command::Events(events::Events {
                 app: app("hubot"),
                 n: Some(20),
-            }),
+            })),
         ),
         ("events hubot 500", Got::BadValue("events".into())),
         (
             "history hubot",
-            Got::Cmd(Command::History { app: app("hubot") }),
+            Got::Cmd(Command::History(history::History { app: app("hubot") })),
         ),
         (
             "cancel hubot",
-            Got::Cmd(Command::Cancel { app: app("hubot") }),
+            Got::Cmd(Command::Cancel(cancel::Cancel { app: app("hubot") })),
         ),
         (
             "lock hubot release freeze",
-            Got::Cmd(Command::Lock {
+            Got::Cmd(Command::Lock(lock::Lock {
                 app: app("hubot"),
                 reason: "release freeze".into(),
-            }),
+            })),
         ),
         ("lock hubot", Got::Usage("lock".into())),
         (
             "unlock hubot",
-            Got::Cmd(Command::Unlock { app: app("hubot") }),
+            Got::Cmd(Command::Unlock(unlock::Unlock { app: app("hubot") })),
         ),
         (
             "confirm k7q2",
-            Got::Cmd(Command::Confirm {
+            Got::Cmd(Command::Confirm(confirm::Confirm {
                 code: Code::parse("K7Q2").unwrap(),
-            }),
+            })),
         ),
         (
             "abort K7Q2",
-            Got::Cmd(Command::Abort {
+            Got::Cmd(Command::Abort(abort::Abort {
                 code: Code::parse("K7Q2").unwrap(),
-            }),
+            })),
         ),
-        ("help", Got::Cmd(Command::Help { topic: None })),
+        (
+            "help",
+            Got::Cmd(Command::Help(help_verb::Help { topic: None })),
+        ),
         (
             "help deploy",
-            Got::Cmd(Command::Help {
+            Got::Cmd(Command::Help(help_verb::Help {
                 topic: Some("deploy".into()),
-            }),
+            })),
         ),
-        ("commands", Got::Cmd(Command::Help { topic: None })),
-        ("whoami", Got::Cmd(Command::Whoami)),
-        ("version", Got::Cmd(Command::Version)),
-        ("ping", Got::Cmd(Command::Ping)),
+        (
+            "commands",
+            Got::Cmd(Command::Help(help_verb::Help { topic: None })),
+        ),
+        ("whoami", Got::Cmd(Command::Whoami(whoami::Whoami))),
+        ("version", Got::Cmd(Command::Version(version::Version))),
+        ("ping", Got::Cmd(Command::Ping(ping::Ping))),
         ("ping pong", Got::Usage("ping".into())),
         (
             "runbook db",
@@ -200,7 +206,7 @@ fn every_command_of_the_product_table_parses_as_documented() {
     }
     let deploy_digest = resolve(&c, &format!("deploy hubot {digest}"));
     assert!(
-        matches!(deploy_digest, Got::Cmd(Command::Deploy { version, .. }) if version.is_digest())
+        matches!(deploy_digest, Got::Cmd(Command::Deploy(deploy::Deploy { version, .. })) if version.is_digest())
     );
 }
 
@@ -459,11 +465,11 @@ fn an_alias_command_binds_literal_parameters() {
     let c = Catalog::from_sources(&sources).unwrap();
     assert_eq!(
         resolve(&c, "ship v7"),
-        Got::Cmd(Command::Deploy {
+        Got::Cmd(Command::Deploy(deploy::Deploy {
             app: app("web"),
             version: Version::parse("v7").unwrap(),
             plan: false
-        })
+        }))
     );
 }
 
@@ -485,7 +491,7 @@ fn generated(dir: &Path, n: usize, placeholders: usize) {
 
 #[test]
 fn a_catalogue_too_large_to_compile_is_a_problem_saying_what_to_do() {
-    use dockhand::command::catalog::GRAMMAR_SIZE_LIMIT;
+    use dockhand::catalog::GRAMMAR_SIZE_LIMIT;
 
     // Each grammar of 8 placeholders compiles to some tens of KB: 400 of them
     // together are past GRAMMAR_SIZE_LIMIT (10 MiB), while a few are not.

@@ -82,8 +82,8 @@ impl Harness {
             discord.base
         );
         let env = |name: &str| (name == "DISCORD_TOKEN").then(|| SECRETS[2].to_string());
-        let config =
-            Config::parse("discord-test.toml", &text, &env).unwrap_or_else(|e| panic!("{e:?}"));
+        let config = Config::parse("discord-test.toml", &text, &env, dockhand::verbs::NAMES)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let bot = Bot::new(config, &world.account).await;
         let settings = bot.dispatcher.config().discord.clone();
         let apps = bot

@@ -7,7 +7,7 @@ use crate::support;
 
 use tokio::sync::mpsc;
 
-use dockhand::command::Catalog;
+use dockhand::catalog::Catalog;
 use dockhand::command::value::TaskCount;
 use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled};
@@ -48,8 +48,8 @@ struct Bot {
 impl Bot {
     fn new() -> Bot {
         let text = format!("commands_dir = {:?}\n{CONFIG}", root().join("commands"));
-        let config =
-            Config::parse("fake.toml", &text, &|_| None).unwrap_or_else(|e| panic!("{e:?}"));
+        let config = Config::parse("fake.toml", &text, &|_| None, dockhand::verbs::NAMES)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let catalog = Catalog::load(&config.commands_dir).unwrap();
         let (outbox, replies) = mpsc::unbounded_channel();
         Bot {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dockhand::command::{Catalog, Command, Match};
+use dockhand::catalog::{Catalog, Match};
 use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled};
 use dockhand::message::{Author, Inbound, Origin, Platform, Via};
@@ -73,7 +73,8 @@ fn config(extra: &str) -> Config {
         "commands_dir = {:?}\n{CONFIG}{extra}",
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("commands")
     );
-    Config::parse("test.toml", &text, &|_| None).unwrap_or_else(|e| panic!("{e:?}"))
+    Config::parse("test.toml", &text, &|_| None, dockhand::verbs::NAMES)
+        .unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 fn catalog(config: &Config) -> Catalog {
@@ -167,18 +168,14 @@ fn authorisation_matrix() {
             Match::Action(_, Ok(c)) => c,
             other => panic!("{text}: {other:?}"),
         };
-        let app = command_app(&command).and_then(|a| {
-            config
-                .apps
-                .iter()
-                .find(|(n, _)| n.as_str() == a)
-                .map(|(_, app)| app)
-        });
+        let facts = command.facts(&config);
+        let app = facts.app.and_then(|a| config.apps.get(a));
         let (origin, author) = (origin(channel), author(user));
         let request = Request {
             origin: &origin,
             author: &author,
-            command: &command,
+            verb: command.action().name(),
+            facts,
             app,
             environment: app.map(|a| config.environment_of(a)),
         };
@@ -190,10 +187,6 @@ fn authorisation_matrix() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
-
-fn command_app(c: &Command) -> Option<&str> {
-    c.app().map(|a| a.as_str())
 }
 
 #[test]
@@ -241,7 +234,7 @@ fn config_mistakes_in_rules_are_named() {
     let text = format!(
         "{CONFIG}\n[[rules]]\nverbs = [\"deplyo\"]\nroles = [\"nobody\"]\napps = [\"ghost\"]\nchannels = [\"#general\"]\n"
     );
-    let errors = Config::parse("bad.toml", &text, &|_| None).unwrap_err();
+    let errors = Config::parse("bad.toml", &text, &|_| None, dockhand::verbs::NAMES).unwrap_err();
     let all = errors
         .iter()
         .map(ToString::to_string)
@@ -397,7 +390,7 @@ async fn buttons_work_whatever_the_prefix_and_say_how_they_settled() {
         "commands_dir = {:?}\n{CONFIG}",
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("commands")
     );
-    let bot = Bot::new(Config::parse("test.toml", &text, &env).unwrap());
+    let bot = Bot::new(Config::parse("test.toml", &text, &env, dockhand::verbs::NAMES).unwrap());
     let code = code_in(&bot.say("UANY", "slack:CWEB", "cscale web 0"));
     let click = |user: &str, command: &str| {
         let (origin, author) = (origin("slack:CWEB"), author(user));
@@ -433,7 +426,9 @@ fn decisions_are_posted_to_the_audit_channel() {
     let dispatcher = Dispatcher::new(
         config,
         catalog,
-        AwsOps::new(&dockhand::config::Config::parse("x", "", &|_| None).unwrap()),
+        AwsOps::new(
+            &dockhand::config::Config::parse("x", "", &|_| None, dockhand::verbs::NAMES).unwrap(),
+        ),
     );
     let (outbox, mut audit) = tokio::sync::mpsc::unbounded_channel();
     let (origin, author) = (origin("slack:CDEPLOY"), author("UANY"));

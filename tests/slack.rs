@@ -91,8 +91,8 @@ impl Harness {
             "SLACK_SIGNING_SECRET" => Some(SIGNING_SECRET.to_string()),
             _ => None,
         };
-        let config =
-            Config::parse("slack-test.toml", &text, &env).unwrap_or_else(|e| panic!("{e:?}"));
+        let config = Config::parse("slack-test.toml", &text, &env, dockhand::verbs::NAMES)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let bot = Bot::new(config, &world.account).await;
         let settings = bot.dispatcher.config().slack.clone();
         let stop = CancellationToken::new();

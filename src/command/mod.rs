@@ -1,20 +1,14 @@
-//! From text to a typed `Command`: addressing, then the catalogue match.
+//! Text to words: addressing, the usage-line language, typed values.
 //!
 //! `Addresser` decides whether a message is for the bot at all and strips the
 //! prefix or mention; it is the first thing every message meets, so rejecting
-//! chatter is a byte comparison. `catalog` matches what is left against the
-//! commands in `commands/`, `grammar` is the usage-line language, `action` the
-//! closed set of verbs with their typed arguments, `value` the typed values, and
-//! `help` the text generated from the catalogue.
+//! chatter is a byte comparison. `grammar` is the usage-line language the
+//! catalogue is written in, and `value` the typed values (app names, versions,
+//! counts) every layer above passes around. Which words mean which verb is the
+//! catalogue's (`crate::catalog`), what a verb does is `crate::verbs`'.
 
-pub mod action;
-pub mod catalog;
 pub mod grammar;
-pub mod help;
 pub mod value;
-
-pub use action::{Action, Command};
-pub use catalog::{Catalog, CatalogError, Match};
 
 use crate::message::Via;
 

@@ -70,7 +70,7 @@ impl<O: Ops> Dispatcher<O> {
                 crate::message::ButtonStyle::Danger,
             )
         };
-        match (command.deploy_version().cloned(), app) {
+        match (command.facts(&self.inner.config).version.cloned(), app) {
             (Some(version), Some(app)) => {
                 let target = self.target(app, inbound);
                 self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
@@ -111,8 +111,8 @@ impl<O: Ops> Dispatcher<O> {
         asked: String,
         rule: Option<String>,
     ) -> Handled {
-        let Some(version) = command.deploy_version() else {
-            unreachable!("only deploys are checked")
+        let Some(version) = command.facts(&self.inner.config).version else {
+            unreachable!("only commands whose facts name a version are checked")
         };
         // Refuse a busy app at once; the hold itself is taken when the deploy starts.
         if let Some(h) = self.inner.holds.lock().expect("holds lock").get(&app.name) {
@@ -296,7 +296,8 @@ impl<O: Ops> Dispatcher<O> {
                 let request = Request {
                     origin: inbound.origin,
                     author: inbound.author,
-                    command: &p.command,
+                    verb: p.command.action().name(),
+                    facts: p.command.facts(&self.inner.config),
                     app: p.app.as_ref(),
                     environment: p.app.as_ref().map(|a| self.inner.config.environment_of(a)),
                 };
@@ -338,7 +339,7 @@ impl<O: Ops> Dispatcher<O> {
         };
         match (
             found.plan.clone(),
-            found.command.deploy_version().cloned(),
+            found.command.facts(&self.inner.config).version.cloned(),
             found.app.clone(),
         ) {
             (Some(shown), Some(version), Some(app)) => {

@@ -11,7 +11,8 @@
 //! A second mutating command on an app with an operation in flight is refused,
 //! saying who started what and when.
 //!
-//! Here: the types, `handle`, and the verb table (`run`). `confirm.rs` holds the
+//! Here: the types, `handle`, and `Run`, the `verbs::Ctx` a verb runs against
+//! (each verb's own file says what it does). `confirm.rs` holds the
 //! confirmations, `operations.rs` the long operations and their recovery after a
 //! restart, `audit.rs` the audit events.
 
@@ -25,8 +26,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::catalog::{Catalog, Match, help};
 use crate::command::value::AppName;
-use crate::command::{Addresser, Catalog, Command, MAX_COMMAND_LEN, Match, help};
+use crate::command::{Addresser, MAX_COMMAND_LEN};
 use crate::config::{App, Config, Environment};
 use crate::message::{Author, Inbound, MessageId, Origin, Outbound, Outbox, Reply, neutralise};
 use crate::metrics::metrics;
@@ -36,6 +38,7 @@ use crate::ops::{
 };
 use crate::policy::{Decision, Policy, Request};
 use crate::render;
+use crate::verbs::{Command, Ctx};
 
 mod audit;
 mod confirm;
@@ -87,7 +90,7 @@ struct Inner<O> {
     addresser: Addresser,
     config: Config,
     policy: Policy,
-    ops: O,
+    ops: Arc<O>,
     holds: Mutex<HashMap<AppName, Hold>>,
     /// Confirmations waiting for their code, by code.
     pending: Mutex<HashMap<String, Pending>>,
@@ -196,7 +199,7 @@ impl<O: Ops> Dispatcher<O> {
                 addresser,
                 config,
                 policy,
-                ops,
+                ops: Arc::new(ops),
                 holds: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
@@ -220,6 +223,11 @@ impl<O: Ops> Dispatcher<O> {
 
     pub fn ops(&self) -> &O {
         &self.inner.ops
+    }
+
+    /// The AWS side, owned, for a task.
+    fn ops_handle(&self) -> Arc<O> {
+        Arc::clone(&self.inner.ops)
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -291,42 +299,27 @@ impl<O: Ops> Dispatcher<O> {
         };
         tracing::debug!(action = command.action().name(), channel = %inbound.origin.channel, "command");
 
-        // `status prod`: a name that is an environment, not an app, shows that
-        // environment's apps (and goes through policy as a status of many apps).
-        let command = match command {
-            Command::Status {
-                app: Some(name),
-                problems,
-                ..
-            } if !self.inner.config.apps.contains_key(&name)
-                && self.inner.config.environments.contains_key(name.as_str()) =>
-            {
-                Command::Status {
-                    app: None,
-                    problems,
-                    environment: Some(name.to_string()),
-                }
-            }
-            other => other,
-        };
-        let app = match command.app() {
-            Some(name) => match self.inner.config.apps.get(name) {
+        let config = &self.inner.config;
+        let facts = command.facts(config);
+        let app = match facts.app {
+            Some(name) => match config.apps.get(name) {
                 Some(app) => Some(app),
                 None => return Handled::Reply(Reply::text(self.unknown_app(name, inbound.origin))),
             },
             None => None,
         };
-        let environment = app.map(|a| self.inner.config.environment_of(a));
+        let verb = command.action().name();
+        let checks_version = facts.version.is_some();
         let request = Request {
             origin: inbound.origin,
             author: inbound.author,
-            command: &command,
+            verb,
+            facts,
             app,
-            environment,
+            environment: app.map(|a| config.environment_of(a)),
         };
         let decision = self.inner.policy.decide(&request);
         let asked = command.asked();
-        let verb = command.action().name();
         metrics().command(
             verb,
             match &decision {
@@ -340,11 +333,11 @@ impl<O: Ops> Dispatcher<O> {
                 if command.action().mutates() {
                     self.audit(inbound, &asked, "allowed", rule.as_deref(), outbox);
                 }
-                match (command.deploy_version(), app) {
-                    (Some(_), Some(app)) => {
+                match (checks_version, app) {
+                    (true, Some(app)) => {
                         self.deploy_if_familiar(command, app.clone(), inbound, outbox, asked, rule)
                     }
-                    (None, _) | (Some(_), None) => self.run(command, app.cloned(), inbound, outbox),
+                    (false, _) | (true, None) => self.run(command, app.cloned(), inbound, outbox),
                 }
             }
             Decision::Deny(why) => {
@@ -407,6 +400,8 @@ impl<O: Ops> Dispatcher<O> {
         }
     }
 
+    /// Runs an allowed (and, if it had to be, confirmed) command: the verb's own
+    /// `run`, against this message's `Ctx`.
     fn run(
         &self,
         command: Command,
@@ -414,289 +409,16 @@ impl<O: Ops> Dispatcher<O> {
         inbound: &Inbound<'_>,
         outbox: &Outbox,
     ) -> Handled {
-        let cmd = self.cmd(inbound.origin);
-        let prefix = cmd.lead();
-        let reply = |text: String| Handled::Reply(Reply::text(text));
-        match command {
-            Command::Help { topic: None } => reply(help::list(&self.inner.catalog, prefix)),
-            Command::Help { topic: Some(topic) } => {
-                let typed = self.inner.addresser.prefix();
-                match self.inner.catalog.find(topic.trim_start_matches(typed)) {
-                    Some(entry) => reply(help::command(entry, prefix)),
-                    None => {
-                        let hint = self
-                            .inner
-                            .catalog
-                            .closest(&topic)
-                            .map(|s| format!(" Did you mean `{s}`?"))
-                            .unwrap_or_default();
-                        reply(format!(
-                            "No command `{}`.{hint} `{prefix}help` lists commands.",
-                            neutralise(&topic, 30)
-                        ))
-                    }
-                }
-            }
-            Command::Ping => reply("pong".into()),
-            Command::Version => reply(format!("dockhand {}", env!("CARGO_PKG_VERSION"))),
-            Command::Whoami => reply(self.whoami(inbound.origin, inbound.author)),
-            Command::Confirm { code } => self.confirm(code.as_str(), inbound, outbox),
-            Command::Abort { code } => self.abort(code.as_str(), inbound, outbox),
-            Command::Deploy {
-                app: _,
-                version,
-                plan: true,
-            } => {
-                let target = self.target(app.expect("resolved"), inbound);
-                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    let p = d.inner.ops.plan(&target, &version).await?;
-                    Ok(render::plan(target.app.name.as_str(), version.as_str(), &p))
-                })
-            }
-            Command::Deploy {
-                app: _,
-                version,
-                plan: false,
-            } => {
-                let target = self.target(app.expect("resolved"), inbound);
-                let kind = OperationKind::Deploy {
-                    version: version.clone(),
-                };
-                self.operation(
-                    outbox,
-                    inbound.origin,
-                    target,
-                    kind,
-                    Start::Asked,
-                    move |d: Dispatcher<O>, t: Target, p| async move {
-                        d.inner.ops.deploy(&t, &version, p).await
-                    },
-                )
-            }
-            Command::Rollback { .. } => {
-                let target = self.target(app.expect("resolved"), inbound);
-                self.operation(
-                    outbox,
-                    inbound.origin,
-                    target,
-                    OperationKind::Rollback,
-                    Start::Asked,
-                    move |d: Dispatcher<O>, t: Target, p| async move {
-                        d.inner.ops.rollback(&t, p).await
-                    },
-                )
-            }
-            Command::Scale { count, .. } => {
-                let app = app.expect("resolved");
-                if count.0 < app.min || count.0 > app.max {
-                    return reply(format!(
-                        "{} scales from {} to {} tasks; {} is outside that.",
-                        app.name, app.min, app.max, count
-                    ));
-                }
-                let target = self.target(app, inbound);
-                self.operation(
-                    outbox,
-                    inbound.origin,
-                    target,
-                    OperationKind::Scale { count },
-                    Start::Asked,
-                    move |d: Dispatcher<O>, t: Target, p| async move {
-                        d.inner.ops.scale(&t, count, p).await
-                    },
-                )
-            }
-            Command::Cancel { .. } => {
-                let target = self.target(app.expect("resolved"), inbound);
-                // Unheld: the operation it cancels holds the app.
-                self.start_unheld(
-                    outbox,
-                    inbound.origin,
-                    target,
-                    OperationKind::Cancel,
-                    Start::Asked,
-                    move |d: Dispatcher<O>, t: Target, p| async move {
-                        d.inner.ops.cancel(&t, p).await
-                    },
-                )
-            }
-            Command::Lock { reason, .. } => {
-                let target = self.target(app.expect("resolved"), inbound);
-                let reason = neutralise(&reason, 200);
-                let cmd = self.cmd(inbound.origin);
-                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    let lock = d.inner.ops.lock(&target, &reason).await?;
-                    let name = &target.app.name;
-                    Ok(Reply::text(format!(
-                        "{name} is locked: {}. Deploys, rollbacks and scaling are refused until {}.",
-                        lock.reason,
-                        cmd.show(&format!("unlock {name}"))
-                    )))
-                })
-            }
-            Command::Unlock { .. } => {
-                let app = app.expect("resolved");
-                let request = Request {
-                    origin: inbound.origin,
-                    author: inbound.author,
-                    command: &command,
-                    app: Some(&app),
-                    environment: Some(self.inner.config.environment_of(&app)),
-                };
-                let may_break = self.inner.policy.may_break_locks(&request);
-                let target = self.target(app, inbound);
-                let (who, channel) = (
-                    inbound.author.identity(inbound.origin.platform),
-                    format!("{}:{}", inbound.origin.platform, inbound.origin.channel),
-                );
-                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    let name = &target.app.name;
-                    Ok(Reply::text(match d.inner.ops.unlock(&target, may_break).await? {
-                        None => format!("{name} was not locked."),
-                        Some(lock) => {
-                            if lock.by != who {
-                                tracing::info!(target: "dockhand::audit", who, channel, app = %name, locked_by = lock.by, "broke a lock");
-                            }
-                            format!("{name} is unlocked (locked by {} for: {}).", lock.by_name, lock.reason)
-                        }
-                    }))
-                })
-            }
-            Command::Status {
-                app: Some(_),
-                problems,
-                ..
-            } => {
-                let app = app.expect("resolved");
-                let env = self.environment(&app);
-                let cmd = self.cmd(inbound.origin);
-                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    let lines = d.inner.ops.status(&[(app, env)]).await;
-                    Ok(render::status(&only_problems(lines, problems), &cmd))
-                })
-            }
-            Command::Status {
-                app: None,
-                problems,
-                environment,
-            } => {
-                let apps: Vec<(App, Environment)> = self
-                    .inner
-                    .config
-                    .apps
-                    .values()
-                    .filter(|a| environment.as_ref().is_none_or(|e| a.environment == *e))
-                    .map(|a| (a.clone(), self.environment(a)))
-                    .collect();
-                let cmd = self.cmd(inbound.origin);
-                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    let lines = d.inner.ops.status(&apps).await;
-                    if problems && lines.iter().all(|s| !render::needs_attention(s)) {
-                        return Ok(Reply::text(format!(
-                            "All {} apps are healthy.",
-                            lines.len()
-                        )));
-                    }
-                    Ok(render::status(&only_problems(lines, problems), &cmd))
-                })
-            }
-            Command::Stacks => {
-                let envs = self.environments();
-                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    Ok(render::stacks(&d.inner.ops.stacks(&envs).await?))
-                })
-            }
-            Command::Stack { name } => {
-                // A stack-managed app's stack lives in its environment; any other
-                // name is looked up in the default one.
-                let env = self
-                    .inner
-                    .config
-                    .apps
-                    .values()
-                    .find(|a| matches!(&a.target, crate::config::Target::Stack { stack, .. } if *stack == name))
-                    .map(|a| self.environment(a))
-                    .unwrap_or_else(|| self.environments().remove(0));
-                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    Ok(render::stack(&d.inner.ops.stack(&env, &name).await?))
-                })
-            }
-            Command::Events { n, .. } => {
-                let app = app.expect("resolved");
-                let env = self.environment(&app);
-                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    let events = d
-                        .inner
-                        .ops
-                        .events(&app, &env, n.unwrap_or(10) as usize)
-                        .await?;
-                    Ok(if events.is_empty() {
-                        Reply::text(format!("No events for {}.", app.name))
-                    } else {
-                        Reply::text(render::event_lines(&events))
-                    })
-                })
-            }
-            Command::History { .. } => {
-                let app = app.expect("resolved");
-                let env = self.environment(&app);
-                self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    Ok(render::history(
-                        app.name.as_str(),
-                        &d.inner.ops.history(&app, &env).await?,
-                    ))
-                })
-            }
-        }
-    }
-
-    fn whoami(&self, origin: &Origin, author: &Author) -> String {
-        let where_ = if origin.direct {
-            "a direct message".to_string()
-        } else {
-            format!("channel {}", origin.channel)
-        };
-        let identity = author.identity(origin.platform);
-        let policy = &self.inner.policy;
-        let roles = policy.roles_of(&identity);
-        let roles = if roles.is_empty() {
-            "no roles".to_string()
-        } else {
-            format!("roles: {}", roles.join(", "))
-        };
-        let apps: Vec<&App> = self.inner.config.apps.values().collect();
-        let may = policy.allowed_here(origin, author, &apps);
-        let may = if may.is_empty() {
-            "Here you may change nothing; read-only commands are open where the app's channel allows them.".to_string()
-        } else {
-            format!("Here you may {}.", may.join("; "))
-        };
-        format!(
-            "You are {} ({identity}; {roles}), in {where_} ({}:{}). {may}",
-            neutralise(&author.name, 40),
-            origin.platform,
-            origin.channel,
-        )
+        command.run(&Run {
+            d: self,
+            app,
+            inbound,
+            outbox,
+        })
     }
 
     fn environment(&self, app: &App) -> Environment {
         self.inner.config.environment_of(app).clone()
-    }
-
-    /// The environments to look at for account-wide commands (`stacks`): every
-    /// configured one, or the default region when none is.
-    fn environments(&self) -> Vec<Environment> {
-        let mut envs: Vec<Environment> = self.inner.config.environments.values().cloned().collect();
-        if envs.is_empty() {
-            envs.push(Environment {
-                name: "default".into(),
-                region: None,
-                role_arn: None,
-                protected: false,
-                two_person: false,
-            });
-        }
-        envs
     }
 
     fn target(&self, app: App, inbound: &Inbound<'_>) -> Target {
@@ -716,15 +438,6 @@ impl<O: Ops> Dispatcher<O> {
     }
 }
 
-/// With `--problems`, only the apps that need attention.
-fn only_problems(lines: Vec<ops::AppStatus>, problems: bool) -> Vec<ops::AppStatus> {
-    if problems {
-        lines.into_iter().filter(render::needs_attention).collect()
-    } else {
-        lines
-    }
-}
-
 /// The closest of `names` to `word` if it is close enough to be a typo.
 fn closest<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
     let limit = (word.len() / 3).max(1);
@@ -737,5 +450,116 @@ fn closest<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
 }
 
 fn strsim(a: &str, b: &str) -> usize {
-    crate::command::catalog::edit_distance(a, b)
+    crate::catalog::edit_distance(a, b)
+}
+
+/// One allowed command's view of the pipeline: what its verb runs against.
+struct Run<'a, O> {
+    d: &'a Dispatcher<O>,
+    app: Option<App>,
+    inbound: &'a Inbound<'a>,
+    outbox: &'a Outbox,
+}
+
+impl<O: Ops> Ctx for Run<'_, O> {
+    type Ops = O;
+    type Done = Handled;
+
+    fn config(&self) -> &Config {
+        &self.d.inner.config
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.d.inner.policy
+    }
+
+    fn origin(&self) -> &Origin {
+        self.inbound.origin
+    }
+
+    fn author(&self) -> &Author {
+        self.inbound.author
+    }
+
+    fn cmd(&self) -> render::Cmd {
+        self.d.cmd(self.inbound.origin)
+    }
+
+    fn help(&self, topic: Option<&str>) -> String {
+        let catalog = &self.d.inner.catalog;
+        let cmd = self.cmd();
+        let prefix = cmd.lead();
+        let Some(topic) = topic else {
+            return help::list(catalog, prefix);
+        };
+        let typed = self.d.inner.addresser.prefix();
+        match catalog.find(topic.trim_start_matches(typed)) {
+            Some(entry) => help::command(entry, prefix),
+            None => {
+                let hint = catalog
+                    .closest(topic)
+                    .map(|s| format!(" Did you mean `{s}`?"))
+                    .unwrap_or_default();
+                format!(
+                    "No command `{}`.{hint} `{prefix}help` lists commands.",
+                    neutralise(topic, 30)
+                )
+            }
+        }
+    }
+
+    fn app(&self) -> &App {
+        self.app
+            .as_ref()
+            .expect("dispatch resolves the app a verb's facts name before it runs")
+    }
+
+    fn target(&self) -> Target {
+        self.d.target(self.app().clone(), self.inbound)
+    }
+
+    fn reply(&self, reply: Reply) -> Handled {
+        Handled::Reply(reply)
+    }
+
+    fn spawn_reply<F, Fut>(&self, job: F) -> Handled
+    where
+        F: FnOnce(Arc<O>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Reply, OpsError>> + Send + 'static,
+    {
+        self.d
+            .spawn_reply(self.outbox, self.inbound.origin, move |d| {
+                job(d.ops_handle())
+            })
+    }
+
+    fn operation<F, Fut>(&self, kind: OperationKind, job: F) -> Handled
+    where
+        F: FnOnce(Arc<O>, Target, ops::Progress) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Outcome, OpsError>> + Send + 'static,
+    {
+        let job = move |d: Dispatcher<O>, t, p| job(d.ops_handle(), t, p);
+        let (outbox, origin) = (self.outbox, self.inbound.origin);
+        self.d
+            .operation(outbox, origin, self.target(), kind, Start::Asked, job)
+    }
+
+    fn operation_unheld<F, Fut>(&self, kind: OperationKind, job: F) -> Handled
+    where
+        F: FnOnce(Arc<O>, Target, ops::Progress) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Outcome, OpsError>> + Send + 'static,
+    {
+        let job = move |d: Dispatcher<O>, t, p| job(d.ops_handle(), t, p);
+        let (outbox, origin) = (self.outbox, self.inbound.origin);
+        self.d
+            .start_unheld(outbox, origin, self.target(), kind, Start::Asked, job)
+    }
+
+    fn settle(&self, code: &str, confirm: bool) -> Handled {
+        if confirm {
+            self.d.confirm(code, self.inbound, self.outbox)
+        } else {
+            self.d.abort(code, self.inbound, self.outbox)
+        }
+    }
 }

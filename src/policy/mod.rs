@@ -9,10 +9,40 @@
 //! platform's stable ids (`slack:U024BE7LH`), never display names. A denial names
 //! the role or channel that would be needed, and nothing about other rules.
 
-use crate::command::action::Risk;
-use crate::command::{Action, Command};
+use crate::command::value::{AppName, Version};
 use crate::config::{Access, App, Config, Environment, Rule};
 use crate::message::{Author, Origin};
+
+/// What policy needs to know about a command: each verb states its facts (see
+/// `verbs`), so policy decides without knowing any verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts<'a> {
+    /// The app the command is about, if any: what rules and channel bindings
+    /// key on, and the in-flight guard too.
+    pub app: Option<&'a AppName>,
+    /// Whether it changes anything: then a rule must allow it. Otherwise only the
+    /// channel checks apply.
+    pub mutates: bool,
+    /// Answered anywhere, by anyone, touching no app (`help`, `ping`, `confirm`).
+    pub open: bool,
+    /// When, once allowed, it must still be confirmed.
+    pub risk: Risk,
+    /// The number a rule's `max_count` bounds (`scale`).
+    pub count: Option<u32>,
+    /// The version a deploy moves to: dispatch checks it against the kinds of
+    /// version the app ran before (rules do not look at it).
+    pub version: Option<&'a Version>,
+}
+
+/// Whether an allowed command asks for a confirmation first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Risk {
+    Never,
+    /// Only in a protected environment.
+    InProtected,
+    /// Everywhere, for this reason.
+    Always(&'static str),
+}
 
 /// What policy decided about one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +65,9 @@ pub enum Decision {
 pub struct Request<'a> {
     pub origin: &'a Origin,
     pub author: &'a Author,
-    pub command: &'a Command,
+    /// The verb's name, as rules list it.
+    pub verb: &'static str,
+    pub facts: Facts<'a>,
     /// The app the command targets, resolved from config.
     pub app: Option<&'a App>,
     /// The app's environment.
@@ -82,10 +114,8 @@ impl Policy {
 
     /// Decides a request. Pure and synchronous: it reads config and the request only.
     pub fn decide(&self, request: &Request<'_>) -> Decision {
-        let action = request.command.action();
-        let planning = matches!(request.command, Command::Deploy { plan: true, .. });
-        if !action.mutates() || planning {
-            return self.read(request, action);
+        if !request.facts.mutates {
+            return self.read(request);
         }
         if request.origin.direct && !self.access.direct_messages {
             return Decision::Deny(
@@ -94,62 +124,60 @@ impl Policy {
         }
         let mut misses = Vec::new();
         for rule in &self.access.rules {
-            match self.check(rule, request, action) {
+            match self.check(rule, request) {
                 Ok(()) => return self.confirm_if_risky(request, Some(rule.name.clone())),
                 Err(m) => misses.push((rule, m)),
             }
         }
-        Decision::Deny(self.denial(request, action, &misses))
+        Decision::Deny(self.denial(request, &misses))
     }
 
-    /// Whether a rule allows `unlock` of a lock someone else took.
+    /// Whether a rule that allows this request (an `unlock`) also allows breaking
+    /// a lock someone else took.
     pub fn may_break_locks(&self, request: &Request<'_>) -> bool {
         self.access
             .rules
             .iter()
-            .any(|r| r.break_locks && self.check(r, request, Action::Unlock).is_ok())
+            .any(|r| r.break_locks && self.check(r, request).is_ok())
     }
 
-    /// A one-line summary of what this person may change in this channel, for `whoami`.
-    pub fn allowed_here(&self, origin: &Origin, author: &Author, apps: &[&App]) -> Vec<String> {
+    /// A one-line summary of what this person may change in this channel, for
+    /// `whoami`: per verb of `verbs` (the ones that change anything), the apps.
+    pub fn allowed_here(
+        &self,
+        origin: &Origin,
+        author: &Author,
+        apps: &[&App],
+        verbs: &[&str],
+    ) -> Vec<String> {
         let mut lines = Vec::new();
-        for verb in Action::ALL.iter().copied().filter(|a| a.mutates()) {
+        for &verb in verbs {
             let names: Vec<String> = apps
                 .iter()
                 .filter(|app| {
                     self.access.rules.iter().any(|r| {
-                        r.verbs.contains(&verb)
-                            && self.rule_fits(r, origin, author, Some(app), None).is_ok()
+                        r.allows(verb) && self.rule_fits(r, origin, author, Some(app), None).is_ok()
                     })
                 })
                 .map(|a| a.name.to_string())
                 .collect();
             if !names.is_empty() {
-                lines.push(format!("{}: {}", verb.name(), names.join(", ")));
+                lines.push(format!("{verb}: {}", names.join(", ")));
             }
         }
         lines
     }
 
-    fn read(&self, request: &Request<'_>, action: Action) -> Decision {
+    fn read(&self, request: &Request<'_>) -> Decision {
         let open = Decision::Allow { rule: None };
-        if matches!(
-            action,
-            Action::Help
-                | Action::Ping
-                | Action::Version
-                | Action::Whoami
-                | Action::Confirm
-                | Action::Abort
-        ) || self.access.channels.is_empty()
-        {
+        if request.facts.open || self.access.channels.is_empty() {
             return open;
         }
         if let Some(rule) = self
             .access
             .rules
             .iter()
-            .find(|r| self.check(r, request, action).is_ok())
+            .find(|r| self.check(r, request).is_ok())
         {
             return Decision::Allow {
                 rule: Some(rule.name.clone()),
@@ -194,8 +222,8 @@ impl Policy {
         })
     }
 
-    fn check(&self, rule: &Rule, request: &Request<'_>, action: Action) -> Result<(), Miss> {
-        if !rule.verbs.contains(&action) {
+    fn check(&self, rule: &Rule, request: &Request<'_>) -> Result<(), Miss> {
+        if !rule.allows(request.verb) {
             return Err(Miss::Verb);
         }
         self.rule_fits(
@@ -203,7 +231,7 @@ impl Policy {
             request.origin,
             request.author,
             request.app,
-            Some(request.command),
+            request.facts.count,
         )
     }
 
@@ -213,7 +241,7 @@ impl Policy {
         origin: &Origin,
         author: &Author,
         app: Option<&App>,
-        command: Option<&Command>,
+        count: Option<u32>,
     ) -> Result<(), Miss> {
         if let Some(app) = app {
             let by_app = rule.apps.is_empty() || rule.apps.contains(&app.name);
@@ -236,8 +264,8 @@ impl Policy {
                 return Err(Miss::Role);
             }
         }
-        if let (Some(max), Some(Command::Scale { count, .. })) = (rule.max_count, command)
-            && count.0 > max
+        if let (Some(max), Some(count)) = (rule.max_count, count)
+            && count > max
         {
             return Err(Miss::Count(max));
         }
@@ -247,7 +275,7 @@ impl Policy {
     fn confirm_if_risky(&self, request: &Request<'_>, rule: Option<String>) -> Decision {
         let env = request.environment;
         let other_person = env.is_some_and(|e| e.two_person);
-        let why = match request.command.risk() {
+        let why = match request.facts.risk {
             Risk::Never => None,
             Risk::Always(why) => Some(why.to_string()),
             Risk::InProtected => env
@@ -265,8 +293,8 @@ impl Policy {
     }
 
     /// The denial text: the role, channel or bound a near-miss rule would need.
-    fn denial(&self, request: &Request<'_>, action: Action, misses: &[(&Rule, Miss)]) -> String {
-        let verb = action.name();
+    fn denial(&self, request: &Request<'_>, misses: &[(&Rule, Miss)]) -> String {
+        let verb = request.verb;
         let target = request
             .app
             .map(|a| format!(" {} ({})", a.name, a.environment))

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use dockhand::adapters::shell::draw;
-use dockhand::command::Catalog;
+use dockhand::catalog::Catalog;
 use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled};
 use dockhand::message::Outbound;
@@ -444,7 +444,8 @@ impl World {
             "DISCORD_TOKEN" => Some(SECRETS[2].to_string()),
             _ => None,
         };
-        let config = Config::parse("test.toml", &text, &tokens).unwrap_or_else(|e| panic!("{e:?}"));
+        let config = Config::parse("test.toml", &text, &tokens, dockhand::verbs::NAMES)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         Bot::new(config, &self.account).await
     }
 }

@@ -37,7 +37,7 @@ use serenity::async_trait;
 use tokio::sync::mpsc;
 
 use crate::adapters::Wiring;
-use crate::command::Catalog;
+use crate::catalog::Catalog;
 use crate::command::grammar::{Element, Usage};
 use crate::config;
 use crate::dispatch::{Click, Handle, Handled};

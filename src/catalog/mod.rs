@@ -1,4 +1,5 @@
-//! The catalogue: `commands/*.toml` loaded, validated and compiled for matching.
+//! The catalogue: `commands/*.toml` loaded, validated against the verbs, and
+//! compiled for matching; `help` is the text generated from it.
 //!
 //! Every file is one command (schema in `commands/README.md`). Loading collects
 //! every problem across every file instead of stopping at the first, so
@@ -13,9 +14,11 @@ use std::path::{Path, PathBuf};
 use regex::{Captures, Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
-use super::action::{Action, Command, Kind};
-use super::grammar::{GrammarError, Usage};
-use super::value::ValueError;
+use crate::command::grammar::{GrammarError, Usage};
+use crate::command::value::ValueError;
+use crate::verbs::{Action, Args, Command, Kind};
+
+pub mod help;
 
 /// The most memory the compiled grammars may take, each command's and all of them
 /// together (the regex crate's own default, set here so it is ours to state). Each
@@ -544,7 +547,7 @@ impl Catalog {
             return match &entry.body {
                 Body::Reply(t) => Match::Reply(entry, t.render(&caps, clean).unwrap_or_default()),
                 Body::Action { action, bindings } => {
-                    let args: HashMap<&str, String> = bindings
+                    let args: Args<'_> = bindings
                         .iter()
                         .filter_map(|(name, t)| Some((*name, t.render(&caps, |s| s.to_string())?)))
                         .collect();

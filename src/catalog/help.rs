@@ -1,7 +1,7 @@
 //! Help text, generated from the catalogue only: adding a file to `commands/` is
 //! all it takes for a command to appear in `help`.
 
-use super::catalog::{Catalog, Entry};
+use super::{Catalog, Entry};
 
 /// `help`: one line per command, usage and summary, in name order.
 pub fn list(catalog: &Catalog, prefix: &str) -> String {

@@ -1,0 +1,36 @@
+//! `rollback <app>`: back to the revision the app ran before.
+
+use super::*;
+use crate::command::value::AppName;
+use crate::ops::Rollouts;
+use crate::policy::Risk;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollback {
+    pub app: AppName,
+}
+
+impl Verb for Rollback {
+    const PARAMS: &'static [ParamSpec] = &[req("app", Kind::App)];
+    const MUTATES: bool = true;
+
+    fn build(args: &Args<'_>) -> Result<Self, ValueError> {
+        Ok(Rollback {
+            app: AppName::parse(arg(args, "app"))?,
+        })
+    }
+
+    fn facts(&self, _: &Config) -> Facts<'_> {
+        changes(&self.app, Risk::InProtected)
+    }
+
+    fn asked(&self) -> String {
+        format!("rollback {}", self.app)
+    }
+
+    fn run<C: Ctx>(self, cx: &C) -> C::Done {
+        cx.operation(OperationKind::Rollback, move |ops, t, p| async move {
+            ops.rollback(&t, p).await
+        })
+    }
+}
