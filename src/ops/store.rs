@@ -24,6 +24,37 @@ pub struct Lock {
     pub reason: String,
 }
 
+/// Who asked for a revision, the version it carries, and how its rollout ended:
+/// what `history`, `status` and `rollback` read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    /// Who asked: `slack:U024BE7LH`.
+    pub by: String,
+    /// What to call them in chat.
+    pub by_name: String,
+    pub version: Option<String>,
+    /// Unset while it rolls out, and for endings that say nothing about the
+    /// revision itself (timed out, cancelled, unchanged).
+    pub ending: Option<Ending>,
+}
+
+/// How a revision's rollout ended, as far as choosing a rollback target goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Live,
+    Failed,
+}
+
+impl Ending {
+    /// As `history` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Live => "live",
+            Ending::Failed => "failed",
+        }
+    }
+}
+
 /// What a long operation does to its app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OperationKind {

@@ -15,11 +15,11 @@ use aws_sdk_ecs::types::Service;
 
 use super::cfn::{self, StackEvent, Update};
 use super::ecs::{self, ServiceEvent};
-use super::record::{self, TAG_OUTCOME, TAG_VERSION, token};
+use super::record::{self, token};
 use super::{AwsOps, Clients, ServiceRef, transient};
 use crate::command::value::{TaskCount, Version};
 use crate::config;
-use crate::ops::store::{Operation, OperationKind};
+use crate::ops::store::{Attribution, Ending, Operation, OperationKind};
 use crate::ops::watch::{
     self, Judgement, RecordSnap, ServiceSnap, Want, judge_deploy, judge_record, judge_scale,
     revision, stack_settled,
@@ -511,7 +511,11 @@ pub async fn deploy(
                     detail: format!("already runs {version}"),
                 }
             } else {
-                let tags = record::attribution(&target.requester, Some(version.as_str()), None);
+                let tags = record::attribution_tags(&Attribution::new(
+                    &target.requester,
+                    Some(version.as_str()),
+                    None,
+                ));
                 let new = ecs::register_copy(
                     &clients,
                     &td,
@@ -653,13 +657,14 @@ async fn finish(
     revision_arn: &str,
     stopped_tasks_matter: bool,
 ) -> OpsResult<Verdict> {
-    let outcome_tag = match &verdict {
-        Verdict::Live { .. } => Some("live"),
-        Verdict::Failed { .. } => Some("failed"),
+    let ending = match &verdict {
+        Verdict::Live { .. } => Some(Ending::Live),
+        Verdict::Failed { .. } => Some(Ending::Failed),
         Verdict::Unchanged { .. } | Verdict::TimedOut { .. } | Verdict::Cancelled { .. } => None,
     };
-    if let (Some(outcome), false) = (outcome_tag, revision_arn.is_empty()) {
-        let tags = record::attribution(&target.requester, version, Some(outcome));
+    if let (Some(ending), false) = (ending, revision_arn.is_empty()) {
+        let tags =
+            record::attribution_tags(&Attribution::new(&target.requester, version, Some(ending)));
         // The outcome is already certain; a failed tag only costs history detail.
         if let Err(e) = ecs::tag_resource(clients, revision_arn, tags).await {
             tracing::warn!(error = %e, revision = revision_arn, "could not tag the revision with its outcome");
@@ -1039,10 +1044,10 @@ async fn rollback_revision(
         if version == current_version {
             continue;
         }
-        match record::tag_value(&tags, TAG_OUTCOME) {
-            Some("live") => return Ok((arn, version)),
-            Some("failed") => {}
-            _ => {
+        match record::attribution_of(&tags).and_then(|a| a.ending) {
+            Some(Ending::Live) => return Ok((arn, version)),
+            Some(Ending::Failed) => {}
+            None => {
                 fallback.get_or_insert((arn, version));
             }
         }
@@ -1503,7 +1508,7 @@ pub async fn resume(
                 OperationKind::Deploy { .. } | OperationKind::Rollback | OperationKind::Cancel => {
                     let want = snap.task_definition.clone();
                     let (_, tags) = ecs::task_definition(&clients, &want).await?;
-                    let version = record::tag_value(&tags, TAG_VERSION).map(str::to_string);
+                    let version = record::attribution_of(&tags).and_then(|a| a.version);
                     watch_service(
                         ops,
                         &clients,

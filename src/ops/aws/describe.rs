@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use futures::stream::{self, StreamExt};
 
 use super::ecs;
-use super::record::{TAG_BY_NAME, TAG_OUTCOME, TAG_VERSION, tag_value};
+use super::record::attribution_of;
 use super::{AwsOps, ServiceRef, cfn};
 use crate::command::value::StackName;
 use crate::config::{self, App, Environment};
@@ -132,6 +132,7 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
             let td = ecs::task_definition(&clients, &snap.task_definition).await;
             let (version, by) = match &td {
                 Ok((td, tags)) => {
+                    let attribution = attribution_of(tags);
                     let container = match &app.target {
                         config::Target::Service { container, .. } => Some(container.as_str()),
                         config::Target::Stack { .. } => None,
@@ -144,8 +145,8 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
                     .and_then(|c| c.image())
                     .and_then(|i| ecs::split_image(i).1)
                     .map(str::to_string)
-                    .or_else(|| tag_value(tags, TAG_VERSION).map(str::to_string));
-                    (version, tag_value(tags, TAG_BY_NAME).map(str::to_string))
+                    .or_else(|| attribution.as_ref().and_then(|a| a.version.clone()));
+                    (version, attribution.map(|a| a.by_name))
                 }
                 Err(_) => (None, None),
             };
@@ -325,9 +326,10 @@ pub async fn history(
                 .and_then(|i| ecs::split_image(i).1)
                 .unwrap_or("?")
                 .to_string();
-            let outcome = match (arn == current, tag_value(&tags, TAG_OUTCOME)) {
+            let attribution = attribution_of(&tags);
+            let outcome = match (arn == current, attribution.as_ref().and_then(|a| a.ending)) {
                 (true, _) => "running now".to_string(),
-                (false, Some(o)) => o.to_string(),
+                (false, Some(e)) => e.as_str().to_string(),
                 (false, None) => "-".to_string(),
             };
             Ok::<_, OpsError>((
@@ -335,7 +337,7 @@ pub async fn history(
                 HistoryEntry {
                     version,
                     revision: revision(&arn),
-                    by: tag_value(&tags, TAG_BY_NAME).map(str::to_string),
+                    by: attribution.map(|a| a.by_name),
                     at: td.registered_at().map(|t| t.secs()),
                     outcome,
                 },

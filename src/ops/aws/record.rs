@@ -22,14 +22,14 @@ use super::{AwsOps, ecs};
 use crate::command::value::{AppName, TaskCount, Version};
 use crate::config::{App, Environment};
 use crate::message::Platform;
-use crate::ops::store::{Lock, Operation, OperationKind, ReplyTo, Store};
+use crate::ops::store::{Attribution, Ending, Lock, Operation, OperationKind, ReplyTo, Store};
 use crate::ops::{OpsError, OpsResult, Requester, Target};
 
 /// On task definitions: who asked, which version, how it ended.
-pub const TAG_BY: &str = "dockhand:requested-by";
-pub const TAG_BY_NAME: &str = "dockhand:requested-by-name";
-pub const TAG_VERSION: &str = "dockhand:version";
-pub const TAG_OUTCOME: &str = "dockhand:outcome";
+const TAG_BY: &str = "dockhand:requested-by";
+const TAG_BY_NAME: &str = "dockhand:requested-by-name";
+const TAG_VERSION: &str = "dockhand:version";
+const TAG_OUTCOME: &str = "dockhand:outcome";
 
 /// On a locked service.
 const TAG_LOCK_BY: &str = "dockhand:lock-by";
@@ -89,19 +89,46 @@ pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
         .and_then(|t| t.value())
 }
 
-/// The tags of a revision dockhand registered or watched to its end.
-pub fn attribution(
-    requester: &Requester,
-    version: Option<&str>,
-    outcome: Option<&str>,
-) -> Vec<Tag> {
-    let mut tags = vec![
-        tag(TAG_BY, &requester.identity),
-        tag(TAG_BY_NAME, &requester.name),
-    ];
-    tags.extend(version.map(|v| tag(TAG_VERSION, v)));
-    tags.extend(outcome.map(|o| tag(TAG_OUTCOME, o)));
+impl Attribution {
+    /// A revision `requester` asked for.
+    pub fn new(requester: &Requester, version: Option<&str>, ending: Option<Ending>) -> Self {
+        Attribution {
+            by: requester.identity.clone(),
+            by_name: requester.name.clone(),
+            version: version.map(str::to_string),
+            ending,
+        }
+    }
+}
+
+/// The tags of a revision dockhand registered (written with it, in the same
+/// call, so a revision is never without its author) or watched to its end.
+pub fn attribution_tags(a: &Attribution) -> Vec<Tag> {
+    let mut tags = vec![tag(TAG_BY, &a.by), tag(TAG_BY_NAME, &a.by_name)];
+    tags.extend(a.version.as_deref().map(|v| tag(TAG_VERSION, v)));
+    tags.extend(a.ending.map(|e| tag(TAG_OUTCOME, e.as_str())));
     tags
+}
+
+/// A revision's attribution, if dockhand made or watched it. An outcome it does
+/// not know (written by hand, or by a later dockhand) reads as none.
+pub fn attribution_of(tags: &[Tag]) -> Option<Attribution> {
+    let ending = match tag_value(tags, TAG_OUTCOME) {
+        Some("live") => Some(Ending::Live),
+        Some("failed") => Some(Ending::Failed),
+        _ => None,
+    };
+    let (by, by_name) = (tag_value(tags, TAG_BY), tag_value(tags, TAG_BY_NAME));
+    let version = tag_value(tags, TAG_VERSION).map(str::to_string);
+    if by.is_none() && by_name.is_none() && version.is_none() && ending.is_none() {
+        return None;
+    }
+    Some(Attribution {
+        by: by.unwrap_or_default().to_string(),
+        by_name: by_name.unwrap_or("someone").to_string(),
+        version,
+        ending,
+    })
 }
 
 /// The lock recorded on a service, if any.
@@ -412,7 +439,8 @@ mod tests {
             identity: "slack:U1".into(),
             name: "@O'Brien 🚀 ＠ops".into(),
         };
-        for t in attribution(&requester, Some("v2"), Some("live")) {
+        let a = Attribution::new(&requester, Some("v2"), Some(Ending::Live));
+        for t in attribution_tags(&a) {
             let v = t.value().unwrap();
             assert!(
                 v.chars()
@@ -424,6 +452,22 @@ mod tests {
             tag(TAG_BY_NAME, &requester.name).value(),
             Some("@O Brien ops")
         );
+    }
+
+    #[test]
+    fn attribution_round_trips_through_tags() {
+        let requester = Requester {
+            identity: "slack:U1".into(),
+            name: "@alice".into(),
+        };
+        for ending in [None, Some(Ending::Live), Some(Ending::Failed)] {
+            let a = Attribution::new(&requester, Some("v2"), ending);
+            assert_eq!(attribution_of(&attribution_tags(&a)), Some(a));
+        }
+        assert_eq!(attribution_of(&[tag("team", "ops")]), None);
+        let unknown =
+            attribution_of(&[tag(TAG_BY, "slack:U1"), tag(TAG_OUTCOME, "exploded")]).unwrap();
+        assert_eq!(unknown.ending, None);
     }
 
     #[test]
