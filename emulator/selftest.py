@@ -393,6 +393,33 @@ def stack_rollback_fails() -> str:
     return "the rollback fails too: UPDATE_ROLLBACK_FAILED"
 
 
+def stack_event_pages() -> str:
+    a = new_account()
+    a.app_stack()
+    a.wait_stack("hubot", ("CREATE_COMPLETE",))
+    a.update("hubot", token="tok-1", Version="v2")
+    a.wait_stack("hubot", ("UPDATE_COMPLETE",))
+    whole = [e["EventId"] for e in a.cfn.describe_stack_events(StackName="hubot")["StackEvents"]]
+    check(len(whole) > 8, len(whole))
+    a.control("POST", "/_dockhand/config", {"stack_events_page": 4})
+    first = a.cfn.describe_stack_events(StackName="hubot")
+    check(len(first["StackEvents"]) == 4 and "NextToken" in first, first.keys())
+    # Events that arrive while paging go on top: the next page is unchanged.
+    a.update("hubot", token="tok-2", Version="v3")
+    a.wait_stack("hubot", ("UPDATE_COMPLETE",))
+    seen = [e["EventId"] for e in first["StackEvents"]]
+    token = first["NextToken"]
+    while token:
+        page = a.cfn.describe_stack_events(StackName="hubot", NextToken=token)
+        check(len(page["StackEvents"]) <= 4, len(page["StackEvents"]))
+        seen += [e["EventId"] for e in page["StackEvents"]]
+        token = page.get("NextToken")
+    check(seen == whole, "the pages are the events as they were, newest first, each once")
+    code, _, status = error_code(lambda: a.cfn.describe_stack_events(StackName="hubot", NextToken="nope"))
+    check((code, status) == ("ValidationError", 400), (code, status))
+    return "newest first, 100 a page (4 here), NextToken stable while events arrive"
+
+
 def cancel_update() -> str:
     a = new_account()
     a.app_stack()
@@ -906,7 +933,7 @@ def early_success() -> str:
 
 
 CHECKS = [demo_scenario, service_rollout, rollout_fails, rollout_stalls, stack_update_fails, stack_rollout_fails,
-          service_does_not_wait, stack_rollback_fails,
+          service_does_not_wait, stack_rollback_fails, stack_event_pages,
           cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, zero_rollout,
           control_api, service_deployments, breaker_record, strategies, stage_failures, stop_deployment, early_success]
 

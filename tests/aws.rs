@@ -197,11 +197,16 @@ async fn a_circuit_breaker_rollback_is_a_failure_with_both_reasons() {
     assert_has(&history, &["v42", "failed", "@alice"]);
 }
 
+/// hubot's next stack update fails on its TaskDefinition, and rolls back.
+fn task_definition_update_fails(w: &World) {
+    w.account.fault(json!({"kind": "stack_update_fails", "stack": "hubot", "resource": "TaskDefinition",
+        "reason": "Resource handler returned message: \"Invalid request provided: memory too low\""}));
+}
+
 #[tokio::test]
 async fn a_failed_stack_update_names_the_resource_and_its_reason() {
     let w = both_apps().await;
-    w.account.fault(json!({"kind": "stack_update_fails", "stack": "hubot", "resource": "TaskDefinition",
-        "reason": "Resource handler returned message: \"Invalid request provided: memory too low\""}));
+    task_definition_update_fails(&w);
     let mut bot = w.bot(APPS).await;
 
     let out = bot.ask("!deploy hubot v2").await;
@@ -215,6 +220,33 @@ async fn a_failed_stack_update_names_the_resource_and_its_reason() {
             "memory too low",
         ],
     );
+    assert_eq!(w.stack_parameter("hubot", "Version").await, "v1");
+}
+
+#[tokio::test]
+async fn a_stack_failure_is_found_under_more_events_than_one_page_holds() {
+    // Pages of 3 events: by the time the stack has rolled back, the failure that
+    // caused it is pages deep, as on AWS for a large stack (100 a page).
+    let w = both_apps().await;
+    w.account.control(
+        "POST",
+        "/_dockhand/config",
+        Some(json!({"stack_events_page": 3})),
+    );
+    task_definition_update_fails(&w);
+    let mut bot = w.bot(APPS).await;
+
+    let out = bot.ask("!deploy hubot v2").await;
+
+    // The verdict's reason, not the thread's event line ("UPDATE_FAILED TaskDefinition").
+    assert_has(
+        &out,
+        &[
+            "hubot v2 FAILED after",
+            "Reason: TaskDefinition UPDATE_FAILED: Resource handler returned message",
+        ],
+    );
+    assert!(w.account.count("DescribeStackEvents") > 1);
     assert_eq!(w.stack_parameter("hubot", "Version").await, "v1");
 }
 
@@ -974,14 +1006,7 @@ async fn a_finished_operation_leaves_no_record_behind() {
 /// Gives `worker` a deployment strategy (the emulator merges it into the service's
 /// configuration; no deployment starts).
 async fn strategy(w: &World, config: aws_sdk_ecs::types::DeploymentConfiguration) {
-    w.ecs
-        .update_service()
-        .cluster("apps")
-        .service("worker")
-        .deployment_configuration(config)
-        .send()
-        .await
-        .expect("set the strategy");
+    w.deployment_configuration("apps", "worker", config).await;
 }
 
 /// `worker` deploys blue/green, and its next deployment trips alarm `worker-5xx`

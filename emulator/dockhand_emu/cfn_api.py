@@ -27,6 +27,7 @@ from .cfn import (
     resources_of,
 )
 from .cfn_template import NO_CHANGES, parameter_strings, parse, plan, resolve_parameters, stack_parameters
+from . import state
 from .state import as_datetime
 
 
@@ -185,6 +186,26 @@ def describe_stack_resources(self: Any) -> ActionResult:
     return ActionResult({"StackResources": rows})
 
 
+def describe_stack_events(self: Any) -> ActionResult:
+    """Pages, as AWS does: newest first, `stack_events_page` a page (100, AWS's page,
+    unless the control API set it smaller to page a small stack), with a NextToken
+    naming the first event of the next page, so events added between pages never
+    repeat or shift what follows (moto: every event in one page, no token)."""
+    events = self.cloudformation_backend.describe_stack_events(self._get_param("StackName"))[::-1]
+    start = 0
+    token = self._get_param("NextToken")
+    if token:
+        ids = [str(e.event_id) for e in events]
+        if token not in ids:
+            raise ValidationError(message="Invalid NextToken")
+        start = ids.index(token)
+    size = state.account(self.cloudformation_backend.account_id).stack_events_page
+    result: dict[str, Any] = {"StackEvents": events[start:start + size]}
+    if start + size < len(events):
+        result["NextToken"] = str(events[start + size].event_id)
+    return ActionResult(result)
+
+
 _create_stack_response = Response.create_stack
 _create_stack = Backend.create_stack
 
@@ -258,6 +279,7 @@ def install() -> None:
     Response.list_change_sets = list_change_sets
     Response.list_stack_resources = list_stack_resources
     Response.describe_stack_resources = describe_stack_resources
+    Response.describe_stack_events = describe_stack_events
     Response.create_stack = create_stack_response
     Backend.create_stack = create_stack
     Stack.parameter_list = parameter_list

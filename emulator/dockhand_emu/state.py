@@ -54,6 +54,8 @@ class Account:
         self.id = account_id
         self.rollout_seconds = DEFAULT_ROLLOUT_SECONDS
         self.minute_seconds = DEFAULT_MINUTE_SECONDS
+        # DescribeStackEvents' page size: AWS's 100 unless a test pages a small stack.
+        self.stack_events_page = 100
         self.faults: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
 

@@ -194,13 +194,18 @@ class Emulator:
                 for key in ("rollout_seconds", "minute_seconds"):  # checked first: all or nothing
                     if key in body and float(body[key]) < 0:
                         raise BadRequest(f"{key} must be 0 or more")
+                if "stack_events_page" in body and not 1 <= int(body["stack_events_page"]) <= 100:
+                    raise BadRequest("stack_events_page must be 1 to 100")
                 if "rollout_seconds" in body:
                     account.rollout_seconds = float(body["rollout_seconds"])
                 if "minute_seconds" in body:  # one "minute" of a bake time
                     account.minute_seconds = float(body["minute_seconds"])
+                if "stack_events_page" in body:
+                    account.stack_events_page = int(body["stack_events_page"])
             elif method != "GET":
                 return None
-            return {"rollout_seconds": account.rollout_seconds, "minute_seconds": account.minute_seconds}
+            return {"rollout_seconds": account.rollout_seconds, "minute_seconds": account.minute_seconds,
+                    "stack_events_page": account.stack_events_page}
         if route == "/_dockhand/faults":
             if method == "POST":
                 account.faults.append(_fault(body, account.id))

@@ -388,6 +388,24 @@ impl World {
         out.services()[0].task_definition().unwrap().to_string()
     }
 
+    /// Gives a service a deployment configuration (a strategy, bake times): the
+    /// emulator merges it into the service's, and no deployment starts.
+    pub async fn deployment_configuration(
+        &self,
+        cluster: &str,
+        service: &str,
+        config: aws_sdk_ecs::types::DeploymentConfiguration,
+    ) {
+        self.ecs
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .deployment_configuration(config)
+            .send()
+            .await
+            .expect("set the deployment configuration");
+    }
+
     /// The status of the service's newest ECS service-deployment record.
     pub async fn deployment_status(&self, cluster: &str, service: &str) -> String {
         let list = self

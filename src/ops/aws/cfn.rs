@@ -124,16 +124,55 @@ pub async fn stack_task_definition(clients: &Clients, stack: &str) -> OpsResult<
         .map(str::to_string))
 }
 
+/// The most DescribeStackEvents pages read for one operation: 20 pages of 100 hold
+/// the rollback of a stack at CloudFormation's limit of 500 resources twice over.
+const OPERATION_PAGES: usize = 20;
+
 /// The stack's latest events, newest first (one page: the newest 100).
 pub async fn events(clients: &Clients, stack: &str) -> OpsResult<Vec<StackEvent>> {
+    Ok(events_page(clients, stack, None).await?.0)
+}
+
+/// The events of the operation whose request token is `token`, newest first, and
+/// whatever came after it: pages back until a page ends before the operation
+/// began, so its first failure is found however many events its rollback wrote
+/// after it (two per resource) (issue 13, point 7).
+pub async fn operation_events(
+    clients: &Clients,
+    stack: &str,
+    token: &str,
+) -> OpsResult<Vec<StackEvent>> {
+    let mut all = Vec::new();
+    let mut next = None;
+    for _ in 0..OPERATION_PAGES {
+        let (page, more) = events_page(clients, stack, next).await?;
+        let reached_start = page
+            .last()
+            .is_none_or(|oldest| oldest.token.as_deref() != Some(token));
+        all.extend(page);
+        match more {
+            Some(t) if !reached_start => next = Some(t),
+            _ => break,
+        }
+    }
+    Ok(all)
+}
+
+/// One page of the stack's events, newest first, and the token of the next.
+async fn events_page(
+    clients: &Clients,
+    stack: &str,
+    next: Option<String>,
+) -> OpsResult<(Vec<StackEvent>, Option<String>)> {
     let out = clients
         .cfn
         .describe_stack_events()
         .stack_name(stack)
+        .set_next_token(next)
         .send()
         .await
         .map_err(|e| classify("cloudformation:DescribeStackEvents", e))?;
-    Ok(out
+    let events = out
         .stack_events()
         .iter()
         .map(|e| StackEvent {
@@ -148,7 +187,8 @@ pub async fn events(clients: &Clients, stack: &str) -> OpsResult<Vec<StackEvent>
             reason: e.resource_status_reason().map(str::to_string),
             token: e.client_request_token().map(str::to_string),
         })
-        .collect())
+        .collect();
+    Ok((events, out.next_token().map(str::to_string)))
 }
 
 /// Parameters for an update: `changes` set, every other one `UsePreviousValue`.

@@ -810,7 +810,7 @@ async fn watch_stack(
         transient,
         move || async move {
             let stack = cfn::describe(c, name).await?;
-            let events = cfn::events(c, name).await?;
+            let events = cfn::operation_events(c, name, token).await?;
             r.lock().expect("reporter").stack(&events, token);
             let (s, snap) = observe(c, svc, r).await?;
             let status = cfn::status(&stack);

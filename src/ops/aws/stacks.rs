@@ -407,7 +407,9 @@ impl AwsOps {
         let mut first_failure: Option<String> = None;
         loop {
             // Events first: the last ones before a status flip still get printed.
-            let events = cfn::events(clients, name).await.unwrap_or_default();
+            let events = cfn::operation_events(clients, name, token)
+                .await
+                .unwrap_or_default();
             for e in events.iter().rev() {
                 let ours = match &e.token {
                     Some(t) => t == token,
