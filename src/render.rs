@@ -66,7 +66,7 @@ fn table(rows: Vec<Vec<String>>) -> Vec<String> {
 pub fn needs_attention(s: &AppStatus) -> bool {
     s.problem.is_some()
         || s.running < s.desired
-        || ["FAILED", "ROLLBACK", "IN_PROGRESS", "STOP"]
+        || ["FAILED", "ROLLBACK", "IN_PROGRESS", "PENDING", "STOP"]
             .iter()
             .any(|w| s.rollout.contains(w))
 }

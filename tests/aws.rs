@@ -476,7 +476,7 @@ async fn status_of_one_app_and_the_describe_verbs() {
 
     assert_has(
         &bot.ask("!status worker").await,
-        &["worker  prod  v42  3/3  COMPLETED  by @alice"],
+        &["worker  prod  v42  3/3  SUCCESSFUL  by @alice"],
     );
     // An environment's name shows its apps; --problems only those in trouble.
     let prod = bot.ask("!status prod").await;
@@ -1128,6 +1128,11 @@ async fn an_alarm_rollback_names_the_alarm_and_says_so_while_ecs_rolls_back() {
     );
     w.settle("apps", "worker").await;
     assert_eq!(w.primary("apps", "worker").await, old);
+    // On v41 with every task running, and still a problem: ECS rolled the deploy
+    // back (the deployments array alone would call it COMPLETED).
+    let problems = bot.ask("!status --problems").await;
+    assert_has(&problems, &["worker  prod  v41  3/3  ROLLBACK_SUCCESSFUL "]);
+    assert!(!problems.contains("hubot"), "{problems}");
 }
 
 #[tokio::test]

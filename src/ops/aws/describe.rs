@@ -3,7 +3,9 @@
 //! `status` of many apps is the hot one (on-call runs it from a phone): services are
 //! described 10 per call per cluster, clusters and task definitions concurrently.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_ecs::types::ServiceDeployment;
 
 use futures::stream::{self, StreamExt};
 
@@ -88,7 +90,32 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
         .map(|((_, cluster), (clients, members))| async move {
             let names: Vec<String> = members.iter().map(|(_, s)| s.clone()).collect();
             let result = ecs::describe_many(&clients, &cluster, &names).await;
-            (clients, members, result)
+            // ECS's own record of each service's current deployment, 20 per call:
+            // its status is the deployment's state in ECS's words.
+            let current: Vec<String> = match &result {
+                Ok((services, _)) => services
+                    .iter()
+                    .filter_map(|s| s.current_service_deployment().map(str::to_string))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            let records: HashMap<String, ServiceDeployment> = if current.is_empty() {
+                HashMap::new()
+            } else {
+                // Without records (an older API, a region without them), the
+                // deployments array's words serve, as before.
+                match ecs::describe_deployments(&clients, &current).await {
+                    Ok(found) => found
+                        .into_iter()
+                        .filter_map(|d| Some((d.service_deployment_arn()?.to_string(), d)))
+                        .collect(),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "no deployment records for status");
+                        HashMap::new()
+                    }
+                }
+            };
+            (clients, members, result.map(|r| (r, records)))
         })
         .collect();
     let described: Vec<_> = stream::iter(describing)
@@ -99,13 +126,19 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
     let mut reads = Vec::new();
     for (clients, members, result) in described {
         match result {
-            Ok((services, _missing)) => {
+            Ok(((services, _missing), records)) => {
                 for (i, name) in members {
                     match services
                         .iter()
                         .find(|s| s.service_name() == Some(name.as_str()))
                     {
-                        Some(s) => reads.push((i, clients.clone(), s.clone())),
+                        Some(s) => {
+                            let record = s
+                                .current_service_deployment()
+                                .and_then(|arn| records.get(arn))
+                                .cloned();
+                            reads.push((i, clients.clone(), s.clone(), record))
+                        }
                         None => {
                             ops.forget_service(&apps[i].0);
                             lines[i] = Some(problem_line(
@@ -125,7 +158,7 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
     }
     let reading: Vec<_> = reads
         .into_iter()
-        .map(|(i, clients, service)| async move {
+        .map(|(i, clients, service, record)| async move {
             let (app, _) = &apps[i];
             let snap = ecs::snap(&service);
             let primary = snap.primary().cloned();
@@ -150,10 +183,13 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
                 }
                 Err(_) => (None, None),
             };
-            let rollout = match &primary {
-                Some(_) if snap.in_progress() => "IN_PROGRESS".to_string(),
-                Some(p) if !p.rollout_state.is_empty() => p.rollout_state.clone(),
-                _ => "STEADY".to_string(),
+            let rollout = match &record {
+                Some(d) => ecs_words(d),
+                None => match &primary {
+                    Some(_) if snap.in_progress() => "IN_PROGRESS".to_string(),
+                    Some(p) if !p.rollout_state.is_empty() => p.rollout_state.clone(),
+                    _ => "STEADY".to_string(),
+                },
             };
             (
                 i,
@@ -185,6 +221,28 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
         lines[i] = Some(line);
     }
     lines.into_iter().flatten().collect()
+}
+
+/// A service deployment's state as ECS words it: its status, with the lifecycle
+/// stage while it runs (`IN_PROGRESS (BAKE_TIME)`), and when it ended if it rolled
+/// back or stopped, since that is news for a while and history after.
+fn ecs_words(d: &ServiceDeployment) -> String {
+    let status = d.status().map(|s| s.as_str()).unwrap_or("UNKNOWN");
+    let running = matches!(
+        status,
+        "PENDING"
+            | "IN_PROGRESS"
+            | "ROLLBACK_REQUESTED"
+            | "ROLLBACK_IN_PROGRESS"
+            | "STOP_REQUESTED"
+    );
+    match (running, d.lifecycle_stage(), d.finished_at()) {
+        (true, Some(stage), _) => format!("{status} ({})", stage.as_str()),
+        (false, _, Some(at)) if status != "SUCCESSFUL" => {
+            format!("{status} {}", crate::ops::clock(at.secs()))
+        }
+        _ => status.to_string(),
+    }
 }
 
 pub async fn stacks(ops: &AwsOps, environments: &[Environment]) -> OpsResult<Vec<StackSummary>> {
@@ -411,6 +469,32 @@ fn stack_operations(events: &[cfn::StackEvent], stack: &str) -> Vec<StackOperati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deployment_state_is_said_in_ecs_words() {
+        use aws_sdk_ecs::primitives::DateTime;
+        use aws_sdk_ecs::types::{
+            ServiceDeploymentLifecycleStage as Stage, ServiceDeploymentStatus as S,
+        };
+        let d = |status: S, stage: Option<Stage>, finished: Option<i64>| {
+            ServiceDeployment::builder()
+                .status(status)
+                .set_lifecycle_stage(stage)
+                .set_finished_at(finished.map(DateTime::from_secs))
+                .build()
+        };
+        let at = 1_764_680_000; // 13:33 UTC
+        assert_eq!(
+            ecs_words(&d(S::InProgress, Some(Stage::BakeTime), None)),
+            "IN_PROGRESS (BAKE_TIME)"
+        );
+        assert_eq!(ecs_words(&d(S::Successful, None, Some(at))), "SUCCESSFUL");
+        assert_eq!(
+            ecs_words(&d(S::RollbackSuccessful, None, Some(at))),
+            format!("ROLLBACK_SUCCESSFUL {}", crate::ops::clock(at))
+        );
+        assert_eq!(ecs_words(&d(S::Pending, None, None)), "PENDING");
+    }
 
     fn event(at: i64, status: &str, token: &str) -> cfn::StackEvent {
         cfn::StackEvent {
