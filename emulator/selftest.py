@@ -716,9 +716,13 @@ def service_deployments() -> str:
     s = a.settle("apps", "legacy")
     check(s["deploymentController"] == {"type": "CODE_DEPLOY"} and "currentServiceDeployment" not in s, s)
     check(a.ecs.list_service_deployments(cluster="apps", service="legacy")["serviceDeployments"] == [], "no records")
+    # CodeDeploy rolls out new revisions; UpdateService may only change the count.
+    code, message, status = error_code(lambda: a.ecs.update_service(cluster="apps", service="legacy", taskDefinition=second))
+    check((code, status) == ("InvalidParameterException", 400) and "Use AWS CodeDeploy" in message, (code, message))
+    check(a.ecs.update_service(cluster="apps", service="legacy", desiredCount=2)["service"]["desiredCount"] == 2, "count")
     calls = set(a.calls())
     check({"ListServiceDeployments", "DescribeServiceDeployments", "DescribeServiceRevisions"} <= calls, calls)
-    return "records for create, update and force; filters, pages, revisions with digests; CODE_DEPLOY has none"
+    return "records for create, update and force; filters, pages, revisions with digests; CODE_DEPLOY has none, refuses a new revision"
 
 
 def breaker_record() -> str:

@@ -1216,3 +1216,67 @@ async fn throttling_and_5xx_in_the_middle_of_a_watch_do_not_end_it() {
         "every injected error was met and polled through"
     );
 }
+
+#[tokio::test]
+async fn a_codedeploy_service_is_refused_before_anything_changes() {
+    use aws_sdk_ecs::types::{ContainerDefinition, DeploymentController, DeploymentControllerType};
+    let w = both_apps().await;
+    let td = w
+        .ecs
+        .register_task_definition()
+        .family("legacy")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("legacy")
+                .image("public.ecr.aws/example/legacy:v1")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    let first = td.task_definition().unwrap().task_definition_arn().unwrap();
+    w.ecs
+        .create_service()
+        .cluster("apps")
+        .service_name("legacy")
+        .task_definition(first)
+        .desired_count(1)
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::CodeDeploy)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create a CodeDeploy service");
+    w.settle("apps", "legacy").await;
+    let config = format!(
+        "{APPS}\n[apps.legacy]\nenvironment = \"prod\"\ncluster = \"apps\"\nservice = \"legacy\"\ncontainer = \"legacy\"\n"
+    );
+    let mut bot = w.bot(&config).await;
+
+    for asked in ["!deploy legacy v2", "!rollback legacy"] {
+        let out = bot.ask(asked).await;
+        assert_has(
+            &out,
+            &[
+                "legacy uses the CODE_DEPLOY deployment controller",
+                "CodeDeploy",
+                "nothing was changed",
+            ],
+        );
+        assert!(!out.contains("is live"), "{out}");
+    }
+    // No revision registered for a deploy that cannot run, and the service as it was.
+    let revisions = w
+        .ecs
+        .list_task_definitions()
+        .family_prefix("legacy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revisions.task_definition_arns(), [first.to_string()]);
+    assert_eq!(w.primary("apps", "legacy").await, first);
+}

@@ -83,6 +83,12 @@ def update_service(self: Backend, props: dict[str, Any]) -> Service:
     td_str = props.pop("task_definition", None)
     new_td = self.describe_task_definition(td_str).arn if td_str else None
     force = props.pop("force_new_deployment", False) in (True, "true", "True")
+    if (new_td or force) and (svc.deployment_controller or {}).get("type") == "CODE_DEPLOY":
+        # AWS's words: under CodeDeploy only the count, deployment configuration and
+        # a few others may change; a new revision is CodeDeploy's to roll out.
+        raise ecs_models.InvalidParameterException(
+            "Unable to update task definition on services with a CODE_DEPLOY deployment controller. "
+            "Use AWS CodeDeploy to trigger a new deployment.")
     desired = props.get("desired_count")
     before = (svc.task_definition, svc.desired_count, svc.deployments)
     old_configuration = svc.deployment_configuration
