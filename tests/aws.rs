@@ -1280,3 +1280,89 @@ async fn a_codedeploy_service_is_refused_before_anything_changes() {
     assert_eq!(revisions.task_definition_arns(), [first.to_string()]);
     assert_eq!(w.primary("apps", "legacy").await, first);
 }
+
+/// Waits until `worker`'s newest service deployment is in lifecycle stage `stage`.
+async fn wait_for_stage(w: &World, stage: &str) {
+    for _ in 0..400 {
+        let d = w.newest_deployment("apps", "worker").await;
+        if d.and_then(|d| d.lifecycle_stage().map(|s| s.as_str().to_string()))
+            .as_deref()
+            == Some(stage)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("worker's deployment never reached {stage}");
+}
+
+/// Strategies with bakes long enough to act in: a bake minute is 0.5 s.
+fn slow_bakes(w: &World) {
+    w.account.rollout_seconds(2.0);
+    w.account.control(
+        "POST",
+        "/_dockhand/config",
+        Some(json!({"minute_seconds": 0.5})),
+    );
+}
+
+#[tokio::test]
+async fn cancel_in_the_bake_of_a_blue_green_deploy_stops_it_and_ecs_rolls_back() {
+    let w = both_apps().await;
+    let old = w.primary("apps", "worker").await;
+    slow_bakes(&w);
+    strategy(
+        &w,
+        staged(aws_sdk_ecs::types::DeploymentStrategy::BlueGreen),
+    )
+    .await;
+    let mut bot = w.bot(APPS).await;
+
+    assert!(bot.send("!deploy worker v42").is_none());
+    wait_for_stage(&w, "BAKE_TIME").await;
+    bot.confirmed("!cancel worker");
+    let out = bot.finish().await;
+
+    assert_has(
+        &out,
+        &[
+            "worker v42: cancelled by @alice; ECS stopped the deployment and rolled back to worker:1 (v41)",
+        ],
+    );
+    assert!(!out.contains("FAILED"), "{out}");
+    assert!(!out.contains("is live"), "{out}");
+    assert_eq!(w.account.count("StopServiceDeployment"), 1);
+    assert_eq!(
+        w.deployment_status("apps", "worker").await,
+        "ROLLBACK_SUCCESSFUL"
+    );
+    w.settle("apps", "worker").await;
+    assert_eq!(w.primary("apps", "worker").await, old);
+}
+
+#[tokio::test]
+async fn a_restart_in_the_bake_of_a_canary_resumes_the_watch_and_reports_it_live() {
+    let w = both_apps().await;
+    slow_bakes(&w);
+    strategy(&w, staged(aws_sdk_ecs::types::DeploymentStrategy::Canary)).await;
+    let mut first = w.bot(APPS).await;
+    assert!(first.send("!deploy worker v42").is_none());
+    wait_for_stage(&w, "BAKE_TIME").await;
+    first.dispatcher.shutdown_token().cancel();
+    assert_has(
+        &first.finish().await,
+        &["worker v42: dockhand is restarting and stopped watching"],
+    );
+
+    let mut second = w.bot(APPS).await;
+    second.recover();
+    let out = second.finish().await;
+    assert_has(
+        &out,
+        &[
+            "Watching `deploy worker v42` again after a restart of dockhand",
+            "worker v42 is live: 3/3 tasks on worker:2",
+        ],
+    );
+    assert_eq!(w.deployment_status("apps", "worker").await, "SUCCESSFUL");
+}

@@ -406,8 +406,12 @@ impl World {
             .expect("set the deployment configuration");
     }
 
-    /// The status of the service's newest ECS service-deployment record.
-    pub async fn deployment_status(&self, cluster: &str, service: &str) -> String {
+    /// The service's newest ECS service-deployment record, described.
+    pub async fn newest_deployment(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Option<aws_sdk_ecs::types::ServiceDeployment> {
         let list = self
             .ecs
             .list_service_deployments()
@@ -416,9 +420,25 @@ impl World {
             .send()
             .await
             .unwrap();
-        list.service_deployments()[0]
-            .status()
-            .map(|s| s.as_str().to_string())
+        let arn = list
+            .service_deployments()
+            .first()?
+            .service_deployment_arn()?;
+        let out = self
+            .ecs
+            .describe_service_deployments()
+            .service_deployment_arns(arn)
+            .send()
+            .await
+            .unwrap();
+        out.service_deployments().first().cloned()
+    }
+
+    /// The status of the service's newest ECS service-deployment record.
+    pub async fn deployment_status(&self, cluster: &str, service: &str) -> String {
+        self.newest_deployment(cluster, service)
+            .await
+            .and_then(|d| d.status().map(|s| s.as_str().to_string()))
             .unwrap_or_default()
     }
 
