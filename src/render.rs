@@ -244,6 +244,19 @@ pub fn plan(app: &str, version: &str, p: &Plan) -> Reply {
     ))
 }
 
+/// Where a rollback would go, before it is confirmed.
+pub fn rollback_plan(app: &str, p: &Plan) -> Reply {
+    let now = p
+        .current
+        .as_deref()
+        .map(|c| format!(" (now {c})"))
+        .unwrap_or_default();
+    Reply::text(format!(
+        "Plan for rollback of {app}{now}, nothing changed yet:\n{}",
+        bounded(p.changes.iter().map(|c| format!("  {c}")).collect())
+    ))
+}
+
 /// A progress event as a thread post (`None` for events shown only as edits).
 pub fn thread_line(event: &Event) -> Option<String> {
     match event {

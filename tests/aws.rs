@@ -387,6 +387,38 @@ async fn rollback_returns_to_the_last_version_that_went_live() {
     let out = bot.ask("!rollback hubot").await;
     assert_has(&out, &["Rolling back hubot (now v2)", "is live"]);
     assert_eq!(w.stack_parameter("hubot", "Version").await, "v1");
+
+    // In a protected environment the prompt says where a rollback goes, read from
+    // AWS, on both paths; nothing changes until it is confirmed.
+    let protected = APPS.replace(
+        "[environments.prod]\n",
+        "[environments.prod]\nprotected = true\n",
+    );
+    let mut bot = w.bot(&protected).await;
+    let asked = bot.ask("!deploy worker v43").await;
+    let code = &asked[asked.find("confirm ").expect("a code") + "confirm ".len()..][..4];
+    assert!(bot.send(&format!("!confirm {code}")).is_none());
+    assert_has(&bot.finish().await, &["worker v43 is live"]);
+    w.account.forget_calls();
+    let prompt = bot.ask("!rollback worker").await;
+    assert_has(
+        &prompt,
+        &[
+            "`rollback worker` needs a confirmation: prod is a protected environment",
+            "Plan for rollback of worker (now v43), nothing changed yet:",
+            "Service worker: UpdateService back to worker:2 (v42)",
+        ],
+    );
+    let prompt = bot.ask("!rollback hubot").await;
+    assert_has(
+        &prompt,
+        &[
+            "Plan for rollback of hubot (now v1)",
+            "Stack hubot: parameter Version -> v2",
+        ],
+    );
+    assert_eq!(w.account.count("UpdateService"), 0);
+    assert_eq!(w.account.count("UpdateStack"), 0);
 }
 
 #[tokio::test]

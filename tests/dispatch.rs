@@ -228,6 +228,37 @@ async fn a_confirmation_whose_plan_changed_meanwhile_asks_again_instead_of_runni
     assert!(bot.fake().calls().contains(&"deploy web v2".to_string()));
 }
 
+#[tokio::test]
+async fn a_rollback_confirmation_shows_where_it_goes_and_asks_again_if_that_changed() {
+    let mut bot = Bot::new();
+    assert_eq!(bot.say(Platform::Slack, "rollback web"), None);
+    let prompt = bot.reply_with("needs a confirmation").await.reply.text;
+    assert!(
+        prompt.contains("Plan for rollback of web (now v1)")
+            && prompt.contains("Back from v1 to the version before it"),
+        "{prompt}"
+    );
+    let code = code_in(&prompt);
+
+    // Someone deploys v3 first: rolling back now would leave v3, not v1.
+    bot.fake().set_current("v3");
+    assert_eq!(bot.say(Platform::Slack, &format!("confirm {code}")), None);
+    let again = bot.reply_with("needs a confirmation").await.reply.text;
+    assert!(
+        again.starts_with("`rollback web` needs a confirmation: the plan changed since it was asked (web now runs v3)."),
+        "{again}"
+    );
+    assert!(
+        !bot.fake().calls().iter().any(|c| c.starts_with("rollback")),
+        "nothing ran"
+    );
+    let code = code_in(&again);
+    assert_eq!(bot.say(Platform::Slack, &format!("confirm {code}")), None);
+    bot.reply_with("Rolling back web").await;
+    assert!(bot.fake().calls().contains(&"rollback web".to_string()));
+    bot.fake().finish(1);
+}
+
 fn code_in(prompt: &str) -> String {
     let at = prompt.find("confirm ").expect("a code") + "confirm ".len();
     prompt[at..at + 4].to_string()

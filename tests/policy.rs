@@ -356,7 +356,7 @@ async fn only_the_requester_in_the_same_channel_may_confirm_or_abort() {
 async fn the_two_person_rule_needs_a_second_allowed_person() {
     let bot = Bot::new(config(""));
     // A two-person environment: the requester cannot confirm their own change.
-    let prompt = bot.say("UDEP", "slack:CDEPLOY", "!rollback ledger");
+    let prompt = bot.say("UDEP", "slack:CDEPLOY", "!cancel ledger");
     assert!(
         prompt.contains("Someone other than udep can `!confirm"),
         "{prompt}"
@@ -365,13 +365,13 @@ async fn the_two_person_rule_needs_a_second_allowed_person() {
     assert_eq!(
         bot.say("UDEP", "slack:CDEPLOY", &format!("!confirm {code}")),
         format!(
-            "`rollback ledger` needs a second person: someone other than you must confirm `{code}`."
+            "`cancel ledger` needs a second person: someone other than you must confirm `{code}`."
         )
     );
     // The second person must be allowed to do it themselves.
     assert!(
         bot.say("UANY", "slack:CDEPLOY", &format!("!confirm {code}"))
-            .starts_with("You may not rollback ledger")
+            .starts_with("You may not cancel ledger")
     );
     // An admin may: the operation starts (and would reach AWS).
     assert_eq!(

@@ -70,14 +70,13 @@ impl<O: Ops> Dispatcher<O> {
                 crate::message::ButtonStyle::Danger,
             )
         };
-        match (command.facts(&self.inner.config).version.cloned(), app) {
-            (Some(version), Some(app)) => {
+        match (Preview::of(command.facts(&self.inner.config).change), app) {
+            (Some(preview), Some(app)) => {
                 let target = self.target(app, inbound);
                 self.spawn_reply(outbox, inbound.origin, move |d: Dispatcher<O>| async move {
-                    let plan = match d.inner.ops.plan(&target, &version).await {
+                    let plan = match preview.plan(&*d.inner.ops, &target).await {
                         Ok(p) => {
-                            let text =
-                                render::plan(target.app.name.as_str(), version.as_str(), &p).text;
+                            let text = preview.draw(target.app.name.as_str(), &p);
                             if let Some(waiting) = d
                                 .inner
                                 .pending
@@ -111,8 +110,8 @@ impl<O: Ops> Dispatcher<O> {
         asked: String,
         rule: Option<String>,
     ) -> Handled {
-        let Some(version) = command.facts(&self.inner.config).version else {
-            unreachable!("only commands whose facts name a version are checked")
+        let Change::Deploy(version) = command.facts(&self.inner.config).change else {
+            unreachable!("only deploys are checked")
         };
         // Refuse a busy app at once; the hold itself is taken when the deploy starts.
         if let Some(h) = self.inner.holds.lock().expect("holds lock").get(&app.name) {
@@ -339,11 +338,11 @@ impl<O: Ops> Dispatcher<O> {
         };
         match (
             found.plan.clone(),
-            found.command.facts(&self.inner.config).version.cloned(),
+            Preview::of(found.command.facts(&self.inner.config).change),
             found.app.clone(),
         ) {
-            (Some(shown), Some(version), Some(app)) => {
-                Settle::Ran(self.run_if_plan_holds(found, shown, version, app, outbox))
+            (Some(shown), Some(preview), Some(app)) => {
+                Settle::Ran(self.run_if_plan_holds(found, shown, preview, app, outbox))
             }
             (None, _, _) | (Some(_), None, _) | (Some(_), Some(_), None) => {
                 Settle::Ran(self.run(found.command, found.app, &original, outbox))
@@ -351,14 +350,14 @@ impl<O: Ops> Dispatcher<O> {
         }
     }
 
-    /// Runs a confirmed deploy only if AWS still plans what the prompt showed;
-    /// otherwise (someone deployed, the stack changed) shows the new plan and asks
-    /// again, under a new code (F8).
+    /// Runs a confirmed deploy or rollback only if AWS still plans what the prompt
+    /// showed; otherwise (someone deployed, the stack changed) shows the new plan
+    /// and asks again, under a new code (F8).
     fn run_if_plan_holds(
         &self,
         found: Pending,
         shown: ops::Plan,
-        version: crate::command::value::Version,
+        preview: Preview,
         app: App,
         outbox: &Outbox,
     ) -> Handled {
@@ -373,7 +372,7 @@ impl<O: Ops> Dispatcher<O> {
             };
             let target = d.target(app.clone(), &original);
             let now = tokio::select! {
-                p = d.inner.ops.plan(&target, &version) => p,
+                p = preview.plan(&*d.inner.ops, &target) => p,
                 () = shutdown.cancelled() => return,
             };
             let handled = match now {
@@ -413,6 +412,37 @@ impl<O: Ops> Dispatcher<O> {
             }
         });
         Handled::Started
+    }
+}
+
+/// What a confirmation prompt asks AWS to plan, and asks again at confirm.
+#[derive(Debug, Clone)]
+pub(super) enum Preview {
+    Deploy(crate::command::value::Version),
+    Rollback,
+}
+
+impl Preview {
+    fn of(change: Change<'_>) -> Option<Preview> {
+        match change {
+            Change::Deploy(v) => Some(Preview::Deploy(v.clone())),
+            Change::Rollback => Some(Preview::Rollback),
+            Change::Nothing => None,
+        }
+    }
+
+    async fn plan<O: Ops>(&self, ops: &O, target: &Target) -> Result<ops::Plan, OpsError> {
+        match self {
+            Preview::Deploy(v) => ops.plan(target, v).await,
+            Preview::Rollback => ops.rollback_plan(target).await,
+        }
+    }
+
+    fn draw(&self, app: &str, plan: &ops::Plan) -> String {
+        match self {
+            Preview::Deploy(v) => render::plan(app, v.as_str(), plan).text,
+            Preview::Rollback => render::rollback_plan(app, plan).text,
+        }
     }
 }
 

@@ -36,7 +36,7 @@ use crate::ops::{
     self, Event, Operation, OperationKind, Ops, OpsError, Outcome, ReplyTo, Requester, Target,
     clock,
 };
-use crate::policy::{Decision, Policy, Request};
+use crate::policy::{Change, Decision, Policy, Request};
 use crate::render;
 use crate::verbs::{Command, Ctx};
 
@@ -309,7 +309,7 @@ impl<O: Ops> Dispatcher<O> {
             None => None,
         };
         let verb = command.action().name();
-        let checks_version = facts.version.is_some();
+        let checks_version = matches!(facts.change, Change::Deploy(_));
         let request = Request {
             origin: inbound.origin,
             author: inbound.author,

@@ -218,6 +218,8 @@ pub trait Rollouts: Send + Sync + 'static {
         target: &Target,
         progress: Progress,
     ) -> impl Future<Output = OpsResult<Outcome>> + Send;
+    /// Where `rollback` would go, changing nothing.
+    fn rollback_plan(&self, target: &Target) -> impl Future<Output = OpsResult<Plan>> + Send;
     fn scale(
         &self,
         target: &Target,

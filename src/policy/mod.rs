@@ -29,9 +29,22 @@ pub struct Facts<'a> {
     pub risk: Risk,
     /// The number a rule's `max_count` bounds (`scale`).
     pub count: Option<u32>,
-    /// The version a deploy moves to: dispatch checks it against the kinds of
-    /// version the app ran before (rules do not look at it).
-    pub version: Option<&'a Version>,
+    /// What it changes on the app, for dispatch (rules do not look at it): a
+    /// confirmation prompt shows AWS's plan for it and asks AWS again at confirm.
+    pub change: Change<'a>,
+}
+
+/// What a command changes on its app, as far as showing and re-checking a plan
+/// goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// Nothing with a plan to show.
+    Nothing,
+    /// A deploy to this version; it is also checked against the kinds of version
+    /// the app ran before.
+    Deploy(&'a Version),
+    /// A rollback to the revision before the running one.
+    Rollback,
 }
 
 /// Whether an allowed command asks for a confirmation first.

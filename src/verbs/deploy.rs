@@ -4,7 +4,7 @@
 use super::*;
 use crate::command::value::{AppName, Version};
 use crate::ops::Rollouts;
-use crate::policy::Risk;
+use crate::policy::{Change, Risk};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deploy {
@@ -44,7 +44,11 @@ impl Verb for Deploy {
                 Risk::InProtected
             },
             count: None,
-            version: (!self.plan).then_some(&self.version),
+            change: if self.plan {
+                Change::Nothing
+            } else {
+                Change::Deploy(&self.version)
+            },
         }
     }
 

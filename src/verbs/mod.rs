@@ -235,7 +235,7 @@ fn open<'a>() -> Facts<'a> {
         open: true,
         risk: crate::policy::Risk::Never,
         count: None,
-        version: None,
+        change: crate::policy::Change::Nothing,
     }
 }
 
@@ -247,7 +247,7 @@ fn reads(app: Option<&crate::command::value::AppName>) -> Facts<'_> {
         open: false,
         risk: crate::policy::Risk::Never,
         count: None,
-        version: None,
+        change: crate::policy::Change::Nothing,
     }
 }
 
@@ -259,7 +259,7 @@ fn changes(app: &crate::command::value::AppName, risk: crate::policy::Risk) -> F
         open: false,
         risk,
         count: None,
-        version: None,
+        change: crate::policy::Change::Nothing,
     }
 }
 

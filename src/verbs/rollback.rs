@@ -3,7 +3,7 @@
 use super::*;
 use crate::command::value::AppName;
 use crate::ops::Rollouts;
-use crate::policy::Risk;
+use crate::policy::{Change, Risk};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollback {
@@ -20,8 +20,13 @@ impl Verb for Rollback {
         })
     }
 
+    /// Its confirmation prompt shows where it goes back to, and asks again if
+    /// that changed by the time it is confirmed (someone deployed meanwhile).
     fn facts(&self, _: &Config) -> Facts<'_> {
-        changes(&self.app, Risk::InProtected)
+        Facts {
+            change: Change::Rollback,
+            ..changes(&self.app, Risk::InProtected)
+        }
     }
 
     fn asked(&self) -> String {

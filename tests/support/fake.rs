@@ -123,6 +123,14 @@ impl Rollouts for FakeOps {
         self.rollout(t, format!("rollback {}", t.app.name), p).await
     }
 
+    async fn rollback_plan(&self, _: &Target) -> OpsResult<Plan> {
+        let current = self.current.lock().unwrap().clone();
+        Ok(Plan {
+            changes: vec![format!("Back from {current} to the version before it")],
+            current: Some(current),
+        })
+    }
+
     async fn scale(&self, t: &Target, n: TaskCount, p: Progress) -> OpsResult<Outcome> {
         self.rollout(t, format!("scale {} {n}", t.app.name), p)
             .await

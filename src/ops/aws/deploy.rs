@@ -1016,6 +1016,45 @@ pub async fn plan(ops: &AwsOps, target: &Target, version: &Version) -> OpsResult
     }
 }
 
+/// Where a rollback would go, changing nothing: the revision `rollback` picks and
+/// the version it carries.
+pub async fn rollback_plan(ops: &AwsOps, target: &Target) -> OpsResult<Plan> {
+    let clients = ops.clients(&target.environment).await?;
+    let svc = ops.service_of(&clients, &target.app).await?;
+    let snap = ecs::snap(&ecs::describe(&clients, &svc).await?);
+    let container = match &target.app.target {
+        config::Target::Service { container, .. } => Some(container.as_str()),
+        config::Target::Stack { .. } => None,
+    };
+    let (td, _) = ecs::task_definition(&clients, &snap.task_definition).await?;
+    let current = ecs::app_container(&td, container, &svc.service)
+        .and_then(|c| c.image())
+        .and_then(|i| ecs::split_image(i).1)
+        .map(str::to_string);
+    let (arn, version) =
+        rollback_revision(&clients, &snap.task_definition, container, &svc.service).await?;
+    let to = version.as_deref().unwrap_or("an image without a tag");
+    let change = match &target.app.target {
+        config::Target::Stack {
+            stack,
+            version_parameter,
+            ..
+        } => format!(
+            "Stack {stack}: parameter {version_parameter} -> {to} ({})",
+            revision(&arn)
+        ),
+        config::Target::Service { .. } => format!(
+            "Service {}: UpdateService back to {} ({to})",
+            svc.service,
+            revision(&arn)
+        ),
+    };
+    Ok(Plan {
+        current,
+        changes: vec![change],
+    })
+}
+
 /// The revision to roll back to: the newest one tagged live that is not running
 /// now, else the one before the current revision.
 async fn rollback_revision(

@@ -474,6 +474,10 @@ impl Rollouts for AwsOps {
         deploy::rollback(self, target, progress).await
     }
 
+    async fn rollback_plan(&self, target: &Target) -> OpsResult<Plan> {
+        deploy::rollback_plan(self, target).await
+    }
+
     async fn scale(
         &self,
         target: &Target,
