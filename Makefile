@@ -13,13 +13,15 @@ demo: build
 test:
 	scripts/test.sh
 
-# Dispatch micro-benchmarks, shell throughput and memory, and `status` of 50 apps
-# against the emulator. Figures are recorded in BENCHMARKS.md.
+# Dispatch micro-benchmarks, shell throughput and memory, `status` of 50 apps and one
+# deploy's watch per deployment strategy against the emulator. Figures are recorded in
+# BENCHMARKS.md.
 bench:
 	cargo bench --bench dispatch
 	cargo build --release
 	python3 scripts/bench-shell.py target/release/dockhand 1000000
 	scripts/with-emulator.sh cargo run --release --quiet --example status_bench
+	scripts/with-emulator.sh cargo run --release --quiet --example watch_bench
 
 # The emulator in the foreground (Ctrl-C stops it).
 emulator:
