@@ -261,5 +261,8 @@ async fn a_rollback_confirmation_shows_where_it_goes_and_asks_again_if_that_chan
 
 fn code_in(prompt: &str) -> String {
     let at = prompt.find("confirm ").expect("a code") + "confirm ".len();
-    prompt[at..at + 4].to_string()
+    prompt[at..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
 }

@@ -293,7 +293,10 @@ impl Bot {
 
 fn code_in(prompt: &str) -> String {
     let at = prompt.find("confirm ").expect("a code in the prompt") + "confirm ".len();
-    prompt[at..at + 4].to_string()
+    prompt[at..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -337,9 +340,13 @@ async fn only_the_requester_in_the_same_channel_may_confirm_or_abort() {
         bot.say("UOTHER", "slack:CWEB", &format!("!abort {code}")),
         format!("Only uany can abort `{code}`.")
     );
+    // From another channel, a waiting code answers like one never given: no
+    // oracle for which codes wait where (F16).
     assert_eq!(
         bot.say("UANY", "slack:CRANDOM", &format!("!confirm {code}")),
-        format!("Code `{code}` was given in another channel; confirm it there.")
+        format!(
+            "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
+        )
     );
     tokio::time::advance(Duration::from_secs(60)).await;
     assert_eq!(
@@ -371,6 +378,12 @@ async fn the_two_person_rule_needs_a_second_allowed_person() {
     // The second person must be allowed to do it themselves.
     assert!(
         bot.say("UANY", "slack:CDEPLOY", &format!("!confirm {code}"))
+            .starts_with("You may not cancel ledger")
+    );
+    // Nor may someone without the rights abort it: stopping a change takes the
+    // same rights as making it (F17).
+    assert!(
+        bot.say("UANY", "slack:CDEPLOY", &format!("!abort {code}"))
             .starts_with("You may not cancel ledger")
     );
     // An admin may: the operation starts (and would reach AWS).
@@ -410,10 +423,11 @@ async fn buttons_work_whatever_the_prefix_and_say_how_they_settled() {
         click("UANY", &format!("abort {code}")),
         Click::Settled("Aborted by uany; nothing changed.".into())
     );
-    // A dead prompt's buttons settle it with why.
+    // A dead prompt's button answers the clicker alone; the prompt stays as it
+    // was settled (F17).
     assert_eq!(
         click("UANY", &format!("confirm {code}")),
-        Click::Settled(format!(
+        Click::Refused(format!(
             "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
         ))
     );

@@ -140,7 +140,7 @@ impl Code {
             Err(ValueError::new(
                 "confirmation code",
                 s,
-                "use the code from the prompt, e.g. `K7Q2`",
+                "use the code from the prompt, e.g. `K7Q2XM`",
             ))
         }
     }

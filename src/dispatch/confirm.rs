@@ -20,7 +20,6 @@ impl<O: Ops> Dispatcher<O> {
         other_person: bool,
     ) -> Handled {
         let ttl = self.inner.config.access.confirm_ttl;
-        let code = self.new_code();
         let expires_at = ops::now() + ttl.as_secs() as i64;
         let cmd = self.cmd(inbound.origin);
         let who = if other_person {
@@ -31,16 +30,13 @@ impl<O: Ops> Dispatcher<O> {
         } else {
             "You".to_string()
         };
-        let prompt = format!(
-            "`{asked}` needs a confirmation: {why}. {who} can {} until {} (UTC), or {}.",
-            cmd.show(&format!("confirm {code}")),
-            clock(expires_at),
-            cmd.show(&format!("abort {code}"))
-        );
-        {
+        // The code is drawn and stored under one lock: two prompts at once never
+        // get the same code, so one never replaces the other's command.
+        let code = {
             let mut pending = self.inner.pending.lock().expect("pending lock");
             let now = tokio::time::Instant::now();
             pending.retain(|_, p| p.expires > now);
+            let code = new_code(&pending);
             pending.insert(
                 code.clone(),
                 Pending {
@@ -48,7 +44,7 @@ impl<O: Ops> Dispatcher<O> {
                     app: app.clone(),
                     origin: inbound.origin.clone(),
                     author: inbound.author.clone(),
-                    asked,
+                    asked: asked.clone(),
                     rule,
                     other_person,
                     expires: now + ttl,
@@ -56,7 +52,14 @@ impl<O: Ops> Dispatcher<O> {
                     plan: None,
                 },
             );
-        }
+            code
+        };
+        let prompt = format!(
+            "`{asked}` needs a confirmation: {why}. {who} can {} until {} (UTC), or {}.",
+            cmd.show(&format!("confirm {code}")),
+            clock(expires_at),
+            cmd.show(&format!("abort {code}"))
+        );
         let waiting_code = code.clone();
         let buttons = move |r: Reply| {
             r.button(
@@ -179,35 +182,6 @@ impl<O: Ops> Dispatcher<O> {
         Handled::Started
     }
 
-    /// A short code that is easy to read and type on a phone (no 0/O, 1/I).
-    pub(super) fn new_code(&self) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-        let pending = self.inner.pending.lock().expect("pending lock");
-        let mut seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default()
-            ^ self
-                .inner
-                .next_id
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        loop {
-            let mut code = String::with_capacity(4);
-            for _ in 0..4 {
-                // xorshift: codes need to be distinct, not secret (only the
-                // requester, in the same channel, can use one).
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                code.push(ALPHABET[(seed % ALPHABET.len() as u64) as usize] as char);
-            }
-            if !pending.contains_key(&code) {
-                return code;
-            }
-        }
-    }
-
     /// `confirm <code>` typed as a command.
     pub(super) fn confirm(&self, code: &str, inbound: &Inbound<'_>, outbox: &Outbox) -> Handled {
         match self.settle(code, true, inbound, outbox) {
@@ -237,7 +211,9 @@ impl<O: Ops> Dispatcher<O> {
         let name = neutralise(&inbound.author.name, 40);
         match self.settle(code.trim(), confirm, inbound, outbox) {
             Settle::Refused(text) => Click::Refused(text),
-            Settle::Gone(text) => Click::Settled(text),
+            // Expired or settled already: said to the clicker alone, and the
+            // prompt as it stands is not rewritten.
+            Settle::Gone(text) => Click::Refused(text),
             Settle::Ran(_) if !confirm => {
                 Click::Settled(format!("Aborted by {name}; nothing changed."))
             }
@@ -252,16 +228,19 @@ impl<O: Ops> Dispatcher<O> {
     /// person, here, may.
     fn settle(&self, code: &str, confirm: bool, inbound: &Inbound<'_>, outbox: &Outbox) -> Settle {
         let verb = if confirm { "confirm" } else { "abort" };
+        let unknown = || {
+            Settle::Gone(if confirm {
+                format!(
+                    "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
+                )
+            } else {
+                format!("No confirmation is waiting with code `{code}`; nothing to abort.")
+            })
+        };
         let found = {
             let mut pending = self.inner.pending.lock().expect("pending lock");
             let Some(p) = pending.get(code).cloned() else {
-                return Settle::Gone(if confirm {
-                    format!(
-                        "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
-                    )
-                } else {
-                    format!("No confirmation is waiting with code `{code}`; nothing to abort.")
-                });
+                return unknown();
             };
             if tokio::time::Instant::now() >= p.expires {
                 pending.remove(code);
@@ -270,12 +249,12 @@ impl<O: Ops> Dispatcher<O> {
                     clock(p.expires_at)
                 ));
             }
+            // A code from another channel answers like one never given: no
+            // oracle for which codes wait where (F16).
             if p.origin.platform != inbound.origin.platform
                 || p.origin.channel != inbound.origin.channel
             {
-                return Settle::Refused(format!(
-                    "Code `{code}` was given in another channel; {verb} it there."
-                ));
+                return unknown();
             }
             let same = p.author.id == inbound.author.id;
             if confirm && p.other_person && same {
@@ -290,8 +269,10 @@ impl<O: Ops> Dispatcher<O> {
                     neutralise(&p.author.name, 40)
                 ));
             }
-            if confirm && p.other_person {
-                // The approver must be allowed to do it too.
+            if p.other_person && (confirm || !same) {
+                // The approver must be allowed to do it too, and so must anyone
+                // but the requester who aborts it: stopping a change takes the
+                // same rights as making it (F17).
                 let request = Request {
                     origin: inbound.origin,
                     author: inbound.author,
@@ -415,6 +396,35 @@ impl<O: Ops> Dispatcher<O> {
     }
 }
 
+/// Letters and digits easy to read and type on a phone (no 0/O, 1/I): 32 of them,
+/// five bits each.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+const CODE_LEN: usize = 6;
+
+/// A fresh confirmation code, from the OS's CSPRNG (ring's SystemRandom), not in
+/// `pending`. Six symbols of 32 are 2^30 codes. A code works only for the person
+/// and channel it was given to, where it is on screen anyway; elsewhere it answers
+/// like an unknown code. Even so, a guesser at one try a second for the longest
+/// TTL (60 minutes) has 3,600 tries against 2^30: about 1 in 300,000, and 1 in 9
+/// million within the default 2 minutes.
+fn new_code<V>(pending: &HashMap<String, V>) -> String {
+    use ring::rand::SecureRandom;
+    let rng = ring::rand::SystemRandom::new();
+    loop {
+        let mut bytes = [0u8; CODE_LEN];
+        rng.fill(&mut bytes)
+            .expect("the operating system's random source answers");
+        // 32 symbols: the low five bits of a uniform byte are uniform.
+        let code: String = bytes
+            .iter()
+            .map(|b| CODE_ALPHABET[usize::from(b & 31)] as char)
+            .collect();
+        if !pending.contains_key(&code) {
+            return code;
+        }
+    }
+}
+
 /// What a confirmation prompt asks AWS to plan, and asks again at confirm.
 #[derive(Debug, Clone)]
 pub(super) enum Preview {
@@ -484,7 +494,21 @@ pub(super) fn version_shape(version: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::version_shape;
+    use std::collections::HashMap;
+
+    use super::{CODE_ALPHABET, CODE_LEN, new_code, version_shape};
+
+    #[test]
+    fn codes_are_six_symbols_of_the_phone_alphabet_and_never_collide() {
+        let mut pending = HashMap::new();
+        for _ in 0..2000 {
+            let code = new_code(&pending);
+            assert_eq!(code.len(), CODE_LEN);
+            assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)), "{code}");
+            assert!(!pending.contains_key(&code));
+            pending.insert(code, ());
+        }
+    }
 
     #[test]
     fn versions_of_the_same_kind_share_a_shape() {

@@ -598,7 +598,10 @@ impl Bot {
             .find("confirm ")
             .unwrap_or_else(|| panic!("no code in {prompt:?}"))
             + "confirm ".len();
-        let code = &prompt[at..at + 4];
+        let code: String = prompt[at..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
         assert!(
             self.send(&format!("!confirm {code}")).is_none(),
             "the confirmed operation starts"
