@@ -82,18 +82,20 @@ async fn main() {
 
     println!("status of {APPS} apps in 2 clusters (45 + 5), against the emulator");
     println!(
-        "  first call : {:7.1} ms, {} AWS calls ({} DescribeServices, {} DescribeTaskDefinition)",
+        "  first call : {:7.1} ms, {} AWS calls ({} DescribeServices, {} DescribeServiceDeployments, {} DescribeTaskDefinition)",
         ms(first),
         first_calls.len(),
         count(&first_calls, "DescribeServices"),
+        count(&first_calls, "DescribeServiceDeployments"),
         count(&first_calls, "DescribeTaskDefinition"),
     );
     println!(
-        "  later calls: median {:.1} ms, p90 {:.1} ms, min {:.1} ms over {ROUNDS} rounds; {:.1} AWS calls each ({:.1} DescribeServices)",
+        "  later calls: median {:.1} ms, p90 {:.1} ms, min {:.1} ms over {ROUNDS} rounds; {:.1} AWS calls each ({:.1} DescribeServices, {:.1} DescribeServiceDeployments)",
         ms(times[ROUNDS / 2]),
         ms(times[ROUNDS * 9 / 10]),
         ms(times[0]),
         calls.len() as f64 / ROUNDS as f64,
         count(&calls, "DescribeServices") as f64 / ROUNDS as f64,
+        count(&calls, "DescribeServiceDeployments") as f64 / ROUNDS as f64,
     );
 }

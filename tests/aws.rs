@@ -513,6 +513,10 @@ async fn status_of_one_app_and_the_describe_verbs() {
         &bot.ask("!status worker").await,
         &["worker  prod  v42  3/3  SUCCESSFUL  by @alice"],
     );
+    // A record that ended never changes: the next status reads it from memory.
+    w.account.forget_calls();
+    assert_has(&bot.ask("!status worker").await, &["SUCCESSFUL"]);
+    assert_eq!(w.account.count("DescribeServiceDeployments"), 0);
     // An environment's name shows its apps; --problems only those in trouble.
     let prod = bot.ask("!status prod").await;
     assert_has(&prod, &["hubot   prod  v1", "worker  prod  v42"]);

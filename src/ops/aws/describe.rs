@@ -104,11 +104,8 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
             } else {
                 // Without records (an older API, a region without them), the
                 // deployments array's words serve, as before.
-                match ecs::describe_deployments(&clients, &current).await {
-                    Ok(found) => found
-                        .into_iter()
-                        .filter_map(|d| Some((d.service_deployment_arn()?.to_string(), d)))
-                        .collect(),
+                match ecs::records(&clients, &current).await {
+                    Ok(found) => found,
                     Err(e) => {
                         tracing::debug!(error = %e, "no deployment records for status");
                         HashMap::new()

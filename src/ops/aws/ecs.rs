@@ -191,6 +191,66 @@ impl Revisions {
     }
 }
 
+/// Service-deployment records that ended (SUCCESSFUL, ROLLBACK_*, STOPPED), by ARN.
+/// A record that ended never changes again, so `status` describes a steady
+/// service's current record once, not on every call.
+#[derive(Debug, Default)]
+pub struct Finished(std::sync::Mutex<HashMap<String, ServiceDeployment>>);
+
+impl Finished {
+    /// Enough for the current record of every service in a large account.
+    const MAX: usize = 4096;
+
+    fn get(&self, arn: &str) -> Option<ServiceDeployment> {
+        self.0.lock().expect("finished lock").get(arn).cloned()
+    }
+
+    fn put(&self, d: &ServiceDeployment) {
+        let ended = matches!(
+            d.status().map(|s| s.as_str()),
+            Some("SUCCESSFUL" | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED" | "STOPPED")
+        );
+        let (true, Some(arn)) = (ended, d.service_deployment_arn()) else {
+            return;
+        };
+        let mut map = self.0.lock().expect("finished lock");
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(arn.to_string(), d.clone());
+    }
+}
+
+/// The records of `arns`, by ARN: ended ones from `clients.finished`, the rest
+/// described (20 per call, the calls at once).
+pub async fn records(
+    clients: &Clients,
+    arns: &[String],
+) -> OpsResult<HashMap<String, ServiceDeployment>> {
+    let mut found = HashMap::new();
+    let mut missing = Vec::new();
+    for arn in arns {
+        match clients.finished.get(arn) {
+            Some(d) => {
+                found.insert(arn.clone(), d);
+            }
+            None => missing.push(arn.clone()),
+        }
+    }
+    let calls = missing
+        .chunks(20)
+        .map(|chunk| describe_deployments(clients, chunk));
+    for described in futures::future::try_join_all(calls).await? {
+        for d in described {
+            clients.finished.put(&d);
+            if let Some(arn) = d.service_deployment_arn() {
+                found.insert(arn.to_string(), d);
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The image of `container` in `td`, or a not-found naming the containers there are.
 pub fn container_image<'a>(td: &'a TaskDefinition, container: &str) -> OpsResult<&'a str> {
     let defs = td.container_definitions();

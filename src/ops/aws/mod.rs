@@ -45,6 +45,8 @@ pub(crate) struct Clients {
     pub cfn: aws_sdk_cloudformation::Client,
     /// Task definitions already described in this environment (see `ecs::Revisions`).
     pub revisions: std::sync::Arc<ecs::Revisions>,
+    /// Service-deployment records that ended, by ARN (see `ecs::Finished`).
+    pub finished: std::sync::Arc<ecs::Finished>,
 }
 
 /// The ECS service behind an app: cluster and service name.
@@ -261,6 +263,7 @@ impl Clients {
             ecs: aws_sdk_ecs::Client::from_conf(ecs),
             cfn: aws_sdk_cloudformation::Client::from_conf(cfn),
             revisions: Default::default(),
+            finished: Default::default(),
         }
     }
 }
