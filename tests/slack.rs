@@ -212,6 +212,43 @@ async fn messages_mentions_slash_commands_and_dms_are_answered_once_each() {
 }
 
 #[tokio::test]
+async fn a_message_runs_once_and_only_when_the_mention_leads_it() {
+    let h = Harness::start("").await.connected(1).await;
+    let s = &h.slack;
+
+    // A mention that does not lead (a cc, a quote): Slack still sends an
+    // app_mention, and what follows the mention would read as a command.
+    let talk = format!("cc <@{BOT_USER}> ping");
+    s.app_mention(OPS, ALICE, &talk, "1700000100.000100");
+    // One mention and one message, each delivered twice (Slack retries an event it
+    // thinks was not acknowledged in time).
+    let lead = format!("<@{BOT_USER}> ping");
+    s.app_mention(OPS, ALICE, &lead, "1700000100.000200");
+    s.app_mention(OPS, ALICE, &lead, "1700000100.000200");
+    s.message_at(OPS, BOB, "!ping", None, "1700000100.000300");
+    s.message_at(OPS, BOB, "!ping", None, "1700000100.000300");
+    // The worker takes events in order: once this is answered, so is every one above.
+    s.message(OPS, ALICE, "!version", None);
+    h.post("dockhand ").await;
+
+    let pongs = s
+        .calls_of("chat.postMessage")
+        .into_iter()
+        .filter(|c| text_of(c) == "pong")
+        .count();
+    assert_eq!(
+        pongs,
+        2,
+        "{:#?}",
+        s.calls_of("chat.postMessage")
+            .iter()
+            .map(text_of)
+            .collect::<Vec<_>>()
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn a_deploy_edits_one_message_and_threads_aws_events() {
     let h = Harness::start("").await.connected(1).await;
     h.world.worker(2).await;

@@ -194,7 +194,21 @@ impl FakeSlack {
 
     /// A message in a channel (or a thread, or a DM when `channel` starts with D).
     pub fn message(&self, channel: &str, user: &str, text: &str, thread: Option<&str>) -> String {
-        let mut origin = SlackMessageOrigin::new(self.next_ts().into())
+        let ts = self.next_ts();
+        self.message_at(channel, user, text, thread, &ts)
+    }
+
+    /// A message with a given timestamp: the same `ts` twice is Slack delivering
+    /// one message again.
+    pub fn message_at(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+        thread: Option<&str>,
+        ts: &str,
+    ) -> String {
+        let mut origin = SlackMessageOrigin::new(ts.into())
             .with_channel(channel.into())
             .with_channel_type(SlackChannelType(
                 if channel.starts_with('D') {
@@ -235,6 +249,18 @@ impl FakeSlack {
             channel.into(),
             SlackMessageContent::new().with_text(full),
             SlackMessageOrigin::new(self.next_ts().into()).with_channel(channel.into()),
+        );
+        self.event(SlackEventCallbackBody::AppMention(event))
+    }
+
+    /// Only the app_mention event Slack sends for a message that mentions the bot
+    /// anywhere in `text`, with a given timestamp.
+    pub fn app_mention(&self, channel: &str, user: &str, text: &str, ts: &str) -> String {
+        let event = SlackAppMentionEvent::new(
+            user.into(),
+            channel.into(),
+            SlackMessageContent::new().with_text(text.into()),
+            SlackMessageOrigin::new(ts.into()).with_channel(channel.into()),
         );
         self.event(SlackEventCallbackBody::AppMention(event))
     }

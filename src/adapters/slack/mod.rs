@@ -88,13 +88,53 @@ pub(crate) struct Shared {
     allow_bots: bool,
     inbox: mpsc::UnboundedSender<Incoming>,
     health: Health,
+    /// Messages already taken, by channel and timestamp (F2).
+    seen: std::sync::Mutex<Recent>,
+}
+
+/// The last `Recent::MAX` messages taken, by channel and timestamp. Slack delivers
+/// an event again when it thinks the first delivery was not acknowledged in time
+/// (Socket Mode and HTTP mode alike); a command must not run twice for it.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    order: std::collections::VecDeque<(String, String)>,
+    set: std::collections::HashSet<(String, String)>,
+}
+
+impl Recent {
+    /// Far more than Slack redelivers within its retry window (a few minutes).
+    const MAX: usize = 4096;
+
+    /// Whether this is the first time the message is seen; remembers it.
+    fn first(&mut self, channel: &str, ts: &str) -> bool {
+        let key = (channel.to_string(), ts.to_string());
+        if !self.set.insert(key.clone()) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > Self::MAX
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
 }
 
 impl Shared {
+    fn first(&self, channel: &str, ts: &SlackTs) -> bool {
+        self.seen
+            .lock()
+            .expect("seen lock")
+            .first(channel, ts.as_ref())
+    }
+
     /// A message event as a command, or `None` for everything the bot must ignore:
     /// its own messages, other bots' (unless allowed), edits and joins, and mentions
     /// (they come again as `app_mention`, answered once there).
     fn message(&self, ev: &SlackMessageEvent) -> Option<Incoming> {
+        // Edits (`message_changed`), joins and the like are not commands: an
+        // edited message never runs again (F2).
         if ev.subtype.is_some() {
             return None;
         }
@@ -112,12 +152,18 @@ impl Shared {
         let direct = matches!(ev.origin.channel_type, Some(ref t) if t.0 == "im");
         let mention = format!("<@{}>", self.bot_user);
         let (text, via) = if direct {
-            (after_mention(&text, &mention).to_string(), Via::Addressed)
+            (
+                after_mention(&text, &mention).unwrap_or(&text).to_string(),
+                Via::Addressed,
+            )
         } else if text.trim_start().starts_with(&mention) {
             return None;
         } else {
             (text, Via::Message)
         };
+        if !self.first(&channel, &ev.origin.ts) {
+            return None;
+        }
         Some(Incoming::Message {
             channel,
             user,
@@ -128,17 +174,26 @@ impl Shared {
         })
     }
 
+    /// An `app_mention` as a command, only when the mention leads the message (as
+    /// on Discord): Slack sends one for a mention anywhere, and "ask <@bot> to
+    /// deploy hubot v2 later" is talk about the bot, not a command (F3). An edited
+    /// message's mention and a redelivered one are dropped too.
     fn mention(&self, ev: &SlackAppMentionEvent) -> Option<Incoming> {
         let user = ev.user.to_string();
-        if user == self.bot_user {
+        if user == self.bot_user || ev.edited.is_some() {
             return None;
         }
         let text = ev.content.text.clone().unwrap_or_default();
         let mention = format!("<@{}>", self.bot_user);
+        let command = after_mention(&text, &mention)?.to_string();
+        let channel = ev.channel.to_string();
+        if !self.first(&channel, &ev.origin.ts) {
+            return None;
+        }
         Some(Incoming::Message {
-            channel: ev.channel.to_string(),
+            channel,
             user,
-            text: after_mention(&text, &mention).to_string(),
+            text: command,
             thread: ev.origin.thread_ts.as_ref().map(|t| t.to_string()),
             direct: false,
             via: Via::Addressed,
@@ -214,11 +269,11 @@ impl Shared {
 }
 
 /// The text after the bot's mention (`<@U0BOT> deploy x` -> `deploy x`).
-fn after_mention<'a>(text: &'a str, mention: &str) -> &'a str {
-    match text.find(mention) {
-        Some(i) => text[i + mention.len()..].trim_start(),
-        None => text.trim(),
-    }
+/// The text after a mention that leads it, or `None` when it does not lead.
+fn after_mention<'a>(text: &'a str, mention: &str) -> Option<&'a str> {
+    text.trim_start()
+        .strip_prefix(mention)
+        .map(|rest| rest.trim_start())
 }
 
 /// Builds the Web API client: https for Slack, plain http allowed for a local
@@ -268,6 +323,7 @@ pub async fn run(config: &config::Slack, wiring: Wiring) -> Result<(), SlackErro
         allow_bots: config.allow_bots,
         inbox: inbox_tx,
         health: health.clone(),
+        seen: Default::default(),
     });
     let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
     let deliverer = tokio::spawn(crate::adapters::edits::deliver(
