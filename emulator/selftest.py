@@ -763,7 +763,7 @@ def strategy_service(a: Account, name: str, config: dict, count: int = 2) -> str
 def strategies() -> str:
     a = new_account(rollout=0.5)
     a.control("POST", "/_dockhand/config", {"minute_seconds": 0.1})
-    check(a.control("GET", "/_dockhand/config") == {"rollout_seconds": 0.5, "minute_seconds": 0.1}, "config")
+    check(a.control("GET", "/_dockhand/config") == {"rollout_seconds": 0.5, "minute_seconds": 0.1, "stack_events_page": 100}, "config")
     # BLUE_GREEN: every stage in order; SUCCESSFUL only after the bake (3 minutes) and the clean-up
     arn = strategy_service(a, "blue", {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 3})
     done, seen = watch(a, arn, ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL"))
