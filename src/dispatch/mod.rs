@@ -461,6 +461,25 @@ struct Run<'a, O> {
     outbox: &'a Outbox,
 }
 
+impl<O: Ops> Run<'_, O> {
+    /// A long operation asked here, holding the app (`held`) or not.
+    fn operate<F, Fut>(&self, kind: OperationKind, held: bool, job: F) -> Handled
+    where
+        F: FnOnce(Arc<O>, Target, ops::Progress) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Outcome, OpsError>> + Send + 'static,
+    {
+        let job = move |d: Dispatcher<O>, t, p| job(d.ops_handle(), t, p);
+        let (outbox, origin, target) = (self.outbox, self.inbound.origin, self.target());
+        if held {
+            self.d
+                .operation(outbox, origin, target, kind, Start::Asked, job)
+        } else {
+            self.d
+                .start_unheld(outbox, origin, target, kind, Start::Asked, job)
+        }
+    }
+}
+
 impl<O: Ops> Ctx for Run<'_, O> {
     type Ops = O;
     type Done = Handled;
@@ -538,10 +557,7 @@ impl<O: Ops> Ctx for Run<'_, O> {
         F: FnOnce(Arc<O>, Target, ops::Progress) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Outcome, OpsError>> + Send + 'static,
     {
-        let job = move |d: Dispatcher<O>, t, p| job(d.ops_handle(), t, p);
-        let (outbox, origin) = (self.outbox, self.inbound.origin);
-        self.d
-            .operation(outbox, origin, self.target(), kind, Start::Asked, job)
+        self.operate(kind, true, job)
     }
 
     fn operation_unheld<F, Fut>(&self, kind: OperationKind, job: F) -> Handled
@@ -549,10 +565,7 @@ impl<O: Ops> Ctx for Run<'_, O> {
         F: FnOnce(Arc<O>, Target, ops::Progress) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Outcome, OpsError>> + Send + 'static,
     {
-        let job = move |d: Dispatcher<O>, t, p| job(d.ops_handle(), t, p);
-        let (outbox, origin) = (self.outbox, self.inbound.origin);
-        self.d
-            .start_unheld(outbox, origin, self.target(), kind, Start::Asked, job)
+        self.operate(kind, false, job)
     }
 
     fn settle(&self, code: &str, confirm: bool) -> Handled {
