@@ -6,9 +6,11 @@ use std::time::Duration;
 use dockhand::catalog::{Catalog, Match};
 use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled};
-use dockhand::message::{Author, Inbound, Origin, Platform, Via};
+use dockhand::message::{Author, Inbound, Origin, Outbound, Platform, Via};
 use dockhand::ops::aws::AwsOps;
 use dockhand::policy::{Decision, Policy, Request};
+
+use crate::support::fake::FakeOps;
 
 const CONFIG: &str = r#"
 [environments.prod]
@@ -111,6 +113,32 @@ fn kind(d: &Decision) -> &'static str {
     }
 }
 
+/// What policy decides about `text` by `user` in `channel` (`slack:C1`).
+fn decide(
+    policy: &Policy,
+    config: &Config,
+    catalog: &Catalog,
+    text: &str,
+    user: &str,
+    channel: &str,
+) -> Decision {
+    let command = match catalog.matches(text, |s| s.to_string()) {
+        Match::Action(_, Ok(c)) => c,
+        other => panic!("{text}: {other:?}"),
+    };
+    let facts = command.facts(config);
+    let app = facts.app.and_then(|a| config.apps.get(a));
+    let (origin, author) = (origin(channel), author(user));
+    policy.decide(&Request {
+        origin: &origin,
+        author: &author,
+        verb: command.action().name(),
+        facts,
+        app,
+        environment: app.map(|a| config.environment_of(a)),
+    })
+}
+
 #[test]
 fn authorisation_matrix() {
     let config = config("");
@@ -164,22 +192,7 @@ fn authorisation_matrix() {
     ];
     let mut wrong = Vec::new();
     for (text, user, channel, expected) in matrix {
-        let command = match catalog.matches(text, |s| s.to_string()) {
-            Match::Action(_, Ok(c)) => c,
-            other => panic!("{text}: {other:?}"),
-        };
-        let facts = command.facts(&config);
-        let app = facts.app.and_then(|a| config.apps.get(a));
-        let (origin, author) = (origin(channel), author(user));
-        let request = Request {
-            origin: &origin,
-            author: &author,
-            verb: command.action().name(),
-            facts,
-            app,
-            environment: app.map(|a| config.environment_of(a)),
-        };
-        let decision = policy.decide(&request);
+        let decision = decide(&policy, &config, &catalog, text, user, channel);
         if kind(&decision) != *expected {
             wrong.push(format!(
                 "{text} by {user} in {channel}: expected {expected}, got {decision:?}"
@@ -187,6 +200,172 @@ fn authorisation_matrix() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Each read verb in each kind of place: the channel bound to the app, a
+/// channel bound to another app, a channel bound to nothing, a direct message
+/// (with `direct_messages = true`, which opens changes to rules, not reads),
+/// and a direct message from someone a rule grants reads. The cells marked F4,
+/// F6 and F15 answered `allow` before channel bindings bounded every read.
+#[test]
+fn reads_are_bounded_by_channel_bindings_everywhere() {
+    let config = config(
+        r#"
+[access]
+direct_messages = true
+[[rules]]
+name = "deployers-read"
+verbs = ["status", "stack", "stacks", "events", "history"]
+roles = ["deployers"]
+"#,
+    );
+    let catalog = catalog(&config);
+    let policy = Policy::new(&config);
+    // (command, [bound to it, bound to another, unbound, DM, DM of a deployer])
+    let matrix: &[(&str, [&str; 5])] = &[
+        ("status hubot", ["allow", "deny", "deny", "deny", "allow"]),
+        // A listing is allowed where any app may be seen; it shows only those.
+        ("status", ["allow", "allow", "deny", "deny", "allow"]),
+        ("status prod", ["allow", "allow", "deny", "deny", "allow"]),
+        ("stacks", ["allow", "allow", "deny", "deny", "allow"]),
+        // F4: `stack` of a managed app's stack is read as that app.
+        ("stack hubot", ["allow", "deny", "deny", "deny", "allow"]),
+        // A stack that is no app's: only a rule naming no app reads it.
+        (
+            "stack dockhand-cluster",
+            ["deny", "deny", "deny", "deny", "allow"],
+        ),
+        ("events hubot", ["allow", "deny", "deny", "deny", "allow"]),
+        ("history hubot", ["allow", "deny", "deny", "deny", "allow"]),
+        (
+            "deploy hubot v2 --plan",
+            ["allow", "deny", "deny", "deny", "deny"],
+        ),
+        ("whoami", ["allow", "allow", "allow", "allow", "allow"]),
+    ];
+    let places = [
+        ("UANY", "slack:CDEPLOY"),
+        ("UANY", "slack:CWEB"),
+        ("UANY", "slack:CRANDOM"),
+        ("UANY", "slack:DDIRECT"),
+        ("UDEP", "slack:DDIRECT"),
+    ];
+    let mut wrong = Vec::new();
+    for (text, expected) in matrix {
+        for ((user, channel), expected) in places.iter().zip(expected) {
+            let decision = decide(&policy, &config, &catalog, text, user, channel);
+            if kind(&decision) != *expected {
+                wrong.push(format!(
+                    "{text} by {user} in {channel}: expected {expected}, got {decision:?}"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Until a channel is bound, every read is open everywhere, as documented.
+#[test]
+fn with_nothing_bound_every_read_is_open() {
+    let text = format!(
+        "commands_dir = {:?}\n[environments.prod]\n[apps.hubot]\nenvironment = \"prod\"\nstack = \"hubot\"\n",
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("commands")
+    );
+    let config = Config::parse("open.toml", &text, &|_| None, dockhand::verbs::NAMES).unwrap();
+    let catalog = catalog(&config);
+    let policy = Policy::new(&config);
+    for text in [
+        "status",
+        "status hubot",
+        "stacks",
+        "stack anything",
+        "history hubot",
+    ] {
+        let Match::Action(_, Ok(command)) = catalog.matches(text, |s| s.to_string()) else {
+            panic!("{text}");
+        };
+        for channel in ["slack:CANY", "slack:DDIRECT", "discord:1"] {
+            let facts = command.facts(&config);
+            let app = facts.app.and_then(|a| config.apps.get(a));
+            let (origin, author) = (origin(channel), author("UANY"));
+            let request = Request {
+                origin: &origin,
+                author: &author,
+                verb: command.action().name(),
+                facts,
+                app,
+                environment: app.map(|a| config.environment_of(a)),
+            };
+            assert_eq!(
+                kind(&policy.decide(&request)),
+                "allow",
+                "{text} in {channel}"
+            );
+        }
+    }
+}
+
+/// What a bound channel's listings show, and what an unknown name suggests
+/// (F4, F15): only the apps the channel may see.
+#[tokio::test]
+async fn listings_and_suggestions_show_only_what_the_channel_may_see() {
+    let bot = Bot::new(config(""));
+    let status = bot.ask("UANY", "slack:CWEB", "!status").await;
+    assert!(status.contains("web"), "{status}");
+    assert!(
+        !status.contains("hubot") && !status.contains("ledger"),
+        "{status}"
+    );
+    assert_eq!(bot.asked_aws(), ["status web"]);
+
+    assert_eq!(
+        bot.ask("UANY", "slack:CWEB", "!status prod").await,
+        "No app in prod is bound to this channel; `!status` lists the ones that are."
+    );
+    assert_eq!(bot.asked_aws(), Vec::<String>::new());
+
+    // #deploy sees prod, staging and bank: hubot and ledger have stacks.
+    let stacks = bot.ask("UANY", "slack:CDEPLOY", "!stacks").await;
+    assert!(
+        stacks.contains("hubot") && stacks.contains("ledger"),
+        "{stacks}"
+    );
+    assert!(!stacks.contains("dockhand-cluster"), "{stacks}");
+    assert_eq!(bot.asked_aws(), ["stacks prod,bank"]);
+    // #web's app has no stack: nothing to list, and no stack of another app.
+    assert_eq!(
+        bot.ask("UANY", "slack:CWEB", "!stacks").await,
+        "No stacks found."
+    );
+
+    assert_eq!(
+        bot.ask("UANY", "slack:CWEB", "!stack hubot").await,
+        "Ask about hubot in slack:CDEPLOY."
+    );
+    assert_eq!(
+        bot.ask("UANY", "slack:CDEPLOY", "!stack dockhand-cluster")
+            .await,
+        "Only the stacks of apps bound to a channel can be read there; ask in slack:CDEPLOY or slack:CWEB."
+    );
+    assert_eq!(bot.asked_aws(), Vec::<String>::new());
+
+    // An unknown app is answered with the names this channel may see only.
+    assert_eq!(
+        bot.ask("UANY", "slack:CWEB", "!status hubbot").await,
+        "Unknown app `hubbot`. Known apps: web."
+    );
+    assert_eq!(
+        bot.ask("UANY", "slack:CDEPLOY", "!status hubbot").await,
+        "Unknown app `hubbot`. Did you mean `hubot`? `!status` lists apps."
+    );
+    assert_eq!(
+        bot.ask("UANY", "slack:CWEB", "!status wib").await,
+        "Unknown app `wib`. Did you mean `web`? `!status` lists apps."
+    );
+    assert_eq!(
+        bot.ask("UANY", "slack:DDIRECT", "!status hubot").await,
+        "A direct message shows only what a rule grants you. Ask about hubot in slack:CDEPLOY."
+    );
 }
 
 #[test]
@@ -250,23 +429,39 @@ fn config_mistakes_in_rules_are_named() {
     }
 }
 
-/// The dispatcher over `AwsOps` that is never reached: every path here ends
-/// before AWS.
+/// The dispatcher over the fake AWS: what reads were asked of it, and their
+/// replies, show what a channel may see.
 struct Bot {
-    dispatcher: Dispatcher<AwsOps>,
+    dispatcher: Dispatcher<FakeOps>,
     outbox: dockhand::message::Outbox,
+    replies: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Outbound>>,
 }
 
 impl Bot {
     fn new(config: Config) -> Bot {
         let catalog = catalog(&config);
-        let ops = AwsOps::new(&config);
         let (outbox, rx) = tokio::sync::mpsc::unbounded_channel();
-        std::mem::forget(rx);
         Bot {
-            dispatcher: Dispatcher::new(config, catalog, ops),
+            dispatcher: Dispatcher::new(config, catalog, FakeOps::new()),
             outbox,
+            replies: tokio::sync::Mutex::new(rx),
         }
+    }
+
+    /// Like `say`, and a read that went to AWS is answered by its reply.
+    async fn ask(&self, user: &str, channel: &str, text: &str) -> String {
+        match self.say(user, channel, text).as_str() {
+            "(started)" => {
+                let out = self.replies.lock().await.recv().await.expect("a reply");
+                out.reply.text
+            }
+            answer => answer.to_string(),
+        }
+    }
+
+    /// What the fake AWS was asked, since the last call.
+    fn asked_aws(&self) -> Vec<String> {
+        self.dispatcher.ops().take_calls()
     }
 
     fn say(&self, user: &str, channel: &str, text: &str) -> String {

@@ -304,7 +304,10 @@ impl<O: Ops> Dispatcher<O> {
         let app = match facts.app {
             Some(name) => match config.apps.get(name) {
                 Some(app) => Some(app),
-                None => return Handled::Reply(Reply::text(self.unknown_app(name, inbound.origin))),
+                None => {
+                    let verb = command.action().name();
+                    return Handled::Reply(Reply::text(self.unknown_app(name, inbound, verb)));
+                }
             },
             None => None,
         };
@@ -385,17 +388,31 @@ impl<O: Ops> Dispatcher<O> {
         }
     }
 
-    fn unknown_app(&self, name: &AppName, origin: &Origin) -> String {
-        let names: Vec<&str> = self.inner.config.apps.keys().map(AppName::as_str).collect();
+    /// Suggestions come only from the apps this person may read about here, so
+    /// an unknown name does not list what the channel may not see.
+    fn unknown_app(&self, name: &AppName, inbound: &Inbound<'_>, verb: &str) -> String {
+        let origin = inbound.origin;
+        let config = &self.inner.config;
+        let names: Vec<&str> = config
+            .apps
+            .values()
+            .filter(|a| {
+                self.inner
+                    .policy
+                    .sees(origin, inbound.author, verb, Some(a))
+            })
+            .map(|a| a.name.as_str())
+            .collect();
         let shown = neutralise(name.as_str(), 40);
         match closest(name.as_str(), &names) {
             Some(c) => format!(
                 "Unknown app `{shown}`. Did you mean `{c}`? {} lists apps.",
                 self.cmd(origin).show("status")
             ),
-            None if names.is_empty() => format!(
+            None if config.apps.is_empty() => format!(
                 "Unknown app `{shown}`: no apps are configured yet (see `[apps]` in dockhand.toml)."
             ),
+            None if names.is_empty() => format!("Unknown app `{shown}`."),
             None => format!("Unknown app `{shown}`. Known apps: {}.", names.join(", ")),
         }
     }

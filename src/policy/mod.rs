@@ -5,7 +5,9 @@
 //! Mutations are denied unless a `[[rules]]` entry allows them (verb, app or
 //! environment, channel, role, and for `scale` the count). Read-only verbs are open
 //! while no channel is bound; once `[channels]` binds channels to apps, a channel
-//! sees the apps bound to it, unless a rule allows more. Identities are the
+//! sees the apps bound to it, unless a rule allows more: `status` and `stacks`
+//! list only those, `stack` reads only their stacks, and a direct message sees
+//! only what a rule grants the person. Identities are the
 //! platform's stable ids (`slack:U024BE7LH`), never display names. A denial names
 //! the role or channel that would be needed, and nothing about other rules.
 
@@ -25,6 +27,12 @@ pub struct Facts<'a> {
     pub mutates: bool,
     /// Answered anywhere, by anyone, touching no app (`help`, `ping`, `confirm`).
     pub open: bool,
+    /// About something that is not a configured app (a stack by name): read only
+    /// where nothing is bound yet, or where a rule for this verb names no app.
+    /// A read with neither `app` nor `unmanaged` is a listing (`status`,
+    /// `stacks`): it shows the apps the channel may see, and is refused where
+    /// that is none.
+    pub unmanaged: bool,
     /// When, once allowed, it must still be confirmed.
     pub risk: Risk,
     /// The number a rule's `max_count` bounds (`scale`).
@@ -87,15 +95,17 @@ pub struct Request<'a> {
     pub environment: Option<&'a Environment>,
 }
 
-impl Request<'_> {
-    fn channel(&self) -> String {
-        format!("{}:{}", self.origin.platform, self.origin.channel)
-    }
+/// A channel as `[channels]` and rules name it: `slack:C0DEPLOY`.
+fn channel_of(origin: &Origin) -> String {
+    format!("{}:{}", origin.platform, origin.channel)
 }
 
 #[derive(Debug, Default)]
 pub struct Policy {
     access: Access,
+    /// Every configured app, for listings: one is allowed where any app may be
+    /// seen.
+    apps: Vec<App>,
 }
 
 /// Why a rule did not match: the first check it failed.
@@ -112,6 +122,7 @@ impl Policy {
     pub fn new(config: &Config) -> Policy {
         Policy {
             access: config.access.clone(),
+            apps: config.apps.values().cloned().collect(),
         }
     }
 
@@ -181,39 +192,63 @@ impl Policy {
         lines
     }
 
-    fn read(&self, request: &Request<'_>) -> Decision {
-        let open = Decision::Allow { rule: None };
-        if request.facts.open || self.access.channels.is_empty() {
-            return open;
+    /// Whether this person, here, may read `verb` about `app` (`None`: about
+    /// something that is not a configured app, such as a stack by name). Verbs
+    /// that list apps filter with it, so a channel's listing shows what it could
+    /// ask about one by one.
+    pub fn sees(&self, origin: &Origin, author: &Author, verb: &str, app: Option<&App>) -> bool {
+        self.read_grant(origin, author, verb, app).is_some()
+    }
+
+    /// What lets a read through: `Some(None)` when nothing is bound yet or the
+    /// channel is bound to the app, `Some(Some(rule))` when a rule grants it.
+    /// A direct message is no channel: only a rule grants reads there once
+    /// anything is bound, whatever `direct_messages` says about changes.
+    fn read_grant(
+        &self,
+        origin: &Origin,
+        author: &Author,
+        verb: &str,
+        app: Option<&App>,
+    ) -> Option<Option<String>> {
+        if self.access.channels.is_empty() {
+            return Some(None);
         }
         if let Some(rule) = self
             .access
             .rules
             .iter()
-            .find(|r| self.check(r, request).is_ok())
+            .find(|r| r.allows(verb) && self.rule_fits(r, origin, author, app, None).is_ok())
         {
-            return Decision::Allow {
-                rule: Some(rule.name.clone()),
-            };
+            return Some(Some(rule.name.clone()));
         }
-        if request.origin.direct && self.access.direct_messages {
-            return open;
+        if origin.direct {
+            return None;
         }
-        let here = self.access.channels.get(&request.channel());
-        let bound = match (here, request.app) {
-            (Some(b), Some(app)) => {
-                b.apps.contains(&app.name) || b.environments.contains(&app.environment)
-            }
-            (Some(_), None) => true,
-            (None, _) => false,
+        let binding = self.access.channels.get(&channel_of(origin))?;
+        let app = app?;
+        (binding.apps.contains(&app.name) || binding.environments.contains(&app.environment))
+            .then_some(None)
+    }
+
+    fn read(&self, request: &Request<'_>) -> Decision {
+        if request.facts.open || self.access.channels.is_empty() {
+            return Decision::Allow { rule: None };
+        }
+        let (origin, author, verb) = (request.origin, request.author, request.verb);
+        let grant = match (request.app, request.facts.unmanaged) {
+            (Some(app), _) => self.read_grant(origin, author, verb, Some(app)),
+            (None, true) => self.read_grant(origin, author, verb, None),
+            // A listing: allowed where at least one app may be seen; the verb
+            // shows only those.
+            (None, false) => self
+                .apps
+                .iter()
+                .find_map(|app| self.read_grant(origin, author, verb, Some(app))),
         };
-        if bound {
-            return open;
+        if let Some(rule) = grant {
+            return Decision::Allow { rule };
         }
-        let what = request
-            .app
-            .map(|a| a.name.to_string())
-            .unwrap_or_else(|| "apps".into());
         let channels: Vec<&str> = self
             .access
             .channels
@@ -226,12 +261,22 @@ impl Policy {
             })
             .map(|(c, _)| c.as_str())
             .collect();
-        Decision::Deny(if channels.is_empty() {
-            format!(
-                "No channel is bound to {what}; ask whoever runs dockhand to bind one under `[channels]`."
-            )
+        let ask = channels.join(" or ");
+        let dm = if origin.direct {
+            "A direct message shows only what a rule grants you. "
         } else {
-            format!("Ask about {what} in {}.", channels.join(" or "))
+            ""
+        };
+        Decision::Deny(match (request.app, request.facts.unmanaged) {
+            (Some(app), _) if channels.is_empty() => format!(
+                "{dm}No channel is bound to {}; ask whoever runs dockhand to bind one under `[channels]`.",
+                app.name
+            ),
+            (Some(app), _) => format!("{dm}Ask about {} in {ask}.", app.name),
+            (None, true) => format!(
+                "{dm}Only the stacks of apps bound to a channel can be read there; ask in {ask}."
+            ),
+            (None, false) => format!("{dm}No app is bound to this channel; ask in {ask}."),
         })
     }
 
@@ -266,8 +311,9 @@ impl Policy {
         } else if !rule.apps.is_empty() || !rule.environments.is_empty() {
             return Err(Miss::Target);
         }
-        let channel = format!("{}:{}", origin.platform, origin.channel);
-        if !rule.channels.is_empty() && (origin.direct || !rule.channels.contains(&channel)) {
+        if !rule.channels.is_empty()
+            && (origin.direct || !rule.channels.contains(&channel_of(origin)))
+        {
             return Err(Miss::Channel);
         }
         if !rule.roles.is_empty() {

@@ -38,6 +38,7 @@ impl Verb for Deploy {
             app: Some(&self.app),
             mutates: !self.plan,
             open: false,
+            unmanaged: false,
             risk: if self.plan {
                 Risk::Never
             } else {

@@ -106,7 +106,7 @@ macro_rules! verbs {
             }
 
             /// What policy (and dispatch) need to know about this command.
-            pub fn facts(&self, config: &Config) -> Facts<'_> {
+            pub fn facts<'a>(&'a self, config: &'a Config) -> Facts<'a> {
                 match self {
                     $(Command::$variant(v) => v.facts(config),)+
                 }
@@ -165,7 +165,7 @@ pub trait Verb: Sized {
     /// The typed arguments from the parameters a match captured.
     fn build(args: &Args<'_>) -> Result<Self, ValueError>;
     /// What policy needs to know about it, in this config.
-    fn facts(&self, config: &Config) -> Facts<'_>;
+    fn facts<'a>(&'a self, config: &'a Config) -> Facts<'a>;
     /// As a person would type it: `deploy hubot v2`.
     fn asked(&self) -> String;
     /// Runs it against the pipeline.
@@ -233,6 +233,7 @@ fn open<'a>() -> Facts<'a> {
         app: None,
         mutates: false,
         open: true,
+        unmanaged: false,
         risk: crate::policy::Risk::Never,
         count: None,
         change: crate::policy::Change::Nothing,
@@ -245,6 +246,7 @@ fn reads(app: Option<&crate::command::value::AppName>) -> Facts<'_> {
         app,
         mutates: false,
         open: false,
+        unmanaged: false,
         risk: crate::policy::Risk::Never,
         count: None,
         change: crate::policy::Change::Nothing,
@@ -257,6 +259,7 @@ fn changes(app: &crate::command::value::AppName, risk: crate::policy::Risk) -> F
         app: Some(app),
         mutates: true,
         open: false,
+        unmanaged: false,
         risk,
         count: None,
         change: crate::policy::Change::Nothing,
@@ -320,6 +323,13 @@ fn request<'a, C: Ctx>(cx: &'a C, action: Action, facts: Facts<'a>) -> Request<'
         app,
         environment: app.map(|a| cx.config().environment_of(a)),
     }
+}
+
+/// Whether the person asking may read `action` about `app` here (`None`: about
+/// something that is not a configured app): listings show only what it allows.
+fn sees<C: Ctx>(cx: &C, action: Action, app: Option<&App>) -> bool {
+    cx.policy()
+        .sees(cx.origin(), cx.author(), action.name(), app)
 }
 
 /// An app's environment, owned, for a task.

@@ -19,8 +19,16 @@ impl Verb for Stack {
         })
     }
 
-    fn facts(&self, _: &Config) -> Facts<'_> {
-        reads(None)
+    /// A managed app's stack is read as that app (channel bindings and rules
+    /// apply to it); any other stack is `unmanaged`.
+    fn facts<'a>(&'a self, config: &'a Config) -> Facts<'a> {
+        match owner(config, &self.name) {
+            Some(app) => reads(Some(&app.name)),
+            None => Facts {
+                unmanaged: true,
+                ..reads(None)
+            },
+        }
     }
 
     fn asked(&self) -> String {
@@ -32,12 +40,17 @@ impl Verb for Stack {
         let name = self.name;
         // A stack-managed app's stack lives in its environment; any other name is
         // looked up in the default one.
-        let env = config
-            .apps
-            .values()
-            .find(|a| matches!(&a.target, crate::config::Target::Stack { stack, .. } if *stack == name))
+        let env = owner(config, &name)
             .map(|a| super::environment(config, a))
             .unwrap_or_else(|| config.environments_or_default().remove(0));
         cx.spawn_reply(move |ops| async move { Ok(render::stack(&ops.stack(&env, &name).await?)) })
     }
+}
+
+/// The app whose stack `name` is, if any.
+fn owner<'c>(config: &'c Config, name: &StackName) -> Option<&'c App> {
+    config
+        .apps
+        .values()
+        .find(|a| matches!(&a.target, crate::config::Target::Stack { stack, .. } if stack == name))
 }

@@ -39,7 +39,7 @@ impl Verb for Status {
 
     /// `status prod` names an environment, not an app: it is a status of many
     /// apps, as policy sees it.
-    fn facts(&self, config: &Config) -> Facts<'_> {
+    fn facts<'a>(&'a self, config: &'a Config) -> Facts<'a> {
         match self.environment(config) {
             Some(_) => reads(None),
             None => reads(self.app.as_ref()),
@@ -66,12 +66,21 @@ impl Verb for Status {
                 Ok(render::status(&only_problems(lines, problems), &cmd))
             });
         }
+        // Every app the channel may see (policy allowed the listing because
+        // there is at least one), of the environment if one was named.
         let apps: Vec<(App, Environment)> = config
             .apps
             .values()
             .filter(|a| environment.as_ref().is_none_or(|e| a.environment == *e))
+            .filter(|a| sees(cx, Action::Status, Some(a)))
             .map(|a| (a.clone(), super::environment(config, a)))
             .collect();
+        if let (true, Some(env)) = (apps.is_empty(), &environment) {
+            return cx.reply(Reply::text(format!(
+                "No app in {env} is bound to this channel; {} lists the ones that are.",
+                cmd.show("status")
+            )));
+        }
         cx.spawn_reply(move |ops| async move {
             let lines = ops.status(&apps).await;
             if problems && lines.iter().all(|s| !render::needs_attention(s)) {

@@ -52,6 +52,11 @@ impl FakeOps {
         self.calls.lock().unwrap().clone()
     }
 
+    /// What was asked since the last take.
+    pub fn take_calls(&self) -> Vec<String> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
     pub fn lock_app(&self, app: &str, lock: Lock) {
         self.locks
             .lock()
@@ -146,21 +151,49 @@ impl Rollouts for FakeOps {
 }
 
 impl Inspect for FakeOps {
-    async fn status(&self, _: &[(App, Environment)]) -> Vec<AppStatus> {
-        Vec::new()
+    /// Each app asked about runs v1, so a reply shows which apps were asked.
+    async fn status(&self, apps: &[(App, Environment)]) -> Vec<AppStatus> {
+        let names: Vec<&str> = apps.iter().map(|(a, _)| a.name.as_str()).collect();
+        self.call(format!("status {}", names.join(",")));
+        apps.iter()
+            .map(|(a, e)| AppStatus {
+                app: a.name.to_string(),
+                environment: e.name.clone(),
+                version: Some("v1".into()),
+                running: 1,
+                desired: 1,
+                pending: 0,
+                rollout: "COMPLETED".into(),
+                deployed_by: None,
+                deployed_at: None,
+                problem: None,
+            })
+            .collect()
     }
 
-    async fn stacks(&self, _: &[Environment]) -> OpsResult<Vec<StackSummary>> {
-        Ok(Vec::new())
+    /// The account holds the apps' stacks and one that is no app's.
+    async fn stacks(&self, envs: &[Environment]) -> OpsResult<Vec<StackSummary>> {
+        let names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+        self.call(format!("stacks {}", names.join(",")));
+        Ok(["dockhand-cluster", "hubot", "ledger", "web"]
+            .into_iter()
+            .map(|name| StackSummary {
+                name: name.into(),
+                status: "UPDATE_COMPLETE".into(),
+                updated: None,
+            })
+            .collect())
     }
 
     async fn stack(&self, _: &Environment, name: &StackName) -> OpsResult<StackDetail> {
+        self.call(format!("stack {name}"));
         Err(OpsError::NotFound(format!(
             "Stack `{name}` does not exist."
         )))
     }
 
-    async fn events(&self, _: &App, _: &Environment, _: usize) -> OpsResult<Vec<EventLine>> {
+    async fn events(&self, app: &App, _: &Environment, _: usize) -> OpsResult<Vec<EventLine>> {
+        self.call(format!("events {}", app.name));
         Ok(Vec::new())
     }
 
