@@ -79,12 +79,12 @@ pub async fn run(config: Config, catalog: Catalog) -> ExitCode {
     }
     if config.discord.token.is_some() {
         let discord = config.discord.clone();
-        let apps: Vec<String> = config.apps.keys().map(|a| a.to_string()).collect();
+        let direct_messages = config.access.direct_messages;
         let (dispatcher, wiring) = (dispatcher.clone(), wiring(Platform::Discord));
         spawn(
             Platform::Discord,
             Box::pin(async move {
-                adapters::discord::run(&discord, dispatcher.catalog(), apps, wiring)
+                adapters::discord::run(&discord, dispatcher.catalog(), direct_messages, wiring)
                     .await
                     .map_err(|e| format!("discord: {e}"))
             }),

@@ -266,8 +266,9 @@ pub struct Discord {
     pub api_url: Option<String>,
     /// Whether other bots' messages are commands (the bot's own never are).
     pub allow_bots: bool,
-    /// Guild ids to register `/dockhand` in (instantly); empty registers it
-    /// globally, which Discord may take up to an hour to show.
+    /// The servers (guild ids) dockhand serves, required when Discord is on:
+    /// `/dockhand` is registered in each, events from any other are ignored, and
+    /// the bot leaves servers not listed.
     pub guilds: Vec<u64>,
     /// Whether `!deploy ...` messages are read. They need the privileged
     /// MESSAGE_CONTENT intent; without it, only mentions and `/dockhand` work.
@@ -950,11 +951,25 @@ fn parse_slack_mode(mode: Option<&str>, listen: Option<String>, p: &mut Problems
 }
 
 fn parse_discord(raw: RawDiscord, p: &mut Problems) -> Discord {
+    let token = token(raw.token, "discord.token_file", raw.token_file, p);
+    let guilds: Vec<u64> = raw.guilds.unwrap_or_default();
+    // A Discord bot is public by default: without a list, any server it is
+    // invited to could command it.
+    if token.is_some() && guilds.is_empty() {
+        p.problem(
+            "discord.guilds",
+            "Discord is on, so list the servers dockhand serves: `guilds = [81384788765712384]` \
+             (Server Settings -> Widget, or Copy Server ID); others are ignored and left",
+        );
+    }
+    if guilds.contains(&0) {
+        p.problem("discord.guilds", "0 is not a server id");
+    }
     Discord {
-        token: token(raw.token, "discord.token_file", raw.token_file, p),
+        token,
         api_url: raw.api_url.map(|u| u.trim_end_matches('/').to_string()),
         allow_bots: raw.allow_bots.unwrap_or(false),
-        guilds: raw.guilds.unwrap_or_default(),
+        guilds,
         prefix_commands: raw.prefix_commands.unwrap_or(true),
     }
 }
@@ -1377,7 +1392,14 @@ mod tests {
                 Parse::Document => "prefix = \"7\"",
                 _ => "7",
             };
-            let env = |k: &str| (k == var.name).then(|| value.to_string());
+            // Discord with a token needs its servers, from the document.
+            let servers =
+                (var.name == "DISCORD_TOKEN").then(|| "[discord]\nguilds = [1]".to_string());
+            let env = |k: &str| match k {
+                _ if k == var.name => Some(value.to_string()),
+                "DOCKHAND_CONFIG_TOML" => servers.clone(),
+                _ => None,
+            };
             let c = Config::load_from_env(None, &env, VERBS)
                 .unwrap_or_else(|e| panic!("{}={value}: {e:?}", var.name));
             assert_eq!(
@@ -1411,6 +1433,18 @@ mod tests {
     }
 
     #[test]
+    fn discord_needs_its_servers_listed() {
+        let token = |k: &str| (k == "DISCORD_TOKEN").then(|| "t".to_string());
+        let e = Config::parse("f", "", &token, VERBS).unwrap_err();
+        assert_eq!(e[0].key, "discord.guilds", "{e:?}");
+        assert!(e[0].problem.contains("guilds = ["), "{e:?}");
+        let ok = Config::parse("f", "[discord]\nguilds = [42]\n", &token, VERBS).unwrap();
+        assert_eq!(ok.discord.guilds, [42]);
+        // Without Discord, no list is needed.
+        assert!(Config::parse("f", "", &no_env, VERBS).is_ok());
+    }
+
+    #[test]
     fn tokens_cannot_be_written_in_the_file() {
         let e =
             Config::parse("f", "[slack]\nbot_token = \"xoxb-x\"\n", &no_env, VERBS).unwrap_err();
@@ -1422,7 +1456,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("token");
         std::fs::write(&file, "from-file\n").unwrap();
-        let text = format!("[discord]\ntoken_file = {:?}\n", file.display().to_string());
+        let text = format!(
+            "[discord]\nguilds = [1]\ntoken_file = {:?}\n",
+            file.display().to_string()
+        );
         let env = |k: &str| (k == "DISCORD_TOKEN").then(String::new);
         let c = Config::parse("f", &text, &env, VERBS).unwrap();
         assert_eq!(c.discord.token.unwrap().expose(), "from-file");

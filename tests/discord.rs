@@ -74,10 +74,16 @@ struct Harness {
 
 impl Harness {
     async fn start(section: &str) -> Harness {
+        Harness::start_with(section, |_| {}).await
+    }
+
+    /// Like `start`, with the server prepared before the adapter connects.
+    async fn start_with(section: &str, prepare: impl FnOnce(&FakeDiscord)) -> Harness {
         let discord = FakeDiscord::start(SECRETS[2]).await;
+        prepare(&discord);
         let world = World::new().await;
         let text = format!(
-            "commands_dir = {:?}\n{APPS}\n[discord]\napi_url = {:?}\n{section}",
+            "commands_dir = {:?}\n{APPS}\n[discord]\napi_url = {:?}\nguilds = [{GUILD}]\n{section}",
             root().join("commands"),
             discord.base
         );
@@ -86,18 +92,12 @@ impl Harness {
             .unwrap_or_else(|e| panic!("{e:?}"));
         let bot = Bot::new(config, &world.account).await;
         let settings = bot.dispatcher.config().discord.clone();
-        let apps = bot
-            .dispatcher
-            .config()
-            .apps
-            .keys()
-            .map(|a| a.to_string())
-            .collect();
+        let direct_messages = bot.dispatcher.config().access.direct_messages;
         let dispatcher = bot.dispatcher.clone();
         let stop = CancellationToken::new();
         let wiring = bot.wiring(Platform::Discord, stop.clone());
         let adapter = tokio::spawn(async move {
-            discord::run(&settings, dispatcher.catalog(), apps, wiring).await
+            discord::run(&settings, dispatcher.catalog(), direct_messages, wiring).await
         });
         Harness {
             discord,
@@ -178,10 +178,7 @@ fn posts(d: &FakeDiscord, channel: u64) -> Vec<String> {
 
 #[tokio::test]
 async fn prefix_mention_and_slash_commands_are_answered_once_each() {
-    let h = Harness::start(&format!("guilds = [{GUILD}]\n"))
-        .await
-        .connected(1)
-        .await;
+    let h = Harness::start("").await.connected(1).await;
     let d = &h.discord;
     let intents = h.discord.identifies()[0]["intents"].as_u64().unwrap();
     assert_ne!(intents & MESSAGE_CONTENT, 0, "prefix commands need it");
@@ -235,14 +232,24 @@ async fn without_prefix_commands_no_privileged_intent_is_asked() {
     let intents = h.discord.identifies()[0]["intents"].as_u64().unwrap();
     // GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES, nothing privileged.
     assert_eq!(intents, 1 | (1 << 9) | (1 << 12));
-    // No guilds configured: the command is registered globally.
+    // Registered in the configured server; the global list is emptied, so no
+    // command works in DMs or other servers (F1).
     h.discord
-        .until(10, "the global command", |d| {
+        .until(10, "the guild command", |d| {
+            d.calls_of(&format!("PUT /applications/{APP}/guilds/{GUILD}/commands"))
+                .into_iter()
+                .next()
+        })
+        .await;
+    let global = h
+        .discord
+        .until(10, "the global list", |d| {
             d.calls_of(&format!("PUT /applications/{APP}/commands"))
                 .into_iter()
                 .next()
         })
         .await;
+    assert_eq!(global.body, json!([]));
     h.stop().await;
 }
 
@@ -413,11 +420,102 @@ async fn autocomplete_offers_the_configured_apps_that_start_with_what_was_typed(
     h.stop().await;
 }
 
+/// F1: a Discord bot is public by default, so anyone may invite it to a server
+/// of theirs. Nothing from a server not in `guilds` is answered (messages,
+/// slash commands, clicks, autocomplete), the bot leaves such a server, and
+/// `/dockhand` in a DM is ignored unless `direct_messages` allows it.
+#[tokio::test]
+async fn only_the_configured_servers_reach_the_bot() {
+    const FOREIGN: u64 = 900_000_000_000_000_777;
+    const THEIRS: u64 = 7777;
+    let h = Harness::start_with("", |d| d.also_in(FOREIGN))
+        .await
+        .connected(1)
+        .await;
+    let d = &h.discord;
+    d.until(10, "leaving the foreign server", |d| {
+        d.calls_of(&format!("DELETE /users/@me/guilds/{FOREIGN}"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert!(
+        d.calls_of(&format!("DELETE /users/@me/guilds/{GUILD}"))
+            .is_empty()
+    );
+
+    d.events_from(Some(FOREIGN));
+    d.message(THEIRS, ALICE, "mallory", "!status");
+    d.message(
+        THEIRS,
+        ALICE,
+        "mallory",
+        &format!("<@{BOT}> deploy worker v9"),
+    );
+    let slash = d.slash(THEIRS, ALICE, "mallory", "status", &[]);
+    let typing = d.autocomplete(THEIRS, ALICE, "mallory", "deploy", "app", "");
+    let click = d.click(THEIRS, ALICE, "mallory", 1, "prompt", "confirm ABC234");
+    // From a DM, `/dockhand` is not answered either: direct_messages is off.
+    d.events_from(None);
+    let dm_slash = d.slash(THEIRS + 1, ALICE, "alice", "version", &[]);
+    // The configured server is answered, after all of the above.
+    d.events_from(Some(GUILD));
+    d.message(OPS, ALICE, "alice", "!ping");
+    h.post(OPS, "pong").await;
+
+    assert!(posts(d, THEIRS).is_empty(), "{:#?}", posts(d, THEIRS));
+    for token in [slash, typing, click, dm_slash] {
+        let answered = d.calls_of("POST /interactions/");
+        assert!(
+            !answered
+                .iter()
+                .any(|c| c.path.contains(&format!("/{token}/"))),
+            "{token} was answered: {answered:#?}"
+        );
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn with_direct_messages_on_dockhand_is_registered_for_the_bots_dms_only() {
+    let h = Harness::start("[access]\ndirect_messages = true\n")
+        .await
+        .connected(1)
+        .await;
+    let global = h
+        .discord
+        .until(10, "the global command", |d| {
+            d.calls_of(&format!("PUT /applications/{APP}/commands"))
+                .into_iter()
+                .next()
+        })
+        .await;
+    // Contexts: BOT_DM (1) only; installs: GUILD_INSTALL (0) only.
+    assert_eq!(global.body[0]["contexts"], json!([1]), "{}", global.body);
+    assert_eq!(global.body[0]["integration_types"], json!([0]));
+    h.discord.events_from(None);
+    let token = h.discord.slash(OPS + 1, ALICE, "alice", "version", &[]);
+    h.callback(&token, "the deferral", |b| b["type"] == 5).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn autocomplete_offers_only_the_apps_the_channel_may_see() {
+    let h = Harness::start(&format!(
+        "[channels.\"discord:{OPS}\"]\napps = [\"worker\"]\n"
+    ))
+    .await
+    .connected(1)
+    .await;
+    assert_eq!(offered(&h, "").await, ["worker"]);
+    h.stop().await;
+}
+
 /// A config for `dockhand run` with the Discord adapter only; its URL and token
 /// come from the environment, as in a container.
 fn run_config() -> String {
     format!(
-        "commands_dir = {:?}\n[aws]\nregion = \"us-east-1\"\n",
+        "commands_dir = {:?}\n[aws]\nregion = \"us-east-1\"\n[discord]\nguilds = [{GUILD}]\n",
         root().join("commands")
     )
 }

@@ -156,6 +156,10 @@ pub trait Handle: Send + Sync + 'static {
     /// A Confirm/Abort button click: `inbound.text` is the button's command. The
     /// outcome is decided here, once, for every adapter.
     fn click(&self, inbound: &Inbound<'_>, outbox: &Outbox) -> Click;
+
+    /// The apps this person may read about here, for a platform that offers
+    /// names while typing (Discord's autocomplete).
+    fn apps_seen(&self, origin: &Origin, author: &crate::message::Author) -> Vec<String>;
 }
 
 /// What a button click did.
@@ -186,6 +190,16 @@ impl<O: Ops> Handle for Dispatcher<O> {
 
     fn recover(&self, platform: crate::message::Platform, outbox: &Outbox) {
         Dispatcher::recover(self, platform, outbox)
+    }
+
+    fn apps_seen(&self, origin: &Origin, author: &crate::message::Author) -> Vec<String> {
+        self.inner
+            .config
+            .apps
+            .values()
+            .filter(|a| self.inner.policy.sees(origin, author, "status", Some(a)))
+            .map(|a| a.name.to_string())
+            .collect()
     }
 }
 

@@ -475,7 +475,17 @@ impl World {
 
     /// A bot over this account, with `config` (TOML; `commands_dir` is filled in).
     pub async fn bot(&self, config: &str) -> Bot {
-        let text = format!("commands_dir = {:?}\n{config}", root().join("commands"));
+        // Every token is given, so the secret scans cover them all; Discord
+        // with a token needs its servers listed.
+        let discord = if config.contains("[discord]") {
+            ""
+        } else {
+            "\n[discord]\nguilds = [1]\n"
+        };
+        let text = format!(
+            "commands_dir = {:?}\n{config}{discord}",
+            root().join("commands")
+        );
         let tokens = |name: &str| match name {
             "SLACK_BOT_TOKEN" => Some(SECRETS[0].to_string()),
             "SLACK_APP_TOKEN" => Some(SECRETS[1].to_string()),

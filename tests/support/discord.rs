@@ -73,6 +73,11 @@ struct Inner {
     queued: VecDeque<Value>,
     seq: u64,
     next_id: u64,
+    /// Servers the bot is in besides `GUILD`, as READY lists them.
+    other_guilds: Vec<u64>,
+    /// Where events come from: `Some(GUILD)` unless a test says otherwise, `None`
+    /// for a direct message.
+    guild: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -130,6 +135,7 @@ impl FakeDiscord {
             token: token.into(),
             inner: Arc::new(Mutex::new(Inner {
                 next_id: 1_000,
+                guild: Some(GUILD),
                 ..Inner::default()
             })),
             changed: Arc::default(),
@@ -217,10 +223,26 @@ impl FakeDiscord {
         }
     }
 
+    /// The bot is also in `guild` (READY lists it), e.g. one it was invited to
+    /// by someone else.
+    pub fn also_in(&self, guild: u64) {
+        self.inner.lock().unwrap().other_guilds.push(guild);
+    }
+
+    /// Events from now on come from `guild` (`None`: a direct message).
+    pub fn events_from(&self, guild: Option<u64>) {
+        self.inner.lock().unwrap().guild = guild;
+    }
+
+    fn guild(&self) -> Option<u64> {
+        self.inner.lock().unwrap().guild
+    }
+
     /// A message as Discord's MESSAGE_CREATE carries it.
     fn message_json(&self, id: u64, channel: u64, author: Value, content: &str) -> Value {
         json!({
-            "id": id.to_string(), "channel_id": channel.to_string(), "guild_id": GUILD.to_string(),
+            "id": id.to_string(), "channel_id": channel.to_string(),
+            "guild_id": self.guild().map(|g| g.to_string()),
             "author": author, "content": content, "timestamp": "2024-01-01T00:00:00Z",
             "edited_timestamp": null, "tts": false, "mention_everyone": false,
             "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
@@ -231,8 +253,10 @@ impl FakeDiscord {
     /// A person's message in a guild channel.
     pub fn message(&self, channel: u64, user_id: u64, name: &str, text: &str) {
         let mut m = self.message_json(self.next_id(), channel, user(user_id, name, false), text);
-        m["member"] = json!({"roles": [], "joined_at": "2024-01-01T00:00:00Z",
-                             "deaf": false, "mute": false, "flags": 0});
+        if self.guild().is_some() {
+            m["member"] = json!({"roles": [], "joined_at": "2024-01-01T00:00:00Z",
+                                 "deaf": false, "mute": false, "flags": 0});
+        }
         self.dispatch("MESSAGE_CREATE", through::<Message>(m));
     }
 
@@ -248,15 +272,29 @@ impl FakeDiscord {
         self.dispatch("MESSAGE_CREATE", through::<Message>(m));
     }
 
+    /// In a server, the person comes as `member` and the context is 0 (GUILD); in
+    /// a direct message with the bot, as `user` and the context is 1 (BOT_DM).
     fn interaction(&self, kind: u8, channel: u64, user_id: u64, name: &str, data: Value) -> Value {
         let id = self.next_id();
-        json!({
+        let mut i = json!({
             "id": id.to_string(), "application_id": APP.to_string(), "type": kind,
-            "data": data, "guild_id": GUILD.to_string(), "channel_id": channel.to_string(),
-            "member": member(user_id, name), "token": format!("token-{id}"), "version": 1,
+            "data": data, "channel_id": channel.to_string(),
+            "token": format!("token-{id}"), "version": 1,
             "locale": "en-US", "app_permissions": "0", "entitlements": [],
-            "attachment_size_limit": 26_214_400, "authorizing_integration_owners": {}, "context": 0,
-        })
+            "attachment_size_limit": 26_214_400, "authorizing_integration_owners": {},
+        });
+        match self.guild() {
+            Some(g) => {
+                i["guild_id"] = json!(g.to_string());
+                i["member"] = member(user_id, name);
+                i["context"] = json!(0);
+            }
+            None => {
+                i["user"] = user(user_id, name, false);
+                i["context"] = json!(1);
+            }
+        }
+        i
     }
 
     /// `/dockhand <sub> option:value ...`; returns the interaction token.
@@ -426,6 +464,7 @@ async fn api(
             json_response(ok, through::<GuildChannel>(thread))
         }
         ("POST", ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
+        ("DELETE", ["users", "@me", "guilds", _]) => StatusCode::NO_CONTENT.into_response(),
         ("PATCH", ["webhooks", _, _, "messages", "@original"]) => {
             let id = discord.next_id();
             json_response(ok, bot_message(&discord, id, "1", &body))
@@ -470,8 +509,14 @@ fn ready(discord: &FakeDiscord) -> Value {
     let mut me = user(BOT, "dockhand", true);
     me["verified"] = json!(true);
     me["mfa_enabled"] = json!(false);
+    let mut guilds = vec![GUILD];
+    guilds.extend(discord.inner.lock().unwrap().other_guilds.iter().copied());
+    let guilds: Vec<Value> = guilds
+        .iter()
+        .map(|g| json!({"id": g.to_string(), "unavailable": true}))
+        .collect();
     through::<Ready>(json!({
-        "v": 10, "user": me, "guilds": [{"id": GUILD.to_string(), "unavailable": true}],
+        "v": 10, "user": me, "guilds": guilds,
         "session_id": "session-1",
         "resume_gateway_url": format!("{}/gw", discord.base.replace("http://", "ws://")),
         "shard": [0, 1], "application": {"id": APP.to_string(), "flags": 0},

@@ -23,15 +23,16 @@
 mod deliver;
 pub mod embeds;
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serenity::all::{
     ClientBuilder, CommandDataOption, CommandDataOptionValue, CommandInteraction,
     CommandOptionType, ComponentInteraction, ConnectionStage, Context, CreateAutocompleteResponse,
     CreateCommand, CreateCommandOption, CreateInteractionResponse, EventHandler, GatewayError,
-    GatewayIntents, GuildId, HttpBuilder, Interaction, Message, Ready, ResumedEvent,
-    ShardStageUpdateEvent, User, UserId,
+    GatewayIntents, Guild, GuildId, HttpBuilder, InstallationContext, Interaction,
+    InteractionContext, Message, Ready, ResumedEvent, ShardStageUpdateEvent, User, UserId,
 };
 use serenity::async_trait;
 use tokio::sync::mpsc;
@@ -112,14 +113,20 @@ enum Incoming {
 struct Shared {
     bot: UserId,
     allow_bots: bool,
-    /// Guilds to register `/dockhand` in; empty means globally.
+    /// The servers dockhand serves (`[discord] guilds`): `/dockhand` is
+    /// registered in each, and anything from another server is ignored.
     guilds: Vec<GuildId>,
+    /// Whether `/dockhand` also works in a direct message with the bot
+    /// (`[access] direct_messages`).
+    direct_messages: bool,
+    /// Servers an event came from that are not configured, each logged once.
+    foreign: Mutex<HashSet<GuildId>>,
     /// The `/dockhand` command, generated once from the catalogue.
     command: CreateCommand,
     /// Each subcommand's usage, to turn options back into typed text.
     usages: Vec<(String, Usage)>,
-    /// App names offered while typing an `app` option.
-    apps: Vec<String>,
+    /// Dispatch: autocomplete offers the apps the person may see there.
+    handler: Arc<dyn Handle>,
     registered: AtomicBool,
     inbox: mpsc::UnboundedSender<Incoming>,
     health: Health,
@@ -138,10 +145,62 @@ impl Shared {
         user.id == self.bot || (user.bot && !self.allow_bots)
     }
 
+    /// Whether an event from `guild` may reach dispatch: a configured server,
+    /// or no server at all (a direct message, which policy bounds). A Discord
+    /// application is public by default: anyone who can see the bot can invite
+    /// it to a server of theirs (F1). Such a server is logged once, never
+    /// answered.
+    fn serves(&self, guild: Option<GuildId>) -> bool {
+        let Some(g) = guild else { return true };
+        if self.guilds.contains(&g) {
+            return true;
+        }
+        if self.foreign.lock().unwrap().insert(g) {
+            tracing::warn!(
+                guild = %g,
+                "discord: ignoring a server that is not in `[discord] guilds`; turn \"Public Bot\" off in the developer portal"
+            );
+        }
+        false
+    }
+
+    /// Whether an interaction may reach dispatch: from a configured server, or
+    /// from a direct message with the bot where `direct_messages` allows it. A
+    /// user-installed command used elsewhere (another server, someone else's
+    /// DM) is neither.
+    fn serves_interaction(
+        &self,
+        guild: Option<GuildId>,
+        context: Option<InteractionContext>,
+    ) -> bool {
+        match guild {
+            Some(_) => self.serves(guild),
+            None => self.direct_messages && context == Some(InteractionContext::BotDm),
+        }
+    }
+
+    /// Leaves a server that is not configured (at connect, and when invited).
+    async fn leave_unless_served(&self, ctx: &Context, guild: GuildId) {
+        if self.guilds.contains(&guild) {
+            return;
+        }
+        match guild.leave(&ctx.http).await {
+            Ok(()) => {
+                tracing::warn!(%guild, "discord: left a server that is not in `[discord] guilds`")
+            }
+            Err(e) => {
+                tracing::warn!(%guild, error = %e, "discord: could not leave a server that is not configured")
+            }
+        }
+    }
+
     /// A channel message as a command, or `None` for what the bot ignores: its
     /// own messages, other bots' (unless allowed), and messages without text.
     fn message(&self, ctx: &Context, msg: &Message) -> Option<Incoming> {
-        if self.is_from_bot(&msg.author) || msg.content.trim().is_empty() {
+        if self.is_from_bot(&msg.author)
+            || msg.content.trim().is_empty()
+            || !self.serves(msg.guild_id)
+        {
             return None;
         }
         let direct = msg.guild_id.is_none();
@@ -183,25 +242,40 @@ impl Shared {
         Some(typed(usage, options))
     }
 
+    /// `/dockhand` in each configured server (guild commands show at once).
+    /// Globally, it exists only for direct messages with the bot, and only when
+    /// `direct_messages` allows them; otherwise the global list is emptied, so a
+    /// command an older version registered globally stops working in DMs and in
+    /// other servers.
     async fn register(&self, ctx: &Context) {
         if self.registered.swap(true, Ordering::SeqCst) {
             return; // A re-identify sends READY again; the command is already there.
         }
-        let result = if self.guilds.is_empty() {
-            serenity::all::Command::set_global_commands(&ctx.http, vec![self.command.clone()])
-                .await
-                .map(|_| ())
-        } else {
-            let mut result = Ok(());
-            for g in &self.guilds {
-                if let Err(e) = g.set_commands(&ctx.http, vec![self.command.clone()]).await {
-                    result = Err(e);
-                }
+        let mut result = Ok(());
+        for g in &self.guilds {
+            if let Err(e) = g.set_commands(&ctx.http, vec![self.command.clone()]).await {
+                result = Err(e);
             }
-            result
+        }
+        let global = if self.direct_messages {
+            vec![
+                self.command
+                    .clone()
+                    .contexts(vec![InteractionContext::BotDm])
+                    .integration_types(vec![InstallationContext::Guild]),
+            ]
+        } else {
+            Vec::new()
         };
+        if let Err(e) = serenity::all::Command::set_global_commands(&ctx.http, global).await {
+            result = Err(e);
+        }
         match result {
-            Ok(()) => tracing::info!(guilds = self.guilds.len(), "discord: /{COMMAND} registered"),
+            Ok(()) => tracing::info!(
+                guilds = self.guilds.len(),
+                direct_messages = self.direct_messages,
+                "discord: /{COMMAND} registered"
+            ),
             Err(e) => tracing::warn!(
                 error = %e,
                 "discord: /{COMMAND} could not be registered (was the bot invited with the applications.commands scope?)"
@@ -216,7 +290,13 @@ impl Shared {
         let typed = focused.value.to_ascii_lowercase();
         let mut choices = CreateAutocompleteResponse::new();
         if focused.name == "app" {
-            for app in self.apps.iter().filter(|a| a.starts_with(&typed)).take(25) {
+            let origin = origin(ctx, cmd.guild_id, cmd.channel_id.get());
+            let author = Author {
+                id: cmd.user.id.to_string().into(),
+                name: cmd.user.name.as_str().into(),
+            };
+            let apps = self.handler.apps_seen(&origin, &author);
+            for app in apps.iter().filter(|a| a.starts_with(&typed)).take(25) {
                 choices = choices.add_string_choice(app, app);
             }
         }
@@ -388,6 +468,14 @@ impl EventHandler for Events {
         tracing::info!(user = %ready.user.name, id = %ready.user.id, "discord: connected");
         self.0.health.report("discord", true);
         self.0.register(&ctx).await;
+        for g in &ready.guilds {
+            self.0.leave_unless_served(&ctx, g.id).await;
+        }
+    }
+
+    /// Sent for each server at connect and when the bot is invited to one.
+    async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        self.0.leave_unless_served(&ctx, guild.id).await;
     }
 
     async fn resume(&self, _ctx: Context, _: ResumedEvent) {
@@ -412,7 +500,9 @@ impl EventHandler for Events {
         let shared = &self.0;
         match interaction {
             Interaction::Command(cmd) => {
-                if shared.is_from_bot(&cmd.user) {
+                if shared.is_from_bot(&cmd.user)
+                    || !shared.serves_interaction(cmd.guild_id, cmd.context)
+                {
                     return;
                 }
                 // Acknowledged before anything else: Discord allows 3 seconds.
@@ -432,9 +522,15 @@ impl EventHandler for Events {
                     interaction: Box::new(cmd),
                 }));
             }
-            Interaction::Autocomplete(cmd) => shared.autocomplete(&ctx, &cmd).await,
+            Interaction::Autocomplete(cmd)
+                if shared.serves_interaction(cmd.guild_id, cmd.context) =>
+            {
+                shared.autocomplete(&ctx, &cmd).await;
+            }
             Interaction::Component(click) => {
-                if shared.is_from_bot(&click.user) {
+                if shared.is_from_bot(&click.user)
+                    || !shared.serves_interaction(click.guild_id, click.context)
+                {
                     return;
                 }
                 let nick = click.member.as_ref().and_then(|m| m.nick.as_deref());
@@ -501,7 +597,7 @@ fn causes(error: &dyn std::error::Error) -> String {
 pub async fn run(
     config: &config::Discord,
     catalog: &Catalog,
-    apps: Vec<String>,
+    direct_messages: bool,
     wiring: Wiring,
 ) -> Result<(), DiscordError> {
     let Wiring {
@@ -530,15 +626,12 @@ pub async fn run(
     let shared = Arc::new(Shared {
         bot: me.id,
         allow_bots: config.allow_bots,
-        guilds: config
-            .guilds
-            .iter()
-            .filter(|g| **g != 0)
-            .map(|g| GuildId::new(*g))
-            .collect(),
+        guilds: config.guilds.iter().map(|g| GuildId::new(*g)).collect(),
+        direct_messages,
+        foreign: Mutex::default(),
         command,
         usages,
-        apps,
+        handler: Arc::clone(&handler),
         registered: AtomicBool::new(false),
         inbox: inbox_tx,
         health: health.clone(),
