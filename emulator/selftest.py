@@ -936,10 +936,36 @@ def early_success() -> str:
     return "SUCCESSFUL while deployments[] still shows the old tasks"
 
 
+def capabilities() -> str:
+    """IAM resources in the template must be acknowledged, on every update and
+    change set, whether or not the update touches them (as AWS answers)."""
+    a = new_account()
+    a.app_stack()
+    keep = [{"ParameterKey": k, "UsePreviousValue": True} for k in
+            ("ServiceName", "ClusterName", "Image", "DesiredCount", "ContainerPort", "LogGroupName", "Cpu", "Memory")]
+    ask = dict(StackName="hubot", UsePreviousTemplate=True, Parameters=params(Version="v2") + keep)
+    code, message, status = error_code(lambda: a.cfn.update_stack(**ask))
+    check((code, message, status) == ("InsufficientCapabilitiesException", "Requires capabilities : [CAPABILITY_IAM]", 400),
+          (code, message, status))
+    code, _, _ = error_code(lambda: a.cfn.create_change_set(ChangeSetName="plan", **ask))
+    check(code == "InsufficientCapabilitiesException", code)
+    check(a.stack("hubot")["StackStatus"] == "CREATE_COMPLETE", "nothing started")
+    # A named role needs CAPABILITY_NAMED_IAM; CAPABILITY_IAM is not enough.
+    named = "Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      RoleName: fixed\n      AssumeRolePolicyDocument: {}\n"
+    a.cfn.create_stack(StackName="named", TemplateBody=named, Capabilities=["CAPABILITY_NAMED_IAM"])
+    code, message, _ = error_code(lambda: a.cfn.update_stack(
+        StackName="named", UsePreviousTemplate=True, Capabilities=["CAPABILITY_IAM"]))
+    check(message == "Requires capabilities : [CAPABILITY_NAMED_IAM]", message)
+    a.cfn.update_stack(Capabilities=["CAPABILITY_IAM"], **ask)
+    a.wait_stack("hubot", ("UPDATE_COMPLETE",))
+    return "InsufficientCapabilitiesException without CAPABILITY_IAM / NAMED_IAM"
+
+
 CHECKS = [demo_scenario, service_rollout, rollout_fails, rollout_stalls, stack_update_fails, stack_rollout_fails,
           service_does_not_wait, stack_rollback_fails, stack_event_pages,
           cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, zero_rollout,
-          control_api, service_deployments, breaker_record, strategies, stage_failures, stop_deployment, early_success]
+          control_api, service_deployments, breaker_record, strategies, stage_failures, stop_deployment, early_success,
+          capabilities]
 
 
 def main() -> int:

@@ -99,6 +99,7 @@ protected = true
 [apps.hubot]
 environment = "prod"
 stack = "hubot"
+capabilities = ["CAPABILITY_IAM"]     # the stack has IAM roles
 min = 0
 max = 6
 

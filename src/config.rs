@@ -141,6 +141,9 @@ struct RawApp {
     min: Option<u32>,
     max: Option<u32>,
     timeout_minutes: Option<u64>,
+    hide_outputs: Option<Vec<String>>,
+    show_outputs: Option<Vec<String>>,
+    capabilities: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +200,12 @@ pub enum Target {
         stack: StackName,
         version_parameter: String,
         count_parameter: String,
+        /// Which outputs `stack` shows (`hide_outputs`, `show_outputs`).
+        outputs: OutputRules,
+        /// What a change acknowledges (`capabilities`): nothing unless the
+        /// config says the stack needs it, so a parameter that drives IAM
+        /// changes fails instead of passing unseen (F12).
+        capabilities: Vec<Capability>,
     },
     /// An ECS service whose task definition is copied with `container`'s image tag replaced.
     Service {
@@ -273,6 +282,41 @@ pub struct Discord {
     /// Whether `!deploy ...` messages are read. They need the privileged
     /// MESSAGE_CONTENT intent; without it, only mentions and `/dockhand` work.
     pub prefix_commands: bool,
+}
+
+/// Which of a stack's outputs chat shows. Names that look secret and values that
+/// look like credentials are hidden anyway (see `ops::mask`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputRules {
+    /// Output names never shown; `"*"` hides every output.
+    pub hide: Vec<String>,
+    /// Output names shown although their name looks secret.
+    pub show: Vec<String>,
+}
+
+/// A CloudFormation capability a stack's updates acknowledge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    Iam,
+    NamedIam,
+    AutoExpand,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 3] = [
+        Capability::Iam,
+        Capability::NamedIam,
+        Capability::AutoExpand,
+    ];
+
+    /// CloudFormation's name for it, as the config writes it too.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Iam => "CAPABILITY_IAM",
+            Capability::NamedIam => "CAPABILITY_NAMED_IAM",
+            Capability::AutoExpand => "CAPABILITY_AUTO_EXPAND",
+        }
+    }
 }
 
 /// The validated configuration.
@@ -830,6 +874,24 @@ fn parse_app(
     })
 }
 
+/// `capabilities = ["CAPABILITY_IAM", ...]`, each named as CloudFormation does.
+fn capabilities(key: &str, names: &[String], p: &mut Problems) -> Vec<Capability> {
+    names
+        .iter()
+        .filter_map(|n| {
+            let found = Capability::ALL.into_iter().find(|c| c.name() == n);
+            if found.is_none() {
+                let all: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+                p.problem(
+                    format!("{key}.capabilities"),
+                    format!("`{n}` is not a capability: write one of {}", all.join(", ")),
+                );
+            }
+            found
+        })
+        .collect()
+}
+
 /// An app's environment must be declared; the hint names the ones that are.
 fn check_app_environment(
     key: &str,
@@ -867,6 +929,11 @@ fn parse_target(key: &str, a: &RawApp, p: &mut Problems) -> Option<Target> {
                     .count_parameter
                     .clone()
                     .unwrap_or_else(|| "DesiredCount".into()),
+                outputs: OutputRules {
+                    hide: a.hide_outputs.clone().unwrap_or_default(),
+                    show: a.show_outputs.clone().unwrap_or_default(),
+                },
+                capabilities: capabilities(key, a.capabilities.as_deref().unwrap_or_default(), p),
             }),
             Err(e) => {
                 p.problem(format!("{key}.stack"), e.to_string());
@@ -874,8 +941,13 @@ fn parse_target(key: &str, a: &RawApp, p: &mut Problems) -> Option<Target> {
             }
         },
         (None, Some(cluster), Some(service), Some(container)) => {
-            if a.version_parameter.is_some() || a.count_parameter.is_some() {
-                p.problem(key, "`version_parameter` and `count_parameter` apply to stack-managed apps only; remove them");
+            if a.version_parameter.is_some()
+                || a.count_parameter.is_some()
+                || a.hide_outputs.is_some()
+                || a.show_outputs.is_some()
+                || a.capabilities.is_some()
+            {
+                p.problem(key, "`version_parameter`, `count_parameter`, `hide_outputs`, `show_outputs` and `capabilities` apply to stack-managed apps only; remove them");
             }
             check_ecs_names(
                 key,

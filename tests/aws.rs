@@ -24,6 +24,8 @@ poll_seconds = 0.1
 [apps.hubot]
 environment = "prod"
 stack = "hubot"
+# deploy/service.yaml has IAM roles: updates acknowledge them.
+capabilities = ["CAPABILITY_IAM"]
 min = 0
 max = 10
 
@@ -857,6 +859,26 @@ async fn a_lock_lives_in_aws_survives_a_restart_and_stops_deploys() {
     assert_has(&bot.ask("!deploy hubot v2").await, &["hubot v2 is live"]);
 }
 
+/// F12: a chat-driven change acknowledges only the capabilities the app's
+/// config names. deploy/service.yaml has IAM roles, so without
+/// `capabilities` CloudFormation refuses (as AWS does; the emulator checks it
+/// too), and the refusal says which line to add.
+#[tokio::test]
+async fn a_stack_with_iam_resources_changes_only_when_the_config_acknowledges_them() {
+    let w = both_apps().await;
+    let bare = APPS.replace("capabilities = [\"CAPABILITY_IAM\"]\n", "");
+    assert_ne!(bare, APPS);
+    let mut bot = w.bot(&bare).await;
+    let refusal = "Stack `hubot` has IAM resources, so CloudFormation wants CAPABILITY_IAM acknowledged. \
+                   If they are meant to be there, add `capabilities = [\"CAPABILITY_IAM\"]` to the app";
+    assert_has(&bot.ask("!deploy hubot v2 --plan").await, &[refusal]);
+    assert_has(&bot.ask("!deploy hubot v2").await, &[refusal]);
+    assert_eq!(w.stack_parameter("hubot", "Version").await, "v1");
+    // With the line, the same deploy goes through.
+    let mut bot = w.bot(APPS).await;
+    assert_has(&bot.ask("!deploy hubot v2").await, &["hubot v2 is live"]);
+}
+
 #[tokio::test]
 async fn no_secret_reaches_the_channel() {
     use aws_sdk_cloudformation::types::Parameter;
@@ -873,6 +895,10 @@ Resources:
 Outputs:
   LogGroup: {Value: !Ref Logs}
   ApiKeyEcho: {Value: !Ref ApiKeyValue}
+  DatabaseUrl: {Value: !Sub "postgres://ledger:${DbPassword}@db.internal:5432/ledger"}
+  AlertsHook: {Value: !Sub "https://hooks.slack.com/services/T0/B0/${ApiKeyValue}"}
+  PublicKeyUrl: {Value: "https://example.com/ledger.pub"}
+  Docs: {Value: "https://example.com/ledger"}
 "#;
     let p = |k: &str, v: &str| {
         Parameter::builder()
@@ -890,9 +916,14 @@ Outputs:
         .send()
         .await
         .unwrap();
-    let mut bot = w.bot(APPS).await;
+    // The team hides one output and shows one whose name looks secret (KEY).
+    let ledger = "[apps.ledger]\nenvironment = \"prod\"\nstack = \"ledger\"\n\
+                  hide_outputs = [\"LogGroup\"]\nshow_outputs = [\"PublicKeyUrl\"]\n";
+    let mut bot = w.bot(&format!("{APPS}{ledger}")).await;
 
     // Every reply is scanned by the harness; these name what is shown instead.
+    // Secrets under innocent names (a password in a URL, a webhook) are masked
+    // by their shape (F5).
     assert_has(
         &bot.ask("!stack ledger").await,
         &[
@@ -900,6 +931,11 @@ Outputs:
             "ApiKeyValue = ****",
             "ApiKeyEcho = ****",
             "Owner = payments",
+            "DatabaseUrl = ****",
+            "AlertsHook = ****",
+            "LogGroup = ****",
+            "PublicKeyUrl = https://example.com/ledger.pub",
+            "Docs = https://example.com/ledger",
         ],
     );
     bot.ask("!deploy worker v42 --plan").await;

@@ -44,6 +44,8 @@ protected = true
 [apps.hubot]
 environment = "prod"
 stack = "hubot"
+# deploy/service.yaml has IAM roles: updates acknowledge them.
+capabilities = ["CAPABILITY_IAM"]
 min = 0
 max = 10
 

@@ -41,6 +41,40 @@ class ChangeSetNotFound(ValidationError):
     code = "ChangeSetNotFound"
 
 
+class InsufficientCapabilities(ValidationError):
+    code = "InsufficientCapabilitiesException"
+
+
+# IAM resource types and the property that names them: a named one needs
+# CAPABILITY_NAMED_IAM, any other CAPABILITY_IAM (or NAMED_IAM).
+IAM_NAMES = {
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::User": "UserName",
+    "AWS::IAM::Group": "GroupName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+}
+
+
+def require_capabilities(template: dict[str, Any], given: list[str]) -> None:
+    """What AWS checks before UpdateStack or CreateChangeSet (moto checks nothing):
+    a template with IAM resources must be acknowledged with CAPABILITY_IAM, or
+    CAPABILITY_NAMED_IAM when one has a custom name, whether or not the update
+    touches them."""
+    needed = None
+    for resource in (template.get("Resources") or {}).values():
+        rtype = resource.get("Type", "") if isinstance(resource, dict) else ""
+        if not rtype.startswith("AWS::IAM::"):
+            continue
+        if (resource.get("Properties") or {}).get(IAM_NAMES.get(rtype, "")):
+            needed = "CAPABILITY_NAMED_IAM"
+        elif needed is None:
+            needed = "CAPABILITY_IAM"
+    ok = needed is None or "CAPABILITY_NAMED_IAM" in given or (needed == "CAPABILITY_IAM" and needed in given)
+    if not ok:
+        raise InsufficientCapabilities(message=f"Requires capabilities : [{needed}]")
+
+
 class InvalidChangeSetStatus(ValidationError):
     code = "InvalidChangeSetStatus"
 

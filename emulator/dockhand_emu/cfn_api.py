@@ -23,6 +23,7 @@ from .cfn import (
     Stack,
     StackUpdate,
     event,
+    require_capabilities,
     resource_status,
     resources_of,
 )
@@ -54,6 +55,7 @@ def update_stack(self: Any) -> ActionResult:
     stack = backend.get_stack(self._get_param("StackName"))
     _refuse_if_busy(stack)
     template = _template(self, stack)
+    require_capabilities(parse(template), self._get_param("Capabilities", []) or [])
     parameters = resolve_parameters(stack, parse(template), self._get_param("Parameters", []) or [])
     tags = {t["Key"]: t["Value"] for t in self._get_param("Tags", []) or []}
     StackUpdate(backend, stack, template, parameters, self._get_param("ClientRequestToken"))
@@ -96,6 +98,7 @@ def create_change_set(self: Any) -> ActionResult:
     stack = backend.get_stack(self._get_param("StackName"))
     template = _template(self, stack)
     template_dict = parse(template)
+    require_capabilities(template_dict, self._get_param("Capabilities", []) or [])
     parameters = resolve_parameters(stack, template_dict, self._get_param("Parameters", []) or [])
     change_set_id = generate_changeset_id(name, backend.region_name, backend.account_id)
     cs = cfn_models.ChangeSet(

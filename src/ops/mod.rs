@@ -8,6 +8,7 @@
 //! the rules that decide when a rollout has really succeeded or failed.
 
 pub mod aws;
+pub mod mask;
 pub mod store;
 pub mod watch;
 
@@ -19,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::command::value::{StackName, TaskCount, Version};
-use crate::config::{App, Environment};
+use crate::config::{App, Environment, OutputRules};
 
 /// Who asked, as recorded on the AWS side (client request tokens, task-definition tags).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,10 +249,13 @@ pub trait Inspect: Send + Sync + 'static {
         &self,
         environments: &[Environment],
     ) -> impl Future<Output = OpsResult<Vec<StackSummary>>> + Send;
+    /// One stack; its outputs shown as `outputs` (the owning app's rules, or
+    /// none) and `mask` decide.
     fn stack(
         &self,
         environment: &Environment,
         name: &StackName,
+        outputs: &OutputRules,
     ) -> impl Future<Output = OpsResult<StackDetail>> + Send;
     /// The latest service and stack events, newest first.
     fn events(

@@ -40,10 +40,17 @@ impl Verb for Stack {
         let name = self.name;
         // A stack-managed app's stack lives in its environment; any other name is
         // looked up in the default one.
-        let env = owner(config, &name)
+        let owner = owner(config, &name);
+        let env = owner
             .map(|a| super::environment(config, a))
             .unwrap_or_else(|| config.environments_or_default().remove(0));
-        cx.spawn_reply(move |ops| async move { Ok(render::stack(&ops.stack(&env, &name).await?)) })
+        let rules = match owner.map(|a| &a.target) {
+            Some(crate::config::Target::Stack { outputs, .. }) => outputs.clone(),
+            _ => Default::default(),
+        };
+        cx.spawn_reply(move |ops| async move {
+            Ok(render::stack(&ops.stack(&env, &name, &rules).await?))
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use dockhand::command::value::{AppName, StackName, TaskCount, Version};
-use dockhand::config::{App, Environment};
+use dockhand::config::{App, Environment, OutputRules};
 use dockhand::ops::{
     AppStatus, Event, EventLine, HistoryEntry, Inspect, Lock, Operation, OpsError, OpsResult,
     Outcome, Plan, Progress, Rollouts, StackDetail, StackSummary, Store, Target, Verdict,
@@ -185,7 +185,12 @@ impl Inspect for FakeOps {
             .collect())
     }
 
-    async fn stack(&self, _: &Environment, name: &StackName) -> OpsResult<StackDetail> {
+    async fn stack(
+        &self,
+        _: &Environment,
+        name: &StackName,
+        _: &OutputRules,
+    ) -> OpsResult<StackDetail> {
         self.call(format!("stack {name}"));
         Err(OpsError::NotFound(format!(
             "Stack `{name}` does not exist."

@@ -10,6 +10,7 @@ use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOut
 
 use super::{Clients, ServiceRef, classify};
 use crate::command::value::StackName;
+use crate::config;
 use crate::ops::{Epoch, OpsError, OpsResult};
 
 /// A stack event as the watch and `events` use it.
@@ -224,11 +225,45 @@ pub(crate) const CAPABILITIES: [Capability; 3] = [
     Capability::CapabilityAutoExpand,
 ];
 
+/// What a chat-driven change acknowledges: only the capabilities the app's
+/// config names (F12). `stack up`, run by a person at a terminal with the
+/// template in front of them, passes all of them.
+fn acknowledged(capabilities: &[config::Capability]) -> Vec<Capability> {
+    capabilities
+        .iter()
+        .map(|c| match c {
+            config::Capability::Iam => Capability::CapabilityIam,
+            config::Capability::NamedIam => Capability::CapabilityNamedIam,
+            config::Capability::AutoExpand => Capability::CapabilityAutoExpand,
+        })
+        .collect()
+}
+
+/// CloudFormation's "Requires capabilities : [CAPABILITY_IAM]", said with the
+/// config line that acknowledges it.
+fn needs_capabilities(stack: &str, error: OpsError) -> OpsError {
+    match error {
+        OpsError::Rejected(m) if m.starts_with("Requires capabilities") => {
+            let wanted = m
+                .split_once('[')
+                .and_then(|(_, rest)| rest.split_once(']'))
+                .map(|(names, _)| names.trim().to_string())
+                .unwrap_or_else(|| "CAPABILITY_IAM".into());
+            OpsError::Rejected(format!(
+                "Stack `{stack}` has IAM resources, so CloudFormation wants {wanted} acknowledged. \
+                 If they are meant to be there, add `capabilities = [\"{wanted}\"]` to the app in dockhand.toml"
+            ))
+        }
+        other => other,
+    }
+}
+
 pub async fn update(
     clients: &Clients,
     stack: &str,
     parameters: Vec<Parameter>,
     token: &str,
+    capabilities: &[config::Capability],
 ) -> OpsResult<Update> {
     let result = clients
         .cfn
@@ -236,7 +271,7 @@ pub async fn update(
         .stack_name(stack)
         .use_previous_template(true)
         .set_parameters(Some(parameters))
-        .set_capabilities(Some(CAPABILITIES.to_vec()))
+        .set_capabilities(Some(acknowledged(capabilities)))
         .client_request_token(token)
         .send()
         .await;
@@ -246,7 +281,7 @@ pub async fn update(
             OpsError::Rejected(m) if m.contains("No updates are to be performed") => {
                 Ok(Update::NoChanges)
             }
-            other => Err(other),
+            other => Err(needs_capabilities(stack, other)),
         },
     }
 }
@@ -270,6 +305,7 @@ pub async fn plan(
     clients: &Clients,
     stack: &Stack,
     changes: &[(&str, String)],
+    capabilities: &[config::Capability],
 ) -> OpsResult<Vec<String>> {
     let name = stack.stack_name().unwrap_or_default();
     let set_name = format!("dockhand-plan-{}", super::record::short_id());
@@ -281,10 +317,10 @@ pub async fn plan(
         .change_set_type(ChangeSetType::Update)
         .use_previous_template(true)
         .set_parameters(Some(parameters(stack, changes)))
-        .set_capabilities(Some(CAPABILITIES.to_vec()))
+        .set_capabilities(Some(acknowledged(capabilities)))
         .send()
         .await
-        .map_err(|e| classify("cloudformation:CreateChangeSet", e))?;
+        .map_err(|e| needs_capabilities(name, classify("cloudformation:CreateChangeSet", e)))?;
     let id = created.id().unwrap_or(&set_name).to_string();
     let mut lines: Vec<String> = changes
         .iter()

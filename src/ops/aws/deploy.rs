@@ -726,6 +726,7 @@ async fn stack_update(
     let config::Target::Stack {
         stack: stack_name,
         version_parameter,
+        capabilities,
         ..
     } = &target.app.target
     else {
@@ -755,6 +756,7 @@ async fn stack_update(
         stack_name.as_str(),
         cfn::parameters(&stack, &changes),
         &token,
+        capabilities,
     )
     .await?
     {
@@ -976,6 +978,7 @@ pub async fn plan(ops: &AwsOps, target: &Target, version: &Version) -> OpsResult
         config::Target::Stack {
             stack,
             version_parameter,
+            capabilities,
             ..
         } => {
             let s = cfn::describe(&clients, stack.as_str()).await?;
@@ -984,6 +987,7 @@ pub async fn plan(ops: &AwsOps, target: &Target, version: &Version) -> OpsResult
                 &clients,
                 &s,
                 &[(version_parameter.as_str(), version.to_string())],
+                capabilities,
             )
             .await?;
             Ok(Plan { current, changes })

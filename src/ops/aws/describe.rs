@@ -265,6 +265,7 @@ pub async fn stack(
     ops: &AwsOps,
     environment: &Environment,
     name: &StackName,
+    rules: &config::OutputRules,
 ) -> OpsResult<StackDetail> {
     let clients = ops.clients(environment).await?;
     let s = cfn::describe(&clients, name.as_str()).await?;
@@ -272,7 +273,8 @@ pub async fn stack(
     Ok(StackDetail {
         name: name.to_string(),
         status: cfn::status(&s),
-        reason: s.stack_status_reason().map(str::to_string),
+        // Reasons can quote a request's values.
+        reason: s.stack_status_reason().map(crate::ops::mask::text),
         // CloudFormation itself answers NoEcho parameters as `****`; names that
         // look secret are masked here as well, for templates that forgot NoEcho.
         parameters: s
@@ -293,7 +295,7 @@ pub async fn stack(
                 let key = o.output_key().unwrap_or_default();
                 (
                     key.to_string(),
-                    ops.shown(key, o.output_value().unwrap_or_default()),
+                    ops.output_shown(rules, key, o.output_value().unwrap_or_default()),
                 )
             })
             .collect(),
@@ -308,7 +310,7 @@ pub async fn stack(
                     e.resource,
                     e.reason
                         .as_deref()
-                        .map(|r| format!(" {r}"))
+                        .map(|r| format!(" {}", crate::ops::mask::text(r)))
                         .unwrap_or_default()
                 ),
             })

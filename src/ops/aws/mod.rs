@@ -175,13 +175,23 @@ impl AwsOps {
         Ok(c)
     }
 
-    /// Masks a value whose name looks secret.
+    /// Masks a value whose name looks secret, or that looks like a credential.
     pub(crate) fn shown(&self, name: &str, value: &str) -> String {
-        if self.secrets.looks_secret(name) {
+        if self.secrets.looks_secret(name) || crate::ops::mask::looks_like_credential(value) {
             "****".to_string()
         } else {
             value.to_string()
         }
+    }
+
+    /// A stack output as chat may see it (see `mask::output`).
+    pub(crate) fn output_shown(
+        &self,
+        rules: &config::OutputRules,
+        key: &str,
+        value: &str,
+    ) -> String {
+        crate::ops::mask::output(rules, self.secrets.looks_secret(key), key, value)
     }
 
     pub(crate) fn watch_config(&self) -> &config::Watch {
@@ -513,8 +523,13 @@ impl Inspect for AwsOps {
         describe::stacks(self, environments).await
     }
 
-    async fn stack(&self, environment: &Environment, name: &StackName) -> OpsResult<StackDetail> {
-        describe::stack(self, environment, name).await
+    async fn stack(
+        &self,
+        environment: &Environment,
+        name: &StackName,
+        outputs: &config::OutputRules,
+    ) -> OpsResult<StackDetail> {
+        describe::stack(self, environment, name, outputs).await
     }
 
     async fn events(
