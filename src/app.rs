@@ -118,8 +118,18 @@ pub async fn run(config: Config, catalog: Catalog) -> ExitCode {
             health_stop.clone(),
             health.clone(),
         );
+        let with_metrics = config.metrics == crate::config::MetricsEndpoint::WithHealth;
+        if let crate::config::MetricsEndpoint::At(addr) = config.metrics.clone() {
+            let stop = health_stop.clone();
+            tokio::spawn(async move {
+                if let Err(e) = health::serve_metrics(&addr, stop).await {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                }
+            });
+        }
         tokio::spawn(async move {
-            if let Err(e) = health::serve(&addr, health, probe, stop).await {
+            if let Err(e) = health::serve(&addr, health, probe, with_metrics, stop).await {
                 tracing::error!("{e}");
                 eprintln!("error: {e}");
             }

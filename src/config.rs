@@ -43,6 +43,7 @@ struct RawConfig {
     bot_name: Option<String>,
     commands_dir: Option<PathBuf>,
     metrics_addr: Option<String>,
+    metrics_endpoint: Option<String>,
     #[serde(default)]
     aws: RawAws,
     #[serde(default)]
@@ -319,14 +320,28 @@ impl Capability {
     }
 }
 
+/// Where `/metrics` is served (`metrics_endpoint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsEndpoint {
+    /// With the probes, on `metrics_addr` (the default).
+    WithHealth,
+    Off,
+    /// On an address of its own (`127.0.0.1:9103`), so the probes' port can be
+    /// open to a load balancer while metrics stay local.
+    At(String),
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub prefix: String,
     pub bot_name: String,
     pub commands_dir: PathBuf,
-    /// Where `dockhand run` serves `/healthz`, `/readyz` and `/metrics`.
+    /// Where `dockhand run` serves `/healthz`, `/readyz` (and `/metrics`, unless
+    /// `metrics` says otherwise).
     pub metrics_addr: String,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsEndpoint,
     pub aws: Aws,
     pub watch: Watch,
     pub environments: BTreeMap<String, Environment>,
@@ -489,6 +504,12 @@ const ENVIRONMENT: &[EnvVar] = &[
         "metrics_addr",
         "where `run` serves /healthz, /readyz and /metrics",
         Parse::Text(|r| &mut r.metrics_addr),
+    ),
+    var(
+        "DOCKHAND_METRICS_ENDPOINT",
+        "metrics_endpoint",
+        "`/metrics` with the probes (\"with_health\", the default), \"off\", or on an address of its own",
+        Parse::Text(|r| &mut r.metrics_endpoint),
     ),
     var(
         "DOCKHAND_WATCH_POLL_SECONDS",
@@ -705,6 +726,11 @@ impl Config {
             metrics_addr: raw
                 .metrics_addr
                 .unwrap_or_else(|| DEFAULT_METRICS_ADDR.into()),
+            metrics: match raw.metrics_endpoint.as_deref() {
+                None | Some("with_health") => MetricsEndpoint::WithHealth,
+                Some("off") => MetricsEndpoint::Off,
+                Some(addr) => MetricsEndpoint::At(addr.to_string()),
+            },
             aws: parse_aws(raw.aws),
             watch,
             environments,
@@ -1444,6 +1470,10 @@ mod tests {
             "bot_name" => Some(c.bot_name.clone()),
             "commands_dir" => Some(c.commands_dir.display().to_string()),
             "metrics_addr" => Some(c.metrics_addr.clone()),
+            "metrics_endpoint" => match &c.metrics {
+                MetricsEndpoint::At(a) => Some(a.clone()),
+                other => Some(format!("{other:?}")),
+            },
             "watch.poll_seconds" => Some(c.watch.poll.as_secs_f64().to_string()),
             "aws.region" => c.aws.region.clone(),
             "slack.app_token" => secret(&c.slack.app_token),

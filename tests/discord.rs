@@ -554,6 +554,43 @@ async fn dockhand_run_connects_to_discord_answers_and_stops_cleanly_on_sigterm()
     assert!(log.contains("discord: signed in"), "{log}");
 }
 
+/// F20: the probes say up or down and nothing more, and `/metrics` can be
+/// taken off their port.
+#[tokio::test]
+async fn probes_say_only_up_or_down_and_metrics_can_be_off() {
+    let discord = FakeDiscord::start(SECRETS[2]).await;
+    let bot = Running::start(
+        &run_config(),
+        &[
+            ("DISCORD_TOKEN", SECRETS[2]),
+            ("DISCORD_API_URL", discord.base.as_str()),
+            ("DOCKHAND_METRICS_ENDPOINT", "off"),
+        ],
+    );
+    discord
+        .until(20, "the binary's IDENTIFY", |d| {
+            (!d.identifies().is_empty()).then_some(())
+        })
+        .await;
+    discord.message(OPS, ALICE, "alice", "!ping");
+    discord
+        .until(10, "pong", |d| {
+            posts(d, OPS).into_iter().find(|p| p == "pong")
+        })
+        .await;
+    let metrics = bot.get("/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 404"), "{metrics}");
+    let ready = bot.get("/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(ready.ends_with("\r\n\r\nready\n"), "{ready:?}");
+    let log = bot.stop().await;
+    assert!(log.contains("serving /healthz, /readyz"), "{log}");
+    assert!(
+        !log.contains("serving /healthz, /readyz, /metrics"),
+        "{log}"
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_discord_and_a_refused_token_are_told_apart_at_start() {
     // Nothing listens on a port just freed: connection refused.
