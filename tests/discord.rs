@@ -520,16 +520,16 @@ fn run_config() -> String {
     )
 }
 
-#[tokio::test]
-async fn dockhand_run_connects_to_discord_answers_and_stops_cleanly_on_sigterm() {
+/// `dockhand run` against a local Discord, with `env` added, once it has
+/// answered a `!ping`.
+async fn running(env: &[(&str, &str)]) -> (FakeDiscord, Running) {
     let discord = FakeDiscord::start(SECRETS[2]).await;
-    let bot = Running::start(
-        &run_config(),
-        &[
-            ("DISCORD_TOKEN", SECRETS[2]),
-            ("DISCORD_API_URL", discord.base.as_str()),
-        ],
-    );
+    let mut all = vec![
+        ("DISCORD_TOKEN", SECRETS[2]),
+        ("DISCORD_API_URL", discord.base.as_str()),
+    ];
+    all.extend_from_slice(env);
+    let bot = Running::start(&run_config(), &all);
     discord
         .until(20, "the binary's IDENTIFY", |d| {
             (!d.identifies().is_empty()).then_some(())
@@ -541,7 +541,12 @@ async fn dockhand_run_connects_to_discord_answers_and_stops_cleanly_on_sigterm()
             posts(d, OPS).into_iter().find(|p| p == "pong")
         })
         .await;
+    (discord, bot)
+}
 
+#[tokio::test]
+async fn dockhand_run_connects_to_discord_answers_and_stops_cleanly_on_sigterm() {
+    let (_discord, bot) = running(&[]).await;
     let ready = bot.get("/readyz").await;
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     bot.assert_metrics(&[
@@ -558,26 +563,7 @@ async fn dockhand_run_connects_to_discord_answers_and_stops_cleanly_on_sigterm()
 /// taken off their port.
 #[tokio::test]
 async fn probes_say_only_up_or_down_and_metrics_can_be_off() {
-    let discord = FakeDiscord::start(SECRETS[2]).await;
-    let bot = Running::start(
-        &run_config(),
-        &[
-            ("DISCORD_TOKEN", SECRETS[2]),
-            ("DISCORD_API_URL", discord.base.as_str()),
-            ("DOCKHAND_METRICS_ENDPOINT", "off"),
-        ],
-    );
-    discord
-        .until(20, "the binary's IDENTIFY", |d| {
-            (!d.identifies().is_empty()).then_some(())
-        })
-        .await;
-    discord.message(OPS, ALICE, "alice", "!ping");
-    discord
-        .until(10, "pong", |d| {
-            posts(d, OPS).into_iter().find(|p| p == "pong")
-        })
-        .await;
+    let (_discord, bot) = running(&[("DOCKHAND_METRICS_ENDPOINT", "off")]).await;
     let metrics = bot.get("/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 404"), "{metrics}");
     let ready = bot.get("/readyz").await;
