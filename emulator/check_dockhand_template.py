@@ -447,8 +447,13 @@ def emulator_scenario(url: str, full: bool) -> str:
               f"listed stacks {sids['ListedUpdateStacks']['Resource']}")
         check(listify(sids["ListedRegisterTaskDefinitions"]["Resource"]) == ["arn:*:ecs:*:*:task-definition/hubot:*"],
               f"listed families {sids['ListedRegisterTaskDefinitions']['Resource']}")
-        check(sids["PrefixUpdateServices"]["Resource"] == f"arn:aws:ecs:us-east-1:{a.id}:service/apps*/*", "prefix services")
-        check(sids["PrefixUpdateStacks"]["Resource"] == f"arn:aws:cloudformation:us-east-1:{a.id}:stack/apps*/*", "prefix stacks")
+        # The prefix ends at a hyphen: cluster `apps` and `apps-*`, stacks `apps-*`, never `apps*`.
+        check(listify(sids["PrefixUpdateServices"]["Resource"]) == [f"arn:aws:ecs:us-east-1:{a.id}:service/apps/*",
+                                                                   f"arn:aws:ecs:us-east-1:{a.id}:service/apps-*/*"],
+              f"prefix services {sids['PrefixUpdateServices']['Resource']}")
+        check(sids["PrefixUpdateStacks"]["Resource"] == f"arn:aws:cloudformation:us-east-1:{a.id}:stack/apps-*/*",
+              f"prefix stacks {sids['PrefixUpdateStacks']['Resource']}")
+        check(not any("apps*" in r for s in task for r in listify(s["Resource"])), "a prefix resource without its hyphen")
         check(sids["SelfUpdateStack"]["Resource"] == stack["StackId"], f"self stack {sids['SelfUpdateStack']['Resource']}")
         check(sids["SelfUpdateService"]["Resource"] == out["ServiceArn"], f"self service {sids['SelfUpdateService']['Resource']}")
         check(sorted(listify(sids["SelfPassRoles"]["Resource"])) == sorted([out["TaskRoleArn"], td["executionRoleArn"]]),

@@ -2,9 +2,13 @@
 //! in any action, and no `*` resource on an action that changes anything. (Reads
 //! such as `ecs:ListClusters` have no resource to name; AWS wants `*` for them.)
 //! Both branches of every `!If` are checked: a condition must not hide a wildcard.
+//!
+//! deploy/dockhand.yaml, the bot's own role, is then read statement by statement:
+//! the names it may change end at a delimiter.
 
 use std::path::PathBuf;
 
+use regex::Regex;
 use serde_yaml::Value;
 
 fn templates() -> Vec<(PathBuf, Value)> {
@@ -48,6 +52,59 @@ fn strings(v: &Value) -> Vec<String> {
         Value::Tagged(t) => strings(&t.value),
         _ => Vec::new(),
     }
+}
+
+/// deploy/dockhand.yaml, the template of the bot's own role.
+fn dockhand() -> Value {
+    templates()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("deploy/dockhand.yaml"))
+        .expect("deploy/dockhand.yaml")
+        .1
+}
+
+/// Every plain string anywhere in a value, tags looked through.
+fn all_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Mapping(m) => m.values().for_each(|v| all_strings(v, out)),
+        Value::Sequence(s) => s.iter().for_each(|v| all_strings(v, out)),
+        Value::Tagged(t) => all_strings(&t.value, out),
+        _ => {}
+    }
+}
+
+/// Every `!Sub` anywhere in a value, as its template and its variable map.
+fn subs<'a>(v: &'a Value, out: &mut Vec<(&'a str, Option<&'a Value>)>) {
+    match v {
+        Value::Tagged(t) if t.tag == "Sub" => match &t.value {
+            Value::String(s) => out.push((s, None)),
+            Value::Sequence(s) => {
+                if let Some(template) = s.first().and_then(Value::as_str) {
+                    out.push((template, s.get(1)));
+                }
+                s.iter().for_each(|v| subs(v, out));
+            }
+            other => subs(other, out),
+        },
+        Value::Tagged(t) => subs(&t.value, out),
+        Value::Mapping(m) => m.values().for_each(|v| subs(v, out)),
+        Value::Sequence(s) => s.iter().for_each(|v| subs(v, out)),
+        _ => {}
+    }
+}
+
+/// A parameter's AllowedPattern, which CloudFormation matches against the whole
+/// value (each item of a CommaDelimitedList): anchored here so `is_match` agrees.
+fn allowed(doc: &Value, parameter: &str) -> Regex {
+    let pattern = doc["Parameters"][parameter]["AllowedPattern"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{parameter} has no AllowedPattern"));
+    assert!(
+        pattern.starts_with('^') && pattern.ends_with('$'),
+        "{parameter}: {pattern} is not anchored"
+    );
+    Regex::new(pattern).unwrap()
 }
 
 fn reads_only(action: &str) -> bool {
@@ -111,4 +168,85 @@ fn the_walk_finds_what_it_must_refuse() {
     assert_eq!(found.len(), 1);
     assert_eq!(strings(found[0].get("Action").unwrap()), ["ecs:*"]);
     assert!(!reads_only("ecs:UpdateService") && reads_only("ecs:DescribeServices"));
+}
+
+#[test]
+fn the_managed_prefix_and_the_listed_names_end_at_a_delimiter() {
+    // `apps*` would also be `appsync-*`; `apps-*` and `apps/...` are what was meant.
+    let doc = dockhand();
+    let mut texts = Vec::new();
+    all_strings(&doc, &mut texts);
+    let prefix = "${ManagedPrefix}";
+    let mut uses = 0;
+    for text in &texts {
+        for (at, _) in text.match_indices(prefix) {
+            let rest = &text[at + prefix.len()..];
+            assert!(
+                rest.is_empty() || rest.starts_with('/') || rest.starts_with("-*"),
+                "`{text}`: the prefix must be followed by `-*`, `/` or nothing"
+            );
+            uses += 1;
+        }
+    }
+    assert!(
+        uses >= 5,
+        "ManagedPrefix used {uses} times: is the walk broken?"
+    );
+
+    // The lists expand as `!Sub [<before>${Names}<after>, Names: !Join [<delimiter>,
+    // !Ref List]]`: every item gets the same pattern only if the delimiter is
+    // <after>,<before>, and <after> must start at a delimiter.
+    let mut found = Vec::new();
+    subs(&doc, &mut found);
+    let mut lists = 0;
+    for (template, vars) in found {
+        let Some((before, after)) = template.split_once("${Names}") else {
+            continue;
+        };
+        let join = &vars.expect("a map for ${Names}")["Names"];
+        let Value::Tagged(t) = join else {
+            panic!("`{template}`: Names is not a !Join: {join:?}")
+        };
+        assert!(t.tag == "Join", "`{template}`: Names is {t:?}");
+        let delimiter = t.value[0].as_str().unwrap();
+        assert_eq!(
+            delimiter,
+            format!("{after},{before}"),
+            "`{template}`: every item must expand the same way"
+        );
+        assert!(
+            after.starts_with('/') || after.starts_with(':'),
+            "`{template}`: a name must end at `/` or `:`"
+        );
+        lists += 1;
+    }
+    assert!(
+        lists >= 5,
+        "{lists} listed-name patterns: is the walk broken?"
+    );
+
+    // The values themselves: the template adds the hyphen, so a prefix must not
+    // end in one, and an exact name must not be a pattern.
+    let re = allowed(&doc, "ManagedPrefix");
+    for ok in ["apps", "team-a", "team_a", ""] {
+        assert!(re.is_match(ok), "ManagedPrefix refuses {ok:?}");
+    }
+    for bad in ["apps-", "-apps", "a--b", "apps*", "app?", "apps/x"] {
+        assert!(!re.is_match(bad), "ManagedPrefix allows {bad:?}");
+    }
+    let default = doc["Parameters"]["ManagedPrefix"]["Default"].as_str();
+    assert!(re.is_match(default.unwrap()), "default {default:?}");
+    for list in [
+        "ManagedClusterNames",
+        "ManagedTaskFamilies",
+        "ManagedStackNames",
+    ] {
+        let re = allowed(&doc, list);
+        for ok in ["apps", "hubot-web", ""] {
+            assert!(re.is_match(ok), "{list} refuses {ok:?}");
+        }
+        for bad in ["apps*", "*", "app?", "a/b"] {
+            assert!(!re.is_match(bad), "{list} allows {bad:?}");
+        }
+    }
 }
