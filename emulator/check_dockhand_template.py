@@ -459,8 +459,13 @@ def emulator_scenario(url: str, full: bool) -> str:
         check(sorted(listify(sids["SelfPassRoles"]["Resource"])) == sorted([out["TaskRoleArn"], td["executionRoleArn"]]),
               "self pass roles")
         check(listify(sids["PassAppRoles"]["Resource"]) == app_roles, f"app roles {sids['PassAppRoles']['Resource']}")
-        check(sids["PassAppRoles"]["Condition"]["StringEquals"]["iam:PassedToService"]
-              == ["ecs-tasks.amazonaws.com", "cloudformation.amazonaws.com"], "PassedToService")
+        for sid in ("PassAppRoles", "SelfPassRoles"):
+            check(sids[sid]["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com",
+                  f"{sid} passes to {sids[sid]['Condition']['StringEquals']['iam:PassedToService']}")
+        # Stack changes may not name a service role (CloudFormation would act with it).
+        for sid in ("PrefixUpdateStacks", "ListedUpdateStacks", "SelfUpdateStack"):
+            check(sids[sid]["Condition"].get("Null") == {"cloudformation:RoleArn": "true"},
+                  f"{sid} conditions {sids[sid]['Condition']}")
         check(listify(sids["AssumeEnvironmentRoles"]["Resource"]) == assume_roles, "assume roles")
     else:
         check(sorted(sids) == ["ReadEcs", "ReadStacks"], f"with nothing managed the bot may only read, has {sorted(sids)}")

@@ -4,7 +4,9 @@
 //! Both branches of every `!If` are checked: a condition must not hide a wildcard.
 //!
 //! deploy/dockhand.yaml, the bot's own role, is then read statement by statement:
-//! the names it may change end at a delimiter.
+//! the names it may change end at a delimiter, each role it may pass goes to one
+//! service, and its stack changes reach only the managed stacks and its own, never
+//! with a service role of the caller's choosing.
 
 use std::path::PathBuf;
 
@@ -72,6 +74,42 @@ fn all_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
         Value::Tagged(t) => all_strings(&t.value, out),
         _ => {}
     }
+}
+
+/// What a policy value stands for, as IAM will see it: a string as is, `!Ref X` and
+/// `!GetAtt X.Y` as `${X}` and `${X.Y}`, a `!Sub` as its template, a `!Split` as
+/// its items, an `!If` as both of its branches (AWS::NoValue left out).
+fn patterns(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(s) => s.iter().flat_map(patterns).collect(),
+        Value::Tagged(t) if t.tag == "Ref" || t.tag == "GetAtt" => strings(&t.value)
+            .into_iter()
+            .filter(|name| name != "AWS::NoValue")
+            .map(|name| format!("${{{name}}}"))
+            .collect(),
+        Value::Tagged(t) if t.tag == "Sub" => match &t.value {
+            Value::Sequence(s) => s.first().map(patterns).unwrap_or_default(),
+            other => patterns(other),
+        },
+        Value::Tagged(t) if t.tag == "Split" => t.value.get(1).map(patterns).unwrap_or_default(),
+        Value::Tagged(t) if t.tag == "If" => t
+            .value
+            .as_sequence()
+            .map(|s| s.iter().skip(1).flat_map(patterns).collect())
+            .unwrap_or_default(),
+        Value::Tagged(t) => patterns(&t.value),
+        _ => Vec::new(),
+    }
+}
+
+/// The statements of deploy/dockhand.yaml that grant one of `wanted`'s actions.
+fn granting(doc: &Value, wanted: impl Fn(&str) -> bool) -> Vec<&Value> {
+    let mut all = Vec::new();
+    statements(doc, &mut all);
+    all.into_iter()
+        .filter(|st| strings(&st["Action"]).iter().any(|a| wanted(a)))
+        .collect()
 }
 
 /// Every `!Sub` anywhere in a value, as its template and its variable map.
@@ -248,5 +286,108 @@ fn the_managed_prefix_and_the_listed_names_end_at_a_delimiter() {
         for bad in ["apps*", "*", "app?", "a/b"] {
             assert!(!re.is_match(bad), "{list} allows {bad:?}");
         }
+    }
+}
+
+#[test]
+fn each_role_is_passed_to_one_service_and_named_exactly() {
+    // A role passed to CloudFormation is one CloudFormation then acts with; the bot
+    // only registers task definitions, whose roles go to ECS tasks.
+    const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+    let passed_to = [
+        ("${TaskRole.Arn}", ECS_TASKS),
+        ("${ExecutionRole.Arn}", ECS_TASKS),
+        ("${AppRoleArns}", ECS_TASKS),
+    ];
+    let doc = dockhand();
+    let mut seen = Vec::new();
+    for st in granting(&doc, |a| a == "iam:PassRole") {
+        let sid = st["Sid"].as_str().unwrap_or("?");
+        assert_eq!(
+            strings(&st["Action"]),
+            ["iam:PassRole"],
+            "{sid}: PassRole in a statement of its own, so its condition is about it alone"
+        );
+        let service = &st["Condition"]["StringEquals"]["iam:PassedToService"];
+        let Some(service) = service.as_str() else {
+            panic!("{sid}: iam:PassedToService must name one service, not {service:?}")
+        };
+        for role in patterns(&st["Resource"]) {
+            let Some((_, want)) = passed_to.iter().find(|(r, _)| *r == role) else {
+                panic!("{sid}: passes {role}, which is not in the table")
+            };
+            assert_eq!(service, *want, "{sid}: {role} goes to {want}");
+            seen.push(role);
+        }
+    }
+    for (role, _) in passed_to {
+        assert!(seen.iter().any(|r| r == role), "nothing passes {role}");
+    }
+
+    // The ARNs are given as parameters: a pattern there would pass (or assume) every
+    // role it matches.
+    for list in ["AppRoleArns", "AssumeRoleArns"] {
+        let re = allowed(&doc, list);
+        for ok in [
+            "arn:aws:iam::123456789012:role/hubot-task",
+            "arn:aws:iam::123456789012:role/apps/hubot",
+            "",
+        ] {
+            assert!(re.is_match(ok), "{list} refuses {ok:?}");
+        }
+        for bad in [
+            "arn:aws:iam::123456789012:role/*",
+            "arn:aws:iam::123456789012:role/hubot-?",
+            "arn:aws:iam::*:role/x",
+            "*",
+        ] {
+            assert!(!re.is_match(bad), "{list} allows {bad:?}");
+        }
+    }
+}
+
+#[test]
+fn stack_changes_reach_only_managed_stacks_and_never_name_a_service_role() {
+    // What the bot does to stacks: update (deploy, scale), cancel, and plan with a
+    // change set it deletes. Nothing else: no execute, create, delete, policy.
+    let wanted = [
+        "cloudformation:CancelUpdateStack",
+        "cloudformation:CreateChangeSet",
+        "cloudformation:DeleteChangeSet",
+        "cloudformation:UpdateStack",
+    ];
+    // The managed stacks (prefix, list) and the bot's own.
+    let managed = [
+        "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${ManagedPrefix}-*/*",
+        "arn:*:cloudformation:*:*:stack/${Names}/*",
+        "${AWS::StackId}",
+    ];
+    let doc = dockhand();
+    let changes = |a: &str| a.starts_with("cloudformation:") && !reads_only(a);
+    let found = granting(&doc, changes);
+    let mut reached = Vec::new();
+    for st in &found {
+        let sid = st["Sid"].as_str().unwrap_or("?");
+        let mut actions: Vec<String> = strings(&st["Action"]);
+        actions.sort();
+        assert_eq!(actions, wanted, "{sid}: stack changes beyond the bot's own");
+        for r in patterns(&st["Resource"]) {
+            assert!(managed.contains(&r.as_str()), "{sid}: changes stack {r}");
+            reached.push(r);
+        }
+        // CloudFormation acts with the role an update names; absent, the stack keeps
+        // its own (used without a pass). The key is absent only when none is named.
+        assert_eq!(
+            st["Condition"]["Null"]["cloudformation:RoleArn"].as_str(),
+            Some("true"),
+            "{sid}: an update could name a service role: {:?}",
+            st["Condition"]
+        );
+    }
+    for stack in managed {
+        assert!(
+            reached.iter().any(|r| r == stack),
+            "no stack change on {stack}"
+        );
     }
 }
