@@ -8,7 +8,8 @@
 
 Static (the template as written, every Fn::If branch): no IAM Action has a "*"; no
 statement with a changing action (one not named Describe*, List* or Get*) has
-Resource "*"; no container environment variable is named like a secret; tokens and
+Resource "*", nor with a read other than those AWS checks against "*" only
+(READ_STAR_ALLOWED); no container environment variable is named like a secret; tokens and
 the config come only through `secrets`; the deployment, health check and container
 settings the bot depends on; every parameter named like a deploy/cluster.yaml output
 can take that output's value.
@@ -49,6 +50,16 @@ READ_PREFIXES = ("Describe", "List", "Get")
 # policy data in cfn-lint 1.58.0, data/AdditionalSpecs/Policies.json), so the
 # template scopes it to the managed families like every other changing action.
 STAR_RESOURCE_ALLOWED: dict[str, str] = {}
+# Reads allowed on Resource "*", each with the reason (the same list as
+# tests/templates.rs): every other read names what it reads.
+READ_STAR_ALLOWED: dict[str, str] = {
+    "ecr:GetAuthorizationToken": "no resource-level permissions",
+    "ecs:ListClusters": "no resource-level permissions",
+    "ecs:ListTaskDefinitions": "no resource-level permissions",
+    "ecs:DescribeTaskDefinition": "no resource-level permissions",
+    "ecs:ListTasks": "checked against * for a cluster's tasks; scoped by its ecs:cluster condition",
+    "cloudformation:DescribeStacks": "`!stacks` names no stack, which only a grant on every stack allows",
+}
 # dockhand's own list of names whose values it never shows (config.rs DEFAULT_SECRET_NAMES).
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|KEY|CREDENTIAL", re.IGNORECASE)
 # The cluster stack's outputs that `stack up --parent cluster` fills dockhand's parameters from.
@@ -162,8 +173,10 @@ def static_iam(template: dict) -> str:
             for a in actions:
                 if star and is_changing(a) and a not in STAR_RESOURCE_ALLOWED:
                     problems.append(f"{label}: changing action {a} on Resource \"*\"")
+                if star and not is_changing(a) and a not in READ_STAR_ALLOWED:
+                    problems.append(f"{label}: read {a} on Resource \"*\" (scope it, or say in READ_STAR_ALLOWED why AWS needs \"*\")")
     check(not problems, "; ".join(problems))
-    return f"{count} statements: no wildcard action, no changing action on Resource \"*\""
+    return f"{count} statements: no wildcard action, no changing action and no scopable read on Resource \"*\""
 
 
 def containers(template: dict) -> list[tuple[str, dict]]:
@@ -437,6 +450,8 @@ def emulator_scenario(url: str, full: bool) -> str:
         for action in listify(s["Action"]):
             check("*" not in action, f"wildcard action {action}")
             check(not (is_changing(action) and "*" in listify(s["Resource"])), f"{action} on Resource *")
+            check(is_changing(action) or action in READ_STAR_ALLOWED or "*" not in listify(s["Resource"]),
+                  f"{s.get('Sid')}: read {action} on Resource *")
             for r in listify(s["Resource"]):
                 check(r == "*" or r.startswith("arn:"), f"{s.get('Sid')}: resource {r!r} is not an ARN")
     sids = by_sid(task)
@@ -454,6 +469,15 @@ def emulator_scenario(url: str, full: bool) -> str:
         check(sids["PrefixUpdateStacks"]["Resource"] == f"arn:aws:cloudformation:us-east-1:{a.id}:stack/apps-*/*",
               f"prefix stacks {sids['PrefixUpdateStacks']['Resource']}")
         check(not any("apps*" in r for s in task for r in listify(s["Resource"])), "a prefix resource without its hyphen")
+        # Reads name what they read, as the changes do.
+        check(listify(sids["ListedReadServices"]["Resource"]) == [
+            "arn:*:ecs:*:*:service/apps/*", "arn:*:ecs:*:*:service/staging/*",
+            "arn:*:ecs:*:*:task/apps/*", "arn:*:ecs:*:*:task/staging/*"], f"listed reads {sids['ListedReadServices']['Resource']}")
+        check(listify(sids["ListedListTasks"]["Condition"]["ArnLike"]["ecs:cluster"])
+              == ["arn:*:ecs:*:*:cluster/apps", "arn:*:ecs:*:*:cluster/staging"], f"listed ListTasks {sids['ListedListTasks']}")
+        check(listify(sids["ListedReadStacks"]["Resource"]) == listify(sids["ListedUpdateStacks"]["Resource"]),
+              f"listed stack reads {sids['ListedReadStacks']['Resource']}")
+        check(sids["PrefixReadStacks"]["Resource"] == sids["PrefixUpdateStacks"]["Resource"], "prefix stack reads")
         check(sids["SelfUpdateStack"]["Resource"] == stack["StackId"], f"self stack {sids['SelfUpdateStack']['Resource']}")
         check(sids["SelfUpdateService"]["Resource"] == out["ServiceArn"], f"self service {sids['SelfUpdateService']['Resource']}")
         check(sorted(listify(sids["SelfPassRoles"]["Resource"])) == sorted([out["TaskRoleArn"], td["executionRoleArn"]]),
@@ -468,7 +492,10 @@ def emulator_scenario(url: str, full: bool) -> str:
                   f"{sid} conditions {sids[sid]['Condition']}")
         check(listify(sids["AssumeEnvironmentRoles"]["Resource"]) == assume_roles, "assume roles")
     else:
-        check(sorted(sids) == ["ReadEcs", "ReadStacks"], f"with nothing managed the bot may only read, has {sorted(sids)}")
+        check(sorted(sids) == ["ListOwnTasks", "ReadOwnService", "ReadOwnStack", "ReadUnscoped"],
+              f"with nothing managed the bot may only read, has {sorted(sids)}")
+        check(listify(sids["ReadOwnService"]["Resource"])[0] == out["ServiceArn"], f"own service {sids['ReadOwnService']}")
+        check(sids["ReadOwnStack"]["Resource"] == stack["StackId"], f"own stack {sids['ReadOwnStack']}")
 
     note = ""
     if full:

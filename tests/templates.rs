@@ -5,8 +5,9 @@
 //!
 //! deploy/dockhand.yaml, the bot's own role, is then read statement by statement:
 //! the names it may change end at a delimiter, each role it may pass goes to one
-//! service, and its stack changes reach only the managed stacks and its own, never
-//! with a service role of the caller's choosing.
+//! service, its stack changes reach only the managed stacks and its own, never
+//! with a service role of the caller's choosing, and its reads name what they read
+//! unless AWS checks them against `*` alone.
 
 use std::path::PathBuf;
 
@@ -253,8 +254,8 @@ fn the_managed_prefix_and_the_listed_names_end_at_a_delimiter() {
             "`{template}`: every item must expand the same way"
         );
         assert!(
-            after.starts_with('/') || after.starts_with(':'),
-            "`{template}`: a name must end at `/` or `:`"
+            after.is_empty() || after.starts_with('/') || after.starts_with(':'),
+            "`{template}`: a name must end the ARN or at `/` or `:`"
         );
         lists += 1;
     }
@@ -388,6 +389,80 @@ fn stack_changes_reach_only_managed_stacks_and_never_name_a_service_role() {
         assert!(
             reached.iter().any(|r| r == stack),
             "no stack change on {stack}"
+        );
+    }
+}
+
+/// The reads AWS checks against `*` and nothing else, each with the reason. Every
+/// other read in deploy/dockhand.yaml must name what it reads.
+const READS_ON_ANY: [(&str, &str); 6] = [
+    ("ecr:GetAuthorizationToken", "no resource-level permissions"),
+    ("ecs:ListClusters", "no resource-level permissions"),
+    ("ecs:ListTaskDefinitions", "no resource-level permissions"),
+    (
+        "ecs:DescribeTaskDefinition",
+        "no resource-level permissions",
+    ),
+    (
+        "ecs:ListTasks",
+        "a cluster's tasks are checked against `*`; its ecs:cluster condition scopes it",
+    ),
+    (
+        "cloudformation:DescribeStacks",
+        "`!stacks` names no stack, which only a grant on every stack allows",
+    ),
+];
+
+#[test]
+fn reads_name_what_they_read_unless_aws_takes_only_a_wildcard() {
+    let doc = dockhand();
+    let mut all = Vec::new();
+    statements(&doc, &mut all);
+    let mut on_any = Vec::new();
+    for st in all {
+        let sid = st["Sid"].as_str().unwrap_or("?");
+        if !patterns(&st["Resource"]).iter().any(|r| r == "*") {
+            continue;
+        }
+        for a in strings(&st["Action"]) {
+            let Some((_, why)) = READS_ON_ANY.iter().find(|(r, _)| *r == a) else {
+                panic!(
+                    "{sid}: {a} on Resource \"*\": name what it reads, or say here why AWS needs \"*\""
+                )
+            };
+            if a == "ecs:ListTasks" {
+                let by_cluster = st["Condition"]
+                    .as_mapping()
+                    .is_some_and(|ops| ops.values().any(|keys| keys.get("ecs:cluster").is_some()));
+                assert!(
+                    by_cluster,
+                    "{sid}: ListTasks without an ecs:cluster condition ({why})"
+                );
+            }
+            on_any.push(a);
+        }
+    }
+    for (a, _) in READS_ON_ANY {
+        assert!(
+            on_any.iter().any(|r| r == a),
+            "{a} is allowed on \"*\" but not granted so: drop it from the list"
+        );
+    }
+
+    // The reads the bot makes of services, tasks and stacks are there, scoped.
+    for read in [
+        "ecs:DescribeServices",
+        "ecs:DescribeTasks",
+        "ecs:ListTagsForResource",
+        "cloudformation:DescribeStackEvents",
+        "cloudformation:ListStackResources",
+        "cloudformation:DescribeChangeSet",
+    ] {
+        let found = granting(&doc, |a| a == read);
+        assert!(
+            found.len() >= 3,
+            "{read}: granted {} times, want own, prefix and lists",
+            found.len()
         );
     }
 }
