@@ -6,8 +6,9 @@
 //! deploy/dockhand.yaml, the bot's own role, is then read statement by statement:
 //! the names it may change end at a delimiter, each role it may pass goes to one
 //! service, its stack changes reach only the managed stacks and its own, never
-//! with a service role of the caller's choosing, and its reads name what they read
-//! unless AWS checks them against `*` alone.
+//! with a service role of the caller's choosing, its reads name what they read
+//! unless AWS checks them against `*` alone, and every AWS call the bot makes is
+//! granted.
 
 use std::path::PathBuf;
 
@@ -457,6 +458,9 @@ fn reads_name_what_they_read_unless_aws_takes_only_a_wildcard() {
         "cloudformation:DescribeStackEvents",
         "cloudformation:ListStackResources",
         "cloudformation:DescribeChangeSet",
+        "ecs:ListServiceDeployments",
+        "ecs:DescribeServiceDeployments",
+        "ecs:DescribeServiceRevisions",
     ] {
         let found = granting(&doc, |a| a == read);
         assert!(
@@ -465,4 +469,43 @@ fn reads_name_what_they_read_unless_aws_takes_only_a_wildcard() {
             found.len()
         );
     }
+}
+
+#[test]
+fn the_bot_may_make_every_aws_call_it_makes() {
+    // Every AWS call in src/ goes through `classify("service:Action", e)`: a call the
+    // role does not grant is an AccessDenied in production that no emulator test
+    // sees (the emulator does not enforce IAM).
+    let cli_only = [
+        // `dockhand stack up | delete`, run with a person's credentials.
+        "cloudformation:CreateStack",
+        "cloudformation:DeleteStack",
+    ];
+    let call = Regex::new(r#"classify\("([a-z0-9-]+:[A-Za-z]+)""#).unwrap();
+    let mut calls = std::collections::BTreeSet::new();
+    let mut dirs = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                calls.extend(call.captures_iter(&text).map(|c| c[1].to_string()));
+            }
+        }
+    }
+    assert!(calls.len() > 15, "only {calls:?}: is the scan broken?");
+    let doc = dockhand();
+    let mut all = Vec::new();
+    statements(&doc, &mut all);
+    let granted: Vec<String> = all.iter().flat_map(|st| strings(&st["Action"])).collect();
+    let missing: Vec<&String> = calls
+        .iter()
+        .filter(|c| !cli_only.contains(&c.as_str()) && !granted.contains(c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the bot calls these, its role may not: {missing:?}"
+    );
 }
