@@ -8,7 +8,8 @@
 
 Static (the template as written, every Fn::If branch): no IAM Action has a "*"; no
 statement with a changing action (one not named Describe*, List* or Get*) has
-Resource "*"; no container environment variable is named like a secret; tokens and
+Resource "*", nor with a read other than those AWS checks against "*" only
+(READ_STAR_ALLOWED); no container environment variable is named like a secret; tokens and
 the config come only through `secrets`; the deployment, health check and container
 settings the bot depends on; every parameter named like a deploy/cluster.yaml output
 can take that output's value.
@@ -33,6 +34,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -49,6 +51,16 @@ READ_PREFIXES = ("Describe", "List", "Get")
 # policy data in cfn-lint 1.58.0, data/AdditionalSpecs/Policies.json), so the
 # template scopes it to the managed families like every other changing action.
 STAR_RESOURCE_ALLOWED: dict[str, str] = {}
+# Reads allowed on Resource "*", each with the reason (the same list as
+# tests/templates.rs): every other read names what it reads.
+READ_STAR_ALLOWED: dict[str, str] = {
+    "ecr:GetAuthorizationToken": "no resource-level permissions",
+    "ecs:ListClusters": "no resource-level permissions",
+    "ecs:ListTaskDefinitions": "no resource-level permissions",
+    "ecs:DescribeTaskDefinition": "no resource-level permissions",
+    "ecs:ListTasks": "checked against * for a cluster's tasks; scoped by its ecs:cluster condition",
+    "cloudformation:DescribeStacks": "`!stacks` names no stack, which only a grant on every stack allows",
+}
 # dockhand's own list of names whose values it never shows (config.rs DEFAULT_SECRET_NAMES).
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|KEY|CREDENTIAL", re.IGNORECASE)
 # The cluster stack's outputs that `stack up --parent cluster` fills dockhand's parameters from.
@@ -162,8 +174,10 @@ def static_iam(template: dict) -> str:
             for a in actions:
                 if star and is_changing(a) and a not in STAR_RESOURCE_ALLOWED:
                     problems.append(f"{label}: changing action {a} on Resource \"*\"")
+                if star and not is_changing(a) and a not in READ_STAR_ALLOWED:
+                    problems.append(f"{label}: read {a} on Resource \"*\" (scope it, or say in READ_STAR_ALLOWED why AWS needs \"*\")")
     check(not problems, "; ".join(problems))
-    return f"{count} statements: no wildcard action, no changing action on Resource \"*\""
+    return f"{count} statements: no wildcard action, no changing action and no scopable read on Resource \"*\""
 
 
 def containers(template: dict) -> list[tuple[str, dict]]:
@@ -315,6 +329,11 @@ class Account:
             doc = json.loads(doc) if doc.lstrip().startswith("{\"") else ast.literal_eval(doc)
         return doc
 
+    def managed_policy(self, arn: str) -> dict:
+        version = self.iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        doc = self.iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+        return json.loads(urllib.parse.unquote(doc)) if isinstance(doc, str) else doc
+
 
 def outputs(stack: dict) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
@@ -419,46 +438,80 @@ def emulator_scenario(url: str, full: bool) -> str:
     check(read == sorted(filter(None, [slack, discord])), f"execution role reads secrets {read}")
     ssm = [s["Resource"] for s in execution if s["Action"] == "ssm:GetParameters"]
     check(ssm == [config_arn], f"execution role reads parameters {ssm}")
-    policies = sorted(a.iam.list_role_policies(RoleName=res["TaskRole"])["PolicyNames"])
+    inline = a.iam.list_role_policies(RoleName=res["TaskRole"])["PolicyNames"]
+    check(inline == [], f"task role inline policies {inline}: its grants are managed policies")
+    attached = {p["PolicyArn"] for p in a.iam.list_attached_role_policies(RoleName=res["TaskRole"])["AttachedPolicies"]}
+    policies = sorted(logical for logical, physical in res.items() if physical in attached)
+    check(len(policies) == len(attached), f"task role has policies {sorted(attached)} the stack did not make")
     task, size = [], 0
-    for name in policies:
-        doc = a.role_policy(res["TaskRole"], name)
-        size += len(json.dumps(doc, separators=(",", ":")))
+    for logical in policies:
+        doc = a.managed_policy(res[logical])
+        # IAM's limit on one managed policy (whitespace not counted).
+        chars = len(json.dumps(doc, separators=(",", ":")))
+        check(chars < 6_144, f"{logical} is {chars} characters, IAM allows 6,144")
+        size = max(size, chars)
         kept, n = live_statements(doc)
         task += kept
         nulls += n
-    # IAM's limit on a role's inline policies together (whitespace not counted).
-    check(size < 10_240, f"task role inline policies are {size} characters, IAM allows 10,240")
-    want_policies = ["dockhand-assume-environment-roles", "dockhand-listed-clusters", "dockhand-listed-families",
-                     "dockhand-listed-stacks", "dockhand-managed-prefix", "dockhand-pass-app-roles", "dockhand-read",
-                     "dockhand-self"] if full else ["dockhand-read"]
+    want_policies = ["AppRolesGrants", "AssumeRolesGrants", "ListedClustersGrants", "ListedFamiliesGrants",
+                     "ListedStacksGrants", "PrefixGrants", "ReadGrants", "SelfGrants"] if full else ["ReadGrants"]
     check(policies == want_policies, f"task role policies {policies}, want {want_policies}")
+    # A role takes ten managed policies unless the account's quota was raised.
+    check(len(policies) <= 10, f"{len(policies)} managed policies on the task role")
     for s in task + execution:
         for action in listify(s["Action"]):
             check("*" not in action, f"wildcard action {action}")
             check(not (is_changing(action) and "*" in listify(s["Resource"])), f"{action} on Resource *")
+            check(is_changing(action) or action in READ_STAR_ALLOWED or "*" not in listify(s["Resource"]),
+                  f"{s.get('Sid')}: read {action} on Resource *")
             for r in listify(s["Resource"]):
                 check(r == "*" or r.startswith("arn:"), f"{s.get('Sid')}: resource {r!r} is not an ARN")
     sids = by_sid(task)
     if full:
-        check(listify(sids["ListedUpdateServices"]["Resource"]) == ["arn:*:ecs:*:*:service/apps/*", "arn:*:ecs:*:*:service/staging/*"],
+        check(listify(sids["ListedUpdateServices"]["Resource"]) == [
+            "arn:*:ecs:*:*:service/apps/*", "arn:*:ecs:*:*:service/staging/*",
+            "arn:*:ecs:*:*:service-deployment/apps/*", "arn:*:ecs:*:*:service-deployment/staging/*"],
               f"listed clusters {sids['ListedUpdateServices']['Resource']}")
         check(listify(sids["ListedUpdateStacks"]["Resource"]) == ["arn:*:cloudformation:*:*:stack/hubot/*", "arn:*:cloudformation:*:*:stack/web/*"],
               f"listed stacks {sids['ListedUpdateStacks']['Resource']}")
         check(listify(sids["ListedRegisterTaskDefinitions"]["Resource"]) == ["arn:*:ecs:*:*:task-definition/hubot:*"],
               f"listed families {sids['ListedRegisterTaskDefinitions']['Resource']}")
-        check(sids["PrefixUpdateServices"]["Resource"] == f"arn:aws:ecs:us-east-1:{a.id}:service/apps*/*", "prefix services")
-        check(sids["PrefixUpdateStacks"]["Resource"] == f"arn:aws:cloudformation:us-east-1:{a.id}:stack/apps*/*", "prefix stacks")
+        # The prefix ends at a hyphen: cluster `apps` and `apps-*`, stacks `apps-*`, never `apps*`.
+        check(listify(sids["PrefixUpdateServices"]["Resource"])[:2] == [f"arn:aws:ecs:us-east-1:{a.id}:service/apps/*",
+                                                                       f"arn:aws:ecs:us-east-1:{a.id}:service/apps-*/*"],
+              f"prefix services {sids['PrefixUpdateServices']['Resource']}")
+        check(sids["PrefixUpdateStacks"]["Resource"] == f"arn:aws:cloudformation:us-east-1:{a.id}:stack/apps-*/*",
+              f"prefix stacks {sids['PrefixUpdateStacks']['Resource']}")
+        check(not any("apps*" in r for s in task for r in listify(s["Resource"])), "a prefix resource without its hyphen")
+        # Reads name what they read, as the changes do.
+        check(listify(sids["ListedReadServices"]["Resource"]) == [
+            "arn:*:ecs:*:*:service/apps/*", "arn:*:ecs:*:*:service/staging/*",
+            "arn:*:ecs:*:*:service-deployment/apps/*", "arn:*:ecs:*:*:service-deployment/staging/*",
+            "arn:*:ecs:*:*:service-revision/apps/*", "arn:*:ecs:*:*:service-revision/staging/*",
+            "arn:*:ecs:*:*:task/apps/*", "arn:*:ecs:*:*:task/staging/*"], f"listed reads {sids['ListedReadServices']['Resource']}")
+        check(listify(sids["ListedListTasks"]["Condition"]["ArnLike"]["ecs:cluster"])
+              == ["arn:*:ecs:*:*:cluster/apps", "arn:*:ecs:*:*:cluster/staging"], f"listed ListTasks {sids['ListedListTasks']}")
+        check(listify(sids["ListedReadStacks"]["Resource"]) == listify(sids["ListedUpdateStacks"]["Resource"]),
+              f"listed stack reads {sids['ListedReadStacks']['Resource']}")
+        check(sids["PrefixReadStacks"]["Resource"] == sids["PrefixUpdateStacks"]["Resource"], "prefix stack reads")
         check(sids["SelfUpdateStack"]["Resource"] == stack["StackId"], f"self stack {sids['SelfUpdateStack']['Resource']}")
-        check(sids["SelfUpdateService"]["Resource"] == out["ServiceArn"], f"self service {sids['SelfUpdateService']['Resource']}")
+        check(listify(sids["SelfUpdateService"]["Resource"])[0] == out["ServiceArn"], f"self service {sids['SelfUpdateService']['Resource']}")
         check(sorted(listify(sids["SelfPassRoles"]["Resource"])) == sorted([out["TaskRoleArn"], td["executionRoleArn"]]),
               "self pass roles")
         check(listify(sids["PassAppRoles"]["Resource"]) == app_roles, f"app roles {sids['PassAppRoles']['Resource']}")
-        check(sids["PassAppRoles"]["Condition"]["StringEquals"]["iam:PassedToService"]
-              == ["ecs-tasks.amazonaws.com", "cloudformation.amazonaws.com"], "PassedToService")
+        for sid in ("PassAppRoles", "SelfPassRoles"):
+            check(sids[sid]["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com",
+                  f"{sid} passes to {sids[sid]['Condition']['StringEquals']['iam:PassedToService']}")
+        # Stack changes may not name a service role (CloudFormation would act with it).
+        for sid in ("PrefixUpdateStacks", "ListedUpdateStacks", "SelfUpdateStack"):
+            check(sids[sid]["Condition"].get("Null") == {"cloudformation:RoleArn": "true"},
+                  f"{sid} conditions {sids[sid]['Condition']}")
         check(listify(sids["AssumeEnvironmentRoles"]["Resource"]) == assume_roles, "assume roles")
     else:
-        check(sorted(sids) == ["ReadEcs", "ReadStacks"], f"with nothing managed the bot may only read, has {sorted(sids)}")
+        check(sorted(sids) == ["ListOwnTasks", "ReadOwnService", "ReadOwnStack", "ReadUnscoped"],
+              f"with nothing managed the bot may only read, has {sorted(sids)}")
+        check(listify(sids["ReadOwnService"]["Resource"])[0] == out["ServiceArn"], f"own service {sids['ReadOwnService']}")
+        check(sids["ReadOwnStack"]["Resource"] == stack["StackId"], f"own stack {sids['ReadOwnStack']}")
 
     note = ""
     if full:
@@ -479,7 +532,7 @@ def emulator_scenario(url: str, full: bool) -> str:
         note = "; self-deploy to v2 ok"
     if nulls:
         note += f"; emulator left {nulls} AWS::NoValue statement(s) as null (AWS drops them)"
-    return f"account {a.id}: {len(policies)} task-role policies, {len(task)} statements, {size} characters{note}"
+    return f"account {a.id}: {len(policies)} task-role policies, {len(task)} statements, the largest {size} characters{note}"
 
 
 def start_emulator() -> tuple[subprocess.Popen, str]:

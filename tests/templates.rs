@@ -2,9 +2,17 @@
 //! in any action, and no `*` resource on an action that changes anything. (Reads
 //! such as `ecs:ListClusters` have no resource to name; AWS wants `*` for them.)
 //! Both branches of every `!If` are checked: a condition must not hide a wildcard.
+//!
+//! deploy/dockhand.yaml, the bot's own role, is then read statement by statement:
+//! the names it may change end at a delimiter, each role it may pass goes to one
+//! service, its stack changes reach only the managed stacks and its own, never
+//! with a service role of the caller's choosing, its reads name what they read
+//! unless AWS checks them against `*` alone, and every AWS call the bot makes is
+//! granted.
 
 use std::path::PathBuf;
 
+use regex::Regex;
 use serde_yaml::Value;
 
 fn templates() -> Vec<(PathBuf, Value)> {
@@ -48,6 +56,95 @@ fn strings(v: &Value) -> Vec<String> {
         Value::Tagged(t) => strings(&t.value),
         _ => Vec::new(),
     }
+}
+
+/// deploy/dockhand.yaml, the template of the bot's own role.
+fn dockhand() -> Value {
+    templates()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("deploy/dockhand.yaml"))
+        .expect("deploy/dockhand.yaml")
+        .1
+}
+
+/// Every plain string anywhere in a value, tags looked through.
+fn all_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Mapping(m) => m.values().for_each(|v| all_strings(v, out)),
+        Value::Sequence(s) => s.iter().for_each(|v| all_strings(v, out)),
+        Value::Tagged(t) => all_strings(&t.value, out),
+        _ => {}
+    }
+}
+
+/// What a policy value stands for, as IAM will see it: a string as is, `!Ref X` and
+/// `!GetAtt X.Y` as `${X}` and `${X.Y}`, a `!Sub` as its template, a `!Split` as
+/// its items, an `!If` as both of its branches (AWS::NoValue left out).
+fn patterns(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(s) => s.iter().flat_map(patterns).collect(),
+        Value::Tagged(t) if t.tag == "Ref" || t.tag == "GetAtt" => strings(&t.value)
+            .into_iter()
+            .filter(|name| name != "AWS::NoValue")
+            .map(|name| format!("${{{name}}}"))
+            .collect(),
+        Value::Tagged(t) if t.tag == "Sub" => match &t.value {
+            Value::Sequence(s) => s.first().map(patterns).unwrap_or_default(),
+            other => patterns(other),
+        },
+        Value::Tagged(t) if t.tag == "Split" => t.value.get(1).map(patterns).unwrap_or_default(),
+        Value::Tagged(t) if t.tag == "If" => t
+            .value
+            .as_sequence()
+            .map(|s| s.iter().skip(1).flat_map(patterns).collect())
+            .unwrap_or_default(),
+        Value::Tagged(t) => patterns(&t.value),
+        _ => Vec::new(),
+    }
+}
+
+/// The statements of deploy/dockhand.yaml that grant one of `wanted`'s actions.
+fn granting(doc: &Value, wanted: impl Fn(&str) -> bool) -> Vec<&Value> {
+    let mut all = Vec::new();
+    statements(doc, &mut all);
+    all.into_iter()
+        .filter(|st| strings(&st["Action"]).iter().any(|a| wanted(a)))
+        .collect()
+}
+
+/// Every `!Sub` anywhere in a value, as its template and its variable map.
+fn subs<'a>(v: &'a Value, out: &mut Vec<(&'a str, Option<&'a Value>)>) {
+    match v {
+        Value::Tagged(t) if t.tag == "Sub" => match &t.value {
+            Value::String(s) => out.push((s, None)),
+            Value::Sequence(s) => {
+                if let Some(template) = s.first().and_then(Value::as_str) {
+                    out.push((template, s.get(1)));
+                }
+                s.iter().for_each(|v| subs(v, out));
+            }
+            other => subs(other, out),
+        },
+        Value::Tagged(t) => subs(&t.value, out),
+        Value::Mapping(m) => m.values().for_each(|v| subs(v, out)),
+        Value::Sequence(s) => s.iter().for_each(|v| subs(v, out)),
+        _ => {}
+    }
+}
+
+/// A parameter's AllowedPattern, which CloudFormation matches against the whole
+/// value (each item of a CommaDelimitedList): anchored here so `is_match` agrees.
+fn allowed(doc: &Value, parameter: &str) -> Regex {
+    let pattern = doc["Parameters"][parameter]["AllowedPattern"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{parameter} has no AllowedPattern"));
+    assert!(
+        pattern.starts_with('^') && pattern.ends_with('$'),
+        "{parameter}: {pattern} is not anchored"
+    );
+    Regex::new(pattern).unwrap()
 }
 
 fn reads_only(action: &str) -> bool {
@@ -111,4 +208,304 @@ fn the_walk_finds_what_it_must_refuse() {
     assert_eq!(found.len(), 1);
     assert_eq!(strings(found[0].get("Action").unwrap()), ["ecs:*"]);
     assert!(!reads_only("ecs:UpdateService") && reads_only("ecs:DescribeServices"));
+}
+
+#[test]
+fn the_managed_prefix_and_the_listed_names_end_at_a_delimiter() {
+    // `apps*` would also be `appsync-*`; `apps-*` and `apps/...` are what was meant.
+    let doc = dockhand();
+    let mut texts = Vec::new();
+    all_strings(&doc, &mut texts);
+    let prefix = "${ManagedPrefix}";
+    let mut uses = 0;
+    for text in &texts {
+        for (at, _) in text.match_indices(prefix) {
+            let rest = &text[at + prefix.len()..];
+            assert!(
+                rest.is_empty() || rest.starts_with('/') || rest.starts_with("-*"),
+                "`{text}`: the prefix must be followed by `-*`, `/` or nothing"
+            );
+            uses += 1;
+        }
+    }
+    assert!(
+        uses >= 5,
+        "ManagedPrefix used {uses} times: is the walk broken?"
+    );
+
+    // The lists expand as `!Sub [<before>${Names}<after>, Names: !Join [<delimiter>,
+    // !Ref List]]`: every item gets the same pattern only if the delimiter is
+    // <after>,<before>, and <after> must start at a delimiter.
+    let mut found = Vec::new();
+    subs(&doc, &mut found);
+    let mut lists = 0;
+    for (template, vars) in found {
+        let Some((before, after)) = template.split_once("${Names}") else {
+            continue;
+        };
+        let join = &vars.expect("a map for ${Names}")["Names"];
+        let Value::Tagged(t) = join else {
+            panic!("`{template}`: Names is not a !Join: {join:?}")
+        };
+        assert!(t.tag == "Join", "`{template}`: Names is {t:?}");
+        let delimiter = t.value[0].as_str().unwrap();
+        assert_eq!(
+            delimiter,
+            format!("{after},{before}"),
+            "`{template}`: every item must expand the same way"
+        );
+        assert!(
+            after.is_empty() || after.starts_with('/') || after.starts_with(':'),
+            "`{template}`: a name must end the ARN or at `/` or `:`"
+        );
+        lists += 1;
+    }
+    assert!(
+        lists >= 5,
+        "{lists} listed-name patterns: is the walk broken?"
+    );
+
+    // The values themselves: the template adds the hyphen, so a prefix must not
+    // end in one, and an exact name must not be a pattern.
+    let re = allowed(&doc, "ManagedPrefix");
+    for ok in ["apps", "team-a", "team_a", ""] {
+        assert!(re.is_match(ok), "ManagedPrefix refuses {ok:?}");
+    }
+    for bad in ["apps-", "-apps", "a--b", "apps*", "app?", "apps/x"] {
+        assert!(!re.is_match(bad), "ManagedPrefix allows {bad:?}");
+    }
+    let default = doc["Parameters"]["ManagedPrefix"]["Default"].as_str();
+    assert!(re.is_match(default.unwrap()), "default {default:?}");
+    for list in [
+        "ManagedClusterNames",
+        "ManagedTaskFamilies",
+        "ManagedStackNames",
+    ] {
+        let re = allowed(&doc, list);
+        for ok in ["apps", "hubot-web", ""] {
+            assert!(re.is_match(ok), "{list} refuses {ok:?}");
+        }
+        for bad in ["apps*", "*", "app?", "a/b"] {
+            assert!(!re.is_match(bad), "{list} allows {bad:?}");
+        }
+    }
+}
+
+#[test]
+fn each_role_is_passed_to_one_service_and_named_exactly() {
+    // A role passed to CloudFormation is one CloudFormation then acts with; the bot
+    // only registers task definitions, whose roles go to ECS tasks.
+    const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+    let passed_to = [
+        ("${TaskRole.Arn}", ECS_TASKS),
+        ("${ExecutionRole.Arn}", ECS_TASKS),
+        ("${AppRoleArns}", ECS_TASKS),
+    ];
+    let doc = dockhand();
+    let mut seen = Vec::new();
+    for st in granting(&doc, |a| a == "iam:PassRole") {
+        let sid = st["Sid"].as_str().unwrap_or("?");
+        assert_eq!(
+            strings(&st["Action"]),
+            ["iam:PassRole"],
+            "{sid}: PassRole in a statement of its own, so its condition is about it alone"
+        );
+        let service = &st["Condition"]["StringEquals"]["iam:PassedToService"];
+        let Some(service) = service.as_str() else {
+            panic!("{sid}: iam:PassedToService must name one service, not {service:?}")
+        };
+        for role in patterns(&st["Resource"]) {
+            let Some((_, want)) = passed_to.iter().find(|(r, _)| *r == role) else {
+                panic!("{sid}: passes {role}, which is not in the table")
+            };
+            assert_eq!(service, *want, "{sid}: {role} goes to {want}");
+            seen.push(role);
+        }
+    }
+    for (role, _) in passed_to {
+        assert!(seen.iter().any(|r| r == role), "nothing passes {role}");
+    }
+
+    // The ARNs are given as parameters: a pattern there would pass (or assume) every
+    // role it matches.
+    for list in ["AppRoleArns", "AssumeRoleArns"] {
+        let re = allowed(&doc, list);
+        for ok in [
+            "arn:aws:iam::123456789012:role/hubot-task",
+            "arn:aws:iam::123456789012:role/apps/hubot",
+            "",
+        ] {
+            assert!(re.is_match(ok), "{list} refuses {ok:?}");
+        }
+        for bad in [
+            "arn:aws:iam::123456789012:role/*",
+            "arn:aws:iam::123456789012:role/hubot-?",
+            "arn:aws:iam::*:role/x",
+            "*",
+        ] {
+            assert!(!re.is_match(bad), "{list} allows {bad:?}");
+        }
+    }
+}
+
+#[test]
+fn stack_changes_reach_only_managed_stacks_and_never_name_a_service_role() {
+    // What the bot does to stacks: update (deploy, scale), cancel, and plan with a
+    // change set it deletes. Nothing else: no execute, create, delete, policy.
+    let wanted = [
+        "cloudformation:CancelUpdateStack",
+        "cloudformation:CreateChangeSet",
+        "cloudformation:DeleteChangeSet",
+        "cloudformation:UpdateStack",
+    ];
+    // The managed stacks (prefix, list) and the bot's own.
+    let managed = [
+        "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${ManagedPrefix}-*/*",
+        "arn:*:cloudformation:*:*:stack/${Names}/*",
+        "${AWS::StackId}",
+    ];
+    let doc = dockhand();
+    let changes = |a: &str| a.starts_with("cloudformation:") && !reads_only(a);
+    let found = granting(&doc, changes);
+    let mut reached = Vec::new();
+    for st in &found {
+        let sid = st["Sid"].as_str().unwrap_or("?");
+        let mut actions: Vec<String> = strings(&st["Action"]);
+        actions.sort();
+        assert_eq!(actions, wanted, "{sid}: stack changes beyond the bot's own");
+        for r in patterns(&st["Resource"]) {
+            assert!(managed.contains(&r.as_str()), "{sid}: changes stack {r}");
+            reached.push(r);
+        }
+        // CloudFormation acts with the role an update names; absent, the stack keeps
+        // its own (used without a pass). The key is absent only when none is named.
+        assert_eq!(
+            st["Condition"]["Null"]["cloudformation:RoleArn"].as_str(),
+            Some("true"),
+            "{sid}: an update could name a service role: {:?}",
+            st["Condition"]
+        );
+    }
+    for stack in managed {
+        assert!(
+            reached.iter().any(|r| r == stack),
+            "no stack change on {stack}"
+        );
+    }
+}
+
+/// The reads AWS checks against `*` and nothing else, each with the reason. Every
+/// other read in deploy/dockhand.yaml must name what it reads.
+const READS_ON_ANY: [(&str, &str); 6] = [
+    ("ecr:GetAuthorizationToken", "no resource-level permissions"),
+    ("ecs:ListClusters", "no resource-level permissions"),
+    ("ecs:ListTaskDefinitions", "no resource-level permissions"),
+    (
+        "ecs:DescribeTaskDefinition",
+        "no resource-level permissions",
+    ),
+    (
+        "ecs:ListTasks",
+        "a cluster's tasks are checked against `*`; its ecs:cluster condition scopes it",
+    ),
+    (
+        "cloudformation:DescribeStacks",
+        "`!stacks` names no stack, which only a grant on every stack allows",
+    ),
+];
+
+#[test]
+fn reads_name_what_they_read_unless_aws_takes_only_a_wildcard() {
+    let doc = dockhand();
+    let mut all = Vec::new();
+    statements(&doc, &mut all);
+    let mut on_any = Vec::new();
+    for st in all {
+        let sid = st["Sid"].as_str().unwrap_or("?");
+        if !patterns(&st["Resource"]).iter().any(|r| r == "*") {
+            continue;
+        }
+        for a in strings(&st["Action"]) {
+            let Some((_, why)) = READS_ON_ANY.iter().find(|(r, _)| *r == a) else {
+                panic!(
+                    "{sid}: {a} on Resource \"*\": name what it reads, or say here why AWS needs \"*\""
+                )
+            };
+            if a == "ecs:ListTasks" {
+                let by_cluster = st["Condition"]
+                    .as_mapping()
+                    .is_some_and(|ops| ops.values().any(|keys| keys.get("ecs:cluster").is_some()));
+                assert!(
+                    by_cluster,
+                    "{sid}: ListTasks without an ecs:cluster condition ({why})"
+                );
+            }
+            on_any.push(a);
+        }
+    }
+    for (a, _) in READS_ON_ANY {
+        assert!(
+            on_any.iter().any(|r| r == a),
+            "{a} is allowed on \"*\" but not granted so: drop it from the list"
+        );
+    }
+
+    // The reads the bot makes of services, tasks and stacks are there, scoped.
+    for read in [
+        "ecs:DescribeServices",
+        "ecs:DescribeTasks",
+        "ecs:ListTagsForResource",
+        "cloudformation:DescribeStackEvents",
+        "cloudformation:ListStackResources",
+        "cloudformation:DescribeChangeSet",
+        "ecs:ListServiceDeployments",
+        "ecs:DescribeServiceDeployments",
+        "ecs:DescribeServiceRevisions",
+    ] {
+        let found = granting(&doc, |a| a == read);
+        assert!(
+            found.len() >= 3,
+            "{read}: granted {} times, want own, prefix and lists",
+            found.len()
+        );
+    }
+}
+
+#[test]
+fn the_bot_may_make_every_aws_call_it_makes() {
+    // Every AWS call in src/ goes through `classify("service:Action", e)`: a call the
+    // role does not grant is an AccessDenied in production that no emulator test
+    // sees (the emulator does not enforce IAM).
+    let cli_only = [
+        // `dockhand stack up | delete`, run with a person's credentials.
+        "cloudformation:CreateStack",
+        "cloudformation:DeleteStack",
+    ];
+    let call = Regex::new(r#"classify\("([a-z0-9-]+:[A-Za-z]+)""#).unwrap();
+    let mut calls = std::collections::BTreeSet::new();
+    let mut dirs = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                calls.extend(call.captures_iter(&text).map(|c| c[1].to_string()));
+            }
+        }
+    }
+    assert!(calls.len() > 15, "only {calls:?}: is the scan broken?");
+    let doc = dockhand();
+    let mut all = Vec::new();
+    statements(&doc, &mut all);
+    let granted: Vec<String> = all.iter().flat_map(|st| strings(&st["Action"])).collect();
+    let missing: Vec<&String> = calls
+        .iter()
+        .filter(|c| !cli_only.contains(&c.as_str()) && !granted.contains(c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the bot calls these, its role may not: {missing:?}"
+    );
 }
