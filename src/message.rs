@@ -62,6 +62,16 @@ pub struct Author {
 }
 
 impl Author {
+    /// The display name with the stable id beside it, where a name alone could
+    /// be spoofed by renaming oneself (confirmations): `alice (slack:U024BE7LH)`.
+    pub fn named(&self, platform: Platform) -> String {
+        format!(
+            "{} ({})",
+            neutralise(&self.name, 40),
+            self.identity(platform)
+        )
+    }
+
     /// The stable identity used in config and audit: `slack:U024BE7LH`.
     pub fn identity(&self, platform: Platform) -> String {
         format!("{platform}:{}", self.id)
@@ -232,10 +242,26 @@ pub fn aligned(text: &str) -> bool {
     text.lines().count() > 1 && text.lines().any(|l| l.contains("  "))
 }
 
-/// Makes text typed by someone safe to echo back: control characters dropped,
-/// mass mentions and mention syntax defused (`@channel`, `<!here>`, `@everyone`,
-/// `<@U123>`), backticks removed so it cannot break out of code formatting, and
-/// the result cut to `max` characters with an ellipsis.
+/// Characters that change how text reads without being seen (F18): the
+/// bidirectional controls (an RLO turns `@nimda` into what reads `@admin`),
+/// zero-width spaces and joiners, the word joiner, BOM, soft hyphen, and tag
+/// characters. Unicode's Cf, which `char::is_control` (Cc) does not cover.
+pub fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{E0000}'..='\u{E007F}')
+}
+
+/// Makes text typed by someone safe to echo back: control and invisible
+/// characters dropped, mass mentions and mention syntax defused (`@channel`,
+/// `<!here>`, `@everyone`, `<@U123>`), backticks removed so it cannot break out
+/// of code formatting, a masked link (`[approved](https://evil)`) broken so it
+/// shows as typed, and the result cut to `max` characters with an ellipsis.
 pub fn neutralise(input: &str, max: usize) -> String {
     let mut out = String::with_capacity(input.len().min(max + 3));
     let mut count = 0;
@@ -243,7 +269,7 @@ pub fn neutralise(input: &str, max: usize) -> String {
     // (`@`, a backtick, `here` must not become `@here`; found by the fuzzer).
     let mut chars = input
         .chars()
-        .filter(|c| !c.is_control() && *c != '`')
+        .filter(|c| !c.is_control() && !invisible(*c) && *c != '`')
         .peekable();
     while let Some(c) = chars.next() {
         if count == max {
@@ -262,6 +288,9 @@ pub fn neutralise(input: &str, max: usize) -> String {
             {
                 out.push('＠')
             }
+            // `[text](url)` is a link showing only `text` on Discord: a space
+            // after `]` keeps the words and drops the link.
+            ']' if chars.peek() == Some(&'(') => out.push_str("] "),
             c => out.push(c),
         }
         count += 1;
@@ -294,6 +323,14 @@ mod tests {
             ("me @ home", "me @ home"),
             ("d@```hereeploy", "d＠hereeploy"),
             ("@\u{7}everyone", "＠everyone"),
+            // F18: bidi overrides and zero-width characters are dropped first.
+            ("@\u{202E}nimda", "＠nimda"),
+            ("al\u{200B}ice\u{2066}\u{FEFF}", "alice"),
+            ("@\u{200D}here", "＠here"),
+            (
+                "[approved](https://evil.example)",
+                "[approved] (https://evil.example)",
+            ),
         ] {
             assert_eq!(neutralise(input, 40), want, "{input:?}");
         }

@@ -325,7 +325,10 @@ async fn buttons_confirm_and_abort_through_the_same_path_and_settle_the_prompt()
         .await;
     assert_eq!(refusal.body["data"]["flags"], 64, "{}", refusal.body);
     let text = refusal.body["data"]["content"].as_str().unwrap();
-    assert!(text.contains("Only alice can confirm"), "{text}");
+    assert!(
+        text.contains("Only alice (discord:101) can confirm"),
+        "{text}"
+    );
 
     // Alice aborts: the prompt is updated in place, buttons gone.
     let token = d.click(OPS, ALICE, "alice", prompt_id, &prompt.content(), &b[1].1);
@@ -334,7 +337,7 @@ async fn buttons_confirm_and_abort_through_the_same_path_and_settle_the_prompt()
         .await;
     let text = settled.body["data"]["content"].as_str().unwrap();
     assert!(
-        text.contains("Aborted by alice; nothing changed."),
+        text.contains("Aborted by alice (discord:101); nothing changed."),
         "{text}"
     );
     assert_eq!(settled.body["data"]["components"], json!([]));
@@ -363,7 +366,7 @@ async fn buttons_confirm_and_abort_through_the_same_path_and_settle_the_prompt()
         .callback(&token, "the prompt confirmed", |b| b["type"] == 7)
         .await;
     let text = settled.body["data"]["content"].as_str().unwrap();
-    assert!(text.contains("Confirmed by alice"), "{text}");
+    assert!(text.contains("Confirmed by alice (discord:101)"), "{text}");
     h.post(OPS, "Scaling worker").await;
     h.stop().await;
 }

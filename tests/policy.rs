@@ -529,11 +529,11 @@ async fn only_the_requester_in_the_same_channel_may_confirm_or_abort() {
 
     assert_eq!(
         bot.say("UOTHER", "slack:CWEB", &format!("!confirm {code}")),
-        "Only uany can confirm `{code}`.".replace("{code}", &code)
+        "Only uany (slack:UANY) can confirm `{code}`.".replace("{code}", &code)
     );
     assert_eq!(
         bot.say("UOTHER", "slack:CWEB", &format!("!abort {code}")),
-        format!("Only uany can abort `{code}`.")
+        format!("Only uany (slack:UANY) can abort `{code}`.")
     );
     // From another channel, a waiting code answers like one never given: no
     // oracle for which codes wait where (F16).
@@ -560,7 +560,7 @@ async fn the_two_person_rule_needs_a_second_allowed_person() {
     // A two-person environment: the requester cannot confirm their own change.
     let prompt = bot.say("UDEP", "slack:CDEPLOY", "!cancel ledger");
     assert!(
-        prompt.contains("Someone other than udep can `!confirm"),
+        prompt.contains("Someone other than udep (slack:UDEP) can `!confirm"),
         "{prompt}"
     );
     let code = code_in(&prompt);
@@ -612,11 +612,11 @@ async fn buttons_work_whatever_the_prefix_and_say_how_they_settled() {
     };
     assert_eq!(
         click("UOTHER", &format!("abort {code}")),
-        Click::Refused(format!("Only uany can abort `{code}`."))
+        Click::Refused(format!("Only uany (slack:UANY) can abort `{code}`."))
     );
     assert_eq!(
         click("UANY", &format!("abort {code}")),
-        Click::Settled("Aborted by uany; nothing changed.".into())
+        Click::Settled("Aborted by uany (slack:UANY); nothing changed.".into())
     );
     // A dead prompt's button answers the clicker alone; the prompt stays as it
     // was settled (F17).

@@ -335,14 +335,16 @@ async fn buttons_confirm_and_abort_through_the_same_path_and_settle_the_prompt()
         .await;
     assert_eq!(refusal.body["user"], BOB);
     assert!(
-        text_of(&refusal).contains("Only alice can confirm"),
+        text_of(&refusal).contains("Only alice (slack:U0ALICE) can confirm"),
         "{}",
         refusal.body
     );
 
     h.slack
         .click(OPS, ALICE, &prompt_ts, &text_of(&prompt), &b[0].1);
-    let settled = h.update(&prompt_ts, "Confirmed by alice").await;
+    let settled = h
+        .update(&prompt_ts, "Confirmed by alice (slack:U0ALICE)")
+        .await;
     assert!(
         buttons(&settled).is_empty(),
         "no buttons left: {}",
@@ -359,8 +361,11 @@ async fn buttons_confirm_and_abort_through_the_same_path_and_settle_the_prompt()
     let prompt_ts = prompt.ts.clone().unwrap();
     h.slack
         .click(OPS, ALICE, &prompt_ts, &text_of(&prompt), &b[1].1);
-    h.update(&prompt_ts, "Aborted by alice; nothing changed.")
-        .await;
+    h.update(
+        &prompt_ts,
+        "Aborted by alice (slack:U0ALICE); nothing changed.",
+    )
+    .await;
     assert!(
         h.slack
             .calls_of("chat.postMessage")

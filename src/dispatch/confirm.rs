@@ -25,7 +25,7 @@ impl<O: Ops> Dispatcher<O> {
         let who = if other_person {
             format!(
                 "Someone other than {}",
-                neutralise(&inbound.author.name, 40)
+                inbound.author.named(inbound.origin.platform)
             )
         } else {
             "You".to_string()
@@ -208,7 +208,7 @@ impl<O: Ops> Dispatcher<O> {
             "abort" => false,
             _ => return Click::Refused("That button is not one of dockhand's.".into()),
         };
-        let name = neutralise(&inbound.author.name, 40);
+        let name = inbound.author.named(inbound.origin.platform);
         match self.settle(code.trim(), confirm, inbound, outbox) {
             Settle::Refused(text) => Click::Refused(text),
             // Expired or settled already: said to the clicker alone, and the
@@ -266,7 +266,7 @@ impl<O: Ops> Dispatcher<O> {
             if !p.other_person && !same {
                 return Settle::Refused(format!(
                     "Only {} can {verb} `{code}`.",
-                    neutralise(&p.author.name, 40)
+                    p.author.named(p.origin.platform)
                 ));
             }
             if p.other_person && (confirm || !same) {

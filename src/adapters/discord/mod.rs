@@ -706,17 +706,20 @@ async fn work(
                 };
                 // The deferred answer always gets the first reply, or says where the
                 // work went: progress lives in channel messages (see deliver.rs).
+                // Echoed option text is what someone typed: a backtick in it
+                // must not break out of the code span (F18).
+                let shown = crate::message::neutralise(&text, 100);
                 let reply = match handler.handle(&inbound, &outbox) {
                     Handled::Reply(reply) if reply.id.is_none() => reply,
                     Handled::Reply(reply) => {
                         let _ = outbox.send(Outbound { origin, reply });
-                        crate::message::Reply::text(format!("`{text}`: see below."))
+                        crate::message::Reply::text(format!("`{shown}`: see below."))
                     }
                     Handled::Started => crate::message::Reply::text(format!(
-                        "`{text}`: on it, progress follows below."
+                        "`{shown}`: on it, progress follows below."
                     )),
                     Handled::Ignored => crate::message::Reply::text(format!(
-                        "Nothing to do for `{text}`; try `/{COMMAND} help`."
+                        "Nothing to do for `{shown}`; try `/{COMMAND} help`."
                     )),
                 };
                 let _ = direct.send(Direct::Answer { interaction, reply });
