@@ -1025,6 +1025,46 @@ async fn an_operation_cut_off_by_a_restart_is_watched_again_and_reported_where_i
     assert_eq!(third.finish().await, "");
 }
 
+/// F19: whoever may tag a managed service (app teams usually may) cannot make
+/// the next dockhand post into a channel of their choosing: a record it did not
+/// sign is not resumed, and one it signed stops verifying once changed.
+#[tokio::test]
+async fn a_record_dockhand_did_not_write_is_not_resumed() {
+    use aws_sdk_ecs::types::Tag;
+    let w = both_apps().await;
+    let arn = w
+        .ecs
+        .describe_services()
+        .cluster("apps")
+        .services("worker")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .service_arn()
+        .unwrap()
+        .to_string();
+    let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    w.ecs
+        .tag_resource()
+        .resource_arn(&arn)
+        .tags(t("dockhand:watch-what", "deploy worker v99"))
+        .tags(t("dockhand:watch-kind", "deploy"))
+        .tags(t("dockhand:watch-arg", "v99"))
+        .tags(t("dockhand:watch-by", "shell:alice"))
+        .tags(t("dockhand:watch-by-name", "alice"))
+        .tags(t("dockhand:watch-channel", "shell:elsewhere"))
+        .tags(t("dockhand:watch-at", "1700000000"))
+        .tags(t("dockhand:watch-sig", &"ab".repeat(32)))
+        .send()
+        .await
+        .unwrap();
+    let mut bot = w.bot(APPS).await;
+    bot.recover();
+    assert_eq!(bot.finish().await, "", "nothing is posted anywhere");
+    assert_eq!(w.account.count("UpdateService"), 0);
+}
+
 #[tokio::test]
 async fn a_rollback_that_happened_while_no_dockhand_watched_is_reported_as_a_failure() {
     // Blue/green with an alarm in the bake: the deploy's watch is cut off by a

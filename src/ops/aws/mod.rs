@@ -67,6 +67,8 @@ pub struct AwsOps {
     clients: tokio::sync::Mutex<HashMap<String, Clients>>,
     /// Stack-managed apps' services, found once from the stack's resources.
     services: Mutex<HashMap<String, ServiceRef>>,
+    /// Signs and checks the operation records on services (F19).
+    record_key: record::RecordKey,
 }
 
 impl AwsOps {
@@ -85,6 +87,7 @@ impl AwsOps {
             base: OnceCell::new(),
             clients: tokio::sync::Mutex::new(HashMap::new()),
             services: Mutex::new(HashMap::new()),
+            record_key: record::RecordKey::new(config),
         }
     }
 
@@ -99,6 +102,7 @@ impl AwsOps {
             base: OnceCell::new_with(Some(Ok(sdk))),
             clients: tokio::sync::Mutex::new(HashMap::new()),
             services: Mutex::new(HashMap::new()),
+            record_key: record::RecordKey::new(config),
         }
     }
 

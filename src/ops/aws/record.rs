@@ -49,7 +49,9 @@ const TAG_WATCH_BY_NAME: &str = "dockhand:watch-by-name";
 const TAG_WATCH_CHANNEL: &str = "dockhand:watch-channel";
 const TAG_WATCH_THREAD: &str = "dockhand:watch-thread";
 const TAG_WATCH_AT: &str = "dockhand:watch-at";
-const WATCH_TAGS: [&str; 8] = [
+/// An HMAC over the other watch tags and the service's ARN (see `RecordKey`).
+const TAG_WATCH_SIG: &str = "dockhand:watch-sig";
+const WATCH_TAGS: [&str; 9] = [
     TAG_WATCH_WHAT,
     TAG_WATCH_KIND,
     TAG_WATCH_ARG,
@@ -58,6 +60,7 @@ const WATCH_TAGS: [&str; 8] = [
     TAG_WATCH_CHANNEL,
     TAG_WATCH_THREAD,
     TAG_WATCH_AT,
+    TAG_WATCH_SIG,
 ];
 
 /// ECS tag values allow letters, digits, spaces and `_ . : / = + - @`, 256 at most:
@@ -184,6 +187,78 @@ fn operation_tags(op: &Operation) -> Vec<Tag> {
     tags
 }
 
+/// What operation records are signed with (F19). Anyone who may tag a managed
+/// service (app teams usually may) could otherwise write a `dockhand:watch-*`
+/// record that makes the next dockhand post chosen text into any channel. The
+/// key is derived from the chat tokens, which only this deployment of dockhand
+/// holds, so a record verifies only where it was written by the same bot; a
+/// rotated token makes old records unreadable, and they are skipped (logged),
+/// not resumed. The shell has no tokens and never resumes.
+#[derive(Clone)]
+pub(crate) struct RecordKey(ring::hmac::Key);
+
+impl RecordKey {
+    pub(crate) fn new(config: &crate::config::Config) -> RecordKey {
+        let mut seed = ring::digest::Context::new(&ring::digest::SHA256);
+        seed.update(b"dockhand operation records v1\0");
+        let tokens = [
+            &config.slack.bot_token,
+            &config.slack.app_token,
+            &config.slack.signing_secret,
+            &config.discord.token,
+        ];
+        for token in tokens.into_iter().flatten() {
+            seed.update(token.expose().as_bytes());
+            seed.update(b"\0");
+        }
+        let seed = seed.finish();
+        RecordKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, seed.as_ref()))
+    }
+
+    /// What is signed: the service and every watch tag but the signature, in
+    /// a fixed order, so moving a record to another service or changing any
+    /// field (the channel, who asked) breaks it.
+    fn message(service_arn: &str, tags: &[Tag]) -> String {
+        let mut text = format!("{service_arn}\n");
+        for key in WATCH_TAGS.iter().filter(|k| **k != TAG_WATCH_SIG) {
+            text.push_str(&format!(
+                "{key}={}\n",
+                tag_value(tags, key).unwrap_or_default()
+            ));
+        }
+        text
+    }
+
+    fn sign(&self, service_arn: &str, tags: &[Tag]) -> String {
+        let tag = ring::hmac::sign(&self.0, Self::message(service_arn, tags).as_bytes());
+        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn verifies(&self, service_arn: &str, tags: &[Tag]) -> bool {
+        let Some(sig) = tag_value(tags, TAG_WATCH_SIG) else {
+            return false;
+        };
+        let bytes: Option<Vec<u8>> = (0..sig.len())
+            .step_by(2)
+            .map(|i| {
+                sig.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect();
+        bytes.is_some_and(|b| {
+            ring::hmac::verify(&self.0, Self::message(service_arn, tags).as_bytes(), &b).is_ok()
+        })
+    }
+}
+
+/// Platform ids are letters and digits (`C0DEPLOY`, `4242`); threads add `.`
+/// (Slack's timestamps). Anything else did not come from dockhand.
+fn is_id(s: &str, extra: &[char]) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+}
+
 /// The operation recorded on an app's service. A record this version cannot read
 /// (damaged, or from a newer dockhand) is logged and skipped, never half-resumed.
 fn operation_of(app: &AppName, tags: &[Tag]) -> Option<Operation> {
@@ -205,7 +280,9 @@ fn operation_of(app: &AppName, tags: &[Tag]) -> Option<Operation> {
         _ => None,
     };
     let (platform, channel) = tag_value(tags, TAG_WATCH_CHANNEL)?.split_once(':')?;
-    let (Some(kind), Some(platform)) = (kind, Platform::from_name(platform)) else {
+    let thread = tag_value(tags, TAG_WATCH_THREAD);
+    let ids = is_id(channel, &[]) && thread.is_none_or(|t| is_id(t, &['.']));
+    let (Some(kind), Some(platform), true) = (kind, Platform::from_name(platform), ids) else {
         tracing::warn!(%app, what, "an operation record dockhand cannot read; it is not resumed");
         return None;
     };
@@ -223,7 +300,7 @@ fn operation_of(app: &AppName, tags: &[Tag]) -> Option<Operation> {
         reply_to: ReplyTo {
             platform,
             channel: channel.to_string(),
-            thread: tag_value(tags, TAG_WATCH_THREAD).map(str::to_string),
+            thread: thread.map(str::to_string),
         },
         started_at: tag_value(tags, TAG_WATCH_AT)
             .and_then(|t| t.parse().ok())
@@ -285,7 +362,9 @@ impl Store for AwsOps {
         if tag_value(service.tags(), TAG_WATCH_WHAT).is_some() {
             ecs::untag_resource(&clients, arn, &WATCH_TAGS).await?;
         }
-        ecs::tag_resource(&clients, arn, operation_tags(op)).await
+        let mut tags = operation_tags(op);
+        tags.push(tag(TAG_WATCH_SIG, &self.record_key.sign(arn, &tags)));
+        ecs::tag_resource(&clients, arn, tags).await
     }
 
     async fn clear(&self, target: &Target) -> OpsResult<()> {
@@ -305,9 +384,21 @@ impl Store for AwsOps {
         let read = apps.iter().map(|(app, env)| async move {
             let clients = self.clients(env).await?;
             let svc = self.service_of(&clients, app).await?;
-            ecs::describe(&clients, &svc)
-                .await
-                .map(|service| operation_of(&app.name, service.tags()))
+            ecs::describe(&clients, &svc).await.map(|service| {
+                let tags = service.tags();
+                tag_value(tags, TAG_WATCH_WHAT)?;
+                if !self
+                    .record_key
+                    .verifies(service.service_arn().unwrap_or_default(), tags)
+                {
+                    tracing::warn!(
+                        app = %app.name,
+                        "an operation record on the app's service was not written by this dockhand (its signature does not verify); it is not resumed"
+                    );
+                    return None;
+                }
+                operation_of(&app.name, tags)
+            })
         });
         futures::future::join_all(read)
             .await
@@ -406,6 +497,45 @@ mod tests {
         ] {
             assert_eq!(operation_of(&o.app, &operation_tags(&o)), Some(o));
         }
+    }
+
+    /// F19: a record verifies only on the service it was written to, with
+    /// every field as written, and under the same bot's tokens.
+    #[test]
+    fn only_records_this_dockhand_signed_verify() {
+        let config = |token: &str| {
+            let env = |k: &str| (k == "SLACK_BOT_TOKEN").then(|| token.to_string());
+            crate::config::Config::parse("t", "", &env, crate::verbs::NAMES).unwrap()
+        };
+        let key = RecordKey::new(&config("xoxb-ours"));
+        let arn = "arn:aws:ecs:us-east-1:1:service/apps/hubot";
+        let o = op(OperationKind::Rollback, Some("1700000000.000100"));
+        let mut tags = operation_tags(&o);
+        tags.push(tag(TAG_WATCH_SIG, &key.sign(arn, &tags)));
+        assert!(key.verifies(arn, &tags));
+        assert!(!key.verifies("arn:aws:ecs:us-east-1:1:service/apps/web", &tags));
+        assert!(!RecordKey::new(&config("xoxb-theirs")).verifies(arn, &tags));
+        let mut moved = tags.clone();
+        for t in moved.iter_mut() {
+            if t.key() == Some(TAG_WATCH_CHANNEL) {
+                *t = tag(TAG_WATCH_CHANNEL, "slack:CELSEWHERE");
+            }
+        }
+        assert!(!key.verifies(arn, &moved));
+        let unsigned = operation_tags(&o);
+        assert!(!key.verifies(arn, &unsigned));
+    }
+
+    #[test]
+    fn a_record_naming_no_platform_id_is_not_read() {
+        let o = op(OperationKind::Rollback, None);
+        let mut tags = operation_tags(&o);
+        for t in tags.iter_mut() {
+            if t.key() == Some(TAG_WATCH_CHANNEL) {
+                *t = tag(TAG_WATCH_CHANNEL, "slack:C1 <!channel>");
+            }
+        }
+        assert_eq!(operation_of(&o.app, &tags), None);
     }
 
     #[test]
