@@ -13,8 +13,8 @@ demo: build
 test:
 	scripts/test.sh
 
-# Dispatch micro-benchmarks, shell throughput and memory, `status` of 50 apps and one
-# deploy's watch per deployment strategy against the emulator. Figures are recorded in
+# Dispatch micro-benchmarks, shell throughput and memory, `status` of 50 apps, one
+# deploy's watch per deployment strategy and a one-person flood against the emulator. Figures are recorded in
 # BENCHMARKS.md.
 bench:
 	cargo bench --bench dispatch
@@ -22,6 +22,7 @@ bench:
 	python3 scripts/bench-shell.py target/release/dockhand 1000000
 	scripts/with-emulator.sh cargo run --release --quiet --example status_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example watch_bench
+	scripts/with-emulator.sh cargo run --release --quiet --example flood_bench
 
 # The emulator in the foreground (Ctrl-C stops it).
 emulator:

@@ -77,6 +77,11 @@ const SPICE: &[&str] = &[
     "\t",
     "\u{202e}",
     "\u{200b}",
+    "\u{2066}",
+    "\u{feff}",
+    "\u{200d}",
+    "[approved](https://evil.example)",
+    "](",
     "é",
     "日本",
     "🚀",
@@ -167,6 +172,13 @@ apps = ["hubot"]
 [[rules]]
 verbs = ["deploy", "rollback", "scale", "cancel", "lock", "unlock"]
 roles = ["deployers"]
+# One identity sends every input: the rate limits (tested on their own) would
+# otherwise silence all but the first few.
+[limits]
+person_burst = 4000000000
+person_per_minute = 4000000000
+channel_burst = 4000000000
+channel_per_minute = 4000000000
 "#,
         root.join("commands")
     );
@@ -256,6 +268,11 @@ fn check(input: &str, reply: &str) {
             "reply to {input:?} carries {bad:?}: {reply:?}"
         );
     }
+    // F18: nothing invisible that could reorder or hide what is read.
+    assert!(
+        !reply.chars().any(dockhand::message::invisible),
+        "reply to {input:?} carries an invisible character: {reply:?}"
+    );
     assert!(
         !reply.chars().any(|c| c.is_control() && c != '\n'),
         "reply to {input:?} carries a control character: {reply:?}"

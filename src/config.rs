@@ -58,6 +58,8 @@ struct RawConfig {
     discord: RawDiscord,
     #[serde(default)]
     access: RawAccess,
+    #[serde(default)]
+    limits: RawLimits,
     secret_names: Option<Vec<String>>,
     #[serde(default)]
     roles: BTreeMap<String, Vec<String>>,
@@ -65,6 +67,16 @@ struct RawConfig {
     channels: BTreeMap<String, RawBinding>,
     #[serde(default)]
     rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    person_burst: Option<u32>,
+    person_per_minute: Option<u32>,
+    channel_burst: Option<u32>,
+    channel_per_minute: Option<u32>,
+    aws_reads_per_second: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -331,6 +343,63 @@ pub enum MetricsEndpoint {
     At(String),
 }
 
+/// `[limits]`: how fast commands are taken (F10). A person may send a burst of
+/// `person_burst` commands, then `person_per_minute`; a channel likewise; and
+/// the reads chat starts (`status`, `stack`, ...) share `aws_reads_per_second`,
+/// well below ECS's and CloudFormation's own limits. Operations' watches are not
+/// counted against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub person_burst: u32,
+    pub person_per_minute: u32,
+    pub channel_burst: u32,
+    pub channel_per_minute: u32,
+    pub aws_reads_per_second: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            person_burst: 10,
+            person_per_minute: 30,
+            channel_burst: 30,
+            channel_per_minute: 120,
+            aws_reads_per_second: 10,
+        }
+    }
+}
+
+fn parse_limits(raw: RawLimits, p: &mut Problems) -> Limits {
+    let d = Limits::default();
+    let mut positive = |key: &str, v: Option<u32>, default: u32| match v {
+        Some(0) => {
+            p.problem(format!("limits.{key}"), "must be at least 1");
+            default
+        }
+        Some(n) => n,
+        None => default,
+    };
+    Limits {
+        person_burst: positive("person_burst", raw.person_burst, d.person_burst),
+        person_per_minute: positive(
+            "person_per_minute",
+            raw.person_per_minute,
+            d.person_per_minute,
+        ),
+        channel_burst: positive("channel_burst", raw.channel_burst, d.channel_burst),
+        channel_per_minute: positive(
+            "channel_per_minute",
+            raw.channel_per_minute,
+            d.channel_per_minute,
+        ),
+        aws_reads_per_second: positive(
+            "aws_reads_per_second",
+            raw.aws_reads_per_second,
+            d.aws_reads_per_second,
+        ),
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -349,6 +418,7 @@ pub struct Config {
     pub slack: Slack,
     pub discord: Discord,
     pub access: Access,
+    pub limits: Limits,
     /// Parameter, output and environment names whose values are never shown
     /// (case-insensitive substrings).
     pub secret_names: Vec<String>,
@@ -709,6 +779,7 @@ impl Config {
         let apps = parse_apps(raw.apps, &environments, watch.timeout, &mut p);
         let slack = parse_slack(raw.slack, &mut p);
         let discord = parse_discord(raw.discord, &mut p);
+        let limits = parse_limits(raw.limits, &mut p);
         let sections = RawAccessSections {
             access: raw.access,
             roles: raw.roles,
@@ -738,6 +809,7 @@ impl Config {
             slack,
             discord,
             access,
+            limits,
             secret_names: secret_names(raw.secret_names),
         })
     }

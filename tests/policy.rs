@@ -628,8 +628,37 @@ async fn buttons_work_whatever_the_prefix_and_say_how_they_settled() {
     );
 }
 
-#[test]
-fn decisions_are_posted_to_the_audit_channel() {
+/// F10: a flood from one person costs a burst of answers, one "slow down",
+/// then silence, and reaches AWS only for the burst; someone else in the same
+/// channel is still answered; the window passes and the person is heard again.
+#[tokio::test(start_paused = true)]
+async fn a_flood_is_bounded_and_others_are_still_answered() {
+    let bot = Bot::new(config(""));
+    let mut answers = Vec::new();
+    for _ in 0..10_000 {
+        answers.push(bot.say("UANY", "slack:CDEPLOY", "!status hubot"));
+    }
+    let started = answers.iter().filter(|a| *a == "(started)").count();
+    let slow: Vec<&String> = answers
+        .iter()
+        .filter(|a| a.starts_with("Slow down"))
+        .collect();
+    assert_eq!(started, 10, "the default burst");
+    assert_eq!(
+        slow,
+        ["Slow down: you are sending commands faster than dockhand takes them; try again in 2 s."]
+    );
+    assert_eq!(answers.iter().filter(|a| a.is_empty()).count(), 10_000 - 11);
+    // Someone else is answered at once.
+    assert_eq!(bot.ask("UDEP", "slack:CDEPLOY", "!ping").await, "pong");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while bot.replies.lock().await.try_recv().is_ok() {}
+    assert_eq!(bot.asked_aws().len(), 10, "only the burst reached AWS");
+    assert_eq!(bot.say("UANY", "slack:CDEPLOY", "!ping"), "pong");
+}
+
+#[tokio::test(start_paused = true)]
+async fn decisions_are_posted_to_the_audit_channel() {
     let config = config("[access]\naudit_channel = \"slack:CAUDIT\"\n");
     let catalog = catalog(&config);
     let dispatcher = Dispatcher::new(
@@ -648,12 +677,6 @@ fn decisions_are_posted_to_the_audit_channel() {
         text: "!deploy hubot v2",
     };
     dispatcher.handle(&inbound, &outbox);
-    let posted = audit.try_recv().expect("an audit post");
-    assert_eq!(&*posted.origin.channel, "CAUDIT");
-    assert_eq!(
-        posted.reply.text,
-        "slack:UANY in slack:CDEPLOY: `deploy hubot v2` denied"
-    );
     // A decision on Discord reaches the Slack audit channel too.
     let (d_origin, d_author) = (self::origin("discord:4242"), self::author("101"));
     let from_discord = Inbound {
@@ -662,12 +685,17 @@ fn decisions_are_posted_to_the_audit_channel() {
         ..inbound
     };
     dispatcher.handle(&from_discord, &outbox);
-    let posted = audit.try_recv().expect("an audit post from discord");
+    // Denials gather for a minute and are posted as one message (F10).
+    assert!(audit.try_recv().is_err(), "not one post per denial");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let posted = audit.recv().await.expect("the batch");
     assert_eq!(posted.origin.platform, Platform::Slack);
     assert_eq!(&*posted.origin.channel, "CAUDIT");
     assert_eq!(
         posted.reply.text,
-        "discord:101 in discord:4242: `deploy hubot v2` denied"
+        "2 denials in the last minute:\n\
+         slack:UANY in slack:CDEPLOY: `deploy hubot v2` denied\n\
+         discord:101 in discord:4242: `deploy hubot v2` denied"
     );
     // Reading is not a decision worth a post; chatter is not even seen.
     let inbound = Inbound {

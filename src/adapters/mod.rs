@@ -30,6 +30,56 @@ use crate::dispatch::{Click, Handle, Handled};
 use crate::health::Health;
 use crate::message::{Author, Inbound, Origin, Outbound, Outbox, Platform, Via};
 
+/// How many events an adapter holds for its worker. Far above what people type
+/// (the worker takes each in microseconds); reached only by a flood, whose
+/// excess is dropped rather than held in memory (F10).
+pub const INBOX: usize = 1024;
+
+/// The queue between an adapter's event callbacks and its worker: bounded, and
+/// never blocking a callback (Socket Mode's and the gateway's acknowledgements
+/// must not wait). What does not fit is dropped and counted.
+pub struct Inbox<T> {
+    tx: tokio::sync::mpsc::Sender<T>,
+    dropped: std::sync::atomic::AtomicU64,
+    platform: &'static str,
+}
+
+impl<T> Inbox<T> {
+    pub fn new(platform: &'static str) -> (Inbox<T>, tokio::sync::mpsc::Receiver<T>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(INBOX);
+        let inbox = Inbox {
+            tx,
+            dropped: Default::default(),
+            platform,
+        };
+        (inbox, rx)
+    }
+
+    pub fn offer(&self, item: T) {
+        use tokio::sync::mpsc::error::TrySendError;
+        match self.tx.try_send(item) {
+            Ok(()) => {}
+            // The worker is gone only at shutdown; the event is then dropped.
+            Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                let n = self
+                    .dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                // Said on the first and every thousandth: a flood is one line a
+                // while in the log, not one per event.
+                if n == 1 || n.is_multiple_of(1000) {
+                    tracing::warn!(
+                        platform = self.platform,
+                        dropped = n,
+                        "events arrive faster than dockhand takes them; the excess is dropped"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// What the supervisor gives an adapter.
 pub struct Wiring {
     /// Dispatch, as adapters see it.
@@ -148,6 +198,23 @@ mod tests {
             },
             reply: Reply::text(text),
         }
+    }
+
+    #[tokio::test]
+    async fn a_flood_fills_the_inbox_and_the_rest_is_dropped_not_held() {
+        let (inbox, mut rx) = Inbox::new("test");
+        for i in 0..10_000 {
+            inbox.offer(i);
+        }
+        assert_eq!(
+            inbox.dropped.load(std::sync::atomic::Ordering::Relaxed),
+            10_000 - INBOX as u64
+        );
+        let mut held = 0;
+        while rx.try_recv().is_ok() {
+            held += 1;
+        }
+        assert_eq!(held, INBOX);
     }
 
     #[tokio::test]

@@ -42,6 +42,7 @@ use crate::verbs::{Command, Ctx};
 
 mod audit;
 mod confirm;
+pub mod limits;
 mod operations;
 
 use operations::Start;
@@ -97,6 +98,13 @@ struct Inner<O> {
     next_id: AtomicU64,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// Commands per person and per channel (F10).
+    people: limits::Buckets,
+    channels: limits::Buckets,
+    /// AWS reads chat may start, shared by every channel.
+    reads: limits::Budget,
+    /// Denials waiting to be posted to the audit channel as one batch.
+    denials: Mutex<Vec<String>>,
 }
 
 /// The pipeline. Cheap to clone; every clone shares tasks, holds and ids.
@@ -207,6 +215,11 @@ impl<O: Ops> Dispatcher<O> {
     pub fn new(config: Config, catalog: Catalog, ops: O) -> Dispatcher<O> {
         let addresser = Addresser::new(&config.prefix, &config.bot_name);
         let policy = Policy::new(&config);
+        let l = config.limits;
+        let rate = |burst: u32, per_minute: u32| limits::Rate {
+            burst: f64::from(burst),
+            per_second: f64::from(per_minute) / 60.0,
+        };
         Dispatcher {
             inner: Arc::new(Inner {
                 catalog,
@@ -219,6 +232,13 @@ impl<O: Ops> Dispatcher<O> {
                 next_id: AtomicU64::new(1),
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
+                people: limits::Buckets::new(rate(l.person_burst, l.person_per_minute)),
+                channels: limits::Buckets::new(rate(l.channel_burst, l.channel_per_minute)),
+                reads: limits::Budget::new(limits::Rate {
+                    burst: f64::from(l.aws_reads_per_second),
+                    per_second: f64::from(l.aws_reads_per_second),
+                }),
+                denials: Mutex::default(),
             }),
         }
     }
@@ -263,6 +283,9 @@ impl<O: Ops> Dispatcher<O> {
         let Some(text) = self.inner.addresser.strip(inbound.text, inbound.via) else {
             return Handled::Ignored;
         };
+        if let Some(refused) = self.over_limits(inbound) {
+            return refused;
+        }
         let cmd = self.cmd(inbound.origin);
         let prefix = cmd.lead();
         if text.len() > MAX_COMMAND_LEN {
@@ -358,7 +381,7 @@ impl<O: Ops> Dispatcher<O> {
                 }
             }
             Decision::Deny(why) => {
-                self.audit(inbound, &asked, "denied", None, outbox);
+                self.audit_denial(inbound, &asked, outbox);
                 Handled::Reply(Reply::text(why))
             }
             Decision::Confirm {
@@ -383,6 +406,37 @@ impl<O: Ops> Dispatcher<O> {
                     why,
                     other_person,
                 )
+            }
+        }
+    }
+
+    /// A person, then their channel, may send so many commands: over either
+    /// limit, one "slow down" per window, then silence (F10).
+    fn over_limits(&self, inbound: &Inbound<'_>) -> Option<Handled> {
+        use limits::Admit;
+        let origin = inbound.origin;
+        let person = inbound.author.identity(origin.platform);
+        let (admit, whose) = match self.inner.people.take(&person) {
+            Admit::Go => (
+                self.inner
+                    .channels
+                    .take(&format!("{}:{}", origin.platform, origin.channel)),
+                "this channel is",
+            ),
+            other => (other, "you are"),
+        };
+        match admit {
+            Admit::Go => None,
+            Admit::Quiet => {
+                metrics().command("limited", "quiet");
+                Some(Handled::Ignored)
+            }
+            Admit::SlowDown(secs) => {
+                metrics().command("limited", "slow_down");
+                tracing::info!(target: "dockhand::audit", who = person, channel = %origin.channel, "rate limited");
+                Some(Handled::Reply(Reply::text(format!(
+                    "Slow down: {whose} sending commands faster than dockhand takes them; try again in {secs} s."
+                ))))
             }
         }
     }

@@ -62,8 +62,13 @@ impl<O: Ops> Dispatcher<O> {
         let shutdown = self.inner.shutdown.clone();
         let cmd = self.cmd(&origin);
         self.inner.tasks.spawn(async move {
+            // A read starts when the shared budget allows (F10): a flood waits
+            // here, in order, instead of reaching AWS all at once.
             let reply = tokio::select! {
-                r = job(d) => r.unwrap_or_else(|e| Reply::text(error_reply(&e, &cmd))),
+                r = async {
+                    d.inner.reads.acquire().await;
+                    job(d).await
+                } => r.unwrap_or_else(|e| Reply::text(error_reply(&e, &cmd))),
                 () = shutdown.cancelled() => return,
             };
             let _ = outbox.send(Outbound { origin, reply });

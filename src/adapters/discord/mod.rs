@@ -128,7 +128,7 @@ struct Shared {
     /// Dispatch: autocomplete offers the apps the person may see there.
     handler: Arc<dyn Handle>,
     registered: AtomicBool,
-    inbox: mpsc::UnboundedSender<Incoming>,
+    inbox: crate::adapters::Inbox<Incoming>,
     health: Health,
 }
 
@@ -227,8 +227,7 @@ impl Shared {
 
     fn queue(&self, incoming: Option<Incoming>) {
         if let Some(i) = incoming {
-            // The worker is gone only at shutdown; the event is then dropped.
-            let _ = self.inbox.send(i);
+            self.inbox.offer(i);
         }
     }
 
@@ -622,7 +621,7 @@ pub async fn run(
     tracing::info!(user = %me.name, id = %me.id, "discord: signed in");
 
     let (command, usages) = slash_command(catalog);
-    let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
+    let (inbox_tx, inbox_rx) = crate::adapters::Inbox::new("discord");
     let shared = Arc::new(Shared {
         bot: me.id,
         allow_bots: config.allow_bots,
@@ -679,7 +678,7 @@ pub async fn run(
 }
 
 async fn work(
-    mut inbox: mpsc::UnboundedReceiver<Incoming>,
+    mut inbox: mpsc::Receiver<Incoming>,
     handler: Arc<dyn Handle>,
     outbox: mpsc::UnboundedSender<Outbound>,
     direct: mpsc::UnboundedSender<Direct>,

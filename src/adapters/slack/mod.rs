@@ -86,7 +86,7 @@ pub(crate) struct Shared {
     bot_user: String,
     bot_id: Option<String>,
     allow_bots: bool,
-    inbox: mpsc::UnboundedSender<Incoming>,
+    inbox: crate::adapters::Inbox<Incoming>,
     health: Health,
     /// Messages already taken, by channel and timestamp (F2).
     seen: std::sync::Mutex<Recent>,
@@ -243,8 +243,7 @@ impl Shared {
 
     fn queue(&self, incoming: Option<Incoming>) {
         if let Some(i) = incoming {
-            // The worker is gone only at shutdown; the event is then dropped.
-            let _ = self.inbox.send(i);
+            self.inbox.offer(i);
         }
     }
 
@@ -316,7 +315,7 @@ pub async fn run(config: &config::Slack, wiring: Wiring) -> Result<(), SlackErro
         .map_err(|e| SlackError::Auth(e.to_string()))?;
     tracing::info!(user = %me.user_id, team = %me.team, "slack: signed in");
 
-    let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
+    let (inbox_tx, inbox_rx) = crate::adapters::Inbox::new("slack");
     let shared = Arc::new(Shared {
         bot_user: me.user_id.to_string(),
         bot_id: me.bot_id.as_ref().map(|b| b.to_string()),
@@ -509,7 +508,7 @@ impl Names {
 }
 
 async fn work(
-    mut inbox: mpsc::UnboundedReceiver<Incoming>,
+    mut inbox: mpsc::Receiver<Incoming>,
     handler: Arc<dyn Handle>,
     client: Arc<Client>,
     token: SlackApiToken,
