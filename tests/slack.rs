@@ -496,8 +496,27 @@ async fn http_mode_accepts_signed_events_and_refuses_the_rest() {
         200
     );
     h.post("dockhand ").await;
-    // The refused requests reached nothing: one answer each for the two accepted.
-    assert_eq!(h.slack.calls_of("chat.postMessage").len(), 2);
+    // F14: the same signed requests replayed within the five minutes, and the
+    // event as Slack retries it, run nothing again...
+    post_http(&addr, json_type, &signed(&event), &event).await;
+    post_http(&addr, form_type, &signed(&form), &form).await;
+    let mut retried = signed(&event);
+    retried.push(("x-slack-retry-num", "1".to_string()));
+    post_http(&addr, json_type, &retried, &event).await;
+    // ...while a retry of an event that never arrived (a restart's gap) runs.
+    let missed = json!({
+        "type": "event_callback", "team_id": "T0TEAM", "api_app_id": "A0DOCKHAND",
+        "event_id": "Ev2", "event_time": now(),
+        "event": {"type": "message", "channel": OPS, "user": ALICE, "text": "!help ping", "ts": "1700000002.000100"}
+    })
+    .to_string();
+    let mut retry = signed(&missed);
+    retry.push(("x-slack-retry-num", "2".to_string()));
+    assert_eq!(post_http(&addr, json_type, &retry, &missed).await.0, 200);
+    h.post("Check that the bot is alive").await;
+    // The refused and replayed requests reached nothing: one answer each for the
+    // three accepted.
+    assert_eq!(h.slack.calls_of("chat.postMessage").len(), 3);
     h.stop().await;
 }
 

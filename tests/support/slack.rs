@@ -284,7 +284,8 @@ impl FakeSlack {
             user.into(),
             SlackCommandId("/dockhand".into()),
             SlackResponseUrl(format!("{}/respond", self.base).parse().unwrap()),
-            SlackTriggerId("trigger".into()),
+            // Unique per interaction, as Slack makes them.
+            SlackTriggerId(format!("trigger-{}", self.next_ts())),
         )
         .with_text(text.into());
         self.envelope("slash_commands", command)
@@ -317,7 +318,8 @@ impl FakeSlack {
                 SlackInteractionActionMessageContainer::new(message_ts.into())
                     .with_channel_id(channel.into()),
             ),
-            SlackTriggerId("trigger".into()),
+            // Unique per interaction, as Slack makes them.
+            SlackTriggerId(format!("trigger-{}", self.next_ts())),
         )
         .with_user(SlackBasicUserInfo::new(user.into()))
         .with_channel(SlackBasicChannelInfo::new(channel.into()))

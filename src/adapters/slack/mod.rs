@@ -122,11 +122,10 @@ impl Recent {
 }
 
 impl Shared {
-    fn first(&self, channel: &str, ts: &SlackTs) -> bool {
-        self.seen
-            .lock()
-            .expect("seen lock")
-            .first(channel, ts.as_ref())
+    /// Whether `key` (a message's timestamp, an event or trigger id) is new in
+    /// `scope` (its channel, or `event`/`trigger`); remembers it.
+    fn first(&self, scope: &str, key: &str) -> bool {
+        self.seen.lock().expect("seen lock").first(scope, key)
     }
 
     /// A message event as a command, or `None` for everything the bot must ignore:
@@ -161,7 +160,7 @@ impl Shared {
         } else {
             (text, Via::Message)
         };
-        if !self.first(&channel, &ev.origin.ts) {
+        if !self.first(&channel, ev.origin.ts.as_ref()) {
             return None;
         }
         Some(Incoming::Message {
@@ -187,7 +186,7 @@ impl Shared {
         let mention = format!("<@{}>", self.bot_user);
         let command = after_mention(&text, &mention)?.to_string();
         let channel = ev.channel.to_string();
-        if !self.first(&channel, &ev.origin.ts) {
+        if !self.first(&channel, ev.origin.ts.as_ref()) {
             return None;
         }
         Some(Incoming::Message {
@@ -248,7 +247,12 @@ impl Shared {
     }
 
     /// Takes any Events API callback: the same for Socket Mode and HTTP mode.
+    /// An event id seen before (Slack's retry, or a captured request replayed
+    /// within the signature's five minutes, F14) is dropped.
     pub(crate) fn push(&self, event: &SlackPushEventCallback) {
+        if !self.first("event", event.event_id.as_ref()) {
+            return;
+        }
         match &event.event {
             SlackEventCallbackBody::Message(m) => self.queue(self.message(m)),
             SlackEventCallbackBody::AppMention(m) => self.queue(self.mention(m)),
@@ -256,14 +260,20 @@ impl Shared {
         }
     }
 
+    /// A click, once per trigger id (a replayed request is dropped).
     pub(crate) fn interaction(&self, event: &SlackInteractionEvent) {
-        if let SlackInteractionEvent::BlockActions(b) = event {
+        if let SlackInteractionEvent::BlockActions(b) = event
+            && self.first("trigger", b.trigger_id.as_ref())
+        {
             self.queue(self.click(b));
         }
     }
 
+    /// A slash command, once per trigger id (a replayed request is dropped).
     pub(crate) fn slash(&self, event: &SlackCommandEvent) {
-        self.queue(Some(self.command(event)));
+        if self.first("trigger", event.trigger_id.as_ref()) {
+            self.queue(Some(self.command(event)));
+        }
     }
 }
 
