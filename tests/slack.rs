@@ -148,10 +148,11 @@ impl Harness {
         drop(self.outbox);
         self.stop.cancel();
         self.adapter.await.unwrap().unwrap();
-        // Nothing the adapter sent carries a secret, and every call used the bot token.
+        // Nothing the adapter sent carries a secret, and every call used the bot
+        // token (a response URL takes none: it is its own credential).
         for call in self.slack.calls() {
             assert_no_secret(&call.body.to_string());
-            if call.method != "apps.connections.open" {
+            if call.method != "apps.connections.open" && call.method != "respond" {
                 assert_eq!(call.token.as_deref(), Some(SECRETS[0]), "{}", call.method);
             }
         }
@@ -161,6 +162,28 @@ impl Harness {
 
 fn text_of(call: &Call) -> String {
     call.body["text"].as_str().unwrap_or_default().to_string()
+}
+
+/// F1: `/dockhand` works in a channel the bot was never invited to, but
+/// chat.postMessage there answers not_in_channel. The answer then goes to the
+/// person through the command's response_url, saying how to invite the bot,
+/// instead of being lost.
+#[tokio::test]
+async fn a_slash_command_where_the_bot_is_not_a_member_is_answered_through_its_response_url() {
+    let h = Harness::start("").await.connected(1).await;
+    let s = &h.slack;
+    s.absent_from("C0NOTIN");
+    s.slash("C0NOTIN", BOB, "ping");
+    let answer = s
+        .until(10, "the answer on the response URL", |s| {
+            s.calls_of("respond").into_iter().next()
+        })
+        .await;
+    let text = text_of(&answer);
+    assert!(text.starts_with("pong\n"), "{text}");
+    assert!(text.contains("`/invite @dockhand`"), "{text}");
+    assert_eq!(s.calls_of("chat.postMessage (not_in_channel)").len(), 1);
+    h.stop().await;
 }
 
 #[tokio::test]

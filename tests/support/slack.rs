@@ -60,6 +60,8 @@ struct Inner {
     failing: HashMap<String, String>,
     ts: u64,
     names: HashMap<String, String>,
+    /// Channels the bot is not a member of: posts there answer not_in_channel.
+    absent: std::collections::HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -83,6 +85,7 @@ impl FakeSlack {
         let router = Router::new()
             .route("/api/{method}", any(api))
             .route("/link", any(link))
+            .route("/respond", any(respond))
             .with_state(slack.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         slack
@@ -95,6 +98,12 @@ impl FakeSlack {
             .unwrap()
             .names
             .insert(user.into(), name.into());
+    }
+
+    /// The bot is not a member of `channel`, as when someone uses `/dockhand`
+    /// in a channel nobody invited it to.
+    pub fn absent_from(&self, channel: &str) {
+        self.inner.lock().unwrap().absent.insert(channel.into());
     }
 
     /// The next `n` calls of `method` are rate limited (429, Retry-After: 1).
@@ -363,6 +372,19 @@ fn ok(model: impl serde::Serialize) -> Response {
     axum::Json(v).into_response()
 }
 
+/// A slash command's `response_url`: what is posted there is recorded as the
+/// call `respond`.
+async fn respond(State(slack): State<FakeSlack>, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    slack.record(Call {
+        method: "respond".into(),
+        token: None,
+        body,
+        ts: None,
+    });
+    axum::Json(json!({"ok": true})).into_response()
+}
+
 async fn api(
     State(slack): State<FakeSlack>,
     Path(method): Path<String>,
@@ -407,6 +429,18 @@ async fn api(
             ts: None,
         });
         return axum::Json(json!({"ok": false, "error": code})).into_response();
+    }
+    let absent = body["channel"]
+        .as_str()
+        .is_some_and(|c| slack.inner.lock().unwrap().absent.contains(c));
+    if method == "chat.postMessage" && absent {
+        slack.record(Call {
+            method: format!("{method} (not_in_channel)"),
+            token,
+            body,
+            ts: None,
+        });
+        return axum::Json(json!({"ok": false, "error": "not_in_channel"})).into_response();
     }
     let mut posted = None;
     let response = match method.as_str() {

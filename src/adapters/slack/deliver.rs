@@ -53,14 +53,45 @@ pub struct Deliverer {
     client: Arc<Client>,
     token: SlackApiToken,
     out: Outgoing<Posted>,
+    answer_urls: super::AnswerUrls,
 }
 
 impl Deliverer {
-    pub fn new(client: Arc<Client>, token: SlackApiToken) -> Deliverer {
+    pub(crate) fn new(
+        client: Arc<Client>,
+        token: SlackApiToken,
+        answer_urls: super::AnswerUrls,
+    ) -> Deliverer {
         Deliverer {
             client,
             token,
             out: Outgoing::default(),
+            answer_urls,
+        }
+    }
+
+    /// A reply Slack would not post in a channel the bot is not in: said to
+    /// whoever used `/dockhand` there, through the command's response URL, with
+    /// what to do. True when it was.
+    async fn answer_instead(&self, origin: &Origin, reply: &Reply, error: &str) -> bool {
+        let not_member = ["not_in_channel", "channel_not_found"]
+            .iter()
+            .any(|code| error.contains(code));
+        let Some(url) = self.answer_urls.get(&origin.channel).filter(|_| not_member) else {
+            return false;
+        };
+        let text = format!(
+            "{}\n_(dockhand is not a member of this channel, so only you see this and what follows is not posted here: `/invite @dockhand` to follow along in the channel.)_",
+            reply.text
+        );
+        let req =
+            SlackApiPostWebhookMessageRequest::new(SlackMessageContent::new().with_text(text));
+        match self.client.respond_to_event(&url, &req).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(channel = %origin.channel, error = %e, "slack: the response URL refused the answer too");
+                false
+            }
         }
     }
 
@@ -87,11 +118,15 @@ impl Deliverer {
                     );
                 }
             }
-            Err(e) => tracing::warn!(
-                channel = %origin.channel,
-                error = %e,
-                "slack: chat.postMessage failed; the reply is lost (is the bot a member of the channel?)"
-            ),
+            Err(e) => {
+                if !self.answer_instead(origin, &reply, &e.to_string()).await {
+                    tracing::warn!(
+                        channel = %origin.channel,
+                        error = %e,
+                        "slack: chat.postMessage failed; the reply is lost (is the bot a member of the channel?)"
+                    );
+                }
+            }
         }
     }
 

@@ -90,6 +90,36 @@ pub(crate) struct Shared {
     health: Health,
     /// Messages already taken, by channel and timestamp (F2).
     seen: std::sync::Mutex<Recent>,
+    /// The latest slash command's response URL per channel, for the deliverer.
+    answer_urls: AnswerUrls,
+}
+
+/// Where a channel's latest `/dockhand` can still be answered when the bot may
+/// not post there (it is not a member): Slack's `response_url`, valid for 30
+/// minutes. Without it, a slash command from such a channel would run and its
+/// every reply be lost (F1).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AnswerUrls(
+    Arc<std::sync::Mutex<HashMap<String, (SlackResponseUrl, tokio::time::Instant)>>>,
+);
+
+impl AnswerUrls {
+    /// How long Slack accepts answers on a response URL.
+    const VALID: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+    fn remember(&self, channel: &str, url: SlackResponseUrl) {
+        let mut urls = self.0.lock().expect("answer urls lock");
+        let now = tokio::time::Instant::now();
+        urls.retain(|_, (_, at)| now.duration_since(*at) < Self::VALID);
+        urls.insert(channel.to_string(), (url, now));
+    }
+
+    pub(crate) fn get(&self, channel: &str) -> Option<SlackResponseUrl> {
+        let urls = self.0.lock().expect("answer urls lock");
+        urls.get(channel)
+            .filter(|(_, at)| at.elapsed() < Self::VALID)
+            .map(|(url, _)| url.clone())
+    }
 }
 
 /// The last `Recent::MAX` messages taken, by channel and timestamp. Slack delivers
@@ -272,6 +302,8 @@ impl Shared {
     /// A slash command, once per trigger id (a replayed request is dropped).
     pub(crate) fn slash(&self, event: &SlackCommandEvent) {
         if self.first("trigger", event.trigger_id.as_ref()) {
+            self.answer_urls
+                .remember(event.channel_id.as_ref(), event.response_url.clone());
             self.queue(Some(self.command(event)));
         }
     }
@@ -326,6 +358,7 @@ pub async fn run(config: &config::Slack, wiring: Wiring) -> Result<(), SlackErro
     tracing::info!(user = %me.user_id, team = %me.team, "slack: signed in");
 
     let (inbox_tx, inbox_rx) = crate::adapters::Inbox::new("slack");
+    let answer_urls = AnswerUrls::default();
     let shared = Arc::new(Shared {
         bot_user: me.user_id.to_string(),
         bot_id: me.bot_id.as_ref().map(|b| b.to_string()),
@@ -333,10 +366,11 @@ pub async fn run(config: &config::Slack, wiring: Wiring) -> Result<(), SlackErro
         inbox: inbox_tx,
         health: health.clone(),
         seen: Default::default(),
+        answer_urls: answer_urls.clone(),
     });
     let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
     let deliverer = tokio::spawn(crate::adapters::edits::deliver(
-        Deliverer::new(Arc::clone(&client), token.clone()),
+        Deliverer::new(Arc::clone(&client), token.clone(), answer_urls),
         replies,
         direct_rx,
     ));
