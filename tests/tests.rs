@@ -19,6 +19,8 @@ mod dispatch;
 mod fuzz;
 /// What a person sees, per platform, against files under tests/golden/.
 mod golden;
+/// What an attacker would send, through `dockhand shell` as a process.
+mod hostile;
 /// The authorisation matrix and confirmations, before any AWS call.
 mod policy;
 /// `dockhand shell` as a process, and its drawing.

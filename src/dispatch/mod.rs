@@ -411,10 +411,14 @@ impl<O: Ops> Dispatcher<O> {
     }
 
     /// A person, then their channel, may send so many commands: over either
-    /// limit, one "slow down" per window, then silence (F10).
+    /// limit, one "slow down" per window, then silence (F10). The shell is one
+    /// person at their own terminal, piping what they choose: not limited.
     fn over_limits(&self, inbound: &Inbound<'_>) -> Option<Handled> {
         use limits::Admit;
         let origin = inbound.origin;
+        if origin.platform == crate::message::Platform::Shell {
+            return None;
+        }
         let person = inbound.author.identity(origin.platform);
         let (admit, whose) = match self.inner.people.take(&person) {
             Admit::Go => (
