@@ -30,6 +30,7 @@ fn dispatch(c: &mut Criterion) {
         direct: false,
     };
     let author = Author {
+        external: false,
         id: "alice".into(),
         name: "alice".into(),
     };

@@ -61,6 +61,7 @@ async fn main() {
         direct: false,
     };
     let person = |id: &str| Author {
+        external: false,
         id: id.into(),
         name: id.to_lowercase().into(),
     };

@@ -215,6 +215,7 @@ pub fn run(n: u64, seed: u64) -> Stats {
         direct: false,
     };
     let author = Author {
+        external: false,
         id: "UFUZZ".into(),
         name: "fuzz".into(),
     };

@@ -84,6 +84,8 @@ struct RawLimits {
 struct RawAccess {
     #[serde(default)]
     direct_messages: bool,
+    #[serde(default)]
+    external_users: bool,
     confirm_minutes: Option<u64>,
     audit_channel: Option<String>,
 }
@@ -444,6 +446,9 @@ pub struct Access {
     pub rules: Vec<Rule>,
     /// Whether a rule can allow a mutation asked in a direct message at all.
     pub direct_messages: bool,
+    /// Whether a rule can allow a mutation asked by someone from another
+    /// organisation (Slack Connect) at all.
+    pub external_users: bool,
     /// How long a confirmation code stays valid.
     pub confirm_ttl: Duration,
     /// Where audit events are also posted (`slack:C0AUDIT`), besides the log.
@@ -1240,6 +1245,7 @@ fn parse_access(
         channels,
         rules,
         direct_messages: raw.access.direct_messages,
+        external_users: raw.access.external_users,
         confirm_ttl,
     }
 }

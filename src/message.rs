@@ -59,6 +59,10 @@ pub struct Origin {
 pub struct Author {
     pub id: Arc<str>,
     pub name: Arc<str>,
+    /// From another organisation than the installed one (Slack Connect): they
+    /// may read what the channel may, but change nothing unless
+    /// `[access] external_users` allows it.
+    pub external: bool,
 }
 
 impl Author {

@@ -71,6 +71,7 @@ impl Bot {
             direct: false,
         };
         let author = Author {
+            external: false,
             id: "U1".into(),
             name: "alice".into(),
         };

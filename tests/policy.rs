@@ -99,6 +99,7 @@ fn origin(channel: &str) -> Origin {
 
 fn author(id: &str) -> Author {
     Author {
+        external: false,
         id: id.into(),
         name: id.to_lowercase().into(),
     }

@@ -64,6 +64,12 @@ deployers = ["slack:U0ALICE", "slack:U0BOB"]
 name = "deployers"
 verbs = ["deploy", "rollback", "scale", "cancel", "lock", "unlock"]
 roles = ["deployers"]
+
+# Anyone may lock staging: the rule names no role.
+[[rules]]
+name = "anyone-locks-staging"
+verbs = ["lock"]
+environments = ["staging"]
 "#;
 
 struct Harness {
@@ -232,6 +238,35 @@ async fn messages_mentions_slash_commands_and_dms_are_answered_once_each() {
         5,
         "{:#?}",
         posts.iter().map(text_of).collect::<Vec<_>>()
+    );
+    h.stop().await;
+}
+
+/// F3: a bot user's mention is not a command while `allow_bots = false`
+/// (Slack's app_mention does not say it came from a bot; users.info does).
+/// F1: someone of another organisation in a shared channel (Slack Connect) may
+/// read what the channel may, and changes nothing, even where a rule that names
+/// no role would let anyone.
+#[tokio::test]
+async fn bots_mentions_are_ignored_and_other_organisations_change_nothing() {
+    let h = Harness::start("").await.connected(1).await;
+    h.world.worker(1).await;
+    let s = &h.slack;
+    s.is_bot("U0SOMEBOT");
+    s.mention(OPS, "U0SOMEBOT", "version");
+    s.in_team("U0PARTNER", "T0PARTNER");
+    s.mention(OPS, "U0PARTNER", "ping");
+    s.mention(OPS, "U0PARTNER", "lock worker mine now");
+    let refused = h
+        .post("Changes are made by people of this workspace only")
+        .await;
+    assert_eq!(refused.body["channel"], OPS);
+    // The ping was answered; the bot's `version` got nothing.
+    let posts: Vec<String> = s.calls_of("chat.postMessage").iter().map(text_of).collect();
+    assert!(posts.iter().any(|p| p == "pong"), "{posts:?}");
+    assert!(
+        !posts.iter().any(|p| p.starts_with("dockhand ")),
+        "{posts:?}"
     );
     h.stop().await;
 }

@@ -136,6 +136,7 @@ fn read_loop<O: Ops>(
         direct: false,
     };
     let author = Author {
+        external: false,
         id: speaker.user.as_str().into(),
         name: speaker.user.as_str().into(),
     };

@@ -146,6 +146,14 @@ impl Policy {
                 "Changes are not made from direct messages here; ask in the app's channel.".into(),
             );
         }
+        // A shared channel (Slack Connect) holds people from other companies,
+        // whose ids are as valid as ours: a rule without roles would let them
+        // change things (F1).
+        if request.author.external && !self.access.external_users {
+            return Decision::Deny(
+                "Changes are made by people of this workspace only; ask one of them.".into(),
+            );
+        }
         let mut misses = Vec::new();
         for rule in &self.access.rules {
             match self.check(rule, request) {

@@ -554,6 +554,7 @@ impl Bot {
             direct: false,
         };
         let author = Author {
+            external: false,
             id: user.into(),
             name: user.into(),
         };

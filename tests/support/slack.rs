@@ -62,6 +62,10 @@ struct Inner {
     names: HashMap<String, String>,
     /// Channels the bot is not a member of: posts there answer not_in_channel.
     absent: std::collections::HashSet<String>,
+    /// Users of another team (Slack Connect), by id -> their team.
+    teams: HashMap<String, String>,
+    /// Users that are bots (users.info says `is_bot`).
+    bots: std::collections::HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -98,6 +102,20 @@ impl FakeSlack {
             .unwrap()
             .names
             .insert(user.into(), name.into());
+    }
+
+    /// `user` belongs to another organisation's team (a Slack Connect channel).
+    pub fn in_team(&self, user: &str, team: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .teams
+            .insert(user.into(), team.into());
+    }
+
+    /// `user` is a bot user (its messages and mentions come like a person's).
+    pub fn is_bot(&self, user: &str) {
+        self.inner.lock().unwrap().bots.insert(user.into());
     }
 
     /// The bot is not a member of `channel`, as when someone uses `/dockhand`
@@ -459,12 +477,24 @@ async fn api(
         }
         "users.info" => {
             let user = body["user"].as_str().unwrap_or_default().to_string();
-            let name = slack.inner.lock().unwrap().names.get(&user).cloned();
+            let (name, team, bot) = {
+                let inner = slack.inner.lock().unwrap();
+                (
+                    inner.names.get(&user).cloned(),
+                    inner
+                        .teams
+                        .get(&user)
+                        .cloned()
+                        .unwrap_or_else(|| TEAM.into()),
+                    inner.bots.contains(&user),
+                )
+            };
             let profile =
                 SlackUserProfile::new().with_display_name(name.clone().unwrap_or_default());
             ok(SlackApiUsersInfoResponse::new(
-                SlackUser::new(user.clone().into(), SlackUserFlags::new())
+                SlackUser::new(user.clone().into(), SlackUserFlags::new().with_is_bot(bot))
                     .with_name(user)
+                    .with_team_id(team.into())
                     .with_profile(profile),
             ))
         }

@@ -217,6 +217,7 @@ impl Shared {
         Some(Incoming::Message {
             origin: origin(ctx, msg.guild_id, msg.channel_id.get()),
             author: Author {
+                external: false,
                 id: msg.author.id.to_string().into(),
                 name: name_of(&msg.author, nick),
             },
@@ -291,6 +292,7 @@ impl Shared {
         if focused.name == "app" {
             let origin = origin(ctx, cmd.guild_id, cmd.channel_id.get());
             let author = Author {
+                external: false,
                 id: cmd.user.id.to_string().into(),
                 name: cmd.user.name.as_str().into(),
             };
@@ -514,6 +516,7 @@ impl EventHandler for Events {
                 shared.queue(Some(Incoming::Slash {
                     origin: origin(&ctx, cmd.guild_id, cmd.channel_id.get()),
                     author: Author {
+                        external: false,
                         id: cmd.user.id.to_string().into(),
                         name: name_of(&cmd.user, nick),
                     },
@@ -536,6 +539,7 @@ impl EventHandler for Events {
                 shared.queue(Some(Incoming::Click {
                     origin: origin(&ctx, click.guild_id, click.channel_id.get()),
                     author: Author {
+                        external: false,
                         id: click.user.id.to_string().into(),
                         name: name_of(&click.user, nick),
                     },

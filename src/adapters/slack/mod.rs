@@ -374,14 +374,17 @@ pub async fn run(config: &config::Slack, wiring: Wiring) -> Result<(), SlackErro
         replies,
         direct_rx,
     ));
-    let worker = tokio::spawn(work(
-        inbox_rx,
+    let worker = Worker {
         handler,
-        Arc::clone(&client),
-        token,
-        outbox,
-        direct_tx,
-    ));
+        names: Names {
+            client: Arc::clone(&client),
+            token,
+            team: me.team_id.to_string(),
+            known: HashMap::new(),
+        },
+        allow_bots: config.allow_bots,
+    };
+    let worker = tokio::spawn(work(inbox_rx, worker, outbox, direct_tx));
 
     let listened = match &config.mode {
         SlackMode::Socket => socket_mode(config, &client, Arc::clone(&shared), &shutdown).await,
@@ -513,57 +516,84 @@ fn on_error(
     HttpStatusCode::OK
 }
 
-/// Display names by user id, so "asked by @alice" reads as a name; the identity
-/// used for rules and audit stays the id.
+/// What `users.info` says about someone who addressed the bot.
+#[derive(Debug, Clone)]
+struct Person {
+    /// A display name, so "asked by @alice" reads as a name; the identity used
+    /// for rules and audit stays the id.
+    name: Arc<str>,
+    /// A bot user: `allow_bots = false` holds for its mentions too (F3), which
+    /// Slack's app_mention event does not mark.
+    bot: bool,
+    /// From another team than the installed one (Slack Connect, F1).
+    external: bool,
+}
+
+/// People by user id, looked up once.
 struct Names {
     client: Arc<Client>,
     token: SlackApiToken,
-    known: HashMap<String, Arc<str>>,
+    /// The installed team (auth.test).
+    team: String,
+    known: HashMap<String, Person>,
 }
 
 impl Names {
-    async fn of(&mut self, user: &str) -> Arc<str> {
-        if let Some(n) = self.known.get(user) {
-            return Arc::clone(n);
+    async fn of(&mut self, user: &str) -> Person {
+        if let Some(p) = self.known.get(user) {
+            return p.clone();
         }
         let req = SlackApiUsersInfoRequest::new(SlackUserId(user.to_string()));
-        let name: Arc<str> = match self.client.open_session(&self.token).users_info(&req).await {
+        let person = match self.client.open_session(&self.token).users_info(&req).await {
             Ok(res) => {
                 let u = res.user;
                 let profile = u.profile.as_ref();
-                profile
-                    .and_then(|p| p.display_name.clone().filter(|n| !n.is_empty()))
-                    .or_else(|| u.name.clone())
-                    .or_else(|| profile.and_then(|p| p.real_name.clone()))
-                    .unwrap_or_else(|| user.to_string())
-                    .into()
+                Person {
+                    name: profile
+                        .and_then(|p| p.display_name.clone().filter(|n| !n.is_empty()))
+                        .or_else(|| u.name.clone())
+                        .or_else(|| profile.and_then(|p| p.real_name.clone()))
+                        .unwrap_or_else(|| user.to_string())
+                        .into(),
+                    bot: u.flags.is_bot == Some(true),
+                    external: u.team_id.as_ref().is_some_and(|t| t.as_ref() != self.team),
+                }
             }
             Err(e) => {
                 tracing::debug!(user, error = %e, "slack: users.info failed; the id stands in");
-                user.into()
+                Person {
+                    name: user.into(),
+                    bot: false,
+                    external: false,
+                }
             }
         };
         if self.known.len() > 10_000 {
             self.known.clear();
         }
-        self.known.insert(user.to_string(), Arc::clone(&name));
-        name
+        self.known.insert(user.to_string(), person.clone());
+        person
     }
+}
+
+/// What the worker needs besides its queues.
+struct Worker {
+    handler: Arc<dyn Handle>,
+    names: Names,
+    allow_bots: bool,
 }
 
 async fn work(
     mut inbox: mpsc::Receiver<Incoming>,
-    handler: Arc<dyn Handle>,
-    client: Arc<Client>,
-    token: SlackApiToken,
+    worker: Worker,
     outbox: mpsc::UnboundedSender<Outbound>,
     direct: mpsc::UnboundedSender<Direct>,
 ) {
-    let mut names = Names {
-        client,
-        token,
-        known: HashMap::new(),
-    };
+    let Worker {
+        handler,
+        mut names,
+        allow_bots,
+    } = worker;
     while let Some(incoming) = inbox.recv().await {
         match incoming {
             Incoming::Message {
@@ -580,15 +610,18 @@ async fn work(
                     thread: thread.map(Into::into),
                     direct: dm,
                 };
-                // Chatter is turned away before any name lookup.
-                let name = if !handler.addressed(&text, via) {
-                    user.as_str().into()
-                } else {
-                    names.of(&user).await
-                };
+                // Chatter is turned away before any lookup.
+                if !handler.addressed(&text, via) {
+                    continue;
+                }
+                let person = names.of(&user).await;
+                if person.bot && !allow_bots {
+                    continue;
+                }
                 let author = Author {
+                    external: person.external,
                     id: user.into(),
-                    name,
+                    name: person.name,
                 };
                 crate::adapters::answer(&*handler, origin, &author, via, &text, &outbox);
             }
@@ -601,9 +634,10 @@ async fn work(
                 prompt,
                 command,
             } => {
+                let person = names.of(&user).await;
                 let name: Arc<str> = match name {
                     Some(n) => n.into(),
-                    None => names.of(&user).await,
+                    None => person.name,
                 };
                 let origin = Origin {
                     platform: Platform::Slack,
@@ -612,6 +646,7 @@ async fn work(
                     direct: channel.starts_with('D'),
                 };
                 let author = Author {
+                    external: person.external,
                     id: user.as_str().into(),
                     name: Arc::clone(&name),
                 };
