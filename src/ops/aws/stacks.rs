@@ -71,6 +71,10 @@ pub enum StackError {
 pub struct Declared {
     pub name: String,
     pub has_default: bool,
+    /// `NoEcho: true`: CloudFormation masks it in DescribeStacks, but not where
+    /// a template echoes it (an Output, a resource's error): `stack up` masks its
+    /// value in what it prints.
+    pub no_echo: bool,
 }
 
 /// The template's `Parameters`, read locally (YAML or JSON).
@@ -88,12 +92,44 @@ pub fn declared(template: &str) -> Result<Vec<Declared>, StackError> {
     Ok(params
         .iter()
         .filter_map(|(k, v)| {
+            let no_echo = v.get("NoEcho").is_some_and(|n| {
+                n.as_bool() == Some(true)
+                    || n.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+            });
             Some(Declared {
                 name: k.as_str()?.to_string(),
                 has_default: v.get("Default").is_some(),
+                no_echo,
             })
         })
         .collect())
+}
+
+/// The values given to NoEcho parameters, to mask wherever they show up.
+/// Values shorter than 4 characters are left: masking `1` everywhere would
+/// hide more than it protects.
+fn hidden_values(declared: &[Declared], parameters: &[Parameter]) -> Vec<String> {
+    declared
+        .iter()
+        .filter(|d| d.no_echo)
+        .filter_map(|d| {
+            parameters
+                .iter()
+                .find(|p| p.parameter_key() == Some(d.name.as_str()))
+                .and_then(|p| p.parameter_value())
+        })
+        .filter(|v| v.len() >= 4)
+        .map(str::to_string)
+        .collect()
+}
+
+/// `text` with every NoEcho value given and every credential-shaped word masked.
+fn hide(text: &str, hidden: &[String]) -> String {
+    let mut out = text.to_string();
+    for h in hidden {
+        out = out.replace(h.as_str(), "****");
+    }
+    crate::ops::mask::text(&out)
 }
 
 /// Parses `K=V`.
@@ -242,6 +278,7 @@ impl AwsOps {
         let parameters = self
             .resolve(&clients, req, &declared, existing.as_ref())
             .await?;
+        let hidden = hidden_values(&declared, &parameters);
         let tags: Vec<Tag> = req
             .tags
             .iter()
@@ -289,7 +326,7 @@ impl AwsOps {
             "Updating"
         };
         let _ = progress.send(StackProgress::Line(format!("{verb} stack {}", req.stack)));
-        self.wait_stack(&clients, &req.stack, &token, since, progress)
+        self.wait_stack(&clients, &req.stack, &token, since, &hidden, progress)
             .await?;
         Ok(done)
     }
@@ -387,7 +424,7 @@ impl AwsOps {
             .await
             .map_err(|e| classify("cloudformation:DeleteStack", e))?;
         let _ = progress.send(StackProgress::Line(format!("Deleting stack {name}")));
-        self.wait_stack(&clients, name, &token, since, progress)
+        self.wait_stack(&clients, name, &token, since, &[], progress)
             .await?;
         Ok(StackDone::Deleted)
     }
@@ -399,6 +436,7 @@ impl AwsOps {
         name: &str,
         token: &str,
         since: i64,
+        hidden: &[String],
         progress: &mpsc::UnboundedSender<StackProgress>,
     ) -> Result<(), StackError> {
         let poll = self.watch_config().poll.min(Duration::from_secs(2));
@@ -416,19 +454,16 @@ impl AwsOps {
                     None => e.at >= since,
                 };
                 if ours && seen.insert(e.id.clone()) {
+                    let shown = e.reason.as_deref().map(|r| hide(r, hidden));
                     if e.status.ends_with("_FAILED") && first_failure.is_none() {
                         first_failure = Some(format!(
                             "{} {}: {}",
                             e.resource,
                             e.status,
-                            e.reason.clone().unwrap_or_default()
+                            shown.clone().unwrap_or_default()
                         ));
                     }
-                    let reason = e
-                        .reason
-                        .as_deref()
-                        .map(|r| format!("  {r}"))
-                        .unwrap_or_default();
+                    let reason = shown.map(|r| format!("  {r}")).unwrap_or_default();
                     let _ = progress.send(StackProgress::Line(format!(
                         "{} {:<40} {}{reason}",
                         clock(e.at),
@@ -476,6 +511,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_no_echo_value_is_masked_wherever_stack_up_prints_it() {
+        let declared = declared(
+            "Parameters:\n  DbPassword: {Type: String, NoEcho: true}\n  Owner: {Type: String}\nResources: {}\n",
+        )
+        .unwrap();
+        let p = |k: &str, v: &str| {
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        };
+        let hidden = hidden_values(
+            &declared,
+            &[p("DbPassword", "hunter2-x"), p("Owner", "payments")],
+        );
+        assert_eq!(hidden, ["hunter2-x"]);
+        assert_eq!(
+            hide("Invalid password hunter2-x for user payments", &hidden),
+            "Invalid password **** for user payments"
+        );
+    }
+
+    #[test]
     fn template_parameters_are_read_locally() {
         let t = "Parameters:\n  Version:\n    Type: String\n  Count:\n    Type: Number\n    Default: 2\nResources:\n  X:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: !Ref Version\n";
         let d = declared(t).unwrap();
@@ -484,11 +542,13 @@ mod tests {
             [
                 Declared {
                     name: "Version".into(),
-                    has_default: false
+                    has_default: false,
+                    no_echo: false,
                 },
                 Declared {
                     name: "Count".into(),
-                    has_default: true
+                    has_default: true,
+                    no_echo: false,
                 }
             ]
         );
