@@ -249,7 +249,9 @@ pub fn run(n: u64, seed: u64) -> Stats {
     stats
 }
 
-fn check(input: &str, reply: &str) {
+/// The properties every reply to hostile input keeps (also used by
+/// `tests/hostile.rs` on the shell's output).
+pub fn check(input: &str, reply: &str) {
     assert!(
         reply.len() <= 4000,
         "reply of {} bytes to {input:?}",

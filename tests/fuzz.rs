@@ -2,7 +2,7 @@
 //! the long runs (10M+ inputs) are `cargo run --release --example fuzz -- 10000000`.
 
 #[path = "../examples/fuzz.rs"]
-mod harness;
+pub mod harness;
 
 #[tokio::test]
 async fn hostile_input_never_panics_and_replies_stay_clean() {

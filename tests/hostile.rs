@@ -61,24 +61,14 @@ fn shell(input: &[u8]) -> (String, String, i32) {
 /// What no reply may carry: a ping of many, a raw mention, markup that breaks
 /// out, an invisible character, a sign of an AWS call, a secret.
 fn assert_clean(out: &str) {
-    for bad in [
-        "<!here>",
-        "<!channel>",
-        "<!everyone>",
-        "@everyone",
-        "@here",
-        "<@&",
-        "<@U",
-        "](http",
-        "AWS",
-        "panicked",
-    ] {
+    // The fuzzer's properties, line by line (its length bound is per reply)...
+    for line in out.lines() {
+        crate::fuzz::harness::check("(the shell's input)", line);
+    }
+    // ...and what only a whole process could show.
+    for bad in ["<@U", "](http", "AWS", "panicked"] {
         assert!(!out.contains(bad), "{bad:?} in:\n{out}");
     }
-    assert!(
-        !out.chars().any(dockhand::message::invisible),
-        "an invisible character in:\n{out:?}"
-    );
     assert_no_secret(out);
 }
 

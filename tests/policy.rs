@@ -191,10 +191,20 @@ fn authorisation_matrix() {
         ("whoami", "UANY", "slack:DDIRECT", "allow"),
         ("ping", "UANY", "discord:C1", "allow"),
     ];
+    assert_cells(&policy, &config, &catalog, matrix.iter().copied());
+}
+
+/// Decides every (command, user, channel, expected) cell and names the wrong ones.
+fn assert_cells<'a>(
+    policy: &Policy,
+    config: &Config,
+    catalog: &Catalog,
+    cells: impl Iterator<Item = (&'a str, &'a str, &'a str, &'a str)>,
+) {
     let mut wrong = Vec::new();
-    for (text, user, channel, expected) in matrix {
-        let decision = decide(&policy, &config, &catalog, text, user, channel);
-        if kind(&decision) != *expected {
+    for (text, user, channel, expected) in cells {
+        let decision = decide(policy, config, catalog, text, user, channel);
+        if kind(&decision) != expected {
             wrong.push(format!(
                 "{text} by {user} in {channel}: expected {expected}, got {decision:?}"
             ));
@@ -251,18 +261,13 @@ roles = ["deployers"]
         ("UANY", "slack:DDIRECT"),
         ("UDEP", "slack:DDIRECT"),
     ];
-    let mut wrong = Vec::new();
-    for (text, expected) in matrix {
-        for ((user, channel), expected) in places.iter().zip(expected) {
-            let decision = decide(&policy, &config, &catalog, text, user, channel);
-            if kind(&decision) != *expected {
-                wrong.push(format!(
-                    "{text} by {user} in {channel}: expected {expected}, got {decision:?}"
-                ));
-            }
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let cells = matrix.iter().flat_map(|(text, expected)| {
+        places
+            .iter()
+            .zip(expected)
+            .map(move |((user, channel), expected)| (*text, *user, *channel, *expected))
+    });
+    assert_cells(&policy, &config, &catalog, cells);
 }
 
 /// Until a channel is bound, every read is open everywhere, as documented.
