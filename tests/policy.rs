@@ -344,34 +344,54 @@ async fn listings_and_suggestions_show_only_what_the_channel_may_see() {
         "No stacks found."
     );
 
-    assert_eq!(
-        bot.ask("UANY", "slack:CWEB", "!stack hubot").await,
-        "Ask about hubot in slack:CDEPLOY."
-    );
-    assert_eq!(
-        bot.ask("UANY", "slack:CDEPLOY", "!stack dockhand-cluster")
-            .await,
-        "Only the stacks of apps bound to a channel can be read there; ask in slack:CDEPLOY or slack:CWEB."
-    );
+    // Stacks of other apps, and unknown names (which suggest only what the
+    // channel may see): answered before any AWS call.
+    let answers = [
+        (
+            "UANY",
+            "slack:CWEB",
+            "!stack hubot",
+            "Ask about hubot in slack:CDEPLOY.",
+        ),
+        (
+            "UANY",
+            "slack:CDEPLOY",
+            "!stack dockhand-cluster",
+            "Only the stacks of apps bound to a channel can be read there; ask in slack:CDEPLOY or slack:CWEB.",
+        ),
+        (
+            "UANY",
+            "slack:CWEB",
+            "!status hubbot",
+            "Unknown app `hubbot`. Known apps: web.",
+        ),
+        (
+            "UANY",
+            "slack:CDEPLOY",
+            "!status hubbot",
+            "Unknown app `hubbot`. Did you mean `hubot`? `!status` lists apps.",
+        ),
+        (
+            "UANY",
+            "slack:CWEB",
+            "!status wib",
+            "Unknown app `wib`. Did you mean `web`? `!status` lists apps.",
+        ),
+        (
+            "UANY",
+            "slack:DDIRECT",
+            "!status hubot",
+            "A direct message shows only what a rule grants you. Ask about hubot in slack:CDEPLOY.",
+        ),
+    ];
+    for (user, channel, text, want) in answers {
+        assert_eq!(
+            bot.ask(user, channel, text).await,
+            want,
+            "{text} in {channel}"
+        );
+    }
     assert_eq!(bot.asked_aws(), Vec::<String>::new());
-
-    // An unknown app is answered with the names this channel may see only.
-    assert_eq!(
-        bot.ask("UANY", "slack:CWEB", "!status hubbot").await,
-        "Unknown app `hubbot`. Known apps: web."
-    );
-    assert_eq!(
-        bot.ask("UANY", "slack:CDEPLOY", "!status hubbot").await,
-        "Unknown app `hubbot`. Did you mean `hubot`? `!status` lists apps."
-    );
-    assert_eq!(
-        bot.ask("UANY", "slack:CWEB", "!status wib").await,
-        "Unknown app `wib`. Did you mean `web`? `!status` lists apps."
-    );
-    assert_eq!(
-        bot.ask("UANY", "slack:DDIRECT", "!status hubot").await,
-        "A direct message shows only what a rule grants you. Ask about hubot in slack:CDEPLOY."
-    );
 }
 
 #[test]
