@@ -54,6 +54,13 @@ pub struct Origin {
     pub direct: bool,
 }
 
+impl Origin {
+    /// The channel as config, rules, limits and audit name it: `slack:C0DEPLOY`.
+    pub fn identity(&self) -> String {
+        format!("{}:{}", self.platform, self.channel)
+    }
+}
+
 /// Who wrote a message: the platform's stable user id, plus a name to address them by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Author {

@@ -115,7 +115,7 @@ fn log_decision(
     rule: Option<&str>,
 ) -> (String, String) {
     let who = inbound.author.identity(inbound.origin.platform);
-    let channel = format!("{}:{}", inbound.origin.platform, inbound.origin.channel);
+    let channel = inbound.origin.identity();
     tracing::info!(
         target: "dockhand::audit",
         who,

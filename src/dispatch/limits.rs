@@ -37,6 +37,14 @@ struct Bucket {
 }
 
 impl Bucket {
+    fn full(rate: Rate) -> Bucket {
+        Bucket {
+            tokens: rate.burst,
+            at: Instant::now(),
+            warned_until: None,
+        }
+    }
+
     fn refill(&mut self, rate: Rate, now: Instant) {
         let gained = now.duration_since(self.at).as_secs_f64() * rate.per_second;
         self.tokens = (self.tokens + gained).min(rate.burst);
@@ -84,11 +92,9 @@ impl Buckets {
                 b.tokens < rate.burst
             });
         }
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
-            tokens: rate.burst,
-            at: now,
-            warned_until: None,
-        });
+        let bucket = buckets
+            .entry(key.to_string())
+            .or_insert_with(|| Bucket::full(rate));
         bucket.refill(rate, now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
@@ -104,36 +110,32 @@ impl Buckets {
     }
 }
 
-/// The shared budget of AWS reads chat may start: `acquire` waits for a token.
+/// The shared budget of AWS reads chat may start: one bucket, and `acquire`
+/// waits for its token instead of refusing.
 #[derive(Debug)]
 pub struct Budget {
     rate: Rate,
-    state: tokio::sync::Mutex<(f64, Instant)>,
+    bucket: tokio::sync::Mutex<Bucket>,
 }
 
 impl Budget {
     pub fn new(rate: Rate) -> Budget {
         Budget {
             rate,
-            state: tokio::sync::Mutex::new((rate.burst, Instant::now())),
+            bucket: tokio::sync::Mutex::new(Bucket::full(rate)),
         }
     }
 
     /// Waits until a read may start. One waiter at a time holds the lock while
     /// it sleeps, so reads start in arrival order at the budget's pace.
     pub async fn acquire(&self) {
-        let mut state = self.state.lock().await;
-        let now = Instant::now();
-        let gained = now.duration_since(state.1).as_secs_f64() * self.rate.per_second;
-        state.0 = (state.0 + gained).min(self.rate.burst);
-        state.1 = now;
-        if state.0 < 1.0 {
-            let wait = self.rate.refill_time(1.0 - state.0);
-            tokio::time::sleep(wait).await;
-            state.0 = 1.0;
-            state.1 = Instant::now();
+        let mut bucket = self.bucket.lock().await;
+        bucket.refill(self.rate, Instant::now());
+        if bucket.tokens < 1.0 {
+            tokio::time::sleep(self.rate.refill_time(1.0 - bucket.tokens)).await;
+            bucket.refill(self.rate, Instant::now());
         }
-        state.0 -= 1.0;
+        bucket.tokens -= 1.0;
     }
 }
 

@@ -202,10 +202,8 @@ impl<O: Ops> Handle for Dispatcher<O> {
 
     fn apps_seen(&self, origin: &Origin, author: &crate::message::Author) -> Vec<String> {
         self.inner
-            .config
-            .apps
-            .values()
-            .filter(|a| self.inner.policy.sees(origin, author, "status", Some(a)))
+            .policy
+            .visible(origin, author, "status")
             .map(|a| a.name.to_string())
             .collect()
     }
@@ -422,9 +420,7 @@ impl<O: Ops> Dispatcher<O> {
         let person = inbound.author.identity(origin.platform);
         let (admit, whose) = match self.inner.people.take(&person) {
             Admit::Go => (
-                self.inner
-                    .channels
-                    .take(&format!("{}:{}", origin.platform, origin.channel)),
+                self.inner.channels.take(&origin.identity()),
                 "this channel is",
             ),
             other => (other, "you are"),
@@ -465,14 +461,10 @@ impl<O: Ops> Dispatcher<O> {
     fn unknown_app(&self, name: &AppName, inbound: &Inbound<'_>, verb: &str) -> String {
         let origin = inbound.origin;
         let config = &self.inner.config;
-        let names: Vec<&str> = config
-            .apps
-            .values()
-            .filter(|a| {
-                self.inner
-                    .policy
-                    .sees(origin, inbound.author, verb, Some(a))
-            })
+        let names: Vec<&str> = self
+            .inner
+            .policy
+            .visible(origin, inbound.author, verb)
             .map(|a| a.name.as_str())
             .collect();
         let shown = neutralise(name.as_str(), 40);

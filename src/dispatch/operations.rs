@@ -145,7 +145,7 @@ impl<O: Ops> Dispatcher<O> {
         let shutdown = self.inner.shutdown.clone();
         let cmd = self.cmd(&origin);
         let who = target.requester.identity.clone();
-        let channel = format!("{}:{}", origin.platform, origin.channel);
+        let channel = origin.identity();
         // Where the replies go is recorded on the AWS side while the operation runs,
         // so a dockhand restarted mid-watch can resume it (see `recover`). A resumed
         // operation's record exists already.

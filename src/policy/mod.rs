@@ -95,11 +95,6 @@ pub struct Request<'a> {
     pub environment: Option<&'a Environment>,
 }
 
-/// A channel as `[channels]` and rules name it: `slack:C0DEPLOY`.
-fn channel_of(origin: &Origin) -> String {
-    format!("{}:{}", origin.platform, origin.channel)
-}
-
 #[derive(Debug, Default)]
 pub struct Policy {
     access: Access,
@@ -208,6 +203,19 @@ impl Policy {
         self.read_grant(origin, author, verb, app).is_some()
     }
 
+    /// The configured apps this person may read `verb` about here: what
+    /// listings, suggestions and autocomplete offer.
+    pub fn visible<'p>(
+        &'p self,
+        origin: &'p Origin,
+        author: &'p Author,
+        verb: &'p str,
+    ) -> impl Iterator<Item = &'p App> + 'p {
+        self.apps
+            .iter()
+            .filter(move |app| self.sees(origin, author, verb, Some(app)))
+    }
+
     /// What lets a read through: `Some(None)` when nothing is bound yet or the
     /// channel is bound to the app, `Some(Some(rule))` when a rule grants it.
     /// A direct message is no channel: only a rule grants reads there once
@@ -233,7 +241,7 @@ impl Policy {
         if origin.direct {
             return None;
         }
-        let binding = self.access.channels.get(&channel_of(origin))?;
+        let binding = self.access.channels.get(&origin.identity())?;
         let app = app?;
         (binding.apps.contains(&app.name) || binding.environments.contains(&app.environment))
             .then_some(None)
@@ -320,7 +328,7 @@ impl Policy {
             return Err(Miss::Target);
         }
         if !rule.channels.is_empty()
-            && (origin.direct || !rule.channels.contains(&channel_of(origin)))
+            && (origin.direct || !rule.channels.contains(&origin.identity()))
         {
             return Err(Miss::Channel);
         }

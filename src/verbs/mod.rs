@@ -332,6 +332,11 @@ fn sees<C: Ctx>(cx: &C, action: Action, app: Option<&App>) -> bool {
         .sees(cx.origin(), cx.author(), action.name(), app)
 }
 
+/// The configured apps the person asking may read `action` about here.
+fn visible<C: Ctx>(cx: &C, action: Action) -> impl Iterator<Item = &App> {
+    cx.policy().visible(cx.origin(), cx.author(), action.name())
+}
+
 /// An app's environment, owned, for a task.
 fn environment(config: &Config, app: &App) -> Environment {
     config.environment_of(app).clone()

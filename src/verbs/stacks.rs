@@ -35,11 +35,7 @@ impl Verb for Stacks {
         }
         let mut envs: Vec<Environment> = Vec::new();
         let mut names: Vec<String> = Vec::new();
-        for app in config
-            .apps
-            .values()
-            .filter(|a| sees(cx, Action::Stacks, Some(a)))
-        {
+        for app in visible(cx, Action::Stacks) {
             if let crate::config::Target::Stack { stack, .. } = &app.target {
                 names.push(stack.to_string());
                 let env = super::environment(config, app);

@@ -68,11 +68,8 @@ impl Verb for Status {
         }
         // Every app the channel may see (policy allowed the listing because
         // there is at least one), of the environment if one was named.
-        let apps: Vec<(App, Environment)> = config
-            .apps
-            .values()
+        let apps: Vec<(App, Environment)> = visible(cx, Action::Status)
             .filter(|a| environment.as_ref().is_none_or(|e| a.environment == *e))
-            .filter(|a| sees(cx, Action::Status, Some(a)))
             .map(|a| (a.clone(), super::environment(config, a)))
             .collect();
         if let (true, Some(env)) = (apps.is_empty(), &environment) {

@@ -34,10 +34,7 @@ impl Verb for Unlock {
                 .may_break_locks(&request(cx, Action::Unlock, self.facts(cx.config())));
         let target = cx.target();
         let (origin, author) = (cx.origin(), cx.author());
-        let (who, channel) = (
-            author.identity(origin.platform),
-            format!("{}:{}", origin.platform, origin.channel),
-        );
+        let (who, channel) = (author.identity(origin.platform), origin.identity());
         cx.spawn_reply(move |ops| async move {
             let name = &target.app.name;
             Ok(Reply::text(match ops.unlock(&target, may_break).await? {
