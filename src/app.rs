@@ -104,6 +104,10 @@ pub async fn run(config: Config, catalog: Catalog) -> ExitCode {
     for platform in &started {
         dispatcher.recover(*platform, &outbox);
     }
+    // AWS's events: another input beside the adapters, stopped with them.
+    if let Some(url) = &config.notifications.queue {
+        notifications(&dispatcher, url, &outbox, &health, &intake, &adapters);
+    }
     // Health and metrics outlive the adapters: ECS keeps seeing a healthy task
     // while it drains.
     let health_stop = CancellationToken::new();
@@ -175,6 +179,27 @@ pub async fn run(config: Config, catalog: Catalog) -> ExitCode {
     health_stop.cancel();
     let _ = health_server.await;
     code
+}
+
+/// Starts the notifications consumer on `url`, owned by `tasks`, stopped by `stop`.
+pub fn notifications(
+    dispatcher: &Dispatcher<AwsOps>,
+    url: &str,
+    outbox: &crate::message::Outbox,
+    health: &Health,
+    stop: &CancellationToken,
+    tasks: &TaskTracker,
+) {
+    let queue = crate::ops::aws::queue::SqsQueue::new(dispatcher.ops_handle(), url);
+    let notice: Arc<dyn crate::notify::Notice> = Arc::new(dispatcher.clone());
+    tracing::info!(queue = url, "notifications: reading AWS's events");
+    tasks.spawn(crate::notify::consume(
+        queue,
+        notice,
+        outbox.clone(),
+        health.clone(),
+        stop.clone(),
+    ));
 }
 
 /// SIGTERM (ECS stopping the task) or Ctrl-C.

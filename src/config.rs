@@ -16,6 +16,9 @@ use serde::Deserialize;
 use crate::command::value::{AppName, StackName};
 use crate::message::Platform;
 
+mod notifications;
+pub use notifications::{Channel, Class, Notifications, QuietHours, Route, Send};
+
 /// A token or other secret. Printing it with `{:?}` shows `Secret(<redacted>)`;
 /// the only way to the value is `expose`, named so every use stands out.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,6 +63,8 @@ struct RawConfig {
     access: RawAccess,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    notifications: notifications::RawNotifications,
     secret_names: Option<Vec<String>>,
     #[serde(default)]
     roles: BTreeMap<String, Vec<String>>,
@@ -159,6 +164,7 @@ struct RawApp {
     hide_outputs: Option<Vec<String>>,
     show_outputs: Option<Vec<String>>,
     capabilities: Option<Vec<String>>,
+    alarms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -239,6 +245,8 @@ pub struct App {
     pub min: u32,
     pub max: u32,
     pub timeout: Duration,
+    /// CloudWatch alarms whose state changes are this app's notifications.
+    pub alarms: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -421,6 +429,7 @@ pub struct Config {
     pub discord: Discord,
     pub access: Access,
     pub limits: Limits,
+    pub notifications: Notifications,
     /// Parameter, output and environment names whose values are never shown
     /// (case-insensitive substrings).
     pub secret_names: Vec<String>,
@@ -597,6 +606,12 @@ const ENVIRONMENT: &[EnvVar] = &[
         "aws.region",
         "the default AWS region",
         Parse::Text(|r| &mut r.aws.region),
+    ),
+    var(
+        "DOCKHAND_NOTIFICATIONS_QUEUE",
+        "notifications.queue",
+        "the SQS queue AWS's events arrive on (deploy/dockhand.yaml sets it)",
+        Parse::Text(|r| &mut r.notifications.queue),
     ),
     var(
         "SLACK_APP_TOKEN",
@@ -792,6 +807,14 @@ impl Config {
             rules: raw.rules,
         };
         let access = parse_access(sections, &environments, &apps, verbs, &mut p);
+        let declared = Declared {
+            environments: &environments,
+            apps: &apps,
+            roles: &access.roles,
+            verbs,
+        };
+        let notifications =
+            notifications::parse_notifications(raw.notifications, &declared, &mut p);
         p.finish()?;
         Ok(Config {
             prefix,
@@ -815,6 +838,7 @@ impl Config {
             discord,
             access,
             limits,
+            notifications,
             secret_names: secret_names(raw.secret_names),
         })
     }
@@ -974,6 +998,7 @@ fn parse_app(
         timeout: a
             .timeout_minutes
             .map_or(default_timeout, |m| Duration::from_secs(m * 60)),
+        alarms: a.alarms.unwrap_or_default(),
     })
 }
 
@@ -1560,6 +1585,7 @@ mod tests {
             "slack.api_url" => Some(c.slack.api_url.clone()),
             "discord.token" => secret(&c.discord.token),
             "discord.api_url" => c.discord.api_url.clone(),
+            "notifications.queue" => c.notifications.queue.clone(),
             other => panic!("`{other}` has no reader in value_at: add one"),
         }
     }
@@ -1567,14 +1593,21 @@ mod tests {
     #[test]
     fn every_environment_variable_is_applied() {
         for var in environment_variables() {
-            // `7` is valid for every key and no key's default.
-            let value = match var.parse {
-                Parse::Document => "prefix = \"7\"",
-                _ => "7",
+            // `7` is valid for every key but the queue (a URL), and no key's default.
+            let (value, expected) = match (var.parse, var.name) {
+                (Parse::Document, _) => ("prefix = \"7\"", "7"),
+                (_, "DOCKHAND_NOTIFICATIONS_QUEUE") => ("http://7", "http://7"),
+                _ => ("7", "7"),
             };
-            // Discord with a token needs its servers, from the document.
-            let servers =
-                (var.name == "DISCORD_TOKEN").then(|| "[discord]\nguilds = [1]".to_string());
+            // Discord with a token needs its servers, and a queue a channel,
+            // from the document.
+            let servers = match var.name {
+                "DISCORD_TOKEN" => Some("[discord]\nguilds = [1]".to_string()),
+                "DOCKHAND_NOTIFICATIONS_QUEUE" => {
+                    Some("[notifications]\nchannel = \"shell:ops\"".to_string())
+                }
+                _ => None,
+            };
             let env = |k: &str| match k {
                 _ if k == var.name => Some(value.to_string()),
                 "DOCKHAND_CONFIG_TOML" => servers.clone(),
@@ -1584,7 +1617,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}={value}: {e:?}", var.name));
             assert_eq!(
                 value_at(&c, var.key).as_deref(),
-                Some("7"),
+                Some(expected),
                 "{} does not reach `{}`",
                 var.name,
                 var.key

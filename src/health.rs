@@ -33,7 +33,15 @@ use crate::metrics::metrics;
 /// `/readyz` reads it, and each report is mirrored to the
 /// `dockhand_adapter_connected` gauge. Cheap to clone; every clone is the same registry.
 #[derive(Debug, Clone, Default)]
-pub struct Health(Arc<Mutex<BTreeMap<&'static str, bool>>>);
+pub struct Health(Arc<Mutex<Components>>);
+
+#[derive(Debug, Default)]
+struct Components {
+    /// Chat adapters: ready when any is connected.
+    adapters: BTreeMap<&'static str, bool>,
+    /// Event sources: ready only while every one answers.
+    sources: BTreeMap<&'static str, bool>,
+}
 
 impl Health {
     pub fn new() -> Health {
@@ -44,13 +52,38 @@ impl Health {
         self.0
             .lock()
             .expect("health lock")
+            .adapters
             .insert(component, connected);
         metrics().adapter(component, connected);
     }
 
+    /// An event source (the notifications queue) answers or not.
+    pub fn report_source(&self, component: &'static str, ok: bool) {
+        self.0
+            .lock()
+            .expect("health lock")
+            .sources
+            .insert(component, ok);
+        metrics().adapter(component, ok);
+    }
+
     /// Whether any chat adapter is connected.
     pub fn any_connected(&self) -> bool {
-        self.0.lock().expect("health lock").values().any(|c| *c)
+        self.0
+            .lock()
+            .expect("health lock")
+            .adapters
+            .values()
+            .any(|c| *c)
+    }
+
+    /// The first event source that does not answer.
+    pub fn failing_source(&self) -> Option<&'static str> {
+        let c = self.0.lock().expect("health lock");
+        c.sources
+            .iter()
+            .find(|(_, ok)| !**ok)
+            .map(|(name, _)| *name)
     }
 }
 
@@ -97,6 +130,9 @@ impl Ready {
     async fn why_not(&self) -> Option<&'static str> {
         if !self.health.any_connected() {
             return Some("no chat adapter is connected");
+        }
+        if self.health.failing_source().is_some() {
+            return Some("the notifications queue cannot be read");
         }
         if !self.aws().await {
             return Some("AWS does not answer (credentials, region or network)");

@@ -15,6 +15,7 @@
 //! dispatch  the pipeline: handle, confirmations, operations, and the Ctx a verb
 //!           runs against; the one place errors become chat text
 //! adapters  shell, Slack, Discord, and the outbound Router           <-> the platforms
+//! notify    AWS's events from an SQS queue, beside the adapters   -> Handle::notice
 //! app       `dockhand run`: owns every task, writes down the stop order
 //! ```
 //!
@@ -33,6 +34,7 @@ pub mod health;
 pub mod logging;
 pub mod message;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod policy;
 pub mod render;

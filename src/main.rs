@@ -37,6 +37,10 @@ enum Cmd {
         /// Where (a channel id).
         #[arg(long, default_value = "shell")]
         channel: String,
+        /// After end of input, keep showing notifications this many seconds
+        /// (with `[notifications] queue` set).
+        #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+        linger: f64,
     },
     /// Validate the catalogue and the config, then exit: 0 when both are sound.
     Check,
@@ -305,7 +309,11 @@ fn main() -> ExitCode {
                 .expect("tokio runtime");
             runtime.block_on(dockhand::app::run(config, catalog))
         }
-        Cmd::Shell { user, channel } => {
+        Cmd::Shell {
+            user,
+            channel,
+            linger,
+        } => {
             dockhand::logging::init("warn");
             let Some((config, catalog)) = load(&cli) else {
                 return ExitCode::from(2);
@@ -319,9 +327,29 @@ fn main() -> ExitCode {
                 user: user.clone(),
                 channel: channel.clone(),
             };
+            let linger = std::time::Duration::from_secs_f64(linger.max(0.0));
             let result = runtime.block_on(async move {
                 let ops = dockhand::ops::aws::AwsOps::new(&config);
-                shell::run(Dispatcher::new(config, catalog, ops), speaker).await
+                let queue = config.notifications.queue.clone();
+                let dispatcher = Dispatcher::new(config, catalog, ops);
+                // Notifications routed to `shell:<channel>` show here (the demo).
+                let source = queue.map(|url| {
+                    let d = dispatcher.clone();
+                    let start: shell::Source = Box::new(move |outbox, stop| {
+                        let queue = dockhand::ops::aws::queue::SqsQueue::new(d.ops_handle(), &url);
+                        let notice: std::sync::Arc<dyn dockhand::notify::Notice> =
+                            std::sync::Arc::new(d);
+                        Box::pin(dockhand::notify::consume(
+                            queue,
+                            notice,
+                            outbox,
+                            dockhand::health::Health::new(),
+                            stop,
+                        ))
+                    });
+                    start
+                });
+                shell::run(dispatcher, speaker, source, linger).await
             });
             match result {
                 Ok(()) => ExitCode::SUCCESS,

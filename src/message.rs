@@ -170,7 +170,59 @@ pub struct Reply {
     pub title: Option<String>,
     pub fields: Vec<Field>,
     pub buttons: Vec<Button>,
+    /// Who waits to hear that this reply went out (the event queue deletes a
+    /// message only then). Not part of what a reply says.
+    pub delivered: Delivered,
 }
+
+/// Told once a reply has been handed to its platform: posted, sent as an edit, or
+/// deliberately dropped (a platform that is not running). A reply dropped
+/// without either (dockhand died first) tells nobody, and its waiter sees the
+/// channel close. An edit superseded by a newer one passes its waiters on to it.
+#[derive(Clone, Default)]
+pub struct Delivered(
+    Vec<std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>>,
+);
+
+impl Delivered {
+    /// A waiter, and the receiver it will tell.
+    pub fn waiter() -> (Delivered, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (
+            Delivered(vec![std::sync::Arc::new(std::sync::Mutex::new(Some(tx)))]),
+            rx,
+        )
+    }
+
+    /// Tells every waiter.
+    pub fn done(&mut self) {
+        for w in self.0.drain(..) {
+            if let Some(tx) = w.lock().ok().and_then(|mut w| w.take()) {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    /// Takes over the waiters of a reply this one replaces.
+    pub fn merge(&mut self, other: Delivered) {
+        self.0.extend(other.0);
+    }
+}
+
+impl fmt::Debug for Delivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Delivered({})", self.0.len())
+    }
+}
+
+/// Waiters are not content: two replies that say the same are equal.
+impl PartialEq for Delivered {
+    fn eq(&self, _: &Delivered) -> bool {
+        true
+    }
+}
+
+impl Eq for Delivered {}
 
 impl Reply {
     pub fn text(text: impl Into<String>) -> Reply {
@@ -181,7 +233,14 @@ impl Reply {
             title: None,
             fields: Vec::new(),
             buttons: Vec::new(),
+            delivered: Delivered::default(),
         }
+    }
+
+    /// Tells `delivered` once this reply goes out.
+    pub fn telling(mut self, delivered: Delivered) -> Reply {
+        self.delivered.merge(delivered);
+        self
     }
 
     pub fn with_id(mut self, id: MessageId) -> Reply {

@@ -32,6 +32,7 @@ struct Maps {
     operations: BTreeMap<(String, String), u64>,
     durations: BTreeMap<String, Histogram>,
     adapters: BTreeMap<String, bool>,
+    notifications: BTreeMap<(String, String), u64>,
 }
 
 pub struct Metrics {
@@ -118,6 +119,16 @@ impl Metrics {
         });
     }
 
+    /// An event from the queue: its kind and what came of it (`posted`,
+    /// `dropped`, `retry`, `unreadable`).
+    pub fn notification(&self, kind: &str, outcome: &str) {
+        self.with(|m| {
+            *m.notifications
+                .entry((kind.into(), outcome.into()))
+                .or_default() += 1
+        });
+    }
+
     /// Everything, in Prometheus' text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -168,6 +179,13 @@ impl Metrics {
             "Finished operations by verb and result.",
             ["verb", "result"],
             &m.operations,
+        );
+        counter(
+            &mut out,
+            "dockhand_notifications_total",
+            "Events from the notifications queue by kind and outcome.",
+            ["kind", "outcome"],
+            &m.notifications,
         );
         let name = "dockhand_operation_duration_seconds";
         let _ = writeln!(

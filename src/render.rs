@@ -322,18 +322,37 @@ impl Cmd {
     }
 }
 
+/// How an operation began, for its head message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Began {
+    /// Asked in chat now.
+    Asked,
+    /// Watched again after a restart.
+    Resumed,
+    /// Started outside dockhand; an event told of it.
+    Followed,
+}
+
 /// The head message of an operation, edited once the current version is known
 /// (`current`): "Deploying hubot v2 (now v1) to prod, asked by @alice."; after a
 /// restart (`resumed`), that dockhand watches it again.
-pub fn head(kind: &OperationKind, target: &Target, resumed: bool, current: Option<&str>) -> String {
+pub fn head(kind: &OperationKind, target: &Target, began: Began, current: Option<&str>) -> String {
     let app = &target.app.name;
     let (env, by) = (&target.app.environment, &target.requester.name);
     let now = current.map(|c| format!(" (now {c})")).unwrap_or_default();
-    if resumed {
-        return format!(
-            "Watching `{}` again after a restart of dockhand, asked by {by}.",
-            kind.asked(app)
-        );
+    match (began, kind) {
+        (Began::Resumed, _) => {
+            return format!(
+                "Watching `{}` again after a restart of dockhand, asked by {by}.",
+                kind.asked(app)
+            );
+        }
+        (Began::Followed, OperationKind::Deploy { version }) => {
+            return format!(
+                "{app} {version} is being deployed to {env} by {by}, outside dockhand."
+            );
+        }
+        _ => {}
     }
     match kind {
         OperationKind::Deploy { version } => {

@@ -47,7 +47,10 @@ impl Edits {
     }
 
     /// Holds the newest version of a message; true when it may be sent now.
-    pub fn offer(&mut self, id: MessageId, reply: Reply) -> bool {
+    pub fn offer(&mut self, id: MessageId, mut reply: Reply) -> bool {
+        if let Some(old) = self.waiting.remove(&id) {
+            reply.delivered.merge(old.delivered);
+        }
         self.waiting.insert(id, reply);
         self.due_now(&id)
     }
@@ -74,9 +77,11 @@ impl Edits {
     }
 
     /// Takes a held edit to send, counting it as sent now.
+    /// Its waiters are told now: the deliverer sends it next.
     pub fn take(&mut self, id: MessageId) -> Option<Reply> {
-        let reply = self.waiting.remove(&id)?;
+        let mut reply = self.waiting.remove(&id)?;
         self.last.insert(id, Instant::now());
+        reply.delivered.done();
         Some(reply)
     }
 
@@ -184,7 +189,7 @@ pub async fn deliver<S: Sink>(
                 None => direct_open = false,
             },
             out = outbox.recv(), if outbox_open => match out {
-                Some(out) => match out.reply.placement {
+                Some(mut out) => match out.reply.placement {
                     // Coalesced: sent now if its interval has passed, else held
                     // (a newer edit replaces a held one).
                     Placement::Edit(id) => {
@@ -192,7 +197,11 @@ pub async fn deliver<S: Sink>(
                             sink.edit(id).await;
                         }
                     }
-                    Placement::New | Placement::Thread(_) => sink.post(out).await,
+                    Placement::New | Placement::Thread(_) => {
+                        let mut delivered = std::mem::take(&mut out.reply.delivered);
+                        sink.post(out).await;
+                        delivered.done();
+                    }
                 },
                 None => outbox_open = false,
             },

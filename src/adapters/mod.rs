@@ -166,18 +166,24 @@ impl Router {
     /// Routes until every sender of `outbox` is dropped.
     pub async fn run(self, mut outbox: UnboundedReceiver<Outbound>) {
         let mut unrouted = HashSet::new();
-        while let Some(out) = outbox.recv().await {
+        while let Some(mut out) = outbox.recv().await {
             let platform = out.origin.platform;
             match self.routes.get(&platform) {
                 Some(route) => {
                     let _ = route.send(out);
                 }
-                // Said once: an audit channel on a platform that is not running.
-                None if unrouted.insert(platform) => tracing::warn!(
-                    %platform,
-                    "no {platform} adapter is running; replies to {platform} channels are dropped"
-                ),
-                None => {}
+                None => {
+                    // Said once: an audit or notification channel on a platform
+                    // that is not running. Dropped on purpose, so said delivered:
+                    // an event would otherwise come back until its dead-letter queue.
+                    if unrouted.insert(platform) {
+                        tracing::warn!(
+                            %platform,
+                            "no {platform} adapter is running; replies to {platform} channels are dropped"
+                        );
+                    }
+                    out.reply.delivered.done();
+                }
             }
         }
     }

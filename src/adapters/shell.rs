@@ -16,12 +16,16 @@
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
+use futures::future::BoxFuture;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::adapters::Router;
 use crate::dispatch::{Dispatcher, Handled};
-use crate::message::Outbound;
 use crate::message::{Author, Inbound, Origin, Placement, Platform, Reply, Via};
+use crate::message::{Outbound, Outbox};
 use crate::ops::Ops;
 
 /// Who is speaking and where, set by `--user` and `--channel`.
@@ -81,8 +85,18 @@ struct Screen {
     prompt: Option<String>,
 }
 
-/// Runs the shell until end of input and every spawned operation has reported.
-pub async fn run<O: Ops>(dispatcher: Dispatcher<O>, speaker: Speaker) -> std::io::Result<()> {
+/// An input beside stdin (the notifications queue): started with the shell's
+/// outbox, it runs until the token is cancelled.
+pub type Source = Box<dyn FnOnce(Outbox, CancellationToken) -> BoxFuture<'static, ()> + Send>;
+
+/// Runs the shell until end of input (and `linger` after it, for what `source`
+/// still brings) and every spawned operation has reported.
+pub async fn run<O: Ops>(
+    dispatcher: Dispatcher<O>,
+    speaker: Speaker,
+    source: Option<Source>,
+    linger: Duration,
+) -> std::io::Result<()> {
     let stdout = Arc::new(Mutex::new(Screen {
         out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
         prompt: None,
@@ -94,14 +108,30 @@ pub async fn run<O: Ops>(dispatcher: Dispatcher<O>, speaker: Speaker) -> std::io
     let (tx, routed) = mpsc::unbounded_channel::<Outbound>();
     let routing = tokio::spawn(router.run(routed));
 
+    let stop_source = CancellationToken::new();
+    let source = source.map(|start| tokio::spawn(start(tx.clone(), stop_source.clone())));
     let writer = {
         let stdout = Arc::clone(&stdout);
+        let here = speaker.channel.clone();
         tokio::spawn(async move {
-            while let Some(out) = rx.recv().await {
+            while let Some(mut out) = rx.recv().await {
                 let mut screen = stdout.lock().expect("stdout lock");
                 let Screen { out: w, prompt } = &mut *screen;
-                draw_over(&out.reply, prompt.as_deref(), w)?;
+                // A notification for another shell channel says where it was sent.
+                if *out.origin.channel != *here {
+                    if prompt.is_some() {
+                        w.write_all(ERASE_LINE.as_bytes())?;
+                    }
+                    write!(w, "[{}] ", out.origin.channel)?;
+                    draw(&out.reply, w)?;
+                    if let Some(p) = prompt.as_deref() {
+                        w.write_all(p.as_bytes())?;
+                    }
+                } else {
+                    draw_over(&out.reply, prompt.as_deref(), w)?;
+                }
                 w.flush()?;
+                out.reply.delivered.done();
             }
             Ok::<(), std::io::Error>(())
         })
@@ -112,6 +142,11 @@ pub async fn run<O: Ops>(dispatcher: Dispatcher<O>, speaker: Speaker) -> std::io
         tokio::task::spawn_blocking(move || read_loop(&dispatcher, &speaker, &tx, &stdout))
     };
     reader.await.map_err(std::io::Error::other)??;
+    if let Some(source) = source {
+        tokio::time::sleep(linger).await;
+        stop_source.cancel();
+        let _ = source.await;
+    }
 
     dispatcher.tasks().close();
     dispatcher.tasks().wait().await;

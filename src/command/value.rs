@@ -18,7 +18,7 @@ pub struct ValueError {
 }
 
 impl ValueError {
-    fn new(what: &'static str, input: &str, rule: &'static str) -> Self {
+    pub fn new(what: &'static str, input: &str, rule: &'static str) -> Self {
         ValueError {
             what,
             shown: crate::message::neutralise(input, 40),

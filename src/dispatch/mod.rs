@@ -43,6 +43,7 @@ use crate::verbs::{Command, Ctx};
 mod audit;
 mod confirm;
 pub mod limits;
+mod notices;
 mod operations;
 
 use operations::Start;
@@ -105,6 +106,8 @@ struct Inner<O> {
     reads: limits::Budget,
     /// Denials waiting to be posted to the audit channel as one batch.
     denials: Mutex<Vec<String>>,
+    /// What notifications remember: events seen, bursts, mutes.
+    notices: notices::State,
 }
 
 /// The pipeline. Cheap to clone; every clone shares tasks, holds and ids.
@@ -213,6 +216,7 @@ impl<O: Ops> Dispatcher<O> {
     pub fn new(config: Config, catalog: Catalog, ops: O) -> Dispatcher<O> {
         let addresser = Addresser::new(&config.prefix, &config.bot_name);
         let policy = Policy::new(&config);
+        let notices = notices::State::new(&config);
         let l = config.limits;
         let rate = |burst: u32, per_minute: u32| limits::Rate {
             burst: f64::from(burst),
@@ -237,6 +241,7 @@ impl<O: Ops> Dispatcher<O> {
                     per_second: f64::from(l.aws_reads_per_second),
                 }),
                 denials: Mutex::default(),
+                notices,
             }),
         }
     }
@@ -257,8 +262,9 @@ impl<O: Ops> Dispatcher<O> {
         &self.inner.ops
     }
 
-    /// The AWS side, owned, for a task.
-    fn ops_handle(&self) -> Arc<O> {
+    /// The AWS side, owned, for a task (and for the notifications queue, which
+    /// builds its client from it).
+    pub fn ops_handle(&self) -> Arc<O> {
         Arc::clone(&self.inner.ops)
     }
 
@@ -655,5 +661,21 @@ impl<O: Ops> Ctx for Run<'_, O> {
         } else {
             self.d.abort(code, self.inbound, self.outbox)
         }
+    }
+
+    fn mute(&self, app: &AppName, mute: Option<ops::Mute>) -> Option<ops::Mute> {
+        let notices = &self.d.inner.notices;
+        match mute {
+            Some(m) => {
+                let before = notices.mute_of(app, ops::now());
+                notices.mute(app, m);
+                before
+            }
+            None => notices.unmute(app),
+        }
+    }
+
+    fn mutes(&self) -> Vec<(AppName, ops::Mute)> {
+        self.d.inner.notices.mutes(ops::now())
     }
 }

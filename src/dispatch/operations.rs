@@ -149,8 +149,8 @@ impl<O: Ops> Dispatcher<O> {
         // Where the replies go is recorded on the AWS side while the operation runs,
         // so a dockhand restarted mid-watch can resume it (see `recover`). A resumed
         // operation's record exists already.
-        let record = match start {
-            Start::Asked => Some(Operation {
+        let record = match &start {
+            Start::Asked | Start::Followed(_) => Some(Operation {
                 app: target.app.name.clone(),
                 kind: kind.clone(),
                 requester: target.requester.clone(),
@@ -180,10 +180,18 @@ impl<O: Ops> Dispatcher<O> {
             let recorded_target = target.clone();
             let started = Instant::now();
             let (tx, mut rx) = mpsc::unbounded_channel();
-            let resumed = matches!(start, Start::Resumed);
-            let head = |current: Option<&str>| render::head(&kind, &target, resumed, current);
+            let began = match &start {
+                Start::Asked => render::Began::Asked,
+                Start::Resumed => render::Began::Resumed,
+                Start::Followed(_) => render::Began::Followed,
+            };
+            let head = |current: Option<&str>| render::head(&kind, &target, began, current);
             let mut head_text = head(None);
-            send(Reply::text(head_text.clone()).with_id(id));
+            let delivered = match start {
+                Start::Followed(delivered) => delivered,
+                Start::Asked | Start::Resumed => Default::default(),
+            };
+            send(Reply::text(head_text.clone()).with_id(id).telling(delivered));
             if let Some(record) = &record
                 && let Err(e) = d.inner.ops.record(&recorded_target, record).await
             {
@@ -260,11 +268,13 @@ impl<O: Ops> Dispatcher<O> {
     }
 }
 
-/// How an operation began: asked in chat now, or resumed after a restart (its
-/// record on the AWS side exists already).
+/// How an operation began: asked in chat now, resumed after a restart (its
+/// record on the AWS side exists already), or started outside dockhand and told
+/// of by an event (whose queue message waits for the head to go out).
 pub(super) enum Start {
     Asked,
     Resumed,
+    Followed(crate::message::Delivered),
 }
 
 /// Releases an app's hold when the operation ends, however it ends.

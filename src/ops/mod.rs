@@ -12,7 +12,7 @@ pub mod mask;
 pub mod store;
 pub mod watch;
 
-pub use store::{Lock, Operation, OperationKind, ReplyTo, Store};
+pub use store::{Lock, Mute, Operation, OperationKind, ReplyTo, Store};
 
 use std::future::Future;
 use std::time::Duration;
@@ -160,6 +160,22 @@ pub struct HistoryEntry {
     pub outcome: String,
 }
 
+/// A deployment an event told of, as ECS has it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// ECS's `ecs-svc/…` id.
+    pub id: String,
+    /// Whether it is still in the service's `deployments[]` (else the primary
+    /// stands in: ECS cleans finished ones up).
+    pub present: bool,
+    pub task_definition: String,
+    pub version: Option<String>,
+    /// The IAM principal that registered its revision (a pipeline's role, a person).
+    pub registered_by: Option<String>,
+    /// Set when dockhand itself registered the revision: whom it recorded.
+    pub by_dockhand: Option<String>,
+}
+
 /// Why an AWS operation could not be done, in terms a person can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -232,6 +248,13 @@ pub trait Rollouts: Send + Sync + 'static {
         target: &Target,
         progress: Progress,
     ) -> impl Future<Output = OpsResult<Outcome>> + Send;
+    /// Watches a deployment started outside dockhand to its verdict.
+    fn follow(
+        &self,
+        target: &Target,
+        deployment: &Deployment,
+        progress: Progress,
+    ) -> impl Future<Output = OpsResult<Outcome>> + Send;
     /// Watches a recorded operation to its outcome from wherever it is now.
     fn resume(
         &self,
@@ -264,6 +287,18 @@ pub trait Inspect: Send + Sync + 'static {
         environment: &Environment,
         n: usize,
     ) -> impl Future<Output = OpsResult<Vec<EventLine>>> + Send;
+    /// The deployment of `target` that ECS calls `id`.
+    fn deployment(
+        &self,
+        target: &Target,
+        id: &str,
+    ) -> impl Future<Output = OpsResult<Deployment>> + Send;
+    /// The cluster and service name an app runs as.
+    fn service_name(
+        &self,
+        app: &App,
+        environment: &Environment,
+    ) -> impl Future<Output = OpsResult<(String, String)>> + Send;
     /// The latest revisions: version, who, when, outcome.
     fn history(
         &self,

@@ -96,6 +96,14 @@ impl OperationKind {
     }
 }
 
+/// An app's notifications silenced for a while (`mute`), with who and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mute {
+    pub until: Epoch,
+    pub by: String,
+    pub reason: String,
+}
+
 /// Where an operation's replies go: the conversation it was asked in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyTo {

@@ -34,6 +34,8 @@ pub mod events;
 pub mod help;
 pub mod history;
 pub mod lock;
+pub mod mute;
+pub mod notifications;
 pub mod ping;
 pub mod rollback;
 pub mod scale;
@@ -41,6 +43,7 @@ pub mod stack;
 pub mod stacks;
 pub mod status;
 pub mod unlock;
+pub mod unmute;
 pub mod version;
 pub mod whoami;
 
@@ -146,6 +149,9 @@ verbs! {
     Cancel => "cancel" => cancel::Cancel,
     Lock => "lock" => lock::Lock,
     Unlock => "unlock" => unlock::Unlock,
+    Notifications => "notifications" => notifications::Notifications,
+    Mute => "mute" => mute::Mute,
+    Unmute => "unmute" => unmute::Unmute,
     Confirm => "confirm" => confirm::Confirm,
     Abort => "abort" => abort::Abort,
 }
@@ -308,6 +314,15 @@ pub trait Ctx {
         Fut: Future<Output = Result<Outcome, OpsError>> + Send + 'static;
     /// Confirms (runs) or aborts the command waiting under `code`.
     fn settle(&self, code: &str, confirm: bool) -> Self::Done;
+    /// Mutes an app's notifications (`Some`), or lifts its mute (`None`);
+    /// returns the mute it replaced or lifted.
+    fn mute(
+        &self,
+        app: &crate::command::value::AppName,
+        mute: Option<ops::Mute>,
+    ) -> Option<ops::Mute>;
+    /// The mutes in force.
+    fn mutes(&self) -> Vec<(crate::command::value::AppName, ops::Mute)>;
 }
 
 /// The request policy decided for a command of `action` with these facts, here:

@@ -12,8 +12,9 @@ use tokio::sync::Semaphore;
 use dockhand::command::value::{AppName, StackName, TaskCount, Version};
 use dockhand::config::{App, Environment, OutputRules};
 use dockhand::ops::{
-    AppStatus, Event, EventLine, HistoryEntry, Inspect, Lock, Operation, OpsError, OpsResult,
-    Outcome, Plan, Progress, Rollouts, StackDetail, StackSummary, Store, Target, Verdict,
+    AppStatus, Deployment, Event, EventLine, HistoryEntry, Inspect, Lock, Operation, OpsError,
+    OpsResult, Outcome, Plan, Progress, Rollouts, StackDetail, StackSummary, Store, Target,
+    Verdict,
 };
 
 pub struct FakeOps {
@@ -145,6 +146,11 @@ impl Rollouts for FakeOps {
         self.rollout(t, format!("cancel {}", t.app.name), p).await
     }
 
+    async fn follow(&self, t: &Target, d: &Deployment, p: Progress) -> OpsResult<Outcome> {
+        self.rollout(t, format!("follow {} {}", t.app.name, d.id), p)
+            .await
+    }
+
     async fn resume(&self, t: &Target, op: &Operation, p: Progress) -> OpsResult<Outcome> {
         self.rollout(t, format!("resume {}", op.asked()), p).await
     }
@@ -203,6 +209,22 @@ impl Inspect for FakeOps {
     }
 
     /// A new app: nothing to compare a version with, so no confirmation.
+    async fn deployment(&self, t: &Target, id: &str) -> OpsResult<Deployment> {
+        self.call(format!("deployment {} {id}", t.app.name));
+        Ok(Deployment {
+            id: id.to_string(),
+            present: true,
+            task_definition: format!("{}:2", t.app.name),
+            version: Some("v3".into()),
+            registered_by: Some("arn:aws:iam::123456789012:role/pipeline".into()),
+            by_dockhand: None,
+        })
+    }
+
+    async fn service_name(&self, app: &App, _: &Environment) -> OpsResult<(String, String)> {
+        Ok(("prod".into(), app.name.to_string()))
+    }
+
     async fn history(&self, _: &App, _: &Environment) -> OpsResult<Vec<HistoryEntry>> {
         Ok(Vec::new())
     }

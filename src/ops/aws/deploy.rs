@@ -1571,3 +1571,83 @@ pub async fn resume(
         elapsed: started.elapsed(),
     })
 }
+
+/// The deployment an event named (by its `ecs-svc/…` id), as ECS has it now: the
+/// revision it rolls out, the version on it, and who registered that revision.
+pub async fn deployment(
+    ops: &AwsOps,
+    target: &Target,
+    id: &str,
+) -> OpsResult<crate::ops::Deployment> {
+    let clients = ops.clients(&target.environment).await?;
+    let svc = ops.service_of(&clients, &target.app).await?;
+    let s = ecs::describe(&clients, &svc).await?;
+    let snap = ecs::snap(&s);
+    // Gone from `deployments[]` once ECS cleaned it up: the primary is what it left.
+    let found = snap.deployments.iter().find(|d| d.id == id);
+    let task_definition = found
+        .or_else(|| snap.primary())
+        .map(|d| d.task_definition.clone())
+        .unwrap_or_else(|| snap.task_definition.clone());
+    let (td, tags) = ecs::task_definition(&clients, &task_definition).await?;
+    let attribution = record::attribution_of(&tags);
+    let container = match &target.app.target {
+        config::Target::Service { container, .. } => Some(container.as_str()),
+        config::Target::Stack { .. } => None,
+    };
+    let version = ecs::app_container(&td, container, &svc.service)
+        .and_then(|c| c.image())
+        .and_then(|i| ecs::split_image(i).1)
+        .map(str::to_string)
+        .or_else(|| attribution.as_ref().and_then(|a| a.version.clone()));
+    Ok(crate::ops::Deployment {
+        id: id.to_string(),
+        present: found.is_some(),
+        task_definition,
+        version,
+        registered_by: td.registered_by().map(str::to_string),
+        by_dockhand: attribution.map(|a| a.by_name),
+    })
+}
+
+/// Watches a deployment started outside dockhand to its verdict, judged as a
+/// deploy from chat is (ECS's record first, the legacy rules without one).
+pub async fn follow(
+    ops: &AwsOps,
+    target: &Target,
+    d: &crate::ops::Deployment,
+    progress: Progress,
+) -> OpsResult<Outcome> {
+    let started = Instant::now();
+    let clients = ops.clients(&target.environment).await?;
+    let svc = ops.service_of(&clients, &target.app).await?;
+    let _ = progress.send(Event::Started {
+        current: d.version.clone(),
+    });
+    let verdict = watch_service(
+        ops,
+        &clients,
+        target,
+        &svc,
+        Want::new(&d.task_definition, d.version.as_deref()),
+        None,
+        progress,
+    )
+    .await?;
+    Ok(Outcome {
+        verdict,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The cluster and service an app runs as (read from its stack once for a
+/// stack-managed app).
+pub async fn service_name(
+    ops: &AwsOps,
+    app: &config::App,
+    env: &config::Environment,
+) -> OpsResult<(String, String)> {
+    let clients = ops.clients(env).await?;
+    let svc = ops.service_of(&clients, app).await?;
+    Ok((svc.cluster, svc.service))
+}

@@ -11,6 +11,7 @@ mod cfn;
 mod deploy;
 mod describe;
 mod ecs;
+pub mod queue;
 mod record;
 pub mod stacks;
 
@@ -62,7 +63,7 @@ pub struct AwsOps {
     secrets: Config,
     watch: config::Watch,
     /// The emulator's per-test account (`x-moto-account-id`); never set against AWS.
-    emulator_account: Option<String>,
+    pub(crate) emulator_account: Option<String>,
     base: OnceCell<Result<SdkConfig, String>>,
     clients: tokio::sync::Mutex<HashMap<String, Clients>>,
     /// Stack-managed apps' services, found once from the stack's resources.
@@ -106,7 +107,7 @@ impl AwsOps {
         }
     }
 
-    async fn base(&self) -> OpsResult<&SdkConfig> {
+    pub(crate) async fn base(&self) -> OpsResult<&SdkConfig> {
         let loaded = self
             .base
             .get_or_init(|| async {
@@ -297,7 +298,7 @@ pub fn client_configs(
 /// Counts every AWS call for `/metrics`, by operation and whether it succeeded:
 /// one place sees them all, retries included.
 #[derive(Debug)]
-struct CountCalls;
+pub(crate) struct CountCalls;
 
 impl Intercept for CountCalls {
     fn name(&self) -> &'static str {
@@ -326,7 +327,7 @@ impl Intercept for CountCalls {
 
 /// Sends the emulator's account header, so each test runs in its own account.
 #[derive(Debug)]
-struct EmulatorAccount(String);
+pub(crate) struct EmulatorAccount(pub(crate) String);
 
 impl Intercept for EmulatorAccount {
     fn name(&self) -> &'static str {
@@ -516,6 +517,15 @@ impl Rollouts for AwsOps {
     ) -> OpsResult<Outcome> {
         deploy::resume(self, target, operation, progress).await
     }
+
+    async fn follow(
+        &self,
+        target: &Target,
+        deployment: &super::Deployment,
+        progress: Progress,
+    ) -> OpsResult<Outcome> {
+        deploy::follow(self, target, deployment, progress).await
+    }
 }
 
 impl Inspect for AwsOps {
@@ -547,5 +557,17 @@ impl Inspect for AwsOps {
 
     async fn history(&self, app: &App, environment: &Environment) -> OpsResult<Vec<HistoryEntry>> {
         describe::history(self, app, environment).await
+    }
+
+    async fn deployment(&self, target: &Target, id: &str) -> OpsResult<super::Deployment> {
+        deploy::deployment(self, target, id).await
+    }
+
+    async fn service_name(
+        &self,
+        app: &App,
+        environment: &Environment,
+    ) -> OpsResult<(String, String)> {
+        deploy::service_name(self, app, environment).await
     }
 }
