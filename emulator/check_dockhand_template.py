@@ -19,8 +19,11 @@ chat and the config's SSM parameter, creates deploy/cluster.yaml as stack "clust
 and deploy/dockhand.yaml as stack "dockhand" with the parameters the cluster's
 outputs fill (as `dockhand stack up --parent cluster` does), waits for
 CREATE_COMPLETE, and checks the ECS service, its task definition and the IAM
-policies as created. The full scenario then deploys the bot the way it deploys
-itself (UpdateStack, UsePreviousTemplate, Version=v2).
+policies as created. The full scenario (Notifications on) also checks the events
+queue, its dead-letter queue and the EventBridge rules, sends managed and unmanaged
+events and checks which reach the queue, then deploys the bot the way it deploys
+itself (UpdateStack, UsePreviousTemplate, Version=v2); the other has
+Notifications=false and checks that no queue or rule exists.
 
 Prints one line per check and exits non-zero when any fails.
 """
@@ -278,7 +281,7 @@ class Account:
         self.id = str(random.randint(100_000_000_000, 999_999_999_999))
         session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
         config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
-        for name in ("cloudformation", "ecs", "iam", "secretsmanager", "ssm"):
+        for name in ("cloudformation", "ecs", "iam", "secretsmanager", "ssm", "sqs", "events"):
             client = session.client(name, endpoint_url=url, config=config)
             client.meta.events.register("before-sign", self._header)
             setattr(self, name.replace("cloudformation", "cfn"), client)
@@ -380,9 +383,10 @@ def emulator_scenario(url: str, full: bool) -> str:
     assume_roles = ["arn:aws:iam::111111111111:role/dockhand"]
     if full:
         explicit.update(DiscordSecretArn=discord, ManagedClusterNames="apps,staging", ManagedStackNames="hubot,web",
-                        ManagedTaskFamilies="hubot", AppRoleArns=",".join(app_roles), AssumeRoleArns=",".join(assume_roles))
+                        ManagedTaskFamilies="hubot", AppRoleArns=",".join(app_roles), AssumeRoleArns=",".join(assume_roles),
+                        AlarmNames="api-5xx,db cpu")  # Notifications: its default, true
     else:
-        explicit.update(ManagedPrefix="", SelfManaged="false")
+        explicit.update(ManagedPrefix="", SelfManaged="false", Notifications="false")
     parameters = parent_parameters(template, cluster, explicit)
     filled = sorted(p["ParameterKey"] for p in parameters if p["ParameterKey"] in cluster)
     check(filled == sorted(FROM_CLUSTER), f"filled from the cluster: {filled}")
@@ -390,7 +394,10 @@ def emulator_scenario(url: str, full: bool) -> str:
                        Capabilities=["CAPABILITY_IAM"])
     stack = a.wait_stack("dockhand", "CREATE_COMPLETE")
     out = outputs(stack)
-    check(set(out) == {"ServiceName", "ServiceArn", "TaskRoleArn", "TaskDefinitionArn"}, f"outputs {sorted(out)}")
+    want_outputs = {"ServiceName", "ServiceArn", "TaskRoleArn", "TaskDefinitionArn"}
+    if full:
+        want_outputs |= {"EventsQueueUrl", "EventsQueueArn", "EventsDeadLetterQueueArn"}
+    check(set(out) == want_outputs, f"outputs {sorted(out)}, want {sorted(want_outputs)}")
     res = a.resources("dockhand")
 
     # The service: on the stack's revision, 0/100 %, breaker, the cluster's subnets, its own security group.
@@ -418,9 +425,11 @@ def emulator_scenario(url: str, full: bool) -> str:
     if full:
         want["DISCORD_TOKEN"] = f"{discord}:DISCORD_TOKEN::"
     check(secrets == want, f"secrets {secrets}, want {want}")
-    env = {e["name"]: e["value"] for e in c.get("environment", [])}
-    check(env == {"DOCKHAND_LOG_FORMAT": "json", "DOCKHAND_METRICS_ADDR": "0.0.0.0:9102", "AWS_REGION": "us-east-1"},
-          f"environment {env}")
+    env = {e["name"]: e["value"] for e in c.get("environment", []) if e is not None}
+    want_env = {"DOCKHAND_LOG_FORMAT": "json", "DOCKHAND_METRICS_ADDR": "0.0.0.0:9102", "AWS_REGION": "us-east-1"}
+    if full:
+        want_env["DOCKHAND_NOTIFICATIONS_QUEUE"] = out["EventsQueueUrl"]
+    check(env == want_env, f"environment {env}, want {want_env}")
     check(not any(SECRET_NAME.search(n) for n in env), f"secret-like environment names {list(env)}")
     check(c["image"] == f"{explicit['Image']}:v1", f"image {c['image']}")
     check(c.get("healthCheck", {}).get("command") == ["CMD", "/dockhand", "healthcheck"], f"health check {c.get('healthCheck')}")
@@ -454,7 +463,7 @@ def emulator_scenario(url: str, full: bool) -> str:
         task += kept
         nulls += n
     want_policies = ["AppRolesGrants", "AssumeRolesGrants", "ListedClustersGrants", "ListedFamiliesGrants",
-                     "ListedStacksGrants", "PrefixGrants", "ReadGrants", "SelfGrants"] if full else ["ReadGrants"]
+                     "ListedStacksGrants", "NotificationsGrants", "PrefixGrants", "ReadGrants", "SelfGrants"] if full else ["ReadGrants"]
     check(policies == want_policies, f"task role policies {policies}, want {want_policies}")
     # A role takes ten managed policies unless the account's quota was raised.
     check(len(policies) <= 10, f"{len(policies)} managed policies on the task role")
@@ -507,11 +516,19 @@ def emulator_scenario(url: str, full: bool) -> str:
             check(sids[sid]["Condition"].get("Null") == {"cloudformation:RoleArn": "true"},
                   f"{sid} conditions {sids[sid]['Condition']}")
         check(listify(sids["AssumeEnvironmentRoles"]["Resource"]) == assume_roles, "assume roles")
+        check(sorted(listify(sids["ReceiveEvents"]["Action"])) == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+                                                                 "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+              and sids["ReceiveEvents"]["Resource"] == out["EventsQueueArn"], f"queue grant {sids['ReceiveEvents']}")
+        notifications(a, res, out, stack["StackId"])
     else:
         check(sorted(sids) == ["ListOwnTasks", "ReadOwnService", "ReadOwnStack", "ReadUnscoped"],
               f"with nothing managed the bot may only read, has {sorted(sids)}")
         check(listify(sids["ReadOwnService"]["Resource"])[0] == out["ServiceArn"], f"own service {sids['ReadOwnService']}")
         check(sids["ReadOwnStack"]["Resource"] == stack["StackId"], f"own stack {sids['ReadOwnStack']}")
+        # Notifications=false: no queue, no rule.
+        queues = a.sqs.list_queues().get("QueueUrls", [])
+        rules = [r["Name"] for r in a.events.list_rules()["Rules"]]
+        check(not queues and not rules, f"with Notifications=false: queues {queues}, rules {rules}")
 
     note = ""
     if full:
@@ -529,10 +546,81 @@ def emulator_scenario(url: str, full: bool) -> str:
         (c2,) = a.ecs.describe_task_definition(taskDefinition=updated["TaskDefinitionArn"])["taskDefinition"]["containerDefinitions"]
         check(c2["image"].endswith(":v2"), f"image {c2['image']}")
         check({s["name"] for s in c2["secrets"] if s} == set(want), "secrets kept")
-        note = "; self-deploy to v2 ok"
+        note = "; notifications: queue, dead-letter queue, 3 rules, 16 events matched as meant; self-deploy to v2 ok"
     if nulls:
         note += f"; emulator left {nulls} AWS::NoValue statement(s) as null (AWS drops them)"
     return f"account {a.id}: {len(policies)} task-role policies, {len(task)} statements, the largest {size} characters{note}"
+
+
+def notifications(a: Account, res: dict[str, str], out: dict[str, str], stack_id: str) -> None:
+    """The events queue, its dead-letter queue and the rules as created, and which
+    events reach the queue (the emulator lets a caller send `aws.*` events)."""
+    queue = a.sqs.get_queue_attributes(QueueUrl=out["EventsQueueUrl"], AttributeNames=["All"])["Attributes"]
+    dlq_url = a.sqs.get_queue_url(QueueName="dockhand-events-dlq")["QueueUrl"]
+    dlq = a.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+    check(out["EventsQueueUrl"].endswith("/dockhand-events") and dlq["QueueArn"] == out["EventsDeadLetterQueueArn"],
+          f"queues {out['EventsQueueUrl']} {dlq['QueueArn']}")
+    want = {"SqsManagedSseEnabled": "true", "ReceiveMessageWaitTimeSeconds": "20", "VisibilityTimeout": "60",
+            "MessageRetentionPeriod": "345600"}
+    check({k: queue.get(k) for k in want} == want, f"events queue {queue}")
+    check(json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5},
+          f"redrive {queue['RedrivePolicy']}")
+    check(dlq.get("MessageRetentionPeriod") == "1209600" and dlq.get("SqsManagedSseEnabled") == "true", f"dead-letter queue {dlq}")
+    rules = {logical: a.events.describe_rule(Name=res[logical]) for logical in ("EcsEventsRule", "StackEventsRule", "AlarmEventsRule")}
+    for logical, rule in rules.items():
+        targets = [t["Arn"] for t in a.events.list_targets_by_rule(Rule=rule["Name"])["Targets"]]
+        check(targets == [out["EventsQueueArn"]], f"{logical} targets {targets}")
+        pattern = json.loads(rule["EventPattern"])
+        check(pattern["account"] == [a.id] and pattern["region"] == ["us-east-1"], f"{logical} pattern {pattern}")
+    # moto does not model AWS::SQS::QueuePolicy: tests/templates.rs checks it as written.
+    # Which events arrive: the managed clusters' (apps, apps-*, the listed staging),
+    # stacks' (apps-*, hubot, web, its own) and alarms', not the others.
+    arn = f"arn:aws:%s:us-east-1:{a.id}:%s"
+    def ecs(detail_type: str, cluster: str, **detail: Any) -> dict:
+        resources = [arn % ("ecs", f"service/{cluster}/web")]
+        return {"Source": "aws.ecs", "DetailType": detail_type, "Resources": resources,
+                "Detail": json.dumps({"clusterArn": arn % ("ecs", f"cluster/{cluster}"), **detail})}
+    def stack(name: str) -> dict:
+        sid = stack_id if name == "dockhand" else arn % ("cloudformation", f"stack/{name}/0f0e")
+        return {"Source": "aws.cloudformation", "DetailType": "CloudFormation Stack Status Change", "Resources": [sid],
+                "Detail": json.dumps({"stack-id": sid, "status-details": {"status": "UPDATE_COMPLETE"}})}
+    def alarm(name: str) -> dict:
+        return {"Source": "aws.cloudwatch", "DetailType": "CloudWatch Alarm State Change", "Resources": [],
+                "Detail": json.dumps({"alarmName": name, "state": {"value": "ALARM"}})}
+    sent = {
+        "stopped apps": (ecs("ECS Task State Change", "apps", lastStatus="STOPPED"), True),
+        "running apps": (ecs("ECS Task State Change", "apps", lastStatus="RUNNING"), False),
+        "stopped apps-x": (ecs("ECS Task State Change", "apps-x", lastStatus="STOPPED"), True),
+        "stopped appsync": (ecs("ECS Task State Change", "appsync", lastStatus="STOPPED"), False),
+        "action staging": (ecs("ECS Service Action", "staging", eventName="SERVICE_STEADY_STATE"), True),
+        "action other": (ecs("ECS Service Action", "other", eventName="SERVICE_STEADY_STATE"), False),
+        "hook apps": (ecs("ECS Hook State Change", "apps", eventName="HOOK_AWAITING_ACTION"), True),
+        "deployment staging": (ecs("ECS Deployment State Change", "staging"), True),
+        "deployment mystaging": (ecs("ECS Deployment State Change", "mystaging"), False),
+        "stack apps-hubot": (stack("apps-hubot"), True),
+        "stack web": (stack("web"), True),
+        "stack dockhand": (stack("dockhand"), True),
+        "stack apps": (stack("apps"), False),
+        "stack webshop": (stack("webshop"), False),
+        "alarm db cpu": (alarm("db cpu"), True),
+        "alarm other": (alarm("other"), False),
+    }
+    for name, (entry, _) in sent.items():
+        entry["Detail"] = json.dumps({**json.loads(entry["Detail"]), "dockhand-check": name})
+    entries = [e for e, _ in sent.values()]
+    for i in range(0, len(entries), 10):
+        failed = a.events.put_events(Entries=entries[i:i + 10])["FailedEntryCount"]
+        check(failed == 0, f"{failed} events refused")
+    got = set()
+    while True:
+        batch = a.sqs.receive_message(QueueUrl=out["EventsQueueUrl"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not batch:
+            break
+        for m in batch:
+            got.add(json.loads(m["Body"])["detail"]["dockhand-check"])
+            a.sqs.delete_message(QueueUrl=out["EventsQueueUrl"], ReceiptHandle=m["ReceiptHandle"])
+    want_got = {name for name, (_, arrives) in sent.items() if arrives}
+    check(got == want_got, f"events in the queue: missing {sorted(want_got - got)}, let in {sorted(got - want_got)}")
 
 
 def start_emulator() -> tuple[subprocess.Popen, str]:

@@ -221,9 +221,19 @@ fn the_managed_prefix_and_the_listed_names_end_at_a_delimiter() {
     for text in &texts {
         for (at, _) in text.match_indices(prefix) {
             let rest = &text[at + prefix.len()..];
+            // In an event pattern (JSON text): `"` ends an exact ARN, and `-"` ends a
+            // prefix matcher, which is `-*` in a pattern's words.
+            let json_prefix = rest.starts_with("-\"")
+                && text[..at]
+                    .rfind("{\"")
+                    .is_some_and(|i| text[i..].starts_with("{\"prefix\":\""));
             assert!(
-                rest.is_empty() || rest.starts_with('/') || rest.starts_with("-*"),
-                "`{text}`: the prefix must be followed by `-*`, `/` or nothing"
+                rest.is_empty()
+                    || rest.starts_with('/')
+                    || rest.starts_with("-*")
+                    || rest.starts_with('"')
+                    || json_prefix,
+                "`{text}`: the prefix must be followed by `-*`, `/`, nothing, or end a JSON string or prefix matcher"
             );
             uses += 1;
         }
@@ -254,9 +264,13 @@ fn the_managed_prefix_and_the_listed_names_end_at_a_delimiter() {
             format!("{after},{before}"),
             "`{template}`: every item must expand the same way"
         );
+        // `"`: the end of a JSON string in an event pattern, the name exact.
         assert!(
-            after.is_empty() || after.starts_with('/') || after.starts_with(':'),
-            "`{template}`: a name must end the ARN or at `/` or `:`"
+            after.is_empty()
+                || after.starts_with('/')
+                || after.starts_with(':')
+                || after.starts_with('"'),
+            "`{template}`: a name must end the ARN, a JSON string, or at `/` or `:`"
         );
         lists += 1;
     }
@@ -496,10 +510,25 @@ fn the_bot_may_make_every_aws_call_it_makes() {
         }
     }
     assert!(calls.len() > 15, "only {calls:?}: is the scan broken?");
+    // The notifications listener long-polls the events queue (issue 15, point 6).
+    calls.extend(
+        [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+        ]
+        .map(String::from),
+    );
     let doc = dockhand();
     let mut all = Vec::new();
     statements(&doc, &mut all);
-    let granted: Vec<String> = all.iter().flat_map(|st| strings(&st["Action"])).collect();
+    // Allows only: the queue policy's Deny names the SQS calls too.
+    let granted: Vec<String> = all
+        .iter()
+        .filter(|st| st["Effect"].as_str() == Some("Allow"))
+        .flat_map(|st| strings(&st["Action"]))
+        .collect();
     let missing: Vec<&String> = calls
         .iter()
         .filter(|c| !cli_only.contains(&c.as_str()) && !granted.contains(c))
@@ -507,5 +536,333 @@ fn the_bot_may_make_every_aws_call_it_makes() {
     assert!(
         missing.is_empty(),
         "the bot calls these, its role may not: {missing:?}"
+    );
+}
+
+/// The resources of deploy/dockhand.yaml of one type, by logical id.
+fn resources_of<'a>(doc: &'a Value, rtype: &str) -> Vec<(&'a str, &'a Value)> {
+    doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(rtype))
+        .map(|(k, r)| (k.as_str().unwrap(), r))
+        .collect()
+}
+
+#[test]
+fn the_events_queue_takes_messages_only_from_the_templates_rules_and_only_over_tls() {
+    let doc = dockhand();
+    let rules: std::collections::BTreeSet<String> = resources_of(&doc, "AWS::Events::Rule")
+        .iter()
+        .map(|(id, _)| format!("${{{id}.Arn}}"))
+        .collect();
+    assert!(rules.len() >= 3, "ECS, stacks, alarms: {rules:?}");
+    let policies = resources_of(&doc, "AWS::SQS::QueuePolicy");
+    let [(_, policy)] = policies.as_slice() else {
+        panic!("one queue policy, found {policies:?}")
+    };
+    assert_eq!(
+        patterns(&policy["Properties"]["Queues"]),
+        ["${EventsQueue}"]
+    );
+    let mut found = Vec::new();
+    statements(&policy["Properties"]["PolicyDocument"], &mut found);
+    let (mut allows, mut denies_plain_http) = (0, false);
+    for st in found {
+        let sid = st["Sid"].as_str().unwrap_or("?");
+        assert_eq!(patterns(&st["Resource"]), ["${EventsQueue.Arn}"], "{sid}");
+        match st["Effect"].as_str() {
+            Some("Allow") => {
+                assert_eq!(
+                    serde_yaml::to_string(&st["Principal"]).unwrap().trim(),
+                    "Service: events.amazonaws.com",
+                    "{sid}: only EventBridge may send"
+                );
+                assert_eq!(strings(&st["Action"]), ["sqs:SendMessage"], "{sid}");
+                let sources: std::collections::BTreeSet<String> =
+                    patterns(&st["Condition"]["ArnEquals"]["aws:SourceArn"])
+                        .into_iter()
+                        .collect();
+                assert_eq!(sources, rules, "{sid}: the rules, and only them, may send");
+                allows += 1;
+            }
+            Some("Deny") => {
+                assert_eq!(
+                    st["Condition"]["Bool"]["aws:SecureTransport"].as_str(),
+                    Some("false"),
+                    "{sid}"
+                );
+                assert_eq!(st["Principal"].as_str(), Some("*"), "{sid}: everyone");
+                let actions = strings(&st["Action"]);
+                for a in ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"] {
+                    assert!(actions.iter().any(|x| x == a), "{sid}: {a} over plain HTTP");
+                }
+                denies_plain_http = true;
+            }
+            other => panic!("{sid}: Effect {other:?}"),
+        }
+    }
+    assert_eq!(allows, 1, "one statement lets the rules send");
+    assert!(
+        denies_plain_http,
+        "no statement denies requests without TLS"
+    );
+}
+
+#[test]
+fn the_bot_may_only_receive_and_delete_the_events_queues_messages() {
+    let doc = dockhand();
+    let mut grants = Vec::new();
+    for rtype in ["AWS::IAM::ManagedPolicy", "AWS::IAM::Role"] {
+        for (id, r) in resources_of(&doc, rtype) {
+            let mut found = Vec::new();
+            statements(&r["Properties"], &mut found);
+            grants.extend(found.into_iter().map(|st| (id, st)));
+        }
+    }
+    let sqs: Vec<_> = grants
+        .iter()
+        .filter(|(_, st)| strings(&st["Action"]).iter().any(|a| a.starts_with("sqs:")))
+        .collect();
+    let [(id, st)] = sqs.as_slice() else {
+        panic!("one SQS grant, found {sqs:?}")
+    };
+    assert_eq!(*id, "NotificationsGrants");
+    assert_eq!(
+        doc["Resources"][*id]["Condition"].as_str(),
+        Some("WantsNotifications")
+    );
+    let mut actions = strings(&st["Action"]);
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage"
+        ]
+    );
+    assert_eq!(
+        patterns(&st["Resource"]),
+        ["${EventsQueue.Arn}"],
+        "the events queue, not its dead-letter queue"
+    );
+}
+
+/// A rule's event pattern: the `!Sub` template as JSON (its variables, e.g.
+/// `${Clusters}`, as strings) and the variables' values.
+fn event_pattern(rule: &Value) -> (serde_json::Value, &Value) {
+    let Value::Tagged(t) = &rule["Properties"]["EventPattern"] else {
+        panic!("the pattern is a !Sub: {rule:?}")
+    };
+    let template = t.value[0].as_str().unwrap();
+    let vars = &t.value[1];
+    let mut text = template.to_string();
+    for name in vars.as_mapping().unwrap().keys() {
+        let name = name.as_str().unwrap();
+        text = text.replace(&format!("${{{name}}}"), &format!("\"${{{name}}}\""));
+    }
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (json, vars)
+}
+
+#[test]
+fn every_rule_feeds_the_queue_and_matches_only_what_is_managed() {
+    // Each group of detail types in a pattern, the field that scopes it, and the
+    // parameters that field's matchers must come from. None is left unscoped; the
+    // template's comment says what ECS events cannot be told apart by cluster.
+    let scopes: [(&str, &str, &[&str]); 6] = [
+        (
+            "ECS Task State Change",
+            "detail.clusterArn",
+            &["${ManagedPrefix}", "ManagedClusterNames"],
+        ),
+        (
+            "ECS Service Action",
+            "detail.clusterArn",
+            &["${ManagedPrefix}", "ManagedClusterNames"],
+        ),
+        (
+            "ECS Hook State Change",
+            "detail.clusterArn",
+            &["${ManagedPrefix}", "ManagedClusterNames"],
+        ),
+        (
+            "ECS Deployment State Change",
+            "resources",
+            &["${ManagedPrefix}", "ManagedClusterNames"],
+        ),
+        (
+            "CloudFormation Stack Status Change",
+            "detail.stack-id",
+            &["${ManagedPrefix}", "ManagedStackNames", "${AWS::StackId}"],
+        ),
+        (
+            "CloudWatch Alarm State Change",
+            "detail.alarmName",
+            &["AlarmNames"],
+        ),
+    ];
+    let doc = dockhand();
+    let rules = resources_of(&doc, "AWS::Events::Rule");
+    let mut seen = Vec::new();
+    for (id, rule) in &rules {
+        let targets = rule["Properties"]["Targets"].as_sequence().unwrap();
+        assert!(!targets.is_empty(), "{id}: no target");
+        for t in targets {
+            assert_eq!(patterns(&t["Arn"]), ["${EventsQueue.Arn}"], "{id}");
+        }
+        let (pattern, vars) = event_pattern(rule);
+        // The default bus also takes events forwarded from other accounts and
+        // regions; the listed names' wildcards rely on these two.
+        assert_eq!(
+            pattern["account"],
+            serde_json::json!(["${AWS::AccountId}"]),
+            "{id}"
+        );
+        assert_eq!(
+            pattern["region"],
+            serde_json::json!(["${AWS::Region}"]),
+            "{id}"
+        );
+        let source = pattern["source"][0].as_str().unwrap().to_string();
+        assert!(source.starts_with("aws."), "{id}: {source}");
+        let groups: Vec<&serde_json::Value> = match pattern.get("$or") {
+            Some(or) => or.as_array().unwrap().iter().collect(),
+            None => vec![&pattern],
+        };
+        for group in groups {
+            for detail_type in group["detail-type"].as_array().expect("detail-type") {
+                let detail_type = detail_type.as_str().unwrap();
+                let Some((_, field, from)) = scopes.iter().find(|(d, _, _)| *d == detail_type)
+                else {
+                    panic!("{id}: {detail_type} is not in the table of scopes")
+                };
+                let mut at = group;
+                for key in field.split('.') {
+                    at = &at[key];
+                }
+                let [serde_json::Value::String(var)] = at.as_array().map_or(&[][..], |a| a) else {
+                    panic!("{id}: {detail_type} is not scoped by {field}: {group}")
+                };
+                let name = var.trim_start_matches("${").trim_end_matches('}');
+                let mut texts = Vec::new();
+                all_strings(&vars[name], &mut texts);
+                for want in *from {
+                    assert!(
+                        texts.iter().any(|t| t.contains(want)),
+                        "{id}: {detail_type}'s {field} does not come from {want}"
+                    );
+                }
+                if detail_type == "ECS Task State Change" {
+                    assert_eq!(
+                        group["detail"]["lastStatus"],
+                        serde_json::json!(["STOPPED"]),
+                        "{id}: only stopped tasks"
+                    );
+                }
+                seen.push(detail_type.to_string());
+            }
+        }
+    }
+    for (detail_type, _, _) in scopes {
+        assert!(
+            seen.iter().any(|s| s == detail_type),
+            "no rule for {detail_type}"
+        );
+    }
+    assert_eq!(
+        seen.len(),
+        scopes.len(),
+        "a detail type in two rules: {seen:?}"
+    );
+
+    // Alarm names go into the pattern as JSON strings.
+    let re = allowed(&doc, "AlarmNames");
+    for ok in ["api-5xx", "db cpu high", "prod/api:latency", ""] {
+        assert!(re.is_match(ok), "AlarmNames refuses {ok:?}");
+    }
+    for bad in ["a\"b", "a\\b", "a,b"] {
+        assert!(!re.is_match(bad), "AlarmNames allows {bad:?}");
+    }
+}
+
+#[test]
+fn without_notifications_nothing_of_them_exists() {
+    let doc = dockhand();
+    let param = &doc["Parameters"]["Notifications"];
+    assert_eq!(param["Default"].as_str(), Some("true"));
+    assert_eq!(strings(&param["AllowedValues"]), ["true", "false"]);
+    // A condition that holds only with Notifications=true.
+    let implies = |name: &str| -> bool {
+        if name == "WantsNotifications" {
+            return true;
+        }
+        let Value::Tagged(t) = &doc["Conditions"][name] else {
+            return false;
+        };
+        t.tag == "And"
+            && t.value
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|c| c["Condition"].as_str() == Some("WantsNotifications"))
+    };
+    let mut new = 0;
+    for rtype in [
+        "AWS::SQS::Queue",
+        "AWS::SQS::QueuePolicy",
+        "AWS::Events::Rule",
+    ] {
+        for (id, r) in resources_of(&doc, rtype) {
+            let condition = r["Condition"].as_str().unwrap_or("");
+            assert!(implies(condition), "{id} exists without Notifications");
+            new += 1;
+        }
+    }
+    assert!(
+        new >= 6,
+        "queue, dead-letter queue, policy, three rules: {new}"
+    );
+    let grants = doc["Resources"]["NotificationsGrants"]["Condition"].as_str();
+    assert!(
+        implies(grants.unwrap_or("")),
+        "NotificationsGrants: {grants:?}"
+    );
+    for output in [
+        "EventsQueueUrl",
+        "EventsQueueArn",
+        "EventsDeadLetterQueueArn",
+    ] {
+        let condition = doc["Outputs"][output]["Condition"].as_str();
+        assert!(
+            implies(condition.unwrap_or("")),
+            "output {output}: {condition:?}"
+        );
+    }
+    // The queue's URL reaches the container only through an !If on the condition.
+    let env =
+        &doc["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"];
+    let entry = env
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|e| match e {
+            Value::Tagged(t)
+                if t.tag == "If" && t.value[1]["Name"] == "DOCKHAND_NOTIFICATIONS_QUEUE" =>
+            {
+                Some(&t.value)
+            }
+            _ => None,
+        })
+        .expect("DOCKHAND_NOTIFICATIONS_QUEUE under an !If");
+    assert!(implies(entry[0].as_str().unwrap()));
+    assert_eq!(patterns(&entry[1]["Value"]), ["${EventsQueue}"]);
+    assert_eq!(
+        patterns(&entry[2]),
+        Vec::<String>::new(),
+        "AWS::NoValue otherwise"
     );
 }
