@@ -21,6 +21,8 @@ mod fuzz;
 mod golden;
 /// What an attacker would send, through `dockhand shell` as a process.
 mod hostile;
+/// AWS's events through EventBridge and SQS into chat, against the emulator.
+mod notify;
 /// The authorisation matrix and confirmations, before any AWS call.
 mod policy;
 /// `dockhand shell` as a process, and its drawing.

@@ -628,3 +628,156 @@ impl Bot {
         }
     }
 }
+
+/// The notification plumbing the self-hosting template makes, in miniature: a
+/// queue (with a dead-letter queue after 3 receives, and a short visibility
+/// timeout so redelivery is quick) fed by one EventBridge rule for ECS,
+/// CloudFormation and CloudWatch events, all created through CloudFormation.
+const EVENTS_TEMPLATE: &str = r#"
+Resources:
+  Dead:
+    Type: AWS::SQS::Queue
+  Events:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 2
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt Dead.Arn
+        maxReceiveCount: 3
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern:
+        source: [aws.ecs, aws.cloudformation, aws.cloudwatch]
+      Targets:
+        - Arn: !GetAtt Events.Arn
+          Id: dockhand
+Outputs:
+  Url:
+    Value: !Ref Events
+  DeadUrl:
+    Value: !Ref Dead
+"#;
+
+impl World {
+    /// The events queue and its rule; returns the queue's and the dead-letter queue's URLs.
+    pub async fn events_queue(&self) -> (String, String) {
+        let out = self
+            .cfn
+            .create_stack()
+            .stack_name("events")
+            .template_body(EVENTS_TEMPLATE)
+            .send()
+            .await
+            .expect("create the events stack");
+        let id = out.stack_id().unwrap_or("events").to_string();
+        let d = self
+            .cfn
+            .describe_stacks()
+            .stack_name(id)
+            .send()
+            .await
+            .expect("describe the events stack");
+        let output = |key: &str| {
+            d.stacks()[0]
+                .outputs()
+                .iter()
+                .find(|o| o.output_key() == Some(key))
+                .and_then(|o| o.output_value())
+                .unwrap_or_else(|| panic!("no output {key}"))
+                .to_string()
+        };
+        (output("Url"), output("DeadUrl"))
+    }
+
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(dockhand::ops::aws::sqs_config(
+            &self.account.sdk().await,
+            Some(&self.account.id),
+        ))
+    }
+
+    /// Messages in a queue: visible plus in flight.
+    pub async fn queued(&self, url: &str) -> usize {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let a = self
+            .sqs()
+            .await
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes");
+        let n = |k: A| {
+            a.attributes()
+                .and_then(|m| m.get(&k))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesNotVisible)
+    }
+}
+
+/// A notifications consumer running for a `Bot`: its posts reach the bot's
+/// replies, each told delivered as a deliverer would.
+pub struct Listening {
+    pub stop: tokio_util::sync::CancellationToken,
+    pub health: dockhand::health::Health,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Listening {
+    pub async fn stopped(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the consumer stops")
+            .expect("the consumer did not panic");
+    }
+}
+
+impl Bot {
+    pub fn listen(&self, url: &str) -> Listening {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
+        let forward = self.outbox.clone();
+        tokio::spawn(async move {
+            while let Some(mut o) = rx.recv().await {
+                o.reply.delivered.done();
+                let _ = forward.send(o);
+            }
+        });
+        let stop = tokio_util::sync::CancellationToken::new();
+        let health = dockhand::health::Health::new();
+        let queue = dockhand::ops::aws::queue::SqsQueue::new(self.dispatcher.ops_handle(), url);
+        let notice: std::sync::Arc<dyn dockhand::notify::Notice> =
+            std::sync::Arc::new(self.dispatcher.clone());
+        let task = tokio::spawn(dockhand::notify::consume(
+            queue,
+            notice,
+            tx,
+            health.clone(),
+            stop.clone(),
+        ));
+        Listening { stop, health, task }
+    }
+
+    /// Everything written so far, drawn as the shell draws it, waiting (up to
+    /// a minute) until `done` holds of it.
+    pub async fn until(&mut self, done: impl Fn(&str) -> bool) -> String {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = String::from_utf8(out.clone()).unwrap();
+            if done(&text) {
+                assert_no_secret(&text);
+                return text;
+            }
+            match tokio::time::timeout_at(deadline, self.replies.recv()).await {
+                Ok(Some(o)) => draw(&o.reply, &mut out).unwrap(),
+                _ => panic!("waited a minute; the bot wrote:\n{text}"),
+            }
+        }
+    }
+}

@@ -295,6 +295,11 @@ pub fn client_configs(
     )
 }
 
+/// An SQS client config like the bot's own (tests put events on the queue with it).
+pub fn sqs_config(sdk: &SdkConfig, emulator_account: Option<&str>) -> aws_sdk_sqs::Config {
+    service_config!(aws_sdk_sqs, sdk, emulator_account)
+}
+
 /// Counts every AWS call for `/metrics`, by operation and whether it succeeded:
 /// one place sees them all, retries included.
 #[derive(Debug)]

@@ -141,7 +141,8 @@ impl Queue for SqsQueue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| classify("sqs:DeleteMessageBatch", e))?;
+            // IAM authorises a batch by the single-message action.
+            .map_err(|e| classify("sqs:DeleteMessage", e))?;
         if let Some(f) = out.failed().first() {
             return Err(QueueError::Unreachable(format!(
                 "{} of the deletes failed: {}",
