@@ -249,6 +249,17 @@ pub struct App {
     pub alarms: Vec<String>,
 }
 
+impl App {
+    /// The container dockhand reads the version from, when config names one
+    /// (service-managed apps; a stack-managed app's is found in its revision).
+    pub fn container(&self) -> Option<&str> {
+        match &self.target {
+            Target::Service { container, .. } => Some(container),
+            Target::Stack { .. } => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Aws {
     /// Default region; `AWS_REGION` and the profile apply when unset.

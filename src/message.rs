@@ -290,6 +290,47 @@ impl Reply {
     }
 }
 
+/// The last `Recent::MAX` keys seen: what a platform or a queue that delivers at
+/// least once is de-duplicated by (a Slack event id, an EventBridge event id).
+#[derive(Debug)]
+pub struct Recent<K> {
+    order: std::collections::VecDeque<K>,
+    set: std::collections::HashSet<K>,
+}
+
+impl<K> Default for Recent<K> {
+    fn default() -> Self {
+        Recent {
+            order: Default::default(),
+            set: Default::default(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Recent<K> {
+    /// Far more than Slack or SQS redeliver within their retry windows (minutes).
+    pub const MAX: usize = 4096;
+
+    /// Whether this is the first time `key` is seen; remembers it, forgetting
+    /// the oldest past `MAX`.
+    pub fn first(&mut self, key: &K) -> bool {
+        if !self.set.insert(key.clone()) {
+            return false;
+        }
+        self.order.push_back(key.clone());
+        if self.order.len() > Self::MAX
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+
+    pub fn contains(&self, key: &K) -> bool {
+        self.set.contains(key)
+    }
+}
+
 /// Cuts text to a platform's size limit: `max` characters at most, on a line
 /// boundary where possible, ending with a note that says it was cut.
 pub fn cut(text: &str, max: usize) -> String {

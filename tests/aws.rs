@@ -1335,28 +1335,16 @@ async fn throttling_and_5xx_in_the_middle_of_a_watch_do_not_end_it() {
 
 #[tokio::test]
 async fn a_codedeploy_service_is_refused_before_anything_changes() {
-    use aws_sdk_ecs::types::{ContainerDefinition, DeploymentController, DeploymentControllerType};
+    use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType};
     let w = both_apps().await;
-    let td = w
-        .ecs
-        .register_task_definition()
-        .family("legacy")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("legacy")
-                .image("public.ecr.aws/example/legacy:v1")
-                .memory(256)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register");
-    let first = td.task_definition().unwrap().task_definition_arn().unwrap();
+    let first = w
+        .revision("legacy", "public.ecr.aws/example/legacy:v1")
+        .await;
     w.ecs
         .create_service()
         .cluster("apps")
         .service_name("legacy")
-        .task_definition(first)
+        .task_definition(&first)
         .desired_count(1)
         .deployment_controller(
             DeploymentController::builder()

@@ -46,23 +46,7 @@ roles = ["deployers"]
 /// Deploys `image` to worker the way a pipeline would: a new revision, then
 /// UpdateService, straight through the AWS API.
 async fn deploy_outside(w: &World, image: &str) {
-    use aws_sdk_ecs::types::ContainerDefinition;
-    let td = w
-        .ecs
-        .register_task_definition()
-        .family("worker")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("worker")
-                .image(image)
-                .memory(256)
-                .essential(true)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register");
-    let arn = td.task_definition().unwrap().task_definition_arn().unwrap();
+    let arn = w.revision("worker", image).await;
     w.ecs
         .update_service()
         .cluster("apps")

@@ -16,7 +16,7 @@
 //! saw, so an event redelivered across a restart may be said again (the
 //! deployment's own record on the service still keeps its thread single).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
 use futures::future::BoxFuture;
 
@@ -25,37 +25,7 @@ use crate::config::{Class, Route};
 use crate::notify::{AwsEvent, Kind, Notice, Noticed, Phase, StoppedTask};
 use crate::ops::{Epoch, Mute, OpsResult, Requester};
 
-/// Remembered event and deployment ids: far more than arrive within SQS's
-/// redelivery window.
-const REMEMBERED: usize = 4096;
-
-/// A bounded set, forgetting the oldest first.
-#[derive(Debug, Default)]
-struct Seen {
-    set: HashSet<String>,
-    order: VecDeque<String>,
-}
-
-impl Seen {
-    /// True when `key` is new.
-    fn insert(&mut self, key: &str) -> bool {
-        if self.set.contains(key) {
-            return false;
-        }
-        self.set.insert(key.to_string());
-        self.order.push_back(key.to_string());
-        if self.order.len() > REMEMBERED
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
-
-    fn contains(&self, key: &str) -> bool {
-        self.set.contains(key)
-    }
-}
+type Seen = crate::message::Recent<String>;
 
 /// Stopped tasks of one app within the window: one message.
 #[derive(Debug, Clone)]
@@ -242,6 +212,16 @@ impl<O: Ops> Notice for Dispatcher<O> {
     }
 }
 
+/// The conversation a route names.
+fn origin_of(route: &Route) -> Origin {
+    Origin {
+        platform: route.channel.platform,
+        channel: route.channel.id.as_str().into(),
+        thread: None,
+        direct: false,
+    }
+}
+
 /// Where a notification goes, once the channel takes it.
 struct Destination {
     origin: Origin,
@@ -259,7 +239,7 @@ impl<O: Ops> Dispatcher<O> {
             .events
             .lock()
             .expect("seen lock")
-            .insert(&event.id)
+            .first(&event.id)
         {
             return Noticed::Dropped("a repeat of an event already handled");
         }
@@ -433,9 +413,14 @@ impl<O: Ops> Dispatcher<O> {
     /// How commands are written in `app`'s notifications: as they work where
     /// those are read.
     fn cmd_for(&self, app: &App) -> render::Cmd {
-        match self.destination(app, Class::Failure, 0) {
-            Ok(d) => self.cmd(&d.origin),
-            Err(_) => render::Cmd::prefixed(self.inner.addresser.prefix()),
+        match self
+            .inner
+            .config
+            .notifications
+            .route(&app.name, &app.environment)
+        {
+            Some(route) => self.cmd(&origin_of(route)),
+            None => render::Cmd::prefixed(self.inner.addresser.prefix()),
         }
     }
 
@@ -469,12 +454,7 @@ impl<O: Ops> Dispatcher<O> {
             return Err("quiet hours");
         }
         Ok(Destination {
-            origin: Origin {
-                platform: route.channel.platform,
-                channel: route.channel.id.as_str().into(),
-                thread: None,
-                direct: false,
-            },
+            origin: origin_of(route),
             route: route.clone(),
         })
     }
@@ -547,7 +527,7 @@ impl<O: Ops> Dispatcher<O> {
                 return Noticed::Dropped("the deployment is reported already");
             }
             if held || phase == Phase::Completed {
-                seen.insert(&key);
+                seen.first(&key);
                 return Noticed::Dropped(if held {
                     "dockhand's own operation reports it"
                 } else {
@@ -567,7 +547,7 @@ impl<O: Ops> Dispatcher<O> {
                     .deployments
                     .lock()
                     .expect("seen lock")
-                    .insert(&key);
+                    .first(&key);
                 return Noticed::Dropped(why);
             }
         };
@@ -586,7 +566,7 @@ impl<O: Ops> Dispatcher<O> {
                 .deployments
                 .lock()
                 .expect("seen lock")
-                .insert(&key);
+                .first(&key);
             return Noticed::Dropped("another dockhand reports it");
         }
         let probe = Target {
@@ -616,7 +596,7 @@ impl<O: Ops> Dispatcher<O> {
             .deployments
             .lock()
             .expect("seen lock")
-            .insert(&key);
+            .first(&key);
         let by = deployment
             .registered_by
             .as_deref()
@@ -784,11 +764,11 @@ mod tests {
     #[test]
     fn seen_forgets_the_oldest_past_its_bound() {
         let mut s = Seen::default();
-        assert!(s.insert("a") && !s.insert("a"));
-        for i in 0..REMEMBERED {
-            s.insert(&i.to_string());
+        assert!(s.first(&"a".into()) && !s.first(&"a".into()));
+        for i in 0..Seen::MAX {
+            s.first(&i.to_string());
         }
-        assert!(!s.contains("a") && s.contains("1"));
+        assert!(!s.contains(&"a".into()) && s.contains(&"1".into()));
     }
 
     #[test]

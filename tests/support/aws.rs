@@ -690,6 +690,32 @@ impl World {
         (output("Url"), output("DeadUrl"))
     }
 
+    /// Registers a revision of `family` with one container named like it,
+    /// running `image`; returns its ARN.
+    pub async fn revision(&self, family: &str, image: &str) -> String {
+        use aws_sdk_ecs::types::ContainerDefinition;
+        let td = self
+            .ecs
+            .register_task_definition()
+            .family(family)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name(family)
+                    .image(image)
+                    .memory(256)
+                    .essential(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("register");
+        td.task_definition()
+            .unwrap()
+            .task_definition_arn()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::from_conf(dockhand::ops::aws::sqs_config(
             &self.account.sdk().await,

@@ -89,7 +89,11 @@ pub(crate) struct Shared {
     inbox: crate::adapters::Inbox<Incoming>,
     health: Health,
     /// Messages already taken, by channel and timestamp (F2).
-    seen: std::sync::Mutex<Recent>,
+    /// Messages taken, by channel and timestamp (and event and trigger ids):
+    /// Slack delivers an event again when it thinks the first delivery was not
+    /// acknowledged in time (Socket Mode and HTTP mode alike); a command must not
+    /// run twice for it.
+    seen: std::sync::Mutex<crate::message::Recent<(String, String)>>,
     /// The latest slash command's response URL per channel, for the deliverer.
     answer_urls: AnswerUrls,
 }
@@ -122,40 +126,14 @@ impl AnswerUrls {
     }
 }
 
-/// The last `Recent::MAX` messages taken, by channel and timestamp. Slack delivers
-/// an event again when it thinks the first delivery was not acknowledged in time
-/// (Socket Mode and HTTP mode alike); a command must not run twice for it.
-#[derive(Debug, Default)]
-pub(crate) struct Recent {
-    order: std::collections::VecDeque<(String, String)>,
-    set: std::collections::HashSet<(String, String)>,
-}
-
-impl Recent {
-    /// Far more than Slack redelivers within its retry window (a few minutes).
-    const MAX: usize = 4096;
-
-    /// Whether this is the first time the message is seen; remembers it.
-    fn first(&mut self, channel: &str, ts: &str) -> bool {
-        let key = (channel.to_string(), ts.to_string());
-        if !self.set.insert(key.clone()) {
-            return false;
-        }
-        self.order.push_back(key);
-        if self.order.len() > Self::MAX
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
-}
-
 impl Shared {
     /// Whether `key` (a message's timestamp, an event or trigger id) is new in
     /// `scope` (its channel, or `event`/`trigger`); remembers it.
     fn first(&self, scope: &str, key: &str) -> bool {
-        self.seen.lock().expect("seen lock").first(scope, key)
+        self.seen
+            .lock()
+            .expect("seen lock")
+            .first(&(scope.to_string(), key.to_string()))
     }
 
     /// A message event as a command, or `None` for everything the bot must ignore:

@@ -209,11 +209,7 @@ struct RecordWatch {
 
 impl RecordWatch {
     fn new(target: &Target, svc: &ServiceRef) -> RecordWatch {
-        let container = match &target.app.target {
-            config::Target::Service { container, .. } => Some(container.clone()),
-            config::Target::Stack { .. } => None,
-        };
-        RecordWatch::new_for(container, &svc.service)
+        RecordWatch::new_for(target.app.container().map(str::to_string), &svc.service)
     }
 
     fn new_for(container: Option<String>, service: &str) -> RecordWatch {
@@ -914,10 +910,7 @@ async fn watch_stack(
                                 .unwrap_or_default()
                         });
                         let (td, _) = ecs::task_definition(c, &want).await?;
-                        let runs = ecs::app_container(&td, None, &svc.service)
-                            .and_then(|c| c.image())
-                            .and_then(|i| ecs::split_image(i).1)
-                            .map(str::to_string);
+                        let runs = ecs::image_version(&td, None, &svc.service).map(str::to_string);
                         match judge_deploy(&snap, &want) {
                             Judgement::Done(_) if runs.as_deref() != Some(v.as_str()) => {
                                 Judgement::RolledBack {
@@ -1026,15 +1019,9 @@ pub async fn rollback_plan(ops: &AwsOps, target: &Target) -> OpsResult<Plan> {
     let clients = ops.clients(&target.environment).await?;
     let svc = ops.service_of(&clients, &target.app).await?;
     let snap = ecs::snap(&ecs::describe(&clients, &svc).await?);
-    let container = match &target.app.target {
-        config::Target::Service { container, .. } => Some(container.as_str()),
-        config::Target::Stack { .. } => None,
-    };
+    let container = target.app.container();
     let (td, _) = ecs::task_definition(&clients, &snap.task_definition).await?;
-    let current = ecs::app_container(&td, container, &svc.service)
-        .and_then(|c| c.image())
-        .and_then(|i| ecs::split_image(i).1)
-        .map(str::to_string);
+    let current = ecs::image_version(&td, container, &svc.service).map(str::to_string);
     let (arn, version) =
         rollback_revision(&clients, &snap.task_definition, container, &svc.service).await?;
     let to = version.as_deref().unwrap_or("an image without a tag");
@@ -1069,10 +1056,7 @@ async fn rollback_revision(
 ) -> OpsResult<(String, Option<String>)> {
     let (td, _) = ecs::task_definition(clients, current).await?;
     let family = td.family().unwrap_or_default().to_string();
-    let current_version = ecs::app_container(&td, container, service)
-        .and_then(|c| c.image())
-        .and_then(|i| ecs::split_image(i).1)
-        .map(str::to_string);
+    let current_version = ecs::image_version(&td, container, service).map(str::to_string);
     let mut fallback = None;
     for arn in ecs::revisions(clients, &family, 20).await? {
         // Only older revisions: after a rollback, the newer one is what we left.
@@ -1080,10 +1064,7 @@ async fn rollback_revision(
             continue;
         }
         let (td, tags) = ecs::task_definition(clients, &arn).await?;
-        let version = ecs::app_container(&td, container, service)
-            .and_then(|c| c.image())
-            .and_then(|i| ecs::split_image(i).1)
-            .map(str::to_string);
+        let version = ecs::image_version(&td, container, service).map(str::to_string);
         if version == current_version {
             continue;
         }
@@ -1591,13 +1572,7 @@ pub async fn deployment(
         .unwrap_or_else(|| snap.task_definition.clone());
     let (td, tags) = ecs::task_definition(&clients, &task_definition).await?;
     let attribution = record::attribution_of(&tags);
-    let container = match &target.app.target {
-        config::Target::Service { container, .. } => Some(container.as_str()),
-        config::Target::Stack { .. } => None,
-    };
-    let version = ecs::app_container(&td, container, &svc.service)
-        .and_then(|c| c.image())
-        .and_then(|i| ecs::split_image(i).1)
+    let version = ecs::image_version(&td, target.app.container(), &svc.service)
         .map(str::to_string)
         .or_else(|| attribution.as_ref().and_then(|a| a.version.clone()));
     Ok(crate::ops::Deployment {

@@ -163,17 +163,11 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
             let (version, by) = match &td {
                 Ok((td, tags)) => {
                     let attribution = attribution_of(tags);
-                    let container = match &app.target {
-                        config::Target::Service { container, .. } => Some(container.as_str()),
-                        config::Target::Stack { .. } => None,
-                    };
-                    let version = ecs::app_container(
+                    let version = ecs::image_version(
                         td,
-                        container,
+                        app.container(),
                         service.service_name().unwrap_or_default(),
                     )
-                    .and_then(|c| c.image())
-                    .and_then(|i| ecs::split_image(i).1)
                     .map(str::to_string)
                     .or_else(|| attribution.as_ref().and_then(|a| a.version.clone()));
                     (version, attribution.map(|a| a.by_name))
@@ -363,10 +357,7 @@ pub async fn history(
     let snap = ecs::snap(&ecs::describe(&clients, &svc).await?);
     let (td, _) = ecs::task_definition(&clients, &snap.task_definition).await?;
     let family = td.family().unwrap_or_default().to_string();
-    let container = match &app.target {
-        config::Target::Service { container, .. } => Some(container.clone()),
-        config::Target::Stack { .. } => None,
-    };
+    let container = app.container().map(str::to_string);
     let arns = ecs::revisions(&clients, &family, 10).await?;
     let (clients, container, svc, current) = (
         &clients,
@@ -378,9 +369,7 @@ pub async fn history(
         .into_iter()
         .map(|arn| async move {
             let (td, tags) = ecs::task_definition(clients, &arn).await?;
-            let version = ecs::app_container(&td, container, &svc.service)
-                .and_then(|c| c.image())
-                .and_then(|i| ecs::split_image(i).1)
+            let version = ecs::image_version(&td, container, &svc.service)
                 .unwrap_or("?")
                 .to_string();
             let attribution = attribution_of(&tags);

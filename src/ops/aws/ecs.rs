@@ -279,6 +279,17 @@ pub fn app_container<'a>(
         .or_else(|| defs.iter().find(|c| c.essential().unwrap_or(true)))
 }
 
+/// The version a revision runs: the tag or digest of its app container's image.
+pub fn image_version<'a>(
+    td: &'a TaskDefinition,
+    preferred: Option<&str>,
+    service: &str,
+) -> Option<&'a str> {
+    app_container(td, preferred, service)
+        .and_then(|c| c.image())
+        .and_then(|i| split_image(i).1)
+}
+
 /// Registers a copy of `td` with `container`'s image replaced and the given tags.
 pub async fn register_copy(
     clients: &Clients,
