@@ -55,8 +55,11 @@ class Account:
         config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
         self.ecs = session.client("ecs", endpoint_url=URL, config=config)
         self.cfn = session.client("cloudformation", endpoint_url=URL, config=config)
+        self.sqs = session.client("sqs", endpoint_url=URL, config=config)
+        self.events_api = session.client("events", endpoint_url=URL, config=config)
+        self.cloudwatch = session.client("cloudwatch", endpoint_url=URL, config=config)
         if account_id:
-            for client in (self.ecs, self.cfn):
+            for client in (self.ecs, self.cfn, self.sqs, self.events_api, self.cloudwatch):
                 client.meta.events.register("before-sign", self._header)
         self.control("POST", "/_dockhand/config", {"rollout_seconds": rollout})
 
@@ -131,6 +134,29 @@ class Account:
 
     def parameter(self, name: str, key: str) -> str:
         return next(p["ParameterValue"] for p in self.stack(name)["Parameters"] if p["ParameterKey"] == key)
+
+    # --- EventBridge helpers ------------------------------------------------------
+    def events_queue(self, name: str, pattern: dict, state: str = "ENABLED") -> str:
+        """A queue and a rule that sends what matches `pattern` to it; the queue's URL."""
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.events_api.put_rule(Name=name, EventPattern=json.dumps(pattern), State=state)
+        self.events_api.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+        return url
+
+    def drain(self, url: str, until: Callable[[list[dict]], bool] | None = None, timeout: float = 10) -> list[dict]:
+        """The events on the queue (each deleted as read), long-polled until `until`
+        holds of all read so far; without `until`, until a receive finds nothing."""
+        seen: list[dict] = []
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            for m in got:
+                seen.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            if (until is None and not got) or (until is not None and until(seen)):
+                return seen
+        raise AssertionError(f"timed out waiting for events; saw {[(e['detail-type'], e['detail'].get('eventName') or e['detail'].get('lastStatus')) for e in seen]}")
 
     def image_of(self, task_definition: str) -> str:
         return self.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]["containerDefinitions"][0]["image"]
@@ -961,11 +987,202 @@ def capabilities() -> str:
     return "InsufficientCapabilitiesException without CAPABILITY_IAM / NAMED_IAM"
 
 
+def named(events: list[dict], detail_type: str, name: str | None = None) -> list[dict]:
+    return [e for e in events if e["detail-type"] == detail_type
+            and (name is None or name in (e["detail"].get("eventName"), e["detail"].get("lastStatus")))]
+
+
+def pause_hooks() -> str:
+    """A PAUSE hook holds its stage AWAITING_ACTION (expiresAt, timeoutAction) and
+    says so on EventBridge (`ECS Hook State Change`, HOOK_AWAITING_ACTION);
+    ContinueServiceDeployment CONTINUE lets it go on, ROLLBACK rolls it back; the
+    timeout takes its action; a PAUSE at a traffic shift is refused."""
+    a = new_account(rollout=0.5)
+    url = a.events_queue("hooks", {"source": ["aws.ecs"], "detail-type": ["ECS Hook State Change"]})
+    pause = {"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"], "timeoutConfiguration": {"timeoutInMinutes": 600}}
+    arn = strategy_service(a, "green", {"strategy": "BLUE_GREEN", "lifecycleHooks": [pause]})
+    (event,) = a.drain(url, lambda es: bool(es))
+    d = event["detail"]
+    check(d["eventName"] == "HOOK_AWAITING_ACTION" and d["serviceDeploymentArn"] == arn and d["lifecycleStage"] == "POST_SCALE_UP"
+          and d["timeoutAction"] == "ROLLBACK" and event["resources"] == [a.service("apps", "green")["serviceArn"]], event)
+    rec = record(a, arn)
+    (hook,) = rec["lifecycleHookDetails"]
+    check(rec["status"] == "IN_PROGRESS" and rec["lifecycleStage"] == "POST_SCALE_UP" and hook["status"] == "AWAITING_ACTION"
+          and hook["hookId"] == d["hookId"] and hook["timeoutAction"] == "ROLLBACK" and hook["expiresAt"], rec)
+    time.sleep(0.3)  # paused: nothing moves (a stage without a hook takes 0.05 s)
+    check(record(a, arn)["lifecycleStage"] == "POST_SCALE_UP", "still paused")
+    code, _, _ = error_code(lambda: a.ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId="ecs-hook-0", action="CONTINUE"))
+    check(code == "InvalidParameterException", code)
+    a.ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=hook["hookId"], action="CONTINUE")
+    code, _, _ = error_code(lambda: a.ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=hook["hookId"]))
+    # refused: the hook was acted on (or its stage is over and the next has none)
+    check(code in ("ConflictException", "InvalidParameterException"), f"acted on already: {code}")
+    done, _ = watch(a, arn, ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL"))
+    check(done["status"] == "SUCCESSFUL", done["status"])
+    a.settle("apps", "green")
+
+    # ROLLBACK from the hook: the same record rolls back to v2
+    a.ecs.update_service(cluster="apps", service="green", taskDefinition=a.new_revision("green", "public.ecr.aws/example/green:v3"))
+    arn = records(a, "apps", "green")[0]["serviceDeploymentArn"]
+    (event,) = a.drain(url, lambda es: bool(es))
+    a.ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=event["detail"]["hookId"], action="ROLLBACK")
+    done, _ = watch(a, arn, ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"))
+    check(done["status"] == "ROLLBACK_SUCCESSFUL" and "ContinueServiceDeployment" in done["statusReason"]
+          and done["lifecycleHookDetails"][0]["status"] == "FAILED", done)
+    check(a.settle("apps", "green")["taskDefinition"].endswith("green:2"), "back on v2")
+
+    # the timeout's action: 2 minutes (0.1 s here), CONTINUE
+    quick = {**pause, "timeoutConfiguration": {"timeoutInMinutes": 2, "action": "CONTINUE"}}
+    a.ecs.update_service(cluster="apps", service="green", deploymentConfiguration={"strategy": "BLUE_GREEN", "lifecycleHooks": [quick]},
+                         taskDefinition=a.new_revision("green", "public.ecr.aws/example/green:v4"))
+    arn = records(a, "apps", "green")[0]["serviceDeploymentArn"]
+    (event,) = a.drain(url, lambda es: bool(es))
+    check(event["detail"]["timeoutAction"] == "CONTINUE", event["detail"])
+    done, _ = watch(a, arn, ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL"))
+    check(done["status"] == "SUCCESSFUL", "paused, nobody acted, the timeout continued it")
+
+    code, message, _ = error_code(lambda: a.ecs.update_service(cluster="apps", service="green", deploymentConfiguration={
+        "strategy": "BLUE_GREEN", "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"]}]}))
+    check(code == "InvalidParameterException" and "PRODUCTION_TRAFFIC_SHIFT" in message, (code, message))
+    return "AWAITING_ACTION + event; CONTINUE -> SUCCESSFUL, ROLLBACK -> ROLLBACK_SUCCESSFUL, timeout CONTINUE; traffic-shift PAUSE refused"
+
+
+def ecs_events() -> str:
+    """A rollout puts ECS's events on EventBridge, in AWS's envelope, through a rule
+    to an SQS queue: the deployment's IN_PROGRESS and COMPLETED (its ecs-svc/ id),
+    every task's state changes, steady state; a failing one FAILED (ERROR), the
+    tasks' exit code, SERVICE_TASK_START_IMPAIRED, and the rollback's IN_PROGRESS."""
+    a = new_account()
+    url = a.events_queue("ecs", {"source": ["aws.ecs"]})
+    a.worker(count=2)
+    a.settle("apps", "worker")
+    a.drain(url)  # the create's
+    a.ecs.update_service(cluster="apps", service="worker", taskDefinition=a.new_revision("worker", "example/worker:v42"))
+    dep = a.service("apps", "worker")["deployments"][0]["id"]
+    seen = a.drain(url, lambda es: bool(named(es, "ECS Service Action", "SERVICE_STEADY_STATE")))
+    e = named(seen, "ECS Deployment State Change", "SERVICE_DEPLOYMENT_IN_PROGRESS")[0]
+    svc_arn = a.service("apps", "worker")["serviceArn"]
+    check(set(e) == {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}, sorted(e))
+    check((e["version"], e["source"], e["account"], e["region"], e["resources"]) == ("0", "aws.ecs", a.id, "us-east-1", [svc_arn]), e)
+    check(len(e["time"]) == 20 and e["time"].endswith("Z"), e["time"])
+    check(e["detail"]["deploymentId"] == dep and e["detail"]["eventType"] == "INFO"
+          and e["detail"]["reason"] == f"ECS deployment {dep} in progress.", e["detail"])
+    done = named(seen, "ECS Deployment State Change", "SERVICE_DEPLOYMENT_COMPLETED")
+    check([d["detail"]["deploymentId"] for d in done] == [dep], done)
+    stopped = named(seen, "ECS Task State Change", "STOPPED")
+    check(len(stopped) == 2 and all(t["detail"]["stopCode"] == "ServiceSchedulerInitiated"
+                                    and t["detail"]["containers"][0]["exitCode"] == 0
+                                    and t["detail"]["group"] == "service:worker"
+                                    and t["resources"] == [t["detail"]["taskArn"]] for t in stopped), stopped)
+    check(len(named(seen, "ECS Task State Change", "RUNNING")) == 2, "two new tasks ran")
+    steady = named(seen, "ECS Service Action", "SERVICE_STEADY_STATE")
+    check(len(steady) == 1 and steady[0]["detail"]["clusterArn"].endswith(":cluster/apps"), steady)
+    check(seen.index(steady[0]) > seen.index(done[0]), "steady state after the deployment completed")
+
+    a.fault(kind="rollout_fails", service="worker", reason="Essential container in task exited")
+    a.ecs.update_service(cluster="apps", service="worker", taskDefinition=a.new_revision("worker", "example/worker:v43"))
+    failing = a.service("apps", "worker")["deployments"][0]["id"]
+    seen = a.drain(url, lambda es: any(e["detail"].get("eventName") == "SERVICE_DEPLOYMENT_IN_PROGRESS"
+                                       and e["detail"]["deploymentId"] != failing for e in es))
+    failed = named(seen, "ECS Deployment State Change", "SERVICE_DEPLOYMENT_FAILED")
+    check(len(failed) == 1 and failed[0]["detail"]["deploymentId"] == failing
+          and failed[0]["detail"]["eventType"] == "ERROR" and "circuit breaker" in failed[0]["detail"]["reason"], failed)
+    crashed = [t for t in named(seen, "ECS Task State Change", "STOPPED") if t["detail"]["stopCode"] == "EssentialContainerExited"]
+    check(crashed and all(t["detail"]["containers"][0]["exitCode"] == 1 for t in crashed), crashed)
+    impaired = named(seen, "ECS Service Action", "SERVICE_TASK_START_IMPAIRED")
+    check(len(impaired) == 1 and impaired[0]["detail"]["eventType"] == "WARN", impaired)
+    return f"{len(seen)} events of a failing deploy; FAILED, exit code 1, start impaired, rollback IN_PROGRESS"
+
+
+def stack_and_alarm_events() -> str:
+    """Every status a stack enters is a `CloudFormation Stack Status Change`; an
+    alarm whose state SetAlarmState changes is a `CloudWatch Alarm State Change`
+    (and one set to the state it is in is not)."""
+    a = new_account()
+    url = a.events_queue("stacks", {"source": ["aws.cloudformation", "aws.cloudwatch"]})
+    a.app_stack()
+    a.fault(kind="stack_update_fails", stack="hubot", resource="Service")
+    a.update("hubot", token="t-1", Version="v2")
+    a.wait_stack("hubot", ("UPDATE_ROLLBACK_COMPLETE",))
+    seen = a.drain(url, lambda es: any(e["detail"]["status-details"]["status"] == "UPDATE_ROLLBACK_COMPLETE" for e in es))
+    statuses = [e["detail"]["status-details"]["status"] for e in seen]
+    check(statuses == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE", "UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS",
+                       "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE"], statuses)
+    stack_id = a.stack("hubot")["StackId"]
+    check(all(e["resources"] == [stack_id] and e["detail"]["stack-id"] == stack_id for e in seen), seen[0])
+    check(seen[2]["detail"]["client-request-token"] == "t-1" and seen[3]["detail"]["status-details"]["status-reason"], seen[3])
+
+    a.cloudwatch.put_metric_alarm(AlarmName="hubot-5xx", MetricName="5xx", Namespace="AWS/ApplicationELB", Statistic="Sum",
+                                  Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    for value in ("ALARM", "ALARM", "OK"):
+        a.cloudwatch.set_alarm_state(AlarmName="hubot-5xx", StateValue=value, StateReason=f"to {value}")
+    alarms = a.drain(url)
+    check([(e["detail"]["state"]["value"], e["detail"]["previousState"]["value"]) for e in alarms]
+          == [("ALARM", "OK"), ("OK", "ALARM")], alarms)
+    check(alarms[0]["detail"]["alarmName"] == "hubot-5xx" and alarms[0]["detail"]["state"]["reason"] == "to ALARM"
+          and alarms[0]["resources"][0].endswith(":alarm:hubot-5xx"), alarms[0])
+    return "create, failed update, rollback: 6 statuses in order; ALARM then OK, the repeat not sent"
+
+
+def event_rules() -> str:
+    """Rules as AWS runs them: a disabled rule and a schedule's receive nothing,
+    patterns with $or, prefix and suffix match, PutEvents may not send `aws.`
+    sources (NotAuthorizedForSourceException) and delivers the others."""
+    a = new_account()
+    matching = a.events_queue("matching", {"source": ["aws.ecs", "custom.ci"], "$or": [
+        {"detail-type": ["ECS Service Action"], "detail": {"clusterArn": [{"suffix": ":cluster/apps"}]}},
+        {"detail-type": ["Build"], "resources": [{"prefix": "arn:aws:codebuild:"}]}]})
+    disabled = a.events_queue("disabled", {"source": ["aws.ecs", "custom.ci"]}, state="DISABLED")
+    a.sqs.create_queue(QueueName="scheduled")
+    a.events_api.put_rule(Name="scheduled", ScheduleExpression="rate(1 minute)")
+    sched_arn = a.sqs.get_queue_attributes(QueueUrl=a.sqs.get_queue_url(QueueName="scheduled")["QueueUrl"],
+                                           AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    a.events_api.put_targets(Rule="scheduled", Targets=[{"Id": "q", "Arn": sched_arn}])
+    out = a.events_api.put_events(Entries=[
+        {"Source": "aws.ecs", "DetailType": "ECS Service Action", "Detail": "{}"},
+        {"Source": "custom.ci", "DetailType": "Build", "Detail": '{"n": 1}', "Resources": ["arn:aws:codebuild:x"]},
+        {"Source": "custom.ci", "DetailType": "Build", "Detail": '{"n": 2}', "Resources": ["arn:aws:s3:::b"]},
+    ])
+    check(out["FailedEntryCount"] == 1 and out["Entries"][0]["ErrorCode"] == "NotAuthorizedForSourceException"
+          and "EventId" in out["Entries"][1], out["Entries"])
+    a.worker(count=1)
+    a.settle("apps", "worker")
+    got = a.drain(matching, lambda es: bool(named(es, "ECS Service Action")))
+    check([e["detail"].get("n") for e in got if e["source"] == "custom.ci"] == [1], got)
+    check(all("ingestion-time" not in e for e in got), got)
+    a.ecs.create_cluster(clusterName="other")
+    check(a.drain(disabled) == [], "a disabled rule delivers nothing")
+    check(a.drain(a.sqs.get_queue_url(QueueName="scheduled")["QueueUrl"]) == [], "a schedule's rule receives no events")
+    return "disabled and scheduled rules silent, $or/prefix/suffix, aws.* refused to PutEvents"
+
+
+def long_poll() -> str:
+    """A ReceiveMessage that waits does not hold the emulator: other requests are
+    answered meanwhile, and it returns as soon as a message arrives."""
+    import threading
+    a = new_account()
+    url = a.sqs.create_queue(QueueName="waits")["QueueUrl"]
+    got: list[Any] = []
+    poller = threading.Thread(target=lambda: got.append(
+        a.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20).get("Messages", [])))
+    poller.start()
+    time.sleep(0.2)  # the receive is in its wait (it polls every 50 ms)
+    a.ecs.list_clusters()  # answered while the receive waits
+    check(poller.is_alive(), "the receive returned before a message was sent")
+    a.sqs.send_message(QueueUrl=url, MessageBody="hello")
+    poller.join(timeout=10)
+    check(not poller.is_alive() and got and got[0][0]["Body"] == "hello", got)
+    empty = time.time()
+    a.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+    check(time.time() - empty >= 0.9, "an empty queue waits WaitTimeSeconds")
+    return "other calls answered during a 20 s wait; the message ends it"
+
+
 CHECKS = [demo_scenario, service_rollout, rollout_fails, rollout_stalls, stack_update_fails, stack_rollout_fails,
           service_does_not_wait, stack_rollback_fails, stack_event_pages,
           cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, zero_rollout,
           control_api, service_deployments, breaker_record, strategies, stage_failures, stop_deployment, early_success,
-          capabilities]
+          capabilities, pause_hooks, ecs_events, stack_and_alarm_events, event_rules, long_poll]
 
 
 def main() -> int:

@@ -20,7 +20,7 @@ from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.parsing import ResourceMap, parse_and_update_resource
 from moto.ecs import models as ecs_models
 
-from . import state
+from . import events, state
 from .cfn_template import parameter_strings, parse, plan, stack_parameters
 from .ecs_rollout import rollout_of
 from .state import as_datetime
@@ -102,6 +102,8 @@ def event(stack: Stack, logical: str, rtype: str, physical: str, status: str,
     stack.events.append(e)
     if rtype != "AWS::CloudFormation::Stack":
         resource_status(stack)[logical] = (status, reason, e.timestamp)
+    else:
+        events.stack_status(stack, status, reason, token)
 
 
 def resource_status(stack: Stack) -> dict[str, tuple[str, str | None, Any]]:

@@ -17,7 +17,9 @@ from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import ECSException
 
 from . import state
-from .ecs_deployments import DONE, STOP_NOOP, STOPPABLE, normalize_configuration, records, revisions
+from .ecs_deployments import (
+    DONE, PAUSE_BANNED_STAGES, STOP_NOOP, STOPPABLE, normalize_configuration, records, revisions,
+)
 from .ecs_rollout import Rollout, ServiceTask, recount_cluster, rollout_of
 from .state import as_datetime
 
@@ -89,6 +91,7 @@ def update_service(self: Backend, props: dict[str, Any]) -> Service:
         raise ecs_models.InvalidParameterException(
             "Unable to update task definition on services with a CODE_DEPLOY deployment controller. "
             "Use AWS CodeDeploy to trigger a new deployment.")
+    check_hooks(props.get("deployment_configuration"))
     desired = props.get("desired_count")
     before = (svc.task_definition, svc.desired_count, svc.deployments)
     old_configuration = svc.deployment_configuration
@@ -268,8 +271,18 @@ def service_update_from_cfn(cls: type, original_resource: Service, new_resource_
 _create_service_response = ecs_responses.EC2ContainerServiceResponse.create_service
 
 
+def check_hooks(config: dict[str, Any] | None) -> None:
+    """A PAUSE hook may not sit where traffic shifts (the stages ECS bans for it)."""
+    for hook in (config or {}).get("lifecycleHooks") or []:
+        banned = [s for s in hook.get("lifecycleStages") or [] if s in PAUSE_BANNED_STAGES]
+        if hook.get("targetType") == "PAUSE" and banned:
+            raise ecs_models.InvalidParameterException(
+                f"A PAUSE lifecycle hook is not supported in the {' or '.join(banned)} lifecycle stage.")
+
+
 def create_service_response(self: Any) -> ActionResult:
     """Keeps deploymentConfiguration, which moto's handler does not pass on."""
+    check_hooks(self._get_param("deploymentConfiguration"))
     result = _create_service_response(self)
     svc = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
     config = self._get_param("deploymentConfiguration")
@@ -411,6 +424,31 @@ def stop_service_deployment_response(self: Any) -> ActionResult:
     return ActionResult({"serviceDeploymentArn": rec.arn})
 
 
+def continue_service_deployment_response(self: Any) -> ActionResult:
+    """A PAUSE hook's decision: CONTINUE (the default) lets its stage go on, ROLLBACK
+    rolls the deployment back. The hook must be AWAITING_ACTION and the deployment
+    IN_PROGRESS; otherwise a ConflictException (the emulator's words)."""
+    arn = self._get_param("serviceDeploymentArn")
+    hook_id = self._get_param("hookId")
+    action = self._get_param("action") or "CONTINUE"
+    if action not in ("CONTINUE", "ROLLBACK"):
+        raise ecs_models.InvalidParameterException(f"action {action} is not valid. Valid values: CONTINUE, ROLLBACK.")
+    rec = records(self.ecs_backend).get(arn or "")
+    if rec is None:
+        raise ServiceDeploymentNotFoundException(f"The service deployment {arn} does not exist.")
+    hook = next((h for h in rec.hook_details if h["hookId"] == hook_id), None)
+    if hook is None:
+        raise ecs_models.InvalidParameterException(f"The service deployment {arn} has no lifecycle hook {hook_id}.")
+    primary = rec.rollout.primary()
+    if (rec.status != "IN_PROGRESS" or hook["status"] != "AWAITING_ACTION" or primary is None
+            or primary.record is not rec or hook_id not in primary.pauses):
+        raise ConflictException(f"The lifecycle hook {hook_id} is {hook['status']} and the service deployment "
+                                f"is {rec.status}: only an AWAITING_ACTION hook of an IN_PROGRESS deployment can be acted on.")
+    rec.rollout.act_on_hook(primary, hook_id, action, state.now())
+    rec.rollout.sync(state.now())
+    return ActionResult({"serviceDeploymentArn": rec.arn})
+
+
 def install() -> None:
     Backend.create_service = create_service
     Backend.update_service = update_service
@@ -429,6 +467,7 @@ def install() -> None:
     ecs_responses.EC2ContainerServiceResponse.describe_service_deployments = describe_service_deployments_response
     ecs_responses.EC2ContainerServiceResponse.describe_service_revisions = describe_service_revisions_response
     ecs_responses.EC2ContainerServiceResponse.stop_service_deployment = stop_service_deployment_response
+    ecs_responses.EC2ContainerServiceResponse.continue_service_deployment = continue_service_deployment_response
 
 
 def clear_faults(account_id: str) -> None:

@@ -45,6 +45,10 @@ REASON_ALARM = "Alarm(s) {names} triggered during the service deployment."
 REASON_HOOK = "Lifecycle hook {arn} failed in {stage}."
 REASON_STOP = "Rolled back by a StopServiceDeployment request."
 REASON_SUPERSEDED = "Stopped: a newer service deployment of the service started."
+REASON_HOOK_ROLLBACK = "Lifecycle hook {hook_id} in {stage}: rolled back by a ContinueServiceDeployment request."
+REASON_HOOK_TIMED_OUT = "Lifecycle hook {hook_id} in {stage} timed out waiting for action."
+PAUSE_TIMEOUT_MINUTES = 1440  # a PAUSE hook's default timeout; its timeoutAction defaults to ROLLBACK
+PAUSE_BANNED_STAGES = ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT")
 REASON_ROLLBACK_FAILED = "The rollback failed: tasks of service revision {arn} failed to start."
 
 _ID_CHARS = string.ascii_letters + string.digits + "_-"

@@ -28,12 +28,14 @@ from __future__ import annotations
 import copy
 import random
 import uuid
+from datetime import timezone
+from typing import Any
 
 from moto.ecs import models as ecs_models
 
-from . import state
+from . import events, state
 from .ecs_deployments import (
-    REASON_ALARM, REASON_HOOK, REASON_ROLLBACK_FAILED, REASON_STOP, REASON_SUPERSEDED, STAGES, ServiceDeployment,
+    PAUSE_TIMEOUT_MINUTES, REASON_ALARM, REASON_HOOK, REASON_HOOK_ROLLBACK, REASON_HOOK_TIMED_OUT, REASON_ROLLBACK_FAILED, REASON_STOP, REASON_SUPERSEDED, STAGES, ServiceDeployment,
     ServiceRevision, breaker_threshold, normalize_configuration, production_shift, records, revisions,
 )
 from .state import DEFAULT_STOPPED_REASON, as_datetime
@@ -85,6 +87,7 @@ class Deployment:
         self.stage_fault: dict | None = None  # deployment_fails
         self.rollback_fault: dict | None = None  # rollback_fails
         self.halted = False  # FAILED or STOPPED with nothing more to do: starts no tasks
+        self.pauses: dict[str, tuple[float, str]] = {}  # PAUSE hooks awaiting action: id -> (expires, action)
 
     def count(self) -> None:
         self.running_count = sum(1 for task in self.tasks if task.last_status == "RUNNING")
@@ -125,22 +128,52 @@ class ServiceTask:
             }
             for c in td.container_definitions
         ]
+        # Not part of the API: where its state changes are put on EventBridge.
+        self._account_id, self._region = backend.account_id, svc.region_name
+        self.changed()
 
     def run(self, t: float) -> None:
         self.last_status = "RUNNING"
         self.started_at = as_datetime(t)
         for c in self.containers:
             c["lastStatus"] = "RUNNING"
+        self.version += 1
+        self.changed()
 
     def stop(self, t: float, reason: str, code: str, exit_code: int | None = None) -> None:
+        """Stopped. The scheduler's own stops (a deploy replacing the task, scaling in)
+        end with the app's clean exit, 0; a failure's exit code comes with its reason."""
         self.last_status = self.desired_status = "STOPPED"
         self.stopping_at = self.stopped_at = as_datetime(t)
         self.stopped_reason, self.stop_code = reason, code
+        if exit_code is None and code == "ServiceSchedulerInitiated":
+            exit_code = 0
         for c in self.containers:
             c["lastStatus"] = "STOPPED"
             if exit_code is not None:
                 c["exitCode"] = exit_code
-                c["reason"] = reason
+                if exit_code:
+                    c["reason"] = reason
+        self.version += 1
+        self.changed()
+
+    def detail(self) -> dict:
+        """The task as `ECS Task State Change` carries it (DescribeTasks' shape)."""
+        def at(value: Any) -> str | None:
+            return events.iso_ms(value.replace(tzinfo=timezone.utc).timestamp()) if value is not None else None
+        out = {
+            "clusterArn": self.cluster_arn, "taskArn": self.task_arn, "taskDefinitionArn": self.task_definition_arn,
+            "group": self.group, "startedBy": self.started_by, "launchType": self.launch_type,
+            "lastStatus": self.last_status, "desiredStatus": self.desired_status, "version": self.version,
+            "cpu": self.cpu, "memory": self.memory, "createdAt": at(self.created_at), "startedAt": at(self.started_at),
+            "stoppingAt": at(self.stopping_at), "stoppedAt": at(self.stopped_at), "stopCode": self.stop_code,
+            "stoppedReason": self.stopped_reason, "updatedAt": events.iso_ms(state.now()),
+            "containers": [dict(c) for c in self.containers],
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+    def changed(self) -> None:
+        events.emit(self._account_id, self._region, "aws.ecs", "ECS Task State Change", [self.task_arn], self.detail())
 
 
 class Rollout:
@@ -191,6 +224,25 @@ class Rollout:
             0, {"id": str(uuid.uuid4()), "createdAt": as_datetime(t), "message": f"(service {self.svc.name}) {message}"}
         )
         del self.svc.events[MAX_EVENTS:]
+
+    # --- what ECS puts on EventBridge ------------------------------------------
+    def put_event(self, detail_type: str, detail: dict[str, Any]) -> None:
+        events.emit(self.backend.account_id, self.svc.region_name, "aws.ecs", detail_type, [self.svc.arn], detail)
+
+    def deployment_event(self, dep: Deployment, name: str) -> None:
+        """`ECS Deployment State Change` of a deployments[] entry (by its ecs-svc/ id)."""
+        self.put_event("ECS Deployment State Change", {
+            "eventType": "ERROR" if name == "SERVICE_DEPLOYMENT_FAILED" else "INFO",
+            "eventName": name, "deploymentId": dep.id, "updatedAt": events.iso_ms(state.now()),
+            "reason": dep.rollout_state_reason,
+        })
+
+    def service_action(self, name: str, level: str = "INFO") -> None:
+        """`ECS Service Action`: steady state, tasks that fail to start, ..."""
+        self.put_event("ECS Service Action", {
+            "eventType": level, "eventName": name, "clusterArn": self.svc.cluster_arn,
+            "createdAt": events.iso_ms(state.now()),
+        })
 
     def settled(self) -> bool:
         """One deployment, COMPLETED, all its tasks running, steady state reported."""
@@ -319,12 +371,14 @@ class Rollout:
             p.rollout_state_reason = f"ECS deployment {p.id} completed."
             p.updated_at = as_datetime(t)
             self.event(t, f"(deployment {p.id}) deployment completed.")
+            self.deployment_event(p, "SERVICE_DEPLOYMENT_COMPLETED")
             if p.record is not None and p.record.status == "IN_PROGRESS" and p.role == "target":
                 p.record.finish("SUCCESSFUL", t)
             elif p.record is not None and p.record.status == "ROLLBACK_IN_PROGRESS" and p.role == "rollback":
                 p.record.finish("ROLLBACK_SUCCESSFUL", t)
         if not self.steady_reported:
             self.event(t, "has reached a steady state.")
+            self.service_action("SERVICE_STEADY_STATE")
             self.steady_reported = True
             self.settled_at = t
         return None
@@ -341,7 +395,10 @@ class Rollout:
         pending = [task for task in p.tasks if task.last_status == "PENDING"]
         if pending:
             self._stop(p, pending, t, p.fail_reason, "EssentialContainerExited", exit_code=1, quiet=True)
+            impaired = p.failed_tasks < breaker_threshold(p.config, p.desired_count) <= p.failed_tasks + len(pending)
             p.failed_tasks += len(pending)
+            if impaired:  # as often as ECS says it: once a deployment's failures reach the breaker's count
+                self.service_action("SERVICE_TASK_START_IMPAIRED", "WARN")
             if p.record is not None:
                 p.record.failure_count = p.failed_tasks if p.role == "target" else p.record.failure_count
                 p.record.touch(t)
@@ -381,9 +438,17 @@ class Rollout:
              "targetArn": h.get("hookTargetArn"), "status": "IN_PROGRESS"}
             for h in hooks
         ]
-        for hook in rec.hook_details:
+        for hook, spec in zip(rec.hook_details, hooks):
             if hook["targetArn"] is None:
                 del hook["targetArn"]
+            if hook["targetType"] == "PAUSE":  # waits for ContinueServiceDeployment or its timeout
+                timeout = spec.get("timeoutConfiguration") or {}
+                minutes = float(timeout.get("timeoutInMinutes") or PAUSE_TIMEOUT_MINUTES)
+                expires = t + minutes * self.account.minute_seconds
+                hook.update(status="AWAITING_ACTION", expiresAt=as_datetime(expires),
+                            timeoutAction=timeout.get("action") or "ROLLBACK")
+                p.pauses[hook["hookId"]] = (expires, hook["timeoutAction"])
+                self.hook_event(rec, hook, stage)
         if self.stage_fails(p, stage, t):
             return t + self.tick
         if stage == "PRODUCTION_TRAFFIC_SHIFT":
@@ -412,6 +477,12 @@ class Rollout:
         if p.fail_reason and p.stage in STAGES_WITH_TASKS:
             return self.failing(p, t)
         stage = p.stage
+        if p.pauses:  # a PAUSE hook holds the stage until acted on, or its timeout's action
+            hook_id, (expires, action) = min(p.pauses.items(), key=lambda kv: kv[1][0])
+            if t < expires:
+                return expires
+            self.act_on_hook(p, hook_id, action, t, timed_out=True)
+            return t + self.stage_tick
         if stage == "SCALE_UP":  # the green tasks start and run while blue serves
             pending = [task for task in p.tasks if task.last_status == "PENDING"]
             if pending:
@@ -440,6 +511,39 @@ class Rollout:
             p.stage = "DONE"  # the rolling path completes it (deployments[] and events)
             return self.reconcile_rolling(p, t)
         return self.enter(p, following, t)
+
+    def hook_event(self, rec: ServiceDeployment, hook: dict, stage: str) -> None:
+        """`ECS Hook State Change`: a deployment paused at a PAUSE hook."""
+        self.put_event("ECS Hook State Change", {
+            "eventType": "INFO", "eventName": "HOOK_AWAITING_ACTION", "clusterArn": self.svc.cluster_arn,
+            "serviceArn": self.svc.arn, "serviceDeploymentArn": rec.arn, "hookId": hook["hookId"],
+            "targetType": "PAUSE", "lifecycleStage": stage, "expiresAt": events.iso_ms(calendar_of(hook["expiresAt"])),
+            "timeoutAction": hook["timeoutAction"], "createdAt": events.iso_ms(state.now()),
+        })
+
+    def act_on_hook(self, p: Deployment, hook_id: str, action: str, t: float, timed_out: bool = False) -> None:
+        """ContinueServiceDeployment, or a PAUSE hook's timeout: CONTINUE lets the stage
+        go on; ROLLBACK fails the deployment and rolls it back."""
+        p.pauses.pop(hook_id, None)
+        rec = p.record
+        hook = next(h for h in rec.hook_details if h["hookId"] == hook_id)
+        stage = rec.lifecycle_stage or p.stage or ""
+        if timed_out:
+            hook["status"] = "TIMED_OUT"
+        elif action == "CONTINUE":
+            hook["status"] = "SUCCEEDED"
+        else:
+            hook["status"] = "FAILED"
+        rec.touch(t)
+        if action == "CONTINUE":
+            self.wake(t)
+            return
+        words = REASON_HOOK_TIMED_OUT if timed_out else REASON_HOOK_ROLLBACK
+        reason = words.format(hook_id=hook_id, stage=stage)
+        p.pauses.clear()
+        self.fail_deployment(p, t, reason, f"deployment {p.id} deployment failed: {reason[0].lower()}{reason[1:]}")
+        self.start_rollback(p, t, reason)
+        self.wake(t + self.tick)
 
     # --- failures -------------------------------------------------------------------
     def stage_fails(self, p: Deployment, stage: str, t: float, any_stage: bool = False) -> bool:
@@ -497,6 +601,7 @@ class Rollout:
         p.failed_at = t
         p.updated_at = as_datetime(t)
         self.event(t, message)
+        self.deployment_event(p, "SERVICE_DEPLOYMENT_FAILED")
 
     def stop_deployment(self, p: Deployment, t: float, reason: str) -> None:
         """Failed with no rollback asked for: STOPPED, and it starts no more tasks."""
@@ -522,6 +627,7 @@ class Rollout:
         view, as on AWS); the record goes ROLLBACK_IN_PROGRESS and ends with it."""
         failed.status = "ACTIVE"
         failed.fail_reason = None
+        failed.pauses.clear()  # a hook still awaiting action waits for nothing now
         rec = failed.record if failed.role == "target" else None
         back = Deployment(self.svc, failed.rollback_to or failed.task_definition, self.svc.desired_count, t)
         back.revision = failed.rollback_revision or failed.revision
@@ -534,6 +640,7 @@ class Rollout:
                 back.fail_reason = fault.get("reason") or DEFAULT_STOPPED_REASON
         self.svc.deployments.insert(0, back)
         self.event(t, f"rolling back to deployment {back.id}.")
+        self.deployment_event(back, "SERVICE_DEPLOYMENT_IN_PROGRESS")
         self.steady_reported = False
         self.settled_at = None
 
@@ -599,6 +706,7 @@ class Rollout:
         self.settled_at = None
         self.wake(t + self.tick)
         self.sync(t)
+        self.deployment_event(dep, "SERVICE_DEPLOYMENT_IN_PROGRESS")
         return dep
 
     def reconfigure(self, t: float) -> None:
@@ -629,6 +737,11 @@ class Rollout:
             if d.stalled:
                 d.stalled = False
                 self.wake(t + self.tick)
+
+
+def calendar_of(value: Any) -> float:
+    """Epoch seconds of one of the layer's naive UTC datetimes."""
+    return value.replace(tzinfo=timezone.utc).timestamp()
 
 
 def rollout_of(svc: Service) -> Rollout | None:

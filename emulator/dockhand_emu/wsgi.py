@@ -10,7 +10,7 @@ import time
 import uuid
 from http import HTTPStatus
 from typing import Any, Callable, Iterable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 from xml.sax.saxutils import escape
 
 from . import ecs, state
@@ -93,6 +93,43 @@ def aws_error(start_response: StartResponse, environ: dict[str, Any], service: s
     return _respond(start_response, status, body, "text/xml", [("x-amzn-RequestId", request_id)])
 
 
+POLL_STEP_SECONDS = 0.05
+
+
+def _long_poll(environ: dict[str, Any], body: bytes, account_id: str, region: str) -> tuple[float, str, bytes] | None:
+    """A ReceiveMessage that waits (its WaitTimeSeconds, else the queue's
+    ReceiveMessageWaitTimeSeconds): (seconds, queue name, the request with 0)."""
+    text = body.decode("utf-8", "replace")
+    as_json = bool(environ.get("HTTP_X_AMZ_TARGET"))
+    try:
+        params: dict[str, Any] = json.loads(text or "{}") if as_json else {k: v[0] for k, v in parse_qs(text).items()}
+    except ValueError:
+        return None
+    url = str(params.get("QueueUrl") or environ.get("PATH_INFO", ""))
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    wait = params.get("WaitTimeSeconds")
+    if wait is None:
+        from moto.sqs.models import sqs_backends
+        queue = sqs_backends[account_id][region].queues.get(name)
+        wait = getattr(queue, "receive_message_wait_time_seconds", 0) if queue is not None else 0
+    try:
+        seconds = float(wait)
+    except (TypeError, ValueError):
+        return None
+    if not 0 < seconds <= 20:
+        return None  # no wait, or one moto refuses as AWS does
+    params["WaitTimeSeconds"] = 0
+    rewritten = json.dumps(params) if as_json else urlencode(params)
+    return seconds, name, rewritten.encode()
+
+
+def _receivable(account_id: str, region: str, queue_name: str) -> bool:
+    """Whether a receive now would find something (or an error: a missing queue)."""
+    from moto.sqs.models import sqs_backends
+    queue = sqs_backends[account_id][region].queues.get(queue_name)
+    return queue is None or bool(queue.messages)
+
+
 class BadRequest(Exception):
     pass
 
@@ -148,24 +185,36 @@ class Emulator:
             return self.control(environ, start_response, account_id)
         body = _read_body(environ)
         service, region = _scope(environ)
-        with state.LOCK:
-            if path.startswith("/moto-api/reset"):  # moto forgets everything: so does the layer
-                state.reset()
-            now = time.time()
-            state.advance(account_id, region, now)
-            if service and not path.startswith("/moto-api"):
-                account = state.account(account_id)
-                operation = _operation(environ, body)
-                account.calls.append({"service": service, "operation": operation, "at": now})
-                fault = account.take_fault("error", operation=operation, service=service)
-                if fault:
-                    return aws_error(start_response, environ, service, fault)
-            answer = self.app(environ, start_response)
-            try:
-                return [b"".join(answer)]  # moto's models are read while the lock is held
-            finally:
-                if hasattr(answer, "close"):
-                    answer.close()
+        operation = _operation(environ, body)
+        poll = _long_poll(environ, body, account_id, region) if (service, operation) == ("sqs", "ReceiveMessage") else None
+        deadline = time.time() + (poll[0] if poll else 0)
+        logged = False
+        while True:
+            with state.LOCK:
+                if path.startswith("/moto-api/reset"):  # moto forgets everything: so does the layer
+                    state.reset()
+                now = time.time()
+                state.advance(account_id, region, now)
+                if service and not path.startswith("/moto-api") and not logged:
+                    logged = True
+                    account = state.account(account_id)
+                    account.calls.append({"service": service, "operation": operation, "at": now})
+                    fault = account.take_fault("error", operation=operation, service=service)
+                    if fault:
+                        return aws_error(start_response, environ, service, fault)
+                if poll is None or now >= deadline or _receivable(account_id, region, poll[1]):
+                    if poll is not None:  # moto's own wait would hold the lock: it gets 0
+                        environ["wsgi.input"] = io.BytesIO(poll[2])
+                        environ["CONTENT_LENGTH"] = str(len(poll[2]))
+                    answer = self.app(environ, start_response)
+                    try:
+                        return [b"".join(answer)]  # moto's models are read while the lock is held
+                    finally:
+                        if hasattr(answer, "close"):
+                            answer.close()
+            # A long poll waits outside the lock, so other requests (the ones that
+            # cause the events it waits for among them) go on meanwhile.
+            time.sleep(POLL_STEP_SECONDS)
 
     def control(self, environ: dict[str, Any], start_response: StartResponse, account_id: str) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")

@@ -540,16 +540,11 @@ impl<O: Ops> Dispatcher<O> {
         } else {
             Class::Deploy
         };
+        // Not marked seen when the channel does not take it: a channel that takes
+        // failures only must still hear of this deployment when it fails.
         let d = match self.destination(&app, class, event.at) {
             Ok(d) => d,
-            Err(why) => {
-                self.notices()
-                    .deployments
-                    .lock()
-                    .expect("seen lock")
-                    .first(&key);
-                return Noticed::Dropped(why);
-            }
+            Err(why) => return Noticed::Dropped(why),
         };
         let environment = self.environment(&app);
         // Another dockhand (or this one before a restart) records what it watches.

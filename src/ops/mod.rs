@@ -168,6 +168,8 @@ pub struct Deployment {
     /// Whether it is still in the service's `deployments[]` (else the primary
     /// stands in: ECS cleans finished ones up).
     pub present: bool,
+    /// When ECS created it (milliseconds), while it is in `deployments[]`.
+    pub created_ms: Option<i64>,
     pub task_definition: String,
     pub version: Option<String>,
     /// The IAM principal that registered its revision (a pipeline's role, a person).

@@ -214,6 +214,7 @@ impl Inspect for FakeOps {
         Ok(Deployment {
             id: id.to_string(),
             present: true,
+            created_ms: None,
             task_definition: format!("{}:2", t.app.name),
             version: Some("v3".into()),
             registered_by: Some("arn:aws:iam::123456789012:role/pipeline".into()),

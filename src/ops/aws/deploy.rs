@@ -24,32 +24,38 @@ use crate::ops::watch::{
     self, Judgement, RecordSnap, ServiceSnap, Want, judge_deploy, judge_record, judge_scale,
     revision, stack_settled,
 };
-use crate::ops::{
-    Epoch, Event, OpsError, OpsResult, Outcome, Plan, Progress, Target, Verdict, clock,
-};
+use crate::ops::{Event, OpsError, OpsResult, Outcome, Plan, Progress, Target, Verdict, clock};
 
 /// Posts each AWS event once, and the rollout counts when they change.
 struct Reporter {
     progress: Progress,
     seen: HashSet<String>,
     last_rollout: Option<Event>,
-    since: Epoch,
+    /// Service events from this time on (milliseconds) belong to the operation.
+    since_ms: i64,
 }
 
 impl Reporter {
     fn new(progress: Progress) -> Mutex<Reporter> {
         // Events from a second before the request count: clocks differ a little.
+        Reporter::since(progress, Some(crate::ops::now() * 1000 - 1000))
+    }
+
+    /// For a deployment that began at `started_ms` (ECS's createdAt): the events
+    /// of what the service did before it (a previous deploy settling a moment
+    /// earlier) are not its story. Without a start, from a second ago.
+    fn since(progress: Progress, started_ms: Option<i64>) -> Mutex<Reporter> {
         Mutex::new(Reporter {
             progress,
             seen: HashSet::new(),
             last_rollout: None,
-            since: crate::ops::now() - 1,
+            since_ms: started_ms.unwrap_or_else(|| crate::ops::now() * 1000 - 1000),
         })
     }
 
     fn service(&mut self, snap: &ServiceSnap, events: &[ServiceEvent]) {
         for e in events.iter().rev() {
-            if e.at >= self.since && self.seen.insert(e.id.clone()) {
+            if e.at_ms >= self.since_ms && self.seen.insert(e.id.clone()) {
                 let _ = self.progress.send(Event::ServiceEvent {
                     at: e.at,
                     message: e.message.clone(),
@@ -528,7 +534,7 @@ pub async fn deploy(
                     &svc,
                     Want::new(&new, Some(version.as_str())),
                     None,
-                    progress,
+                    Reporter::new(progress),
                 )
                 .await?
             }
@@ -594,9 +600,8 @@ async fn watch_service(
     svc: &ServiceRef,
     want: Want,
     record: Option<&str>,
-    progress: Progress,
+    reporter: Mutex<Reporter>,
 ) -> OpsResult<Verdict> {
-    let reporter = Reporter::new(progress);
     let mut watch = RecordWatch::new(target, svc);
     // A resumed watch knows its record already: the service may be back on the
     // old revision (rolled back while no dockhand watched), where looking for a
@@ -1132,7 +1137,7 @@ pub async fn rollback(ops: &AwsOps, target: &Target, progress: Progress) -> OpsR
                 &svc,
                 Want::new(&arn, version.as_deref()),
                 None,
-                progress,
+                Reporter::new(progress),
             )
             .await?
         }
@@ -1395,7 +1400,7 @@ async fn legacy_cancel(
             svc,
             Want::new(&previous, None),
             None,
-            progress,
+            Reporter::new(progress),
         )
         .await?
         {
@@ -1521,7 +1526,7 @@ pub async fn resume(
                                 &svc,
                                 Want::new(&want, version.as_deref()),
                                 Some(&rec.arn),
-                                progress,
+                                Reporter::new(progress),
                             )
                             .await?
                         }
@@ -1540,7 +1545,7 @@ pub async fn resume(
                         &svc,
                         Want::new(&want, version.as_deref()),
                         None,
-                        progress,
+                        Reporter::new(progress),
                     )
                     .await?
                 }
@@ -1575,9 +1580,16 @@ pub async fn deployment(
     let version = ecs::image_version(&td, target.app.container(), &svc.service)
         .map(str::to_string)
         .or_else(|| attribution.as_ref().and_then(|a| a.version.clone()));
+    let created_ms = s
+        .deployments()
+        .iter()
+        .find(|d| d.id() == Some(id))
+        .and_then(|d| d.created_at())
+        .and_then(|t| t.to_millis().ok());
     Ok(crate::ops::Deployment {
         id: id.to_string(),
         present: found.is_some(),
+        created_ms,
         task_definition,
         version,
         registered_by: td.registered_by().map(str::to_string),
@@ -1606,7 +1618,7 @@ pub async fn follow(
         &svc,
         Want::new(&d.task_definition, d.version.as_deref()),
         None,
-        progress,
+        Reporter::since(progress, d.created_ms),
     )
     .await?;
     Ok(Outcome {

@@ -17,6 +17,8 @@ use crate::ops::{Epoch, OpsError, OpsResult};
 pub struct ServiceEvent {
     pub id: String,
     pub at: Epoch,
+    /// `at` to the millisecond: what belongs to an operation is decided by it.
+    pub at_ms: i64,
     pub message: String,
 }
 
@@ -65,6 +67,10 @@ pub fn events(s: &Service) -> Vec<ServiceEvent> {
         .map(|e| ServiceEvent {
             id: e.id().unwrap_or_default().to_string(),
             at: e.created_at().map(|t| t.secs()).unwrap_or_default(),
+            at_ms: e
+                .created_at()
+                .and_then(|t| t.to_millis().ok())
+                .unwrap_or_default(),
             message: e.message().unwrap_or_default().to_string(),
         })
         .collect()
