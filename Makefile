@@ -1,5 +1,5 @@
 # dockhand: the two commands that matter are `make demo` and `make test`.
-.PHONY: build demo test bench emulator check fmt static image
+.PHONY: build demo demo-outside test bench emulator check fmt static image
 
 build:
 	cargo build
@@ -7,6 +7,11 @@ build:
 # The shell, against a local AWS emulator with a cluster stack and a `hubot` app stack.
 demo: build
 	scripts/demo.sh
+
+# While `make demo` runs, from another terminal: deploys the demo's worker straight
+# through the ECS API, as a pipeline would; the demo's shell reports it.
+demo-outside:
+	emulator/.venv/bin/python scripts/demo-outside.py
 
 # Every test: Rust unit and integration tests against one emulator, the emulator's
 # own self-test, and cfn-lint over the templates.

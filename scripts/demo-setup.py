@@ -80,6 +80,19 @@ while not (cfn.describe_stacks(StackName="hubot")["Stacks"][0]["StackStatus"] ==
     time.sleep(0.2)
 rollout_seconds(8)
 
+# Notifications, as deploy/dockhand.yaml plumbs them: an EventBridge rule sends the
+# ECS, CloudFormation and CloudWatch events to an SQS queue the shell long-polls.
+sqs = session.client("sqs", endpoint_url=url)
+events = session.client("events", endpoint_url=url)
+dead = sqs.create_queue(QueueName="dockhand-events-dlq")["QueueUrl"]
+dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+queue = sqs.create_queue(QueueName="dockhand-events", Attributes={
+    "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "5"})})["QueueUrl"]
+queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+events.put_rule(Name="dockhand-events", State="ENABLED",
+                EventPattern=json.dumps({"source": ["aws.ecs", "aws.cloudformation", "aws.cloudwatch"]}))
+events.put_targets(Rule="dockhand-events", Targets=[{"Id": "dockhand", "Arn": queue_arn}])
+
 config_out.write_text(f"""# Written by scripts/demo-setup.py for `make demo`.
 commands_dir = "{root / 'commands'}"
 
@@ -110,13 +123,20 @@ service = "worker"
 container = "worker"
 max = 20
 
+# What AWS does without being asked (`make demo-outside` deploys worker behind
+# the bot's back) is told in this channel.
+[notifications]
+queue = "{queue}"
+channel = "shell:ops"
+send = "everything"
+
 # You are `alice` in the demo (dockhand shell --user alice): a deployer.
 [roles]
 deployers = ["shell:alice"]
 
 [[rules]]
 name = "deployers"
-verbs = ["deploy", "rollback", "scale", "cancel", "lock", "unlock"]
+verbs = ["deploy", "rollback", "continue", "scale", "cancel", "lock", "unlock", "mute", "unmute"]
 roles = ["deployers"]
 """)
 print("demo: cluster stack, hubot stack (v1, 2 tasks) and worker service (v41, 3 tasks) are up")

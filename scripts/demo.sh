@@ -4,9 +4,14 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 config=$(mktemp --suffix=.toml)
-trap 'rm -f "$config"' EXIT
+url_file="$root/target/demo-emulator-url"
+trap 'rm -f "$config" "$url_file"' EXIT
+mkdir -p "$root/target"
 "$root/scripts/with-emulator.sh" bash -c '
   "$0/emulator/.venv/bin/python" "$0/scripts/demo-setup.py" "$DOCKHAND_TEST_EMULATOR" "$1"
+  # For `make demo-outside`, a deploy from another terminal that the shell reports.
+  echo "$DOCKHAND_TEST_EMULATOR" > "$2"
   echo "Try: !status   !deploy hubot v2   !stack hubot   !history hubot   !rollback hubot   !help"
-  "$0/target/debug/dockhand" shell --config "$1" --user alice --channel ops
-' "$root" "$config"
+  echo "And in another terminal: make demo-outside (deploys worker behind the bot: it tells you here)"
+  "$0/target/debug/dockhand" shell --config "$1" --user alice --channel ops ${DEMO_LINGER:+--linger "$DEMO_LINGER"}
+' "$root" "$config" "$url_file"

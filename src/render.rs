@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::message::{Reply, neutralise};
+use crate::message::{ButtonStyle, Reply, neutralise};
 use crate::ops::{
     AppStatus, Event, EventLine, HistoryEntry, Plan, StackDetail, StackSummary, Verdict, clock,
     took,
@@ -282,7 +282,40 @@ pub fn thread_line(event: &Event) -> Option<String> {
             pending,
             failed,
         } => Some(rollout(revision, *running, *desired, *pending, *failed)),
+        Event::Paused(p) => Some(paused(p)),
     }
+}
+
+/// A deployment held at a PAUSE hook: where, until when, and what happens then.
+pub fn paused(p: &crate::ops::watch::Pause) -> String {
+    let at = p
+        .stage
+        .as_deref()
+        .map(|s| format!(" in {s}"))
+        .unwrap_or_default();
+    let then = match (p.expires, p.timeout_action.as_deref()) {
+        (Some(t), Some("CONTINUE")) => {
+            format!("; if nobody decides by {} UTC, ECS goes on", clock(t))
+        }
+        (Some(t), _) => format!("; if nobody decides by {} UTC, ECS rolls it back", clock(t)),
+        (None, _) => String::new(),
+    };
+    format!("Paused at a lifecycle hook{at}, waiting for a decision{then}.")
+}
+
+/// The buttons that decide a paused deployment of `app`: the same commands a
+/// person could type, so policy and confirmations apply as to typed ones.
+pub fn decide_buttons(reply: Reply, app: &str) -> Reply {
+    reply
+        .button("Continue", format!("continue {app}"), ButtonStyle::Primary)
+        .button("Roll back", format!("rollback {app}"), ButtonStyle::Danger)
+}
+
+/// Whether a verdict leaves a failed version in place, where [Roll back] helps:
+/// ECS stopped it without a rollback, or its rollback failed. One ECS already
+/// rolled back needs none.
+pub fn leaves_failure(verdict: &Verdict) -> bool {
+    matches!(verdict, Verdict::Failed { summary, .. } if !summary.starts_with("ECS rolled back"))
 }
 
 pub fn rollout(revision: &str, running: i32, desired: i32, pending: i32, failed: i32) -> String {
@@ -363,6 +396,9 @@ pub fn head(kind: &OperationKind, target: &Target, began: Began, current: Option
             format!("Scaling {app} to {count}{now} in {env}, asked by {by}.")
         }
         OperationKind::Cancel => format!("Cancelling the rollout of {app}, asked by {by}."),
+        OperationKind::Continue => format!(
+            "Continuing the deployment of {app}{now} in {env} past its lifecycle hook, decided by {by}."
+        ),
     }
 }
 

@@ -5,6 +5,7 @@
 
 use crate::support;
 
+use dockhand::dispatch::Click;
 use serde_json::json;
 use support::World;
 
@@ -37,7 +38,7 @@ deployers = ["shell:alice", "shell:bob"]
 
 [[rules]]
 name = "deployers"
-verbs = ["deploy", "rollback", "scale", "cancel", "lock", "unlock", "mute", "unmute"]
+verbs = ["deploy", "rollback", "continue", "scale", "cancel", "lock", "unlock", "mute", "unmute"]
 roles = ["deployers"]
 "#
     )
@@ -93,6 +94,14 @@ async fn a_deploy_started_elsewhere_is_one_message_edited_to_its_verdict_and_our
         0,
         "not announced again:\n{out}"
     );
+    // The last events (the steady state) arrive after the verdict: wait for the
+    // consumer to handle them before stopping it.
+    for _ in 0..100 {
+        if w.queued(&queue).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     listening.stopped().await;
     assert_eq!(
         w.queued(&queue).await,
@@ -218,5 +227,213 @@ async fn a_muted_app_is_silent_and_says_who_muted_it() {
     deploy_outside(&w, "public.ecr.aws/example/worker:v43").await;
     let out = bot.until(|o| o.contains("worker v43 is live")).await;
     assert!(!out.contains("v42"), "nothing was said while muted:\n{out}");
+    listening.stopped().await;
+}
+
+/// The same, where prod needs two people for a change.
+fn two_person(queue: &str) -> String {
+    config(queue, "everything").replace(
+        "[environments.prod]",
+        "[environments.prod]\ntwo_person = true",
+    )
+}
+
+#[tokio::test]
+async fn a_deployment_paused_at_a_hook_is_continued_from_its_button_by_someone_allowed() {
+    let w = World::new().await;
+    w.worker(2).await;
+    w.pause_after_scale_up("apps", "worker", 600).await;
+    let (queue, _) = w.events_queue().await;
+    let mut bot = w.bot(&config(&queue, "everything")).await;
+    let listening = bot.listen(&queue);
+
+    deploy_outside(&w, "public.ecr.aws/example/worker:v42").await;
+    let out = bot
+        .until(|o| o.contains("[Continue: continue worker]"))
+        .await;
+    assert!(
+        out.contains("waiting for a decision; if nobody decides by")
+            && out.contains("ECS rolls it back")
+            && out.contains("[Roll back: rollback worker]"),
+        "{out}"
+    );
+    // Not allowed by a rule: told alone, and the buttons stay for others.
+    match bot.click_as("mallory", "continue worker") {
+        Click::Refused(why) => assert!(why.contains("continue"), "{why}"),
+        other => panic!("mallory's click went through: {other:?}"),
+    }
+    assert_eq!(w.deployment_status("apps", "worker").await, "IN_PROGRESS");
+    match bot.click_as("bob", "continue worker") {
+        Click::Settled(note) => assert!(note.contains("by bob"), "{note}"),
+        other => panic!("bob's click was refused: {other:?}"),
+    }
+    let out = bot.until(|o| o.contains("worker v42 is live")).await;
+    assert!(
+        out.contains("Continued by @bob")
+            && out.contains("goes on past its lifecycle hook in POST_SCALE_UP"),
+        "{out}"
+    );
+    assert_eq!(
+        count(&out, "is live"),
+        0,
+        "the verdict edits the deployment's own message:\n{out}"
+    );
+    assert_eq!(w.deployment_status("apps", "worker").await, "SUCCESSFUL");
+    listening.stopped().await;
+}
+
+#[tokio::test]
+async fn a_paused_chat_deploy_offers_the_decision_in_its_thread_and_its_deployer_may_not_take_it() {
+    let w = World::new().await;
+    w.worker(2).await;
+    w.pause_after_scale_up("apps", "worker", 600).await;
+    let (queue, _) = w.events_queue().await;
+    let mut bot = w.bot(&two_person(&queue)).await;
+    let listening = bot.listen(&queue);
+
+    // Two people in prod: alice asks, bob confirms.
+    // The prompt shows the plan, read from AWS: it comes as a message.
+    let prompt = match bot.send("!deploy worker v42") {
+        Some(reply) => reply,
+        None => bot.until(|o| o.contains("confirm ")).await,
+    };
+    let code = prompt
+        .split("confirm ")
+        .nth(1)
+        .map(|c| {
+            c.chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        })
+        .expect("a code");
+    assert_eq!(
+        bot.send_as("bob", &format!("!confirm {code}")),
+        None,
+        "started"
+    );
+    let out = bot
+        .until(|o| o.contains("[Continue: continue worker]"))
+        .await;
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("  └ ")
+                && l.contains("Paused at a lifecycle hook in POST_SCALE_UP")),
+        "in the deploy's thread:\n{out}"
+    );
+    assert!(
+        !out.contains("its deployment is paused"),
+        "not announced apart:\n{out}"
+    );
+    // The deployer cannot approve their own deployment here.
+    match bot.click_as("alice", "continue worker") {
+        Click::Settled(_) => {}
+        other => panic!("{other:?}"),
+    }
+    let out = bot.until(|o| o.contains("someone else must decide")).await;
+    assert!(out.contains("Nothing was changed"), "{out}");
+    assert_eq!(w.deployment_status("apps", "worker").await, "IN_PROGRESS");
+    // [Roll back] by bob: a change in prod, so a second person confirms it.
+    let rolled = match bot.click_as("bob", "rollback worker") {
+        Click::Settled(note) => note,
+        other => panic!("{other:?}"),
+    };
+    assert!(rolled.contains("asked by bob"), "{rolled}");
+    let out = bot.until(|o| o.contains("confirm ")).await;
+    let code = out
+        .split("confirm ")
+        .nth(1)
+        .map(|c| {
+            c.chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        })
+        .expect("a code");
+    assert_eq!(
+        bot.send_as("alice", &format!("!confirm {code}")),
+        None,
+        "started"
+    );
+    let out = bot.finish().await;
+    assert!(out.contains("rolled back"), "{out}");
+    assert_eq!(
+        w.deployment_status("apps", "worker").await,
+        "ROLLBACK_SUCCESSFUL"
+    );
+    listening.stopped().await;
+}
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_a_stream_loses_nothing_and_says_nothing_twice() {
+    let w = World::new().await;
+    w.worker(2).await;
+    w.account.rollout_seconds(3.0);
+    let (queue, _) = w.events_queue().await;
+    let cfg = config(&queue, "everything");
+    let mut first = w.bot(&cfg).await;
+    let listening = first.listen(&queue);
+    deploy_outside(&w, "public.ecr.aws/example/worker:v42").await;
+    let said = first
+        .until(|o| o.contains("worker v42 is being deployed"))
+        .await;
+    // Stopped as SIGTERM stops it, mid-rollout: the consumer first (what it
+    // received and did not finish comes back after the visibility timeout), then
+    // the operation it followed (recorded on the service).
+    listening.stopped().await;
+    first.dispatcher.shutdown_token().cancel();
+    let before = said + &first.finish().await;
+    assert!(!before.contains("is live"), "{before}");
+
+    let mut second = w.bot(&cfg).await;
+    second.recover();
+    let listening = second.listen(&queue);
+    let after = second.until(|o| o.contains("worker v42 is live")).await;
+    for _ in 0..100 {
+        if w.queued(&queue).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    listening.stopped().await;
+    let after = after + &second.finish().await;
+    let all = format!("{before}{after}");
+    assert_eq!(
+        count(&all, "is being deployed"),
+        1,
+        "announced once:\n{all}"
+    );
+    assert_eq!(
+        after.matches("worker v42 is live").count(),
+        1,
+        "one verdict:\n{after}"
+    );
+    assert_eq!(w.queued(&queue).await, 0, "nothing left behind");
+}
+
+#[tokio::test]
+async fn a_queue_dockhand_may_not_read_makes_it_not_ready_until_it_may_again() {
+    let w = World::new().await;
+    let (queue, _) = w.events_queue().await;
+    w.account.fault(json!({
+        "kind": "error", "service": "sqs", "operation": "ReceiveMessage", "status": 403,
+        "code": "AccessDenied",
+        "message": "User: arn:aws:sts::1:assumed-role/dockhand is not authorized to perform: sqs:receivemessage",
+    }));
+    let bot = w.bot(&config(&queue, "everything")).await;
+    let listening = bot.listen(&queue);
+    for _ in 0..100 {
+        if listening.health.failing_source().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(listening.health.failing_source(), Some("notifications"));
+    // The fault answered once: the next receive (a second later) works again.
+    for _ in 0..100 {
+        if listening.health.failing_source().is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(listening.health.failing_source(), None, "ready again");
     listening.stopped().await;
 }

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, urlencode
 from xml.sax.saxutils import escape
 
-from . import ecs, state
+from . import ecs, events, state
 from .ecs_deployments import STAGES
 from .state import DEFAULT_STOPPED_REASON
 
@@ -264,6 +264,17 @@ class Emulator:
             elif method != "GET":
                 return None
             return account.faults
+        if route == "/_dockhand/events" and method == "POST":
+            # An event as an AWS service sends it (PutEvents refuses `aws.` sources):
+            # for checks of rule patterns against events no rollout here makes.
+            for key in ("source", "detail-type", "detail"):
+                if key not in body:
+                    raise BadRequest(f"an event needs {key}")
+            if not isinstance(body["detail"], dict):
+                raise BadRequest("detail must be a JSON object")
+            event_id = events.emit(account.id, str(body.get("region") or state.DEFAULT_REGION), str(body["source"]),
+                                   str(body["detail-type"]), list(body.get("resources") or []), body["detail"])
+            return {"id": event_id}
         if route == "/_dockhand/calls":
             if method == "DELETE":
                 account.calls.clear()

@@ -206,6 +206,7 @@ impl<O: Ops> Dispatcher<O> {
         let confirm = match verb {
             "confirm" => true,
             "abort" => false,
+            "continue" | "rollback" => return self.act(inbound, outbox),
             _ => return Click::Refused("That button is not one of dockhand's.".into()),
         };
         let name = inbound.author.named(inbound.origin.platform);
@@ -221,6 +222,34 @@ impl<O: Ops> Dispatcher<O> {
                 Click::Settled(format!("Confirmed by {name}: {}", r.text))
             }
             Settle::Ran(_) => Click::Settled(format!("Confirmed by {name}.")),
+        }
+    }
+
+    /// An action button on a notification or a thread ([Continue], [Roll back]):
+    /// its command runs as if the clicker had typed it, so the same rules, limits
+    /// and confirmations apply. What it started, or the prompt it asks, is said
+    /// to everyone; a refusal only to the clicker, and the buttons stay.
+    fn act(&self, inbound: &Inbound<'_>, outbox: &Outbox) -> Click {
+        let name = inbound.author.named(inbound.origin.platform);
+        let asked = inbound.text.trim();
+        match self.handle(inbound, outbox) {
+            // An operation, or an answer that reads AWS first (a confirmation
+            // prompt with its plan among them): it comes as a message.
+            Handled::Started => Click::Settled(format!(
+                "`{asked}` asked by {name}; dockhand answers below."
+            )),
+            // A confirmation prompt (it has buttons of its own): posted beside.
+            Handled::Reply(prompt) if !prompt.buttons.is_empty() => {
+                let _ = outbox.send(Outbound {
+                    origin: inbound.origin.clone(),
+                    reply: prompt,
+                });
+                Click::Settled(format!(
+                    "`{asked}` asked by {name}; it waits for a confirmation below."
+                ))
+            }
+            Handled::Reply(refused) => Click::Refused(refused.text),
+            Handled::Ignored => Click::Refused("That button is not one of dockhand's.".into()),
         }
     }
 

@@ -571,6 +571,17 @@ impl<O: Ops> Ctx for Run<'_, O> {
     type Ops = O;
     type Done = Handled;
 
+    fn watched(&self) -> bool {
+        self.app.as_ref().is_some_and(|a| {
+            self.d
+                .inner
+                .holds
+                .lock()
+                .expect("holds lock")
+                .contains_key(&a.name)
+        })
+    }
+
     fn config(&self) -> &Config {
         &self.d.inner.config
     }

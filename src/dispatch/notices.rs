@@ -337,16 +337,37 @@ impl<O: Ops> Dispatcher<O> {
                 };
                 self.post(&app, class, event.at, Reply::text(text), outbox)
             }
-            Kind::Hook { name, .. } => {
+            Kind::Hook {
+                name,
+                hook_id,
+                stage,
+                expires,
+                timeout_action,
+                ..
+            } => {
                 if name != "HOOK_AWAITING_ACTION" {
                     return Noticed::Dropped("a hook state that needs nobody");
                 }
+                if held {
+                    // dockhand's own operation offers the decision in its thread.
+                    return Noticed::Dropped("its operation's thread asks for the decision");
+                }
+                let pause = crate::ops::watch::Pause {
+                    hook_id: hook_id.unwrap_or_default(),
+                    stage,
+                    expires,
+                    timeout_action,
+                };
+                let cmd = self.cmd_for(&app);
                 let text = format!(
-                    "{}: its deployment is paused at a lifecycle hook and waits for a decision. Continue or roll it back with `aws ecs continue-service-deployment`; {} shows where it is.",
+                    "{}: its deployment is {} Decide with the buttons, or {} / {}.",
                     app.name,
-                    self.cmd_for(&app).show(&format!("status {}", app.name))
+                    render::paused(&pause).replacen("Paused", "paused", 1),
+                    cmd.show(&format!("continue {}", app.name)),
+                    cmd.show(&format!("rollback {}", app.name)),
                 );
-                self.post(&app, Class::Failure, event.at, Reply::text(text), outbox)
+                let reply = render::decide_buttons(Reply::text(text), app.name.as_str());
+                self.post(&app, Class::Failure, event.at, reply, outbox)
             }
         }
     }

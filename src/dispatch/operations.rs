@@ -180,6 +180,7 @@ impl<O: Ops> Dispatcher<O> {
             let recorded_target = target.clone();
             let started = Instant::now();
             let (tx, mut rx) = mpsc::unbounded_channel();
+            let followed = matches!(start, Start::Followed(_));
             let began = match &start {
                 Start::Asked => render::Began::Asked,
                 Start::Resumed => render::Began::Resumed,
@@ -213,6 +214,10 @@ impl<O: Ops> Dispatcher<O> {
                             Event::Rollout { .. } => {
                                 let line = render::thread_line(&event).unwrap_or_default();
                                 send(Reply::edit(id, format!("{head_text}\n{line}")));
+                            }
+                            Event::Paused(_) => {
+                                let line = render::thread_line(&event).unwrap_or_default();
+                                send(render::decide_buttons(Reply::in_thread(id, line), app.as_str()));
                             }
                             _ => if let Some(line) = render::thread_line(&event) { send(Reply::in_thread(id, line)) },
                         }
@@ -252,7 +257,12 @@ impl<O: Ops> Dispatcher<O> {
             metrics().operation(kind.verb(), outcome, started.elapsed());
             tracing::info!(target: "dockhand::audit", who, channel, app = %app, asked = what, result = outcome, elapsed_ms, "outcome");
             d.post_audit(&outbox, format!("{who} in {channel}: `{what}` {outcome} after {}", ops::took(started.elapsed())));
-            send(Reply::edit(id, text));
+            let mut last = Reply::edit(id, text);
+            // A deploy someone else started, failed and left in place: act from here.
+            if followed && let Some(Ok(o)) = &result && render::leaves_failure(&o.verdict) {
+                last = last.button("Roll back", format!("rollback {app}"), crate::message::ButtonStyle::Danger);
+            }
+            send(last);
         });
         Handled::Started
     }

@@ -62,6 +62,11 @@ pub enum Kind {
         name: String,
         deployment_arn: Option<String>,
         hook_id: Option<String>,
+        /// The stage it holds, when it times out, and what ECS does then, as the
+        /// event says (the decision itself reads the record again).
+        stage: Option<String>,
+        expires: Option<Epoch>,
+        timeout_action: Option<String>,
     },
 }
 
@@ -292,6 +297,9 @@ pub fn parse(body: &str) -> Result<AwsEvent, Unread> {
                 name: owned(detail, "eventName").ok_or_else(|| missing("eventName"))?,
                 deployment_arn: owned(detail, "serviceDeploymentArn"),
                 hook_id: owned(detail, "hookId"),
+                stage: owned(detail, "lifecycleStage"),
+                expires: s(detail, "expiresAt").and_then(epoch),
+                timeout_action: owned(detail, "timeoutAction"),
             }
         }
         ("aws.cloudformation", "CloudFormation Stack Status Change") => {

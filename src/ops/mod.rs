@@ -67,6 +67,8 @@ pub enum Event {
         pending: i32,
         failed: i32,
     },
+    /// The deployment waits at a PAUSE lifecycle hook for someone's decision.
+    Paused(watch::Pause),
 }
 
 pub type Progress = mpsc::UnboundedSender<Event>;
@@ -233,6 +235,19 @@ pub trait Rollouts: Send + Sync + 'static {
         version: &Version,
     ) -> impl Future<Output = OpsResult<Plan>> + Send;
     fn rollback(
+        &self,
+        target: &Target,
+        progress: Progress,
+    ) -> impl Future<Output = OpsResult<Outcome>> + Send;
+    /// Decides the app's deployment paused at a lifecycle hook (CONTINUE, or
+    /// ROLLBACK), without watching it: what was decided, for the person.
+    fn decide_hook(
+        &self,
+        target: &Target,
+        go_on: bool,
+    ) -> impl Future<Output = OpsResult<String>> + Send;
+    /// Lets a deployment paused at a lifecycle hook go on, and watches it.
+    fn proceed(
         &self,
         target: &Target,
         progress: Progress,

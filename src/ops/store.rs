@@ -58,10 +58,16 @@ impl Ending {
 /// What a long operation does to its app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OperationKind {
-    Deploy { version: Version },
+    Deploy {
+        version: Version,
+    },
     Rollback,
-    Scale { count: TaskCount },
+    Scale {
+        count: TaskCount,
+    },
     Cancel,
+    /// A deployment paused at a lifecycle hook, let go on.
+    Continue,
 }
 
 impl OperationKind {
@@ -72,6 +78,7 @@ impl OperationKind {
             OperationKind::Rollback => "rollback",
             OperationKind::Scale { .. } => "scale",
             OperationKind::Cancel => "cancel",
+            OperationKind::Continue => "continue",
         }
     }
 
@@ -82,6 +89,7 @@ impl OperationKind {
             OperationKind::Rollback => format!("rollback {app}"),
             OperationKind::Scale { count } => format!("scale {app} {count}"),
             OperationKind::Cancel => format!("cancel {app}"),
+            OperationKind::Continue => format!("continue {app}"),
         }
     }
 
@@ -92,6 +100,7 @@ impl OperationKind {
             OperationKind::Rollback => format!("{app} rollback"),
             OperationKind::Scale { count } => format!("{app} scale to {count}"),
             OperationKind::Cancel => format!("{app} cancel"),
+            OperationKind::Continue => format!("{app} deployment"),
         }
     }
 }

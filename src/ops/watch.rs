@@ -147,8 +147,21 @@ pub struct RecordSnap {
     pub triggered_alarms: Vec<String>,
     /// Lifecycle hooks of the current stage: (target ARN or hook id, status).
     pub hooks: Vec<(String, String)>,
+    /// A PAUSE hook of the current stage waiting for someone's decision.
+    pub paused: Option<Pause>,
     /// When the watch first saw the record in its current stage (AWS time).
     pub stage_since: Option<Epoch>,
+}
+
+/// A deployment held at a PAUSE lifecycle hook until ContinueServiceDeployment
+/// (or its timeout, which then takes `timeout_action`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pause {
+    pub hook_id: String,
+    pub stage: Option<String>,
+    pub expires: Option<Epoch>,
+    /// CONTINUE or ROLLBACK.
+    pub timeout_action: Option<String>,
 }
 
 impl RecordSnap {
@@ -160,7 +173,7 @@ impl RecordSnap {
             .or(self.sources.first())
     }
 
-    fn back_to_name(&self) -> String {
+    pub fn back_to_name(&self) -> String {
         self.back_to()
             .map(RevisionSnap::name)
             .unwrap_or_else(|| "the previous revision".into())

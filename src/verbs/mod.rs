@@ -29,6 +29,8 @@ use crate::render;
 pub mod abort;
 pub mod cancel;
 pub mod confirm;
+#[path = "continue.rs"]
+pub mod continue_;
 pub mod deploy;
 pub mod events;
 pub mod help;
@@ -147,6 +149,7 @@ verbs! {
     Events => "events" => events::Events,
     History => "history" => history::History,
     Cancel => "cancel" => cancel::Cancel,
+    Continue => "continue" => continue_::Continue,
     Lock => "lock" => lock::Lock,
     Unlock => "unlock" => unlock::Unlock,
     Notifications => "notifications" => notifications::Notifications,
@@ -280,6 +283,9 @@ pub trait Ctx {
 
     fn config(&self) -> &Config;
     fn policy(&self) -> &Policy;
+    /// Whether an operation of this dockhand watches the command's app now (its
+    /// thread reports what happens to it).
+    fn watched(&self) -> bool;
     fn origin(&self) -> &Origin;
     fn author(&self) -> &Author;
     /// How commands are written in replies here (prefix or slash form).

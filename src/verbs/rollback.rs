@@ -34,6 +34,15 @@ impl Verb for Rollback {
     }
 
     fn run<C: Ctx>(self, cx: &C) -> C::Done {
+        if cx.watched() {
+            // Only a deployment held at a lifecycle hook can be rolled back while
+            // dockhand watches the app: the hook is decided, and the watching
+            // operation's thread reports the rollback.
+            let t = cx.target();
+            return cx.spawn_reply(move |ops| async move {
+                ops.decide_hook(&t, false).await.map(Reply::text)
+            });
+        }
         cx.operation(OperationKind::Rollback, move |ops, t, p| async move {
             ops.rollback(&t, p).await
         })

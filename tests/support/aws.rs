@@ -619,6 +619,23 @@ impl Bot {
         );
     }
 
+    /// A click by `user` on a button whose command is `command`, as the Slack and
+    /// Discord adapters hand it to dispatch.
+    pub fn click_as(&self, user: &str, command: &str) -> dockhand::dispatch::Click {
+        let origin = Origin {
+            platform: Platform::Shell,
+            channel: "ops".into(),
+            thread: None,
+            direct: false,
+        };
+        let author = Author {
+            external: false,
+            id: user.into(),
+            name: user.into(),
+        };
+        dockhand::adapters::click(&self.dispatcher, &origin, &author, command, &self.outbox)
+    }
+
     /// Sends a command and returns its whole answer: the immediate reply, or every
     /// message the spawned operation wrote once it finished.
     pub async fn ask(&mut self, text: &str) -> String {
@@ -688,6 +705,39 @@ impl World {
                 .to_string()
         };
         (output("Url"), output("DeadUrl"))
+    }
+
+    /// Makes the service's next deployments BLUE_GREEN with a PAUSE hook after its
+    /// new tasks scaled up (timing out after `minutes` scaled minutes, ROLLBACK).
+    pub async fn pause_after_scale_up(&self, cluster: &str, service: &str, minutes: i32) {
+        use aws_sdk_ecs::types::{
+            DeploymentConfiguration, DeploymentLifecycleHook, DeploymentLifecycleHookStage,
+            DeploymentLifecycleHookTargetType, DeploymentLifecycleHookTimeoutConfiguration,
+            DeploymentStrategy,
+        };
+        self.ecs
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(DeploymentStrategy::BlueGreen)
+                    .lifecycle_hooks(
+                        DeploymentLifecycleHook::builder()
+                            .target_type(DeploymentLifecycleHookTargetType::Pause)
+                            .lifecycle_stages(DeploymentLifecycleHookStage::PostScaleUp)
+                            .timeout_configuration(
+                                DeploymentLifecycleHookTimeoutConfiguration::builder()
+                                    .timeout_in_minutes(minutes)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("a PAUSE hook on the service");
     }
 
     /// Registers a revision of `family` with one container named like it,

@@ -129,6 +129,15 @@ impl Rollouts for FakeOps {
         self.rollout(t, format!("rollback {}", t.app.name), p).await
     }
 
+    async fn decide_hook(&self, t: &Target, go_on: bool) -> OpsResult<String> {
+        self.call(format!("decide {} {go_on}", t.app.name));
+        Ok(format!("{} decided", t.app.name))
+    }
+
+    async fn proceed(&self, t: &Target, p: Progress) -> OpsResult<Outcome> {
+        self.rollout(t, format!("continue {}", t.app.name), p).await
+    }
+
     async fn rollback_plan(&self, _: &Target) -> OpsResult<Plan> {
         let current = self.current.lock().unwrap().clone();
         Ok(Plan {

@@ -21,7 +21,7 @@ use crate::command::value::{TaskCount, Version};
 use crate::config;
 use crate::ops::store::{Attribution, Ending, Operation, OperationKind};
 use crate::ops::watch::{
-    self, Judgement, RecordSnap, ServiceSnap, Want, judge_deploy, judge_record, judge_scale,
+    self, Judgement, Pause, RecordSnap, ServiceSnap, Want, judge_deploy, judge_record, judge_scale,
     revision, stack_settled,
 };
 use crate::ops::{Event, OpsError, OpsResult, Outcome, Plan, Progress, Target, Verdict, clock};
@@ -115,6 +115,14 @@ impl Reporter {
                 format!("{}|rolling-back", rec.arn),
                 format!("{lead}{summary}{why}. dockhand watches the rollback to its end."),
             );
+        }
+        if let Some(pause) = &rec.paused
+            && rec.status == "IN_PROGRESS"
+            && self
+                .seen
+                .insert(format!("{}|paused|{}", rec.arn, pause.hook_id))
+        {
+            let _ = self.progress.send(Event::Paused(pause.clone()));
         }
         let rolling_back_seen = self.seen.contains(&format!("{}|rolling-back", rec.arn));
         match rec.status.as_str() {
@@ -1090,6 +1098,19 @@ pub async fn rollback(ops: &AwsOps, target: &Target, progress: Progress) -> OpsR
     let clients = ops.clients(&target.environment).await?;
     ensure_unlocked(ops, &clients, target).await?;
     let svc = ops.service_of(&clients, &target.app).await?;
+    // A deployment held at a PAUSE hook is rolled back by deciding the hook: ECS
+    // takes the service back to the revision it ran before, on the same record.
+    if paused(target, &clients, &svc).await?.is_some() {
+        let (rec, _) = decide(target, &clients, &svc, false).await?;
+        let _ = progress.send(Event::Started {
+            current: rec.target.version.clone(),
+        });
+        let verdict = watch_stop(ops, &clients, target, &svc, &rec, progress).await?;
+        return Ok(Outcome {
+            verdict,
+            elapsed: started.elapsed(),
+        });
+    }
     let snap = ecs::snap(&ecs::describe(&clients, &svc).await?);
     let verdict = match &target.app.target {
         config::Target::Stack {
@@ -1252,6 +1273,110 @@ pub async fn cancel(ops: &AwsOps, target: &Target, progress: Progress) -> OpsRes
             }
         }
     };
+    Ok(Outcome {
+        verdict,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The app's deployment held at a PAUSE lifecycle hook, if there is one now.
+async fn paused(
+    target: &Target,
+    clients: &Clients,
+    svc: &ServiceRef,
+) -> OpsResult<Option<(RecordSnap, Pause)>> {
+    let s = ecs::describe(clients, svc).await?;
+    Ok(match in_flight(target, clients, svc, &s).await? {
+        InFlight::Record(rec) => rec.paused.clone().map(|p| (rec, p)),
+        _ => None,
+    })
+}
+
+/// Decides the deployment paused at a hook: CONTINUE (refused to whoever started
+/// it where the environment needs two people) or ROLLBACK (who stopped it is
+/// noted for the verdict). Returns the record as it was, and its pause.
+async fn decide(
+    target: &Target,
+    clients: &Clients,
+    svc: &ServiceRef,
+    go_on: bool,
+) -> OpsResult<(RecordSnap, Pause)> {
+    let Some((rec, pause)) = paused(target, clients, svc).await? else {
+        return Err(OpsError::Rejected(format!(
+            "{} has no deployment waiting at a lifecycle hook; nothing was changed.",
+            target.app.name
+        )));
+    };
+    let task_definition = rec.target.task_definition.clone().unwrap_or_default();
+    if go_on && target.environment.two_person && !task_definition.is_empty() {
+        // The decision is the second person's: whoever started it may not make it.
+        let (_, tags) = ecs::task_definition(clients, &task_definition).await?;
+        if let Some(a) = record::attribution_of(&tags)
+            && a.by == target.requester.identity
+        {
+            return Err(OpsError::Rejected(format!(
+                "You started this deployment of {}; in {} someone else must decide at its lifecycle hook. Nothing was changed.",
+                target.app.name, target.environment.name
+            )));
+        }
+    }
+    if !go_on {
+        note_stop(&rec.arn, &target.requester.name);
+    }
+    ecs::continue_deployment(clients, &rec.arn, &pause.hook_id, go_on).await?;
+    tracing::info!(deployment = %rec.arn, hook = %pause.hook_id, by = %target.requester.identity,
+        action = if go_on { "CONTINUE" } else { "ROLLBACK" }, "ContinueServiceDeployment");
+    Ok((rec, pause))
+}
+
+/// Decides the paused deployment for an app another operation watches: that
+/// operation's thread reports what follows.
+pub async fn decide_hook(ops: &AwsOps, target: &Target, go_on: bool) -> OpsResult<String> {
+    let clients = ops.clients(&target.environment).await?;
+    ensure_unlocked(ops, &clients, target).await?;
+    let svc = ops.service_of(&clients, &target.app).await?;
+    let (rec, pause) = decide(target, &clients, &svc, go_on).await?;
+    let at = pause.stage.map(|s| format!(" in {s}")).unwrap_or_default();
+    Ok(if go_on {
+        format!(
+            "Continued by {}: the deployment of {} goes on past its lifecycle hook{at}; its thread follows it.",
+            target.requester.name,
+            rec.target.name()
+        )
+    } else {
+        format!(
+            "Rolled back at its lifecycle hook{at} by {}: ECS takes {} back to {}; the deployment's thread follows it.",
+            target.requester.name,
+            target.app.name,
+            rec.back_to_name()
+        )
+    })
+}
+
+/// `continue`: lets a deployment paused at a lifecycle hook go on (ECS's
+/// ContinueServiceDeployment), then watches it to its verdict.
+pub async fn proceed(ops: &AwsOps, target: &Target, progress: Progress) -> OpsResult<Outcome> {
+    let started = Instant::now();
+    let clients = ops.clients(&target.environment).await?;
+    ensure_unlocked(ops, &clients, target).await?;
+    let svc = ops.service_of(&clients, &target.app).await?;
+    // The events from the decision on are this operation's story.
+    let decided_ms = crate::ops::now() * 1000;
+    let (rec, _) = decide(target, &clients, &svc, true).await?;
+    let _ = progress.send(Event::Started {
+        current: rec.sources.first().and_then(|s| s.version.clone()),
+    });
+    let task_definition = rec.target.task_definition.clone().unwrap_or_default();
+    let verdict = watch_service(
+        ops,
+        &clients,
+        target,
+        &svc,
+        Want::new(&task_definition, rec.target.version.as_deref()),
+        Some(&rec.arn),
+        Reporter::since(progress, Some(decided_ms)),
+    )
+    .await?;
     Ok(Outcome {
         verdict,
         elapsed: started.elapsed(),
@@ -1477,7 +1602,9 @@ pub async fn resume(
             let expect = match &op.kind {
                 OperationKind::Deploy { version } => Expect::Version(version.to_string()),
                 // A rollback's target version is what it set the parameter to.
-                OperationKind::Rollback => Expect::Version(current.unwrap_or_default()),
+                OperationKind::Rollback | OperationKind::Continue => {
+                    Expect::Version(current.unwrap_or_default())
+                }
                 OperationKind::Scale { count } => {
                     Expect::Count(i32::try_from(count.0).unwrap_or(i32::MAX))
                 }
@@ -1493,7 +1620,7 @@ pub async fn resume(
                 OperationKind::Deploy { version } => {
                     resumable(target, &clients, &svc, &s, Some(version.as_str())).await?
                 }
-                OperationKind::Rollback | OperationKind::Cancel => {
+                OperationKind::Rollback | OperationKind::Cancel | OperationKind::Continue => {
                     resumable(target, &clients, &svc, &s, None).await?
                 }
                 OperationKind::Scale { .. } => None,
@@ -1503,7 +1630,10 @@ pub async fn resume(
                     let n = i32::try_from(count.0).unwrap_or(i32::MAX);
                     watch_count(ops, &clients, target, &svc, n, progress).await?
                 }
-                OperationKind::Deploy { .. } | OperationKind::Rollback | OperationKind::Cancel
+                OperationKind::Deploy { .. }
+                | OperationKind::Rollback
+                | OperationKind::Cancel
+                | OperationKind::Continue
                     if found.is_some() =>
                 {
                     let rec = found.expect("checked above");
@@ -1534,7 +1664,10 @@ pub async fn resume(
                 }
                 // Without records: deploy, rollback and cancel all roll out the
                 // primary's revision (the legacy rules).
-                OperationKind::Deploy { .. } | OperationKind::Rollback | OperationKind::Cancel => {
+                OperationKind::Deploy { .. }
+                | OperationKind::Rollback
+                | OperationKind::Cancel
+                | OperationKind::Continue => {
                     let want = snap.task_definition.clone();
                     let (_, tags) = ecs::task_definition(&clients, &want).await?;
                     let version = record::attribution_of(&tags).and_then(|a| a.version);

@@ -653,6 +653,18 @@ pub fn record_snap(d: &ServiceDeployment, revisions: &HashMap<String, RevisionIn
                 )
             })
             .collect(),
+        paused: d
+            .lifecycle_hook_details()
+            .iter()
+            .find(|h| {
+                h.status().map(|s| s.as_str()) == Some("AWAITING_ACTION") && h.hook_id().is_some()
+            })
+            .map(|h| crate::ops::watch::Pause {
+                hook_id: h.hook_id().unwrap_or_default().to_string(),
+                stage: d.lifecycle_stage().map(|s| s.as_str().to_string()),
+                expires: h.expires_at().map(|t| t.secs()),
+                timeout_action: h.timeout_action().map(|a| a.as_str().to_string()),
+            }),
         stage_since: None,
     }
 }
@@ -674,6 +686,30 @@ pub async fn stop_deployment(clients: &Clients, arn: &str) -> OpsResult<()> {
         .send()
         .await
         .map_err(|e| classify("ecs:StopServiceDeployment", e))?;
+    Ok(())
+}
+
+/// Decides a PAUSE hook: CONTINUE lets the deployment go on, ROLLBACK rolls it back.
+pub async fn continue_deployment(
+    clients: &Clients,
+    arn: &str,
+    hook_id: &str,
+    go_on: bool,
+) -> OpsResult<()> {
+    use aws_sdk_ecs::types::DeploymentLifecycleHookAction as Action;
+    clients
+        .ecs
+        .continue_service_deployment()
+        .service_deployment_arn(arn)
+        .hook_id(hook_id)
+        .action(if go_on {
+            Action::Continue
+        } else {
+            Action::Rollback
+        })
+        .send()
+        .await
+        .map_err(|e| classify("ecs:ContinueServiceDeployment", e))?;
     Ok(())
 }
 

@@ -497,6 +497,14 @@ impl Rollouts for AwsOps {
         deploy::rollback(self, target, progress).await
     }
 
+    async fn decide_hook(&self, target: &Target, go_on: bool) -> OpsResult<String> {
+        deploy::decide_hook(self, target, go_on).await
+    }
+
+    async fn proceed(&self, target: &Target, progress: Progress) -> OpsResult<Outcome> {
+        deploy::proceed(self, target, progress).await
+    }
+
     async fn rollback_plan(&self, target: &Target) -> OpsResult<Plan> {
         deploy::rollback_plan(self, target).await
     }

@@ -164,7 +164,7 @@ fn operation_tags(op: &Operation) -> Vec<Tag> {
     let arg = match &op.kind {
         OperationKind::Deploy { version } => Some(version.to_string()),
         OperationKind::Scale { count } => Some(count.to_string()),
-        OperationKind::Rollback | OperationKind::Cancel => None,
+        OperationKind::Rollback | OperationKind::Cancel | OperationKind::Continue => None,
     };
     let mut tags = vec![
         tag(TAG_WATCH_WHAT, &op.asked()),
@@ -277,6 +277,7 @@ fn operation_of(app: &AppName, tags: &[Tag]) -> Option<Operation> {
             .map(|count| OperationKind::Scale { count }),
         (Some("rollback"), _) => Some(OperationKind::Rollback),
         (Some("cancel"), _) => Some(OperationKind::Cancel),
+        (Some("continue"), _) => Some(OperationKind::Continue),
         _ => None,
     };
     let (platform, channel) = tag_value(tags, TAG_WATCH_CHANNEL)?.split_once(':')?;
