@@ -230,6 +230,22 @@ async fn a_muted_app_is_silent_and_says_who_muted_it() {
     listening.stopped().await;
 }
 
+/// Confirms, as `who`, the prompt in `text` (its `confirm CODE`): the operation starts.
+fn confirm_as(bot: &support::Bot, who: &str, text: &str) {
+    let code: String = text
+        .split("confirm ")
+        .nth(1)
+        .expect("a confirmation code")
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    assert_eq!(
+        bot.send_as(who, &format!("!confirm {code}")),
+        None,
+        "started"
+    );
+}
+
 /// The same, where prod needs two people for a change.
 fn two_person(queue: &str) -> String {
     config(queue, "everything").replace(
@@ -297,20 +313,7 @@ async fn a_paused_chat_deploy_offers_the_decision_in_its_thread_and_its_deployer
         Some(reply) => reply,
         None => bot.until(|o| o.contains("confirm ")).await,
     };
-    let code = prompt
-        .split("confirm ")
-        .nth(1)
-        .map(|c| {
-            c.chars()
-                .take_while(char::is_ascii_alphanumeric)
-                .collect::<String>()
-        })
-        .expect("a code");
-    assert_eq!(
-        bot.send_as("bob", &format!("!confirm {code}")),
-        None,
-        "started"
-    );
+    confirm_as(&bot, "bob", &prompt);
     let out = bot
         .until(|o| o.contains("[Continue: continue worker]"))
         .await;
@@ -339,20 +342,7 @@ async fn a_paused_chat_deploy_offers_the_decision_in_its_thread_and_its_deployer
     };
     assert!(rolled.contains("asked by bob"), "{rolled}");
     let out = bot.until(|o| o.contains("confirm ")).await;
-    let code = out
-        .split("confirm ")
-        .nth(1)
-        .map(|c| {
-            c.chars()
-                .take_while(char::is_ascii_alphanumeric)
-                .collect::<String>()
-        })
-        .expect("a code");
-    assert_eq!(
-        bot.send_as("alice", &format!("!confirm {code}")),
-        None,
-        "started"
-    );
+    confirm_as(&bot, "alice", &out);
     let out = bot.finish().await;
     assert!(out.contains("rolled back"), "{out}");
     assert_eq!(

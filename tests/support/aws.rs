@@ -547,17 +547,7 @@ impl Bot {
     }
 
     pub fn send_as(&self, user: &str, text: &str) -> Option<String> {
-        let origin = Origin {
-            platform: Platform::Shell,
-            channel: "ops".into(),
-            thread: None,
-            direct: false,
-        };
-        let author = Author {
-            external: false,
-            id: user.into(),
-            name: user.into(),
-        };
+        let (origin, author) = in_ops(user);
         let inbound = Inbound {
             origin: &origin,
             author: &author,
@@ -622,17 +612,7 @@ impl Bot {
     /// A click by `user` on a button whose command is `command`, as the Slack and
     /// Discord adapters hand it to dispatch.
     pub fn click_as(&self, user: &str, command: &str) -> dockhand::dispatch::Click {
-        let origin = Origin {
-            platform: Platform::Shell,
-            channel: "ops".into(),
-            thread: None,
-            direct: false,
-        };
-        let author = Author {
-            external: false,
-            id: user.into(),
-            name: user.into(),
-        };
+        let (origin, author) = in_ops(user);
         dockhand::adapters::click(&self.dispatcher, &origin, &author, command, &self.outbox)
     }
 
@@ -812,6 +792,22 @@ impl Listening {
             .expect("the consumer stops")
             .expect("the consumer did not panic");
     }
+}
+
+/// Where the tests' people speak: `user` in the shell channel `ops`.
+fn in_ops(user: &str) -> (Origin, Author) {
+    let origin = Origin {
+        platform: Platform::Shell,
+        channel: "ops".into(),
+        thread: None,
+        direct: false,
+    };
+    let author = Author {
+        external: false,
+        id: user.into(),
+        name: user.into(),
+    };
+    (origin, author)
 }
 
 impl Bot {
