@@ -19,7 +19,7 @@ test:
 	scripts/test.sh
 
 # Dispatch micro-benchmarks, shell throughput and memory, `status` of 50 apps, one
-# deploy's watch per deployment strategy and a one-person flood against the emulator. Figures are recorded in
+# deploy's watch per deployment strategy, a one-person flood and notifications (queue to post, a burst, idle polling) against the emulator. Figures are recorded in
 # BENCHMARKS.md.
 bench:
 	cargo bench --bench dispatch
@@ -28,6 +28,7 @@ bench:
 	scripts/with-emulator.sh cargo run --release --quiet --example status_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example watch_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example flood_bench
+	scripts/with-emulator.sh cargo run --release --quiet --example notify_bench
 
 # The emulator in the foreground (Ctrl-C stops it).
 emulator:

@@ -506,6 +506,15 @@ pub struct Bot {
 }
 
 impl Bot {
+    /// The next reply the bot sends, if one comes within `within`.
+    #[allow(dead_code)] // for examples/notify_bench.rs; the tests wait with `until`
+    pub async fn recv(&mut self, within: Duration) -> Option<Outbound> {
+        tokio::time::timeout(within, self.replies.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
     pub async fn new(config: Config, account: &Account) -> Bot {
         capture_logs();
         let catalog = Catalog::load(&config.commands_dir).unwrap_or_else(|e| panic!("{e:?}"));
