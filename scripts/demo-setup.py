@@ -89,8 +89,12 @@ dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])[
 queue = sqs.create_queue(QueueName="dockhand-events", Attributes={
     "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "5"})})["QueueUrl"]
 queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-events.put_rule(Name="dockhand-events", State="ENABLED",
-                EventPattern=json.dumps({"source": ["aws.ecs", "aws.cloudformation", "aws.cloudwatch"]}))
+# The pattern is deploy/dockhand.yaml's, unscoped: tasks only when they stop.
+events.put_rule(Name="dockhand-events", State="ENABLED", EventPattern=json.dumps({"$or": [
+    {"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"], "detail": {"lastStatus": ["STOPPED"]}},
+    {"source": ["aws.ecs"], "detail-type": ["ECS Service Action", "ECS Hook State Change", "ECS Deployment State Change"]},
+    {"source": ["aws.cloudformation"], "detail-type": ["CloudFormation Stack Status Change"]},
+    {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}]}))
 events.put_targets(Rule="dockhand-events", Targets=[{"Id": "dockhand", "Arn": queue_arn}])
 
 config_out.write_text(f"""# Written by scripts/demo-setup.py for `make demo`.
