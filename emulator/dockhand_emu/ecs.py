@@ -6,7 +6,6 @@ DescribeServiceRevisions, StopServiceDeployment; see ecs_deployments.py)."""
 
 from __future__ import annotations
 
-import calendar
 import random
 from typing import Any
 
@@ -353,7 +352,7 @@ def list_service_deployments_response(self: Any) -> ActionResult:
     for rec in records(self.ecs_backend).values():
         if rec.service_arn != svc.arn:
             continue
-        at = calendar_seconds(rec.created_at)
+        at = state.epoch(rec.created_at)
         if wanted and rec.status not in wanted:
             continue
         if (after is not None and at < after) or (before is not None and at > before):
@@ -367,10 +366,6 @@ def list_service_deployments_response(self: Any) -> ActionResult:
         result["nextToken"] = str(start + size)
     return ActionResult(result)
 
-
-def calendar_seconds(value: Any) -> float:
-    """Epoch seconds of one of the layer's naive UTC datetimes."""
-    return calendar.timegm(value.timetuple()) + value.microsecond / 1e6
 
 
 def _describe(self: Any, param: str, table: dict[str, Any]) -> tuple[list[Any], list[dict[str, str]]]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import random
 import uuid
-from datetime import timezone
 from typing import Any
 
 from moto.ecs import models as ecs_models
@@ -160,7 +159,7 @@ class ServiceTask:
     def detail(self) -> dict:
         """The task as `ECS Task State Change` carries it (DescribeTasks' shape)."""
         def at(value: Any) -> str | None:
-            return events.iso_ms(value.replace(tzinfo=timezone.utc).timestamp()) if value is not None else None
+            return events.iso_ms(state.epoch(value)) if value is not None else None
         out = {
             "clusterArn": self.cluster_arn, "taskArn": self.task_arn, "taskDefinitionArn": self.task_definition_arn,
             "group": self.group, "startedBy": self.started_by, "launchType": self.launch_type,
@@ -517,7 +516,7 @@ class Rollout:
         self.put_event("ECS Hook State Change", {
             "eventType": "INFO", "eventName": "HOOK_AWAITING_ACTION", "clusterArn": self.svc.cluster_arn,
             "serviceArn": self.svc.arn, "serviceDeploymentArn": rec.arn, "hookId": hook["hookId"],
-            "targetType": "PAUSE", "lifecycleStage": stage, "expiresAt": events.iso_ms(calendar_of(hook["expiresAt"])),
+            "targetType": "PAUSE", "lifecycleStage": stage, "expiresAt": events.iso_ms(state.epoch(hook["expiresAt"])),
             "timeoutAction": hook["timeoutAction"], "createdAt": events.iso_ms(state.now()),
         })
 
@@ -737,11 +736,6 @@ class Rollout:
             if d.stalled:
                 d.stalled = False
                 self.wake(t + self.tick)
-
-
-def calendar_of(value: Any) -> float:
-    """Epoch seconds of one of the layer's naive UTC datetimes."""
-    return value.replace(tzinfo=timezone.utc).timestamp()
 
 
 def rollout_of(svc: Service) -> Rollout | None:

@@ -47,6 +47,11 @@ def as_datetime(t: float | None = None) -> datetime:
     return datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None)
 
 
+def epoch(value: datetime) -> float:
+    """Epoch seconds of one of the layer's naive UTC datetimes (as_datetime's inverse)."""
+    return value.replace(tzinfo=timezone.utc).timestamp()
+
+
 class Account:
     """What the control API sets and reads for one AWS account."""
 

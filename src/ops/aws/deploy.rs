@@ -37,13 +37,13 @@ struct Reporter {
 
 impl Reporter {
     fn new(progress: Progress) -> Mutex<Reporter> {
-        // Events from a second before the request count: clocks differ a little.
-        Reporter::since(progress, Some(crate::ops::now() * 1000 - 1000))
+        Reporter::since(progress, None)
     }
 
     /// For a deployment that began at `started_ms` (ECS's createdAt): the events
     /// of what the service did before it (a previous deploy settling a moment
-    /// earlier) are not its story. Without a start, from a second ago.
+    /// earlier) are not its story. Without a start, from a second before the
+    /// request: clocks differ a little.
     fn since(progress: Progress, started_ms: Option<i64>) -> Mutex<Reporter> {
         Mutex::new(Reporter {
             progress,
