@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::message::{ButtonStyle, Reply, neutralise};
 use crate::ops::{
-    AppStatus, Event, EventLine, HistoryEntry, Plan, StackDetail, StackSummary, Verdict, clock,
-    took,
+    AppStatus, Event, EventLine, HistoryEntry, Left, Plan, StackDetail, StackSummary, Verdict,
+    clock, took,
 };
 use crate::ops::{OperationKind, Target};
 
@@ -312,10 +312,16 @@ pub fn decide_buttons(reply: Reply, app: &str) -> Reply {
 }
 
 /// Whether a verdict leaves a failed version in place, where [Roll back] helps:
-/// ECS stopped it without a rollback, or its rollback failed. One ECS already
-/// rolled back needs none.
+/// ECS stopped it without a rollback, or its rollback failed. One ECS rolled
+/// back, or another deployment replaced, needs none.
 pub fn leaves_failure(verdict: &Verdict) -> bool {
-    matches!(verdict, Verdict::Failed { summary, .. } if !summary.starts_with("ECS rolled back"))
+    matches!(
+        verdict,
+        Verdict::Failed {
+            left: Left::Failure,
+            ..
+        }
+    )
 }
 
 pub fn rollout(revision: &str, running: i32, desired: i32, pending: i32, failed: i32) -> String {
@@ -424,6 +430,7 @@ pub fn verdict(app: &str, what: &str, verdict: &Verdict, elapsed: Duration, cmd:
             summary,
             reason,
             stopped_reason,
+            ..
         } => {
             let mut s = format!("{what} FAILED after {took}: {summary}.");
             if let Some(r) = reason {

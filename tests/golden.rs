@@ -108,6 +108,7 @@ fn replies() -> Vec<(&'static str, Reply)> {
         summary: "the deployment circuit breaker rolled hubot back to hubot:1".into(),
         reason: Some("tasks failed to start.".into()),
         stopped_reason: Some("Essential container in task exited".into()),
+        left: dockhand::ops::Left::Restored,
     };
     vec![
         (

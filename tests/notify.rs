@@ -136,6 +136,61 @@ async fn a_crash_loop_is_one_message_that_grows_and_the_failed_deploy_its_verdic
     listening.stopped().await;
 }
 
+/// A pipeline's deploy whose breaker stops it without a rollback leaves the
+/// failed version running: its message offers [Roll back], and the click runs
+/// `rollback worker` as bob typed it, back to the last version that worked.
+#[tokio::test]
+async fn a_deploy_elsewhere_that_failed_and_stayed_offers_a_rollback_that_works() {
+    use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration};
+    let w = World::new().await;
+    w.worker(2).await;
+    let (queue, _) = w.events_queue().await;
+    let mut bot = w.bot(&config(&queue, "everything")).await;
+    let listening = bot.listen(&queue);
+    w.account
+        .fault(json!({"kind": "rollout_fails", "service": "worker"}));
+
+    let arn = w
+        .revision("worker", "public.ecr.aws/example/worker:v42")
+        .await;
+    let no_rollback = DeploymentCircuitBreaker::builder()
+        .enable(true)
+        .rollback(false)
+        .build();
+    w.ecs
+        .update_service()
+        .cluster("apps")
+        .service("worker")
+        .task_definition(&arn)
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(no_rollback)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("update service");
+    let out = bot.until(|o| o.contains("FAILED")).await;
+    assert_eq!(w.deployment_status("apps", "worker").await, "STOPPED");
+    assert!(
+        out.contains("without a rollback") && out.contains("[Roll back: rollback worker]"),
+        "{out}"
+    );
+    assert_eq!(w.primary("apps", "worker").await, arn, "v42 stays in place");
+
+    match bot.click_as("bob", "rollback worker") {
+        Click::Settled(note) => assert!(note.contains("asked by bob"), "{note}"),
+        other => panic!("bob's click was refused: {other:?}"),
+    }
+    let out = bot.until(|o| o.contains("is live")).await;
+    assert!(out.contains("Rolling back worker"), "{out}");
+    assert_eq!(
+        w.image_of(&w.primary("apps", "worker").await).await,
+        "public.ecr.aws/example/worker:v41"
+    );
+    listening.stopped().await;
+}
+
 #[tokio::test]
 async fn unreadable_and_foreign_messages_are_dropped_and_a_missing_queue_is_not_ready() {
     let w = World::new().await;
@@ -417,6 +472,18 @@ async fn a_queue_dockhand_may_not_read_makes_it_not_ready_until_it_may_again() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(listening.health.failing_source(), Some("notifications"));
+    // The operator reads in the log what is denied and what to allow.
+    let said = support::logs()
+        .lines()
+        .find(|l| {
+            l.contains("cannot read the queue") && l.contains("AWS denied `sqs:ReceiveMessage`")
+        })
+        .map(str::to_string);
+    assert!(
+        said.as_deref()
+            .is_some_and(|l| l.contains(r#""level":"ERROR""#)),
+        "{said:?}"
+    );
     // The fault answered once: the next receive (a second later) works again.
     for _ in 0..100 {
         if listening.health.failing_source().is_none() {

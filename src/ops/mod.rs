@@ -73,6 +73,17 @@ pub enum Event {
 
 pub type Progress = mpsc::UnboundedSender<Event>;
 
+/// What a failure left running, which decides whether a [Roll back] button helps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// AWS put back, or is putting back, what ran before: nothing to undo.
+    Restored,
+    /// The failed version, or a state nobody restored, is what runs now.
+    Failure,
+    /// Another deployment took over; undoing it is for whoever started that.
+    Superseded,
+}
+
 /// How an operation ended, once the outcome is certain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -90,6 +101,7 @@ pub enum Verdict {
         summary: String,
         reason: Option<String>,
         stopped_reason: Option<String>,
+        left: Left,
     },
     /// The wait limit passed; the state AWS was in then.
     TimedOut { state: String },

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Epoch, OpsError, OpsResult, Verdict};
+use super::{Epoch, Left, OpsError, OpsResult, Verdict};
 
 /// One ECS deployment as the watch sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +45,16 @@ impl ServiceSnap {
         self.deployments.iter().find(|d| d.status == "PRIMARY")
     }
 
-    /// Whether a rollout is under way (more than one deployment, or the primary's not done).
+    /// Whether a rollout is under way (more than one deployment, or the primary's
+    /// not done). A primary whose rollout FAILED is over: ECS stopped it without a
+    /// rollback (with one, the rollback would be the primary) and moves nothing
+    /// more, though the old deployment's tasks stay; a deploy or rollback may go.
     pub fn in_progress(&self) -> bool {
-        self.deployments.len() > 1
-            || self
-                .primary()
-                .is_some_and(|p| p.rollout_state == "IN_PROGRESS")
+        match self.primary() {
+            Some(p) if p.rollout_state == "FAILED" => false,
+            Some(p) => p.rollout_state == "IN_PROGRESS" || self.deployments.len() > 1,
+            None => self.deployments.len() > 1,
+        }
     }
 
     /// `IN_PROGRESS 1/2 running` style summary of the state, for timeouts and status.
@@ -324,6 +328,7 @@ pub fn judge_record(
                     ),
                     reason: Some("another deployment of the service started after it".into()),
                     stopped_reason: None,
+                    left: Left::Superseded,
                 });
             }
             if let Some(v) = &want.version {
@@ -369,6 +374,7 @@ pub fn judge_record(
                 .flatten()
                 .reduce(|a, b| if a == b { a } else { format!("{a}; {b}") }),
             stopped_reason: None,
+            left: Left::Failure,
         }),
         "STOPPED" if stopped_by.is_some() => cancelled(format!(
             "ECS stopped the deployment; the service runs {}",
@@ -381,6 +387,7 @@ pub fn judge_record(
             ),
             reason: rec.cause(),
             stopped_reason: None,
+            left: Left::Failure,
         }),
         "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" => Judgement::RollingBack {
             summary: match stopped_by {
@@ -521,6 +528,7 @@ where
                     summary,
                     reason,
                     stopped_reason: None,
+                    left: Left::Restored,
                 });
             }
             Ok(Judgement::RollingBack { summary, reason }) => {
@@ -551,6 +559,7 @@ where
                     summary: format!("{summary} (still, when dockhand stopped waiting)"),
                     reason,
                     stopped_reason: None,
+                    left: Left::Restored,
                 },
                 None if errors > 0 => Verdict::TimedOut {
                     state: format!("{state} (AWS answered the last {errors} polls with errors)"),
@@ -969,6 +978,46 @@ mod tests {
                 assert!(said.contains(part), "{name}: {part:?} not in {said:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_rollout_ecs_stopped_without_a_rollback_is_not_in_progress() {
+        let mut s = snap(vec![
+            dep("PRIMARY", NEW, 0, "FAILED"),
+            dep("ACTIVE", OLD, 2, "COMPLETED"),
+        ]);
+        assert!(!s.in_progress(), "{}", s.state());
+        s.deployments[0].rollout_state = "IN_PROGRESS".into();
+        assert!(s.in_progress());
+        s.deployments[0].rollout_state = "COMPLETED".into();
+        assert!(s.in_progress(), "the old tasks are still draining");
+    }
+
+    /// The [Roll back] button hangs on this: only a failure that nobody undid
+    /// offers it.
+    #[test]
+    fn a_failure_says_what_it_left_running() {
+        let left = |rec: RecordSnap, svc: ServiceSnap| match judge_record(
+            &rec,
+            &svc,
+            &want("v2"),
+            None,
+            0,
+        ) {
+            Judgement::Done(Verdict::Failed { left, .. }) => Some(left),
+            _ => None,
+        };
+        assert_eq!(left(record("STOPPED", None), on(NEW)), Some(Left::Failure));
+        assert_eq!(
+            left(record("ROLLBACK_FAILED", None), on(NEW)),
+            Some(Left::Failure)
+        );
+        assert_eq!(
+            left(record("SUCCESSFUL", None), on(OLD)),
+            Some(Left::Superseded)
+        );
+        // Rolled back is no Done: run() turns it into a Failed that left the old one.
+        assert_eq!(left(record("ROLLBACK_SUCCESSFUL", None), on(OLD)), None);
     }
 
     #[test]

@@ -74,6 +74,11 @@ fn capture_logs() {
     });
 }
 
+/// What dockhand logged so far in this test process (JSON lines, every test's).
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
+}
+
 pub fn scan_logs() {
     let log = LOG.lock().unwrap();
     assert_no_secret(&String::from_utf8_lossy(&log));

@@ -24,7 +24,9 @@ use crate::ops::watch::{
     self, Judgement, Pause, RecordSnap, ServiceSnap, Want, judge_deploy, judge_record, judge_scale,
     revision, stack_settled,
 };
-use crate::ops::{Event, OpsError, OpsResult, Outcome, Plan, Progress, Target, Verdict, clock};
+use crate::ops::{
+    Event, Left, OpsError, OpsResult, Outcome, Plan, Progress, Target, Verdict, clock,
+};
 
 /// Posts each AWS event once, and the rollout counts when they change.
 struct Reporter {
@@ -695,6 +697,7 @@ async fn finish(
             summary,
             reason,
             stopped_reason: None,
+            left,
         } if stopped_tasks_matter => {
             let stopped_reason = ecs::last_stopped_reason(clients, svc, Some(revision_arn))
                 .await
@@ -706,6 +709,7 @@ async fn finish(
                 summary,
                 reason,
                 stopped_reason,
+                left,
             }
         }
         other => other,
@@ -947,6 +951,7 @@ async fn watch_stack(
                     summary: format!("the update of {name} finished before it could be cancelled"),
                     reason: None,
                     stopped_reason: None,
+                    left: Left::Failure,
                 }),
             })
         },
@@ -1489,6 +1494,7 @@ async fn watch_stop(
             summary: format!("the rollout finished before it could be stopped: {revision} runs"),
             reason: None,
             stopped_reason: None,
+            left: Left::Failure,
         },
         other => other,
     })
