@@ -778,6 +778,24 @@ mod tests {
     }
 
     #[test]
+    fn a_mute_holds_until_its_time_and_is_forgotten_after() {
+        let no_env = |_: &str| None;
+        let config = Config::parse("t", "", &no_env, crate::verbs::NAMES).unwrap();
+        let state = State::new(&config);
+        let app = AppName::parse("hubot").unwrap();
+        let mute = Mute {
+            until: 1_000,
+            by: "alice".into(),
+            reason: "load test".into(),
+        };
+        state.mute(&app, mute.clone());
+        assert_eq!(state.mute_of(&app, 999), Some(mute));
+        assert_eq!(state.mutes(999).len(), 1);
+        assert_eq!(state.mute_of(&app, 1_000), None, "expired at its time");
+        assert!(state.mutes(999).is_empty(), "and forgotten");
+    }
+
+    #[test]
     fn seen_forgets_the_oldest_past_its_bound() {
         let mut s = Seen::default();
         assert!(s.first(&"a".into()) && !s.first(&"a".into()));
