@@ -10,6 +10,7 @@ closing `N passed, N failed`; exits non-zero on a failure.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import random
@@ -58,8 +59,10 @@ class Account:
         self.sqs = session.client("sqs", endpoint_url=URL, config=config)
         self.events_api = session.client("events", endpoint_url=URL, config=config)
         self.cloudwatch = session.client("cloudwatch", endpoint_url=URL, config=config)
+        # StartLiveTail's host prefix would make it stream-127.0.0.1: not a host.
+        self.logs = session.client("logs", endpoint_url=URL, config=config.merge(Config(inject_host_prefix=False)))
         if account_id:
-            for client in (self.ecs, self.cfn, self.sqs, self.events_api, self.cloudwatch):
+            for client in (self.ecs, self.cfn, self.sqs, self.events_api, self.cloudwatch, self.logs):
                 client.meta.events.register("before-sign", self._header)
         self.control("POST", "/_dockhand/config", {"rollout_seconds": rollout})
 
@@ -241,6 +244,10 @@ def demo_scenario() -> str:
     check(td["cpu"] == "256" and td["memory"] == "512" and td["networkMode"] == "awsvpc", td)
     old = a.ecs.describe_task_definition(taskDefinition="hubot:1")["taskDefinition"]
     check(old["status"] == "INACTIVE", "the cleanup deregistered the replaced revision")
+    logged = a.logs.filter_log_events(logGroupName="/dockhand/demo", logStreamNamePrefix="hubot/hubot/")["events"]
+    lines = [e["message"] for e in logged]
+    check(lines.count("Starting public.ecr.aws/example/hubot:v2") == 2 and lines.count("Ready") == 4
+          and lines.count("Received SIGTERM, shutting down") == 2, lines)  # service.yaml's awslogs, v1 replaced by v2
     events = [e for e in a.events("hubot") if e.get("ClientRequestToken") == token]
     statuses = [(e["LogicalResourceId"], e["ResourceStatus"]) for e in events]
     for wanted in [("hubot", "UPDATE_IN_PROGRESS"), ("TaskDefinition", "UPDATE_IN_PROGRESS"), ("TaskDefinition", "UPDATE_COMPLETE"),
@@ -1178,11 +1185,172 @@ def long_poll() -> str:
     return "other calls answered during a 20 s wait; the message ends it"
 
 
+# --- CloudWatch Logs (logs.py) -----------------------------------------------------------
+
+def ms(value: Any) -> int:
+    """A datetime boto3 parsed, in epoch milliseconds (exactly, no float rounding)."""
+    return calendar.timegm(value.utctimetuple()) * 1000 + value.microsecond // 1000
+
+
+def logged_revision(a: Account, name: str, group: str, image: str, **options: str) -> str:
+    """A task definition whose container writes with awslogs to `group`."""
+    return a.ecs.register_task_definition(family=name, containerDefinitions=[{
+        "name": name, "image": image, "memory": 256, "essential": True,
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": group, "awslogs-region": "us-east-1", "awslogs-stream-prefix": name, **options}}}],
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def logged_service(a: Account, name: str, group: str, image: str, **options: str) -> str:
+    """A service of 2 tasks whose container writes with awslogs to `group`."""
+    td = logged_revision(a, name, group, image, **options)
+    a.ecs.create_service(cluster="apps", serviceName=name, taskDefinition=td, desiredCount=2,
+                         deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+    return td
+
+
+def stream_events(a: Account, group: str, task: dict) -> list[dict]:
+    name = task["group"].removeprefix("service:")
+    stream = f"{name}/{name}/{task['taskArn'].rsplit('/', 1)[1]}"
+    return a.logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
+
+
+def tasks_of(a: Account, name: str, status: str = "RUNNING") -> list[dict]:
+    arns = a.ecs.list_tasks(cluster="apps", serviceName=name, desiredStatus=status)["taskArns"]
+    return a.ecs.describe_tasks(cluster="apps", tasks=arns)["tasks"] if arns else []
+
+
+def task_logs() -> str:
+    """A service's tasks write with awslogs as on AWS: stream PREFIX/CONTAINER/TASK-ID,
+    start lines at startedAt, a clean shutdown when the scheduler stops them, the error
+    (OOM: exit code 137) when they fail; a missing group is created only when asked."""
+    a = new_account()
+    a.ecs.create_cluster(clusterName="apps")
+    a.logs.create_log_group(logGroupName="/apps")
+    logged_service(a, "web", "/apps", "public.ecr.aws/example/web:v1")
+    logged_service(a, "made", "/made", "example/made:v1", **{"awslogs-create-group": "true"})
+    logged_service(a, "lost", "/lost", "example/lost:v1")
+    for name in ("web", "made", "lost"):
+        a.settle("apps", name)
+    running = tasks_of(a, "web")
+    check(len(running) == 2, running)
+    for task in running:
+        got = stream_events(a, "/apps", task)
+        check([e["message"] for e in got] == ["Starting public.ecr.aws/example/web:v1", "Listening on port 8080", "Ready"], got)
+        check({e["timestamp"] for e in got} == {ms(task["startedAt"])}, (got, task["startedAt"]))
+    streams = [s["logStreamName"] for s in a.logs.describe_log_streams(logGroupName="/apps")["logStreams"]]
+    check(sorted(streams) == sorted(f"web/web/{t['taskArn'].rsplit('/', 1)[1]}" for t in running), streams)
+    check(len(stream_events(a, "/made", tasks_of(a, "made")[0])) == 3, "awslogs-create-group made the group")
+    groups = [g["logGroupName"] for g in a.logs.describe_log_groups()["logGroups"]]
+    check(groups == ["/apps", "/made"], groups)  # /lost: nothing written (AWS would fail the task)
+
+    # a new revision: the scheduler stops the old tasks (exit 0)
+    a.ecs.update_service(cluster="apps", service="web", taskDefinition=a.new_revision("web", "public.ecr.aws/example/web:v2"))
+    a.settle("apps", "web")
+    for task in running:
+        (done,) = [t for t in tasks_of(a, "web", "STOPPED") if t["taskArn"] == task["taskArn"]]
+        last = stream_events(a, "/apps", task)[-1]
+        check(last["message"] == "Received SIGTERM, shutting down" and last["timestamp"] == ms(done["stoppedAt"]), (last, done["stoppedAt"]))
+
+    # failing deploys: the error before stoppedAt; an OOM kill exits 137
+    for reason, line, code in (("Essential container in task exited", "Error: Essential container in task exited", 1),
+                               ("OutOfMemoryError: Container killed due to memory usage", "java.lang.OutOfMemoryError: Java heap space", 137)):
+        before = {t["taskArn"] for t in tasks_of(a, "made", "STOPPED")}
+        a.fault(kind="rollout_fails", service="made", reason=reason)
+        bad = logged_revision(a, "made", "/made", f"example/made:{code}")
+        a.ecs.update_service(cluster="apps", service="made", taskDefinition=bad)
+        wait(lambda: any(d["rolloutState"] == "FAILED" for d in a.service("apps", "made")["deployments"]), 10, "the breaker")
+        failed = [t for t in tasks_of(a, "made", "STOPPED") if t["taskArn"] not in before and t["taskDefinitionArn"] == bad]
+        check(failed and all(t["containers"][0]["exitCode"] == code and t["stopCode"] == "EssentialContainerExited" for t in failed), failed)
+        for task in failed:
+            got = stream_events(a, "/made", task)
+            check([e["message"] for e in got] == [f"Starting example/made:{code}", line], got)
+            check(all(e["timestamp"] <= ms(task["stoppedAt"]) for e in got), (got, task["stoppedAt"]))
+        a.settle("apps", "made")
+    return f"{len(streams)} streams PREFIX/CONTAINER/TASK; start, SIGTERM, error and OOM (137) lines at the task's times"
+
+
+def log_queries() -> str:
+    """FilterLogEvents as AWS answers it: streams interleaved by timestamp, 10,000 events
+    or 1 MB a page with nextToken, stream names and prefix, the time range, filter
+    patterns (terms, phrases, ?OR, -exclusion, invalid ones refused); a missing group,
+    an injected AccessDenied, GetLogEvents, and StartLiveTail's clear refusal."""
+    a = new_account()
+    logs = a.logs
+    logs.create_log_group(logGroupName="/q")
+    for stream in ("app/a", "app/b", "other", "big"):
+        logs.create_log_stream(logGroupName="/q", logStreamName=stream)
+    base = int(time.time() * 1000) - 3_600_000
+    put = lambda stream, events: [  # noqa: E731 - batches of 5,000, under PutLogEvents' 10,000 and 1 MB
+        logs.put_log_events(logGroupName="/q", logStreamName=stream, logEvents=events[i:i + 5000]) for i in range(0, len(events), 5000)]
+    put("app/a", [{"timestamp": base + 2 * i, "message": f"GET /items/{i} 200"} for i in range(6000)])
+    put("app/b", [{"timestamp": base + 2 * i + 1, "message": f"POST /orders/{i} 201"} for i in range(4100)])
+
+    page = logs.filter_log_events(logGroupName="/q", logStreamNamePrefix="app/")
+    check(len(page["events"]) == 10_000 and page.get("nextToken") and page["searchedLogStreams"] == [], len(page["events"]))
+    rest = logs.filter_log_events(logGroupName="/q", logStreamNamePrefix="app/", nextToken=page["nextToken"])
+    check(len(rest["events"]) == 100 and "nextToken" not in rest, (len(rest["events"]), rest.get("nextToken")))
+    everything = page["events"] + rest["events"]
+    stamps = [e["timestamp"] for e in everything]
+    check(stamps == sorted(stamps) and stamps[:3] == [base, base + 1, base + 2], stamps[:3])
+    check([e["logStreamName"] for e in everything[:4]] == ["app/a", "app/b", "app/a", "app/b"], everything[:4])
+    paged, token, pages = [], None, 0
+    while True:
+        got = logs.filter_log_events(logGroupName="/q", logStreamNames=["app/a", "app/b"], limit=2500, **({"nextToken": token} if token else {}))
+        paged += got["events"]
+        pages += 1
+        token = got.get("nextToken")
+        if not token:
+            break
+    check(pages == 5 and [e["eventId"] for e in paged] == [e["eventId"] for e in everything], (pages, len(paged)))
+    window = logs.filter_log_events(logGroupName="/q", logStreamNames=["app/a"], startTime=base + 10, endTime=base + 20)["events"]
+    check([e["timestamp"] for e in window] == list(range(base + 10, base + 21, 2)), window)  # both ends included
+    put("big", [{"timestamp": base + i, "message": "x" * 1000} for i in range(1100)])
+    big = logs.filter_log_events(logGroupName="/q", logStreamNames=["big"])
+    check(len(big["events"]) == 1_048_576 // 1026 and big.get("nextToken"), len(big["events"]))  # 1 MB a page
+
+    messages = ["ERROR 400 BAD REQUEST", "ERROR 419 MISSING ARGUMENTS", "INFO all good", "WARN slow request",
+                "error in lower case", "INTERNAL SERVER ERROR"]
+    put("other", [{"timestamp": base + 1000 * i, "message": m} for i, m in enumerate(messages)])
+    def matching(pattern: str) -> list[int]:
+        found = logs.filter_log_events(logGroupName="/q", logStreamNames=["other"], filterPattern=pattern)["events"]
+        return [messages.index(e["message"]) for e in found]
+    for pattern, want in (("ERROR", [0, 1, 5]), ("error", [4]), ("ERROR ARGUMENTS", [1]), ('"SERVER ERROR"', [5]),
+                          ('"ERROR SERVER"', []), ("?WARN ?ARGUMENTS", [1, 3]), ("ERROR -ARGUMENTS", [0, 5]),
+                          ("-ERROR", [2, 3, 4]), ('?"slow request" ?INFO', [2, 3]), ('" "', [0, 1, 2, 3, 4, 5]),
+                          ("", [0, 1, 2, 3, 4, 5]), ("%ERROR 4[0-9]+%", [0, 1])):
+        check(matching(pattern) == want, (pattern, matching(pattern), want))
+    for bad in ('"unclosed', "user@example.com", "?", "{ $.level = "):
+        code, message, status = error_code(lambda: matching(bad))
+        check(code == "InvalidParameterException" and status == 400, (bad, code, message))
+    check(error_code(lambda: matching("user@example.com"))[1] == "Invalid filter pattern", "AWS's words")
+    check(error_code(lambda: logs.filter_log_events(logGroupName="/q", logStreamNames=["other"], logStreamNamePrefix="o"))[0]
+          == "InvalidParameterException", "names and a prefix")
+    check(error_code(lambda: logs.filter_log_events(logGroupName="/nope"))
+          == ("ResourceNotFoundException", "The specified log group does not exist.", 400), "missing group")
+    denied = (f"User: arn:aws:sts::{a.id}:assumed-role/dockhand/bot is not authorized to perform: logs:FilterLogEvents "
+              f"on resource: arn:aws:logs:us-east-1:{a.id}:log-group:/q:log-stream: because no identity-based policy "
+              "allows the logs:FilterLogEvents action")
+    a.fault(kind="error", service="logs", operation="FilterLogEvents", code="AccessDeniedException", message=denied)
+    check(error_code(lambda: matching("ERROR")) == ("AccessDeniedException", denied, 400), "the injected error")
+    check(matching("ERROR") == [0, 1, 5], "answers again")
+    check(("logs", "FilterLogEvents") in [(c["service"], c["operation"]) for c in a.control("GET", "/_dockhand/calls")], "in the call log")
+
+    got = logs.get_log_events(logGroupName="/q", logStreamName="other", startFromHead=True, endTime=base + 3000)
+    check([e["message"] for e in got["events"]] == messages[:3], got["events"])  # endTime excluded, as AWS documents
+    check(error_code(lambda: logs.get_log_events(logGroupName="/q", logStreamName="nope"))[:2]
+          == ("ResourceNotFoundException", "The specified log stream does not exist."), "missing stream")
+    arn = logs.describe_log_groups(logGroupNamePrefix="/q")["logGroups"][0]["logGroupArn"]
+    code, message, status = error_code(lambda: logs.start_live_tail(logGroupIdentifiers=[arn]))
+    check((code, status) == ("InvalidOperationException", 400) and "FilterLogEvents" in message, (code, message, status))
+    return "10,100 events in 10,000 + 100 (and 5 x 2,500), 1 MB pages, 12 patterns, 4 refused; live tail refused"
+
+
 CHECKS = [demo_scenario, service_rollout, rollout_fails, rollout_stalls, stack_update_fails, stack_rollout_fails,
           service_does_not_wait, stack_rollback_fails, stack_event_pages,
           cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, zero_rollout,
           control_api, service_deployments, breaker_record, strategies, stage_failures, stop_deployment, early_success,
-          capabilities, pause_hooks, ecs_events, stack_and_alarm_events, event_rules, long_poll]
+          capabilities, pause_hooks, ecs_events, stack_and_alarm_events, event_rules, long_poll, task_logs, log_queries]
 
 
 def main() -> int:

@@ -4,8 +4,9 @@ wait for them and roll back, fault injection, and a control API (see README.md).
 
 def install() -> None:
     """Patches moto's models and handlers. Call once, before serving."""
-    from . import cfn_api, ecs, events
+    from . import cfn_api, ecs, events, logs
 
     ecs.install()
     events.install()
     cfn_api.install()
+    logs.install()

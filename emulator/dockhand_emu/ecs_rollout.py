@@ -14,7 +14,8 @@ marks it FAILED and rolls back with a new PRIMARY on the previous revision. A
 `rollout_stalls` fault leaves one task PENDING until the faults are cleared.
 
 The tasks of services are the layer's own objects (moto has no service tasks);
-ecs.py extends ListTasks and DescribeTasks to return them.
+ecs.py extends ListTasks and DescribeTasks to return them. Their containers with the
+awslogs log driver write a few lines to CloudWatch Logs as they run and stop (logs.py).
 
 Each deployment also moves its ServiceDeployment record (ecs_deployments.py): a
 ROLLING one through SCALE_UP and CLEAN_UP, a BLUE_GREEN, LINEAR or CANARY one through
@@ -32,7 +33,7 @@ from typing import Any
 
 from moto.ecs import models as ecs_models
 
-from . import events, state
+from . import events, logs, state
 from .ecs_deployments import (
     PAUSE_TIMEOUT_MINUTES, REASON_ALARM, REASON_HOOK, REASON_HOOK_ROLLBACK, REASON_HOOK_TIMED_OUT, REASON_ROLLBACK_FAILED, REASON_STOP, REASON_SUPERSEDED, STAGES, ServiceDeployment,
     ServiceRevision, breaker_threshold, normalize_configuration, production_shift, records, revisions,
@@ -47,6 +48,12 @@ MAX_STOPPED_TASKS = 100
 BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
 STAGED_PATH = list(STAGES)  # BLUE_GREEN, LINEAR, CANARY (RECONCILE_SERVICE only when needed)
 STAGES_WITH_TASKS = ("SCALE_UP",)  # where a staged deployment's failing tasks are handled
+
+
+def failed_exit_code(reason: str | None) -> int:
+    """A failing task's exit code: 137 when it was killed for memory (the kernel's OOM
+    kill, whose container reason on AWS starts `OutOfMemoryError`), otherwise 1."""
+    return 137 if (reason or "").startswith("OutOfMemoryError") else 1
 
 
 class Deployment:
@@ -127,8 +134,10 @@ class ServiceTask:
             }
             for c in td.container_definitions
         ]
-        # Not part of the API: where its state changes are put on EventBridge.
+        # Not part of the API: where its state changes are put on EventBridge, and
+        # where its containers' awslogs driver writes.
         self._account_id, self._region = backend.account_id, svc.region_name
+        self._logs = logs.TaskLogs(backend.account_id, svc.region_name, self.id, td.container_definitions)
         self.changed()
 
     def run(self, t: float) -> None:
@@ -137,11 +146,13 @@ class ServiceTask:
         for c in self.containers:
             c["lastStatus"] = "RUNNING"
         self.version += 1
+        self._logs.started(self.started_at)
         self.changed()
 
     def stop(self, t: float, reason: str, code: str, exit_code: int | None = None) -> None:
         """Stopped. The scheduler's own stops (a deploy replacing the task, scaling in)
         end with the app's clean exit, 0; a failure's exit code comes with its reason."""
+        ran = self.started_at is not None
         self.last_status = self.desired_status = "STOPPED"
         self.stopping_at = self.stopped_at = as_datetime(t)
         self.stopped_reason, self.stop_code = reason, code
@@ -154,6 +165,7 @@ class ServiceTask:
                 if exit_code:
                     c["reason"] = reason
         self.version += 1
+        self._logs.stopped(self.stopped_at, exit_code, reason, ran)
         self.changed()
 
     def detail(self) -> dict:
@@ -393,7 +405,7 @@ class Rollout:
         is up (a rollback's failure ends the record ROLLBACK_FAILED instead)."""
         pending = [task for task in p.tasks if task.last_status == "PENDING"]
         if pending:
-            self._stop(p, pending, t, p.fail_reason, "EssentialContainerExited", exit_code=1, quiet=True)
+            self._stop(p, pending, t, p.fail_reason, "EssentialContainerExited", exit_code=failed_exit_code(p.fail_reason), quiet=True)
             impaired = p.failed_tasks < breaker_threshold(p.config, p.desired_count) <= p.failed_tasks + len(pending)
             p.failed_tasks += len(pending)
             if impaired:  # as often as ECS says it: once a deployment's failures reach the breaker's count
@@ -560,7 +572,7 @@ class Rollout:
             p.fail_reason = fault.get("reason") or DEFAULT_STOPPED_REASON
             running = [task for task in p.tasks if task.last_status == "RUNNING"]
             if running:
-                self._stop(p, running, t, p.fail_reason, "EssentialContainerExited", exit_code=1, quiet=True)
+                self._stop(p, running, t, p.fail_reason, "EssentialContainerExited", exit_code=failed_exit_code(p.fail_reason), quiet=True)
                 p.failed_tasks += len(running)
                 rec.failure_count = p.failed_tasks
             if p.stage is not None and p.stage not in STAGES_WITH_TASKS:
