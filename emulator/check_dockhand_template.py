@@ -12,7 +12,10 @@ Resource "*", nor with a read other than those AWS checks against "*" only
 (READ_STAR_ALLOWED); no container environment variable is named like a secret; tokens and
 the config come only through `secrets`; the deployment, health check and container
 settings the bot depends on; every parameter named like a deploy/cluster.yaml output
-can take that output's value.
+can take that output's value; the apps' logs are read by one statement of exactly
+LOG_READS, on the AppLogGroups' ARNs alone (resolved for sample values), under a
+condition that drops it when AppLogGroups is empty, and the parameter takes no
+pattern of every group.
 
 Emulator (each scenario in a fresh account): creates a Secrets Manager secret per
 chat and the config's SSM parameter, creates deploy/cluster.yaml as stack "cluster"
@@ -21,9 +24,11 @@ outputs fill (as `dockhand stack up --parent cluster` does), waits for
 CREATE_COMPLETE, and checks the ECS service, its task definition and the IAM
 policies as created. The full scenario (Notifications on) also checks the events
 queue, its dead-letter queue and the EventBridge rules, sends managed and unmanaged
-events and checks which reach the queue, then deploys the bot the way it deploys
+events and checks which reach the queue, the logs grant on AppLogGroups' default
+(the cluster's LogGroupName among it), then deploys the bot the way it deploys
 itself (UpdateStack, UsePreviousTemplate, Version=v2); the other has
-Notifications=false and checks that no queue or rule exists.
+Notifications=false and AppLogGroups empty and checks that no queue, rule or logs
+grant exists.
 
 Prints one line per check and exits non-zero when any fails.
 """
@@ -69,6 +74,9 @@ SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|KEY|CREDENTIAL", re.IGNORECASE)
 # The cluster stack's outputs that `stack up --parent cluster` fills dockhand's parameters from.
 FROM_CLUSTER = ("ClusterName", "LogGroupName", "SubnetIds", "SecurityGroupId", "VpcId")
 TOKENS = {"SLACK_BOT_TOKEN": "SlackSecretArn", "SLACK_APP_TOKEN": "SlackSecretArn", "DISCORD_TOKEN": "DiscordSecretArn"}
+# What `logs <app>` may do with the AppLogGroups, and nothing more (the same list as
+# tests/templates.rs).
+LOG_READS = ["logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:GetLogEvents", "logs:StartLiveTail"]
 
 results: list[tuple[bool, str, str]] = []
 
@@ -268,6 +276,137 @@ def static_parameters(template: dict, cluster: dict) -> str:
     return ", ".join(FROM_CLUSTER) + " from the cluster's outputs"
 
 
+PSEUDO = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+
+
+def resolve(node: Any, template: dict, values: dict[str, Any]) -> Any:
+    """A value as CloudFormation makes it, for the intrinsics the grants use (Ref,
+    Condition, Fn::Sub/Join/Split/Not/Equals/And/Or); parameters from `values`, else
+    their defaults (a CommaDelimitedList as a list), else `<Name>`, which shows
+    in what it resolves to."""
+    def param(name: str) -> Any:
+        if name in PSEUDO:
+            return PSEUDO[name]
+        spec = template["Parameters"][name]
+        value = values.get(name, spec.get("Default", f"<{name}>"))
+        return str(value).split(",") if spec["Type"] == "CommaDelimitedList" else str(value)
+
+    def sub(text: str, names: dict[str, Any]) -> str:
+        def one(m: re.Match) -> str:
+            key = m.group(1)
+            value = names[key] if key in names else param(key)
+            check(isinstance(value, str), f"${{{key}}} is a list in a Sub")
+            return value
+        return re.sub(r"\$\{([A-Za-z0-9:._]+)\}", one, text)
+
+    def r(n: Any) -> Any:
+        if isinstance(n, list):
+            return [r(x) for x in n]
+        if not isinstance(n, dict):
+            return n
+        if len(n) != 1:
+            return {k: r(v) for k, v in n.items()}
+        (fn, arg), = n.items()
+        if fn == "Ref":
+            return param(arg)
+        if fn == "Condition":
+            return r(template["Conditions"][arg])
+        if fn == "Fn::Join":
+            return str(arg[0]).join(r(arg[1]))
+        if fn == "Fn::Split":
+            return r(arg[1]).split(str(arg[0]))
+        if fn == "Fn::Sub":
+            text, names = (arg, {}) if isinstance(arg, str) else (arg[0], {k: r(v) for k, v in arg[1].items()})
+            return sub(text, names)
+        if fn == "Fn::Not":
+            return not r(arg[0])
+        if fn == "Fn::Equals":
+            return r(arg[0]) == r(arg[1])
+        if fn == "Fn::And":
+            return all(r(x) for x in arg)
+        if fn == "Fn::Or":
+            return any(r(x) for x in arg)
+        if fn.startswith("Fn::"):
+            raise AssertionError(f"resolve: {fn} is not modelled")
+        return {fn: r(arg)}
+
+    return r(node)
+
+
+def log_grants(template: dict) -> list[tuple[str, dict]]:
+    """(logical id, statement) of every statement with a `logs:` action, anywhere."""
+    out = []
+    for where, document, _ in policy_documents(template):
+        for st in statements(document):
+            if any(str(a).startswith("logs:") for a in as_list(st.get("Action", []))):
+                out.append((where, st))
+    return out
+
+
+def static_app_logs(template: dict, cluster: dict) -> str:
+    param = template["Parameters"]["AppLogGroups"]
+    # A String the template splits: the emulator (moto) leaves a CommaDelimitedList's
+    # Default unsplit, and this one's Default is not empty.
+    check(param["Type"] == "String", f"AppLogGroups is {param['Type']}")
+    # The default: deploy/cluster.yaml's log group of the clusters ManagedPrefix's
+    # default manages (the cluster named like it, and the clusters named it-*).
+    group = cluster["Resources"]["LogGroup"]["Properties"]["LogGroupName"]
+    check(group == {"Fn::Sub": "/dockhand/${ClusterName}"}, f"deploy/cluster.yaml's log group is named {group}")
+    prefix = template["Parameters"]["ManagedPrefix"]["Default"]
+    want_default = [f"/dockhand/{prefix}", f"/dockhand/{prefix}-*"]
+    check(str(param.get("Default")).split(",") == want_default, f"AppLogGroups default {param.get('Default')!r}, want {want_default}")
+    # Each item exact, or a name ending in `-*`; never a pattern of every group.
+    pattern = re.compile(param["AllowedPattern"])
+    check(param["AllowedPattern"].startswith("^") and param["AllowedPattern"].endswith("$"), "AllowedPattern not anchored")
+    for ok in [param["Default"], "", "/aws/ecs/hubot", "/dockhand/apps-web.v2#1", "/dockhand/apps,/aws/ecs/web"]:
+        check(pattern.match(ok), f"AppLogGroups refuses {ok!r}")
+    for bad in ["*", "/*", "-*", "/dockhand/*", "/dockhand/apps*", "/dockhand/-*", "apps--*", "a-*-b", "a?", "a:b",
+                "x:*", "a b", "/dockhand/apps,*", "/dockhand/apps,", ",/dockhand/apps", "a,,b", "a, b"]:
+        check(not pattern.match(bad), f"AppLogGroups allows {bad!r}")
+
+    # One statement reads logs for the bot, in a policy of the task role's own.
+    grants = log_grants(template)
+    task = [(where, st) for where, st in grants if not where.startswith("ExecutionRole")]
+    check(len(task) == 1, f"logs statements of the task role: {[w for w, _ in task]}, want one")
+    (where, st), = task
+    resource = template["Resources"][where]
+    check(resource["Type"] == "AWS::IAM::ManagedPolicy" and resource["Properties"]["Roles"] == [{"Ref": "TaskRole"}],
+          f"{where} is not a managed policy of the task role alone")
+    actions = sorted(as_list(st["Action"]))
+    check(actions == LOG_READS, f"{where} grants {actions}, want exactly {LOG_READS}")
+    check(st.get("Effect") == "Allow" and "Condition" in st, f"{where}: {st}")
+    # The execution role writes the bot's own logs and nothing else of them.
+    for w, s in grants:
+        if w.startswith("ExecutionRole"):
+            check(sorted(as_list(s["Action"])) == ["logs:CreateLogStream", "logs:PutLogEvents"], f"{w}: {s['Action']}")
+
+    # As CloudFormation resolves it: the groups given and only them, both ARN forms,
+    # pinned to the region; no statement at all when the list is empty.
+    condition = resource.get("Condition")
+    check(condition, f"{where} has no Condition: it would exist without AppLogGroups")
+    arn = "arn:*:logs:*:*:log-group:"
+    cases = {
+        "/dockhand/apps": [arn + "/dockhand/apps", arn + "/dockhand/apps:*"],
+        "/dockhand/apps,/dockhand/apps-*,/aws/ecs/web": [
+            arn + "/dockhand/apps", arn + "/dockhand/apps-*", arn + "/aws/ecs/web",
+            arn + "/dockhand/apps:*", arn + "/dockhand/apps-*:*", arn + "/aws/ecs/web:*"],
+    }
+    for value, want in cases.items():
+        values = {"AppLogGroups": value}
+        check(resolve({"Condition": condition}, template, values) is True, f"{condition} false for {value!r}")
+        got = resolve(st["Resource"], template, values)
+        check(got == want, f"AppLogGroups={value!r}: resources {got}, want {want}")
+        check(not any(r.endswith(("log-group:*", "log-group:")) for r in got), f"every group: {got}")
+        region = resolve(st["Condition"], template, values)
+        check(region == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}, f"{where} condition {region}")
+    check(resolve({"Condition": condition}, template, {"AppLogGroups": ""}) is False,
+          f"{condition} holds with AppLogGroups empty: the grant would stay")
+    # No other resource of the template depends on the logs grant being there.
+    for logical, other in template["Resources"].items():
+        check(where not in json.dumps(other.get("DependsOn", [])), f"{logical} depends on {where}")
+    return f"{where} {st.get('Sid')}: {', '.join(LOG_READS)} on AppLogGroups only (default {','.join(want_default)}), none when empty"
+
+
 # --- against the emulator -----------------------------------------------------------
 
 class Account:
@@ -386,7 +525,7 @@ def emulator_scenario(url: str, full: bool) -> str:
                         ManagedTaskFamilies="hubot", AppRoleArns=",".join(app_roles), AssumeRoleArns=",".join(assume_roles),
                         AlarmNames="api-5xx,db cpu")  # Notifications: its default, true
     else:
-        explicit.update(ManagedPrefix="", SelfManaged="false", Notifications="false")
+        explicit.update(ManagedPrefix="", SelfManaged="false", Notifications="false", AppLogGroups="")
     parameters = parent_parameters(template, cluster, explicit)
     filled = sorted(p["ParameterKey"] for p in parameters if p["ParameterKey"] in cluster)
     check(filled == sorted(FROM_CLUSTER), f"filled from the cluster: {filled}")
@@ -462,7 +601,7 @@ def emulator_scenario(url: str, full: bool) -> str:
         kept, n = live_statements(doc)
         task += kept
         nulls += n
-    want_policies = ["AppRolesGrants", "AssumeRolesGrants", "ListedClustersGrants", "ListedFamiliesGrants",
+    want_policies = ["AppLogsGrants", "AppRolesGrants", "AssumeRolesGrants", "ListedClustersGrants", "ListedFamiliesGrants",
                      "ListedStacksGrants", "NotificationsGrants", "PrefixGrants", "ReadGrants", "SelfGrants"] if full else ["ReadGrants"]
     check(policies == want_policies, f"task role policies {policies}, want {want_policies}")
     # A role takes ten managed policies unless the account's quota was raised.
@@ -476,7 +615,17 @@ def emulator_scenario(url: str, full: bool) -> str:
             for r in listify(s["Resource"]):
                 check(r == "*" or r.startswith("arn:"), f"{s.get('Sid')}: resource {r!r} is not an ARN")
     sids = by_sid(task)
+    logs = [s for s in task if any(a.startswith("logs:") for a in listify(s["Action"]))]
     if full:
+        # AppLogGroups' default: the cluster's log group and its kind (`-*`), both ARN forms.
+        (st,) = logs
+        check(st.get("Sid") == "ReadAppLogs" and sorted(listify(st["Action"])) == LOG_READS, f"logs grant {st}")
+        groups = template["Parameters"]["AppLogGroups"]["Default"].split(",")
+        arn = "arn:*:logs:*:*:log-group:"
+        want_logs = [arn + g for g in groups] + [arn + g + ":*" for g in groups]
+        check(listify(st["Resource"]) == want_logs, f"logs resources {st['Resource']}, want {want_logs}")
+        check(cluster["LogGroupName"] in groups, f"the cluster's log group {cluster['LogGroupName']} is not in {groups}")
+        check(st["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}, f"logs condition {st['Condition']}")
         check(listify(sids["ListedUpdateServices"]["Resource"]) == [
             "arn:*:ecs:*:*:service/apps/*", "arn:*:ecs:*:*:service/staging/*",
             "arn:*:ecs:*:*:service-deployment/apps/*", "arn:*:ecs:*:*:service-deployment/staging/*"],
@@ -523,6 +672,7 @@ def emulator_scenario(url: str, full: bool) -> str:
     else:
         check(sorted(sids) == ["ListOwnTasks", "ReadOwnService", "ReadOwnStack", "ReadUnscoped"],
               f"with nothing managed the bot may only read, has {sorted(sids)}")
+        check(not logs, f"with AppLogGroups empty the bot reads logs: {logs}")
         check(listify(sids["ReadOwnService"]["Resource"])[0] == out["ServiceArn"], f"own service {sids['ReadOwnService']}")
         check(sids["ReadOwnStack"]["Resource"] == stack["StackId"], f"own stack {sids['ReadOwnStack']}")
         # Notifications=false: no queue, no rule.
@@ -649,6 +799,7 @@ def main(argv: list[str]) -> int:
     run("container settings", lambda: static_container(template))
     run("service settings", lambda: static_service(template))
     run("cluster outputs as parameters", lambda: static_parameters(template, cluster))
+    run("app logs: one read grant, scoped, gone when empty", lambda: static_app_logs(template, cluster))
 
     proc, url = None, next((a for a in argv if not a.startswith("-")), "")
     if "--start" in argv:

@@ -7,8 +7,8 @@
 //! the names it may change end at a delimiter, each role it may pass goes to one
 //! service, its stack changes reach only the managed stacks and its own, never
 //! with a service role of the caller's choosing, its reads name what they read
-//! unless AWS checks them against `*` alone, and every AWS call the bot makes is
-//! granted.
+//! unless AWS checks them against `*` alone, it reads the logs of the AppLogGroups
+//! alone (and none without them), and every AWS call the bot makes is granted.
 
 use std::path::PathBuf;
 
@@ -865,4 +865,162 @@ fn without_notifications_nothing_of_them_exists() {
         Vec::<String>::new(),
         "AWS::NoValue otherwise"
     );
+}
+
+/// What `logs <app>` may do with the AppLogGroups, and nothing more (the same list as
+/// emulator/check_dockhand_template.py's LOG_READS).
+const LOG_READS: [&str; 4] = [
+    "logs:DescribeLogStreams",
+    "logs:FilterLogEvents",
+    "logs:GetLogEvents",
+    "logs:StartLiveTail",
+];
+
+#[test]
+fn the_bot_reads_the_logs_of_the_app_log_groups_alone_and_none_without_them() {
+    let doc = dockhand();
+    // Every `logs:` statement of the bot's own grants; the role itself has only its
+    // trust policy, and the execution role's writes to the bot's own group are ECS's.
+    let mut trust = Vec::new();
+    statements(&doc["Resources"]["TaskRole"], &mut trust);
+    assert_eq!(trust.len(), 1, "TaskRole: the trust policy only");
+    let mut logs = Vec::new();
+    for (id, r) in resources_of(&doc, "AWS::IAM::ManagedPolicy") {
+        let mut found = Vec::new();
+        statements(&r["Properties"], &mut found);
+        logs.extend(
+            found
+                .into_iter()
+                .filter(|st| {
+                    strings(&st["Action"])
+                        .iter()
+                        .any(|a| a.starts_with("logs:"))
+                })
+                .map(|st| (id, r, st)),
+        );
+    }
+    let [(id, policy, st)] = logs.as_slice() else {
+        panic!("one logs statement, found {logs:?}")
+    };
+    assert_eq!(*id, "AppLogsGrants");
+    assert_eq!(patterns(&policy["Properties"]["Roles"]), ["${TaskRole}"]);
+    assert_eq!(st["Effect"].as_str(), Some("Allow"));
+    let mut actions = strings(&st["Action"]);
+    actions.sort();
+    assert_eq!(
+        actions, LOG_READS,
+        "{id}: exactly the reads of `logs <app>`"
+    );
+
+    // The resources come from AppLogGroups and nothing else: each group as
+    // `log-group:NAME` and `log-group:NAME:*`, pinned to this region.
+    let mut found = Vec::new();
+    subs(&st["Resource"], &mut found);
+    let mut arns: Vec<&str> = found.iter().map(|(template, _)| *template).collect();
+    arns.sort();
+    assert_eq!(
+        arns,
+        [
+            "arn:*:logs:*:*:log-group:${Names}",
+            "arn:*:logs:*:*:log-group:${Names}:*"
+        ]
+    );
+    let split: Value = serde_yaml::from_str("!Split [',', !Ref AppLogGroups]").unwrap();
+    for (template, vars) in &found {
+        let names = &vars.expect("a map for ${Names}")["Names"];
+        let Value::Tagged(join) = names else {
+            panic!("{template}: Names is {names:?}")
+        };
+        assert_eq!(
+            join.value[1], split,
+            "{template}: the items of AppLogGroups"
+        );
+    }
+    let mut texts = Vec::new();
+    all_strings(&st["Resource"], &mut texts);
+    texts.sort();
+    texts.dedup();
+    assert_eq!(
+        texts,
+        [
+            ",",
+            ",arn:*:logs:*:*:log-group:",
+            ":*,arn:*:logs:*:*:log-group:",
+            "AppLogGroups",
+            "arn:*:logs:*:*:log-group:${Names}",
+            "arn:*:logs:*:*:log-group:${Names}:*"
+        ],
+        "{id}: a resource from something but AppLogGroups"
+    );
+    assert_eq!(
+        patterns(&st["Condition"]["StringEquals"]["aws:RequestedRegion"]),
+        ["${AWS::Region}"]
+    );
+
+    // No statement at all when the list is empty, and nothing leans on it.
+    assert_eq!(policy["Condition"].as_str(), Some("HasAppLogGroups"));
+    let when: Value = serde_yaml::from_str("!Not [!Equals [!Ref AppLogGroups, '']]").unwrap();
+    assert_eq!(doc["Conditions"]["HasAppLogGroups"], when);
+    let mut everywhere = Vec::new();
+    all_strings(&doc, &mut everywhere);
+    assert!(
+        !everywhere.contains(&"AppLogsGrants"),
+        "something refers to AppLogsGrants, which may not exist"
+    );
+
+    // The parameter: a String the template splits (the emulator leaves a
+    // CommaDelimitedList's Default unsplit), by default the log groups
+    // deploy/cluster.yaml gives the clusters ManagedPrefix's default manages.
+    let param = &doc["Parameters"]["AppLogGroups"];
+    assert_eq!(param["Type"].as_str(), Some("String"));
+    let cluster = templates()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("deploy/cluster.yaml"))
+        .expect("deploy/cluster.yaml")
+        .1;
+    let group: Value = serde_yaml::from_str("!Sub /dockhand/${ClusterName}").unwrap();
+    assert_eq!(
+        cluster["Resources"]["LogGroup"]["Properties"]["LogGroupName"],
+        group
+    );
+    let prefix = doc["Parameters"]["ManagedPrefix"]["Default"]
+        .as_str()
+        .unwrap();
+    let default = param["Default"].as_str().unwrap();
+    assert_eq!(default, format!("/dockhand/{prefix},/dockhand/{prefix}-*"));
+    assert_eq!(
+        cluster["Parameters"]["ClusterName"]["Default"].as_str(),
+        Some(prefix),
+        "the cluster's default is the prefix's own cluster"
+    );
+    // Each group exact or ending in `-*` after a name; never a pattern of every group.
+    let re = allowed(&doc, "AppLogGroups");
+    for ok in [
+        default,
+        "",
+        "/aws/ecs/hubot",
+        "/dockhand/apps-web.v2#1",
+        "/dockhand/apps,/aws/ecs/web",
+    ] {
+        assert!(re.is_match(ok), "AppLogGroups refuses {ok:?}");
+    }
+    for bad in [
+        "*",
+        "/*",
+        "-*",
+        "/dockhand/*",
+        "/dockhand/apps*",
+        "/dockhand/-*",
+        "apps--*",
+        "a-*-b",
+        "a?",
+        "a:b",
+        "x:*",
+        "a b",
+        "/dockhand/apps,*",
+        "/dockhand/apps,",
+        "a,,b",
+    ] {
+        assert!(!re.is_match(bad), "AppLogGroups allows {bad:?}");
+    }
 }
