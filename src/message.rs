@@ -170,6 +170,9 @@ pub struct Reply {
     pub title: Option<String>,
     pub fields: Vec<Field>,
     pub buttons: Vec<Button>,
+    /// The lines after the first are shown as written, in a code block (log
+    /// lines); the first line is the reply's ordinary text.
+    pub verbatim: bool,
     /// Who waits to hear that this reply went out (the event queue deletes a
     /// message only then). Not part of what a reply says.
     pub delivered: Delivered,
@@ -233,8 +236,23 @@ impl Reply {
             title: None,
             fields: Vec::new(),
             buttons: Vec::new(),
+            verbatim: false,
             delivered: Delivered::default(),
         }
+    }
+
+    /// A heading line, then `lines` as written (see `verbatim`).
+    pub fn verbatim(heading: impl Into<String>, lines: &str) -> Reply {
+        Reply {
+            verbatim: true,
+            ..Reply::text(format!("{}\n{lines}", heading.into()))
+        }
+    }
+
+    /// The heading and the verbatim part of a verbatim reply.
+    pub fn split_verbatim(&self) -> Option<(&str, &str)> {
+        self.verbatim
+            .then(|| self.text.split_once('\n').unwrap_or((&self.text, "")))
     }
 
     /// Tells `delivered` once this reply goes out.

@@ -11,7 +11,7 @@ use crate::ops::{
     AppStatus, Event, EventLine, HistoryEntry, Left, Plan, StackDetail, StackSummary, Verdict,
     clock, took,
 };
-use crate::ops::{OperationKind, Target};
+use crate::ops::{LogPage, LogQuery, OperationKind, Target};
 
 /// Longest list shown in one reply; the rest is summarised.
 pub const MAX_LINES: usize = 20;
@@ -206,6 +206,90 @@ pub fn event_lines(events: &[EventLine]) -> String {
             .map(|e| format!("{} {}", clock(e.at), e.text))
             .collect(),
     )
+}
+
+/// Characters of log lines one reply shows: what fits a Discord message (2,000)
+/// with its heading, and reads on a phone. The newest lines are kept.
+const LOG_CHARS: usize = 1700;
+
+/// `logs`: a heading that says what was read, then the lines as written, each
+/// `HH:MM:SS task  text`, oldest first so the newest is where the eye ends.
+pub fn logs(app: &str, page: &LogPage, query: &LogQuery, cmd: &Cmd) -> Reply {
+    let since = clock(query.since_ms.div_euclid(1000));
+    let grep = query
+        .grep
+        .as_deref()
+        .map(|g| format!(" matching `{}`", neutralise(g, 60)))
+        .unwrap_or_default();
+    let task = query
+        .task
+        .as_deref()
+        .map(|t| format!(" of task {t}"))
+        .unwrap_or_default();
+    if page.lines.is_empty() {
+        return Reply::text(format!(
+            "No log lines{task} for {app} in {} since {since} UTC{grep}. Try a longer window: {}.",
+            page.source,
+            cmd.show(&format!("logs {app} --since 1d"))
+        ));
+    }
+    let tasks: std::collections::BTreeSet<&str> =
+        page.lines.iter().map(|l| l.task.as_str()).collect();
+    let mut shown: Vec<String> = Vec::new();
+    let mut used = 0;
+    for l in page.lines.iter().rev() {
+        let time = clock_seconds(l.at_ms.div_euclid(1000));
+        let line = if tasks.len() > 1 {
+            format!(
+                "{time} {}  {}",
+                l.task.chars().take(6).collect::<String>(),
+                l.text
+            )
+        } else {
+            format!("{time}  {}", l.text)
+        };
+        // A single long line is cut rather than crowding out every other.
+        let line: String = if line.chars().count() > 400 {
+            line.chars().take(399).chain(std::iter::once('…')).collect()
+        } else {
+            line
+        };
+        used += line.chars().count() + 1;
+        if used > LOG_CHARS && !shown.is_empty() {
+            break;
+        }
+        shown.push(line);
+    }
+    shown.reverse();
+    let earlier = page.earlier + page.lines.len() - shown.len();
+    let one_task = match tasks.iter().next() {
+        Some(t) if tasks.len() == 1 => format!(", task {}", t.chars().take(6).collect::<String>()),
+        _ => String::new(),
+    };
+    let mut heading = format!(
+        "{app}: {} line{} from {}{one_task} since {since} UTC{grep}",
+        shown.len(),
+        if shown.len() == 1 { "" } else { "s" },
+        page.source
+    );
+    if earlier > 0 {
+        heading.push_str(&format!(
+            " ({earlier} earlier not shown: narrow with `--since` or `--grep`)"
+        ));
+    }
+    if page.cut_short {
+        heading.push_str(
+            " (the window holds more than dockhand reads at once; these may not be the newest)",
+        );
+    }
+    heading.push(':');
+    Reply::verbatim(heading, &shown.join("\n"))
+}
+
+/// `HH:MM:SS` UTC, for log lines (seconds matter there).
+fn clock_seconds(at: crate::ops::Epoch) -> String {
+    let s = at.rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 pub fn history(app: &str, entries: &[HistoryEntry]) -> Reply {

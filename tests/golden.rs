@@ -110,10 +110,48 @@ fn replies() -> Vec<(&'static str, Reply)> {
         stopped_reason: Some("Essential container in task exited".into()),
         left: dockhand::ops::Left::Restored,
     };
+    let log = |at_ms: i64, task: &str, text: &str| dockhand::ops::LogLine {
+        at_ms,
+        task: task.into(),
+        text: text.into(),
+    };
+    let logs = dockhand::ops::LogPage {
+        source: "/dockhand/hubot".into(),
+        lines: vec![
+            log(
+                AT * 1000,
+                "0a1b2c3d",
+                "Starting public.ecr.aws/example/hubot:v2",
+            ),
+            log(
+                AT * 1000 + 1500,
+                "0a1b2c3d",
+                "db at postgres://app:****@db:5432/hubot",
+            ),
+            log(
+                AT * 1000 + 2000,
+                "9f8e7d6c",
+                "ERROR <html> `upstream` timed out & retried",
+            ),
+        ],
+        earlier: 17,
+        cut_short: false,
+        calls: 1,
+    };
+    let logs_query = dockhand::ops::LogQuery {
+        lines: 3,
+        since_ms: (AT - 900) * 1000,
+        grep: None,
+        task: None,
+    };
     vec![
         (
             "status",
             render::status(&[hubot, worker], &render::Cmd::prefixed("!")),
+        ),
+        (
+            "logs",
+            render::logs("hubot", &logs, &logs_query, &render::Cmd::prefixed("!")),
         ),
         ("deploy-head", Reply::text(head_text()).with_id(HEAD)),
         (

@@ -248,6 +248,8 @@ roles = ["deployers"]
         ),
         ("events hubot", ["allow", "deny", "deny", "deny", "allow"]),
         ("history hubot", ["allow", "deny", "deny", "deny", "allow"]),
+        // Logs: the channel bound to the app; no rule names `logs` here, so no DM.
+        ("logs hubot", ["allow", "deny", "deny", "deny", "deny"]),
         (
             "deploy hubot v2 --plan",
             ["allow", "deny", "deny", "deny", "deny"],
@@ -291,6 +293,38 @@ fn with_nothing_bound_every_read_is_open() {
             let decision = decide(&policy, &config, &catalog, text, "UANY", channel);
             assert_eq!(kind(&decision), "allow", "{text} in {channel}");
         }
+    }
+    // All but logs, which can carry secrets: in chat only a bound channel or a
+    // rule reads them; the shell is the operator's own terminal.
+    for channel in ["slack:CANY", "slack:DDIRECT", "discord:1"] {
+        match decide(&policy, &config, &catalog, "logs hubot", "UANY", channel) {
+            Decision::Deny(why) => assert!(
+                why.contains("`logs` can show secrets") && why.contains("[channels]"),
+                "{why}"
+            ),
+            other => panic!("logs in {channel}: {other:?}"),
+        }
+    }
+    let shell = decide(
+        &policy,
+        &config,
+        &catalog,
+        "logs hubot",
+        "me",
+        "shell:local",
+    );
+    assert_eq!(kind(&shell), "allow");
+    let ruled = Config::parse(
+        "open.toml",
+        &format!("{text}[roles]\noncall = [\"slack:UONE\"]\n[[rules]]\nname = \"oncall-logs\"\nverbs = [\"logs\"]\nroles = [\"oncall\"]\n"),
+        &|_| None,
+        dockhand::verbs::NAMES,
+    )
+    .unwrap();
+    let policy = Policy::new(&ruled);
+    for channel in ["slack:CANY", "slack:DDIRECT"] {
+        let d = decide(&policy, &ruled, &catalog, "logs hubot", "UONE", channel);
+        assert_eq!(kind(&d), "allow", "a rule naming logs, in {channel}");
     }
 }
 

@@ -21,6 +21,8 @@ mod fuzz;
 mod golden;
 /// What an attacker would send, through `dockhand shell` as a process.
 mod hostile;
+/// `logs` against the emulator's CloudWatch Logs.
+mod logs;
 /// AWS's events through EventBridge and SQS into chat, against the emulator.
 mod notify;
 /// The authorisation matrix and confirmations, before any AWS call.

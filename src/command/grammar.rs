@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! usage    := element+
-//! element  := word | "<" name ">" | "<" name "...>" | "--" name | "[" element+ "]"
+//! element  := word | "<" name ">" | "<" name "...>" | "--" name | "--" name "<" name ">"
+//!           | "[" element+ "]"
 //! ```
 //!
 //! - a *word* is matched literally, ignoring case (phones capitalise the first word);
@@ -15,7 +16,13 @@
 //!   taken for a value;
 //! - `<name...>` captures the rest of the message (only last);
 //! - `--name` is a flag, captured as a boolean parameter `name` (`-` becomes `_`);
-//! - `[...]` makes its contents optional.
+//! - `--name <name>` is an option: the word after the flag is parameter `name`;
+//! - `[...]` makes its contents optional; optional groups in a row that each
+//!   start with a flag or option match in any order, as people type options.
+//!
+//! A one-word value may be quoted to hold spaces: `"connection refused"` and
+//! `'?ERROR ?WARN'` are one value each, captured with their quotes (what a
+//! value means with quotes is its verb's business).
 
 use std::fmt;
 
@@ -23,8 +30,13 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Element {
     Word(String),
-    Placeholder { name: String, rest: bool },
+    Placeholder {
+        name: String,
+        rest: bool,
+    },
     Flag(String),
+    /// `--name <name>`: a flag that takes the next word as its value.
+    Option(String),
     Optional(Vec<Element>),
 }
 
@@ -109,11 +121,18 @@ impl Usage {
                         token.push(c);
                         chars.next();
                     }
-                    stack
-                        .last_mut()
-                        .expect("root stays")
-                        .1
-                        .push(Self::element(&token)?);
+                    let group = &mut stack.last_mut().expect("root stays").1;
+                    let element = Self::element(&token)?;
+                    // `--since <since>`: the flag takes the placeholder as its value.
+                    if let (Some(Element::Flag(flag)), Element::Placeholder { name, rest: false }) =
+                        (group.last(), &element)
+                        && flag_param(flag) == *name
+                    {
+                        let flag = flag.clone();
+                        *group.last_mut().expect("checked") = Element::Option(flag);
+                    } else {
+                        group.push(element);
+                    }
                 }
             }
         }
@@ -174,7 +193,7 @@ impl Usage {
                     }
                     name.clone()
                 }
-                Element::Flag(flag) => flag_param(flag),
+                Element::Flag(flag) | Element::Option(flag) => flag_param(flag),
                 _ => continue,
             };
             if seen.contains(&name) {
@@ -223,6 +242,11 @@ impl Usage {
                         optional: true,
                         flag: true,
                     }),
+                    Element::Option(f) => out.push(Param {
+                        name: flag_param(f),
+                        optional: true,
+                        flag: false,
+                    }),
                     Element::Optional(inner) => walk(inner, true, out),
                 }
             }
@@ -247,7 +271,36 @@ impl Usage {
     }
 
     fn push_pattern(elements: &[Element], out: &mut String) {
-        for e in elements {
+        let mut i = 0;
+        while i < elements.len() {
+            // Options in a row match in any order (each at most as often as typed;
+            // a repeated one keeps its last value).
+            let run = elements[i..]
+                .iter()
+                .take_while(|e| matches!(e, Element::Optional(inner) if matches!(inner.first(), Some(Element::Flag(_) | Element::Option(_)))))
+                .count();
+            if run > 1 {
+                out.push_str("(?:");
+                for (k, e) in elements[i..i + run].iter().enumerate() {
+                    if k > 0 {
+                        out.push('|');
+                    }
+                    let Element::Optional(inner) = e else {
+                        unreachable!("counted above")
+                    };
+                    Self::push_pattern(inner, out);
+                }
+                out.push_str(")*");
+                i += run;
+                continue;
+            }
+            Self::push_element(&elements[i], out);
+            i += 1;
+        }
+    }
+
+    fn push_element(e: &Element, out: &mut String) {
+        {
             match e {
                 Element::Word(w) => {
                     out.push_str(r"\s+(?i:");
@@ -255,7 +308,7 @@ impl Usage {
                     out.push(')');
                 }
                 Element::Placeholder { name, rest: false } => {
-                    out.push_str(&format!(r"\s+(?P<{name}>[^\s\-]\S*)"));
+                    out.push_str(&format!(r"\s+(?P<{name}>{VALUE})"));
                 }
                 Element::Placeholder { name, rest: true } => {
                     out.push_str(&format!(r"\s+(?P<{name}>\S.*)"));
@@ -267,6 +320,13 @@ impl Usage {
                         regex::escape(f)
                     ));
                 }
+                Element::Option(f) => {
+                    out.push_str(&format!(
+                        r"\s+--{}\s+(?P<{}>{VALUE})",
+                        regex::escape(f),
+                        flag_param(f)
+                    ));
+                }
                 Element::Optional(inner) => {
                     out.push_str("(?:");
                     Self::push_pattern(inner, out);
@@ -276,6 +336,10 @@ impl Usage {
         }
     }
 }
+
+/// One value: a quoted phrase, or a word that does not start with `-` (so a
+/// flag is never taken for a value).
+const VALUE: &str = r#""[^"]*"|'[^']*'|[^\s\-'"]\S*"#;
 
 /// The parameter name a flag is captured as: `--dry-run` becomes `dry_run`.
 pub fn flag_param(flag: &str) -> String {
@@ -297,6 +361,7 @@ impl fmt::Display for Element {
             Element::Placeholder { name, rest: false } => write!(f, "<{name}>"),
             Element::Placeholder { name, rest: true } => write!(f, "<{name}...>"),
             Element::Flag(name) => write!(f, "--{name}"),
+            Element::Option(name) => write!(f, "--{name} <{}>", flag_param(name)),
             Element::Optional(inner) => {
                 f.write_str("[")?;
                 for (i, e) in inner.iter().enumerate() {
@@ -340,6 +405,7 @@ mod tests {
             "events <app> [n]",
             "lock <app> <reason...>",
             "stack plan [<name> --yes]",
+            "logs <app> [<n>] [--since <since>] [--grep <grep>]",
         ] {
             let text = text.replace("[n]", "[<n>]");
             assert_eq!(Usage::parse(&text).unwrap().to_string(), text);
@@ -398,6 +464,32 @@ mod tests {
             &lock.captures("lock hubot release freeze, ask bob").unwrap()["reason"],
             "release freeze, ask bob"
         );
+
+        let logs = re("logs <app> [<n>] [--since <since>] [--grep <grep>] [--tail]");
+        for typed in [
+            "logs hubot 50 --since 2h --grep \"connection refused\" --tail",
+            "logs hubot 50 --tail --grep \"connection refused\" --since 2h",
+        ] {
+            let c = logs.captures(typed).expect(typed);
+            assert_eq!(
+                (&c["n"], &c["since"], &c["grep"], &c["tail"]),
+                ("50", "2h", "\"connection refused\"", "--tail"),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            &logs.captures("logs hubot --grep '?ERROR ?WARN'").unwrap()["grep"],
+            "'?ERROR ?WARN'"
+        );
+        assert!(
+            !logs.is_match("logs hubot --since"),
+            "an option needs its value"
+        );
+        assert!(
+            !logs.is_match("logs hubot --grep --tail"),
+            "a flag is no value"
+        );
+        assert!(!logs.is_match("logs hubot --grep \"unclosed"), "{logs}");
 
         let events = re("events <app> [<n>]");
         assert!(events.captures("events hubot").unwrap().name("n").is_none());

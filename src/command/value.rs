@@ -183,9 +183,243 @@ pub fn parse_limit(s: &str) -> Result<u32, ValueError> {
     }
 }
 
+/// `logs --since`: how far back, or from when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Seconds before now: `30s`, `15m`, `2h`, `3d`.
+    Ago(i64),
+    /// Epoch seconds: `2026-12-04T03:10Z`, `2026-12-04T03:10:30Z`, `2026-12-04`.
+    At(i64),
+}
+
+impl Since {
+    /// Thirty days: further back is a log archive's job, not a chat reply's.
+    const LONGEST: i64 = 30 * 86_400;
+
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        let bad = || {
+            ValueError::new(
+                "time",
+                s,
+                "write how long ago (`30s`, `15m`, `2h`, `3d`, 30 days at most) or a UTC time such as `2026-12-04T03:10Z`",
+            )
+        };
+        if let Some(at) = iso_epoch(s) {
+            return Ok(Since::At(at));
+        }
+        match seconds(s) {
+            Some(secs) if secs > 0 && secs <= Self::LONGEST => Ok(Since::Ago(secs)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// Epoch milliseconds, `now` being epoch seconds.
+    pub fn epoch_ms(self, now: i64) -> i64 {
+        match self {
+            Since::Ago(secs) => (now - secs) * 1000,
+            Since::At(at) => at * 1000,
+        }
+    }
+}
+
+/// `90s`, `30m`, `2h`, `1d` as seconds: a number and a unit, nothing else.
+pub fn seconds(text: &str) -> Option<i64> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = text.split_at(split);
+    let unit = match unit {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.parse::<i64>().ok()?.checked_mul(unit)
+}
+
+/// `YYYY-MM-DD[THH:MM[:SS]][Z]` in UTC, as epoch seconds.
+fn iso_epoch(s: &str) -> Option<i64> {
+    let s = s.strip_suffix('Z').unwrap_or(s);
+    let (date, time) = s.split_once('T').unwrap_or((s, "00:00"));
+    let num = |t: &str, len: usize| {
+        (t.len() == len && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<i64>().ok())
+            .flatten()
+    };
+    let mut d = date.split('-');
+    let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
+    let mut t = time.split(':');
+    let (h, min) = (num(t.next()?, 2)?, num(t.next()?, 2)?);
+    let sec = t.next().map_or(Some(0), |x| num(x, 2))?;
+    if d.next().is_some()
+        || t.next().is_some()
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || h > 23
+        || min > 59
+        || sec > 59
+    {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + min * 60 + sec)
+}
+
+/// `logs --grep`: a CloudWatch Logs filter pattern, checked before any call so
+/// a typo gets its answer here. Single quotes around it only group words (chat
+/// has no other way to pass `?ERROR ?WARN` as one value) and are dropped;
+/// double quotes are CloudWatch's own (a phrase) and stay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterPattern(String);
+
+impl FilterPattern {
+    /// CloudWatch's limit on a filter pattern.
+    const MAX: usize = 1024;
+
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        let inner = s
+            .strip_prefix('\'')
+            .and_then(|x| x.strip_suffix('\''))
+            .filter(|_| s.len() > 1)
+            .unwrap_or(s);
+        // Phones type curly quotes; CloudWatch knows straight ones only.
+        let p: String = inner
+            .chars()
+            .map(|c| match c {
+                '\u{201C}' | '\u{201D}' => '"',
+                c => c,
+            })
+            .collect();
+        let p = p.trim();
+        let balanced = |open: char, close: char| {
+            let mut depth = 0i32;
+            for c in p.chars() {
+                if c == open {
+                    depth += 1;
+                } else if c == close {
+                    depth -= 1;
+                    if depth < 0 {
+                        return false;
+                    }
+                }
+            }
+            depth == 0
+        };
+        let rule = if p.is_empty() {
+            "write the text to look for, e.g. `--grep ERROR` or `--grep \"connection refused\"`"
+        } else if p.len() > Self::MAX {
+            "CloudWatch takes patterns of up to 1024 characters"
+        } else if p.chars().any(char::is_control) {
+            "it holds a control character"
+        } else if p.matches('"').count() % 2 == 1 {
+            "a `\"` is not closed: close the phrase, e.g. `--grep \"connection refused\"`"
+        } else if !balanced('{', '}') || !balanced('[', ']') || !balanced('(', ')') {
+            "its brackets do not pair up (a JSON pattern reads `{ $.level = \"error\" }`)"
+        } else if !p.starts_with(['{', '[']) && !Self::plain_terms(p) {
+            "CloudWatch takes a term with characters other than letters, digits and `_` in double quotes, e.g. `--grep \"timed-out\"`"
+        } else {
+            return Ok(FilterPattern(p.to_string()));
+        };
+        Err(ValueError::new("filter pattern", s, rule))
+    }
+
+    /// A term-based pattern's unquoted terms: letters, digits and `_`, after an
+    /// optional `?` (any of) or `-` (not); `%regex%` is a term of its own.
+    fn plain_terms(p: &str) -> bool {
+        p.split('"')
+            .step_by(2)
+            .flat_map(str::split_whitespace)
+            .all(|t| {
+                let t = t.strip_prefix(['?', '-']).unwrap_or(t);
+                (t.len() > 1 && t.starts_with('%') && t.ends_with('%'))
+                    || t.chars().all(|c| c.is_alphanumeric() || c == '_')
+            })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `logs --task`: an ECS task id (32 hex digits), the start of one (6 or more),
+/// or a task ARN.
+pub fn parse_task_id(s: &str) -> Result<String, ValueError> {
+    let id = s.rsplit('/').next().unwrap_or(s).to_ascii_lowercase();
+    if (6..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(id)
+    } else {
+        Err(ValueError::new(
+            "task id",
+            s,
+            "write the task's id from `status` or `events` (at least its first 6 characters)",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_options_are_checked_before_any_call() {
+        assert_eq!(Since::parse("15m").unwrap(), Since::Ago(900));
+        assert_eq!(
+            Since::parse("2h").unwrap().epoch_ms(10_000),
+            (10_000 - 7200) * 1000
+        );
+        assert_eq!(
+            Since::parse("2026-12-04T03:10Z").unwrap(),
+            Since::At(1_796_353_800)
+        );
+        assert_eq!(Since::parse("1970-01-02").unwrap(), Since::At(86_400));
+        for bad in [
+            "",
+            "15",
+            "m",
+            "31d",
+            "0s",
+            "-5m",
+            "2026-13-01",
+            "2026-12-04T25:00Z",
+            "yesterday",
+        ] {
+            assert!(Since::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            FilterPattern::parse("'?ERROR ?WARN'").unwrap().as_str(),
+            "?ERROR ?WARN"
+        );
+        assert_eq!(
+            FilterPattern::parse("\u{201C}connection refused\u{201D}")
+                .unwrap()
+                .as_str(),
+            "\"connection refused\""
+        );
+        assert!(FilterPattern::parse("{ $.level = \"error\" }").is_ok());
+        assert!(FilterPattern::parse("'?ERROR -debug \"timed-out\" %5\\d\\d%'").is_ok());
+        for bad in [
+            "''",
+            "\"unclosed",
+            "{ $.level = 1",
+            &"x".repeat(1025),
+            "timed-out",
+        ] {
+            assert!(FilterPattern::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_task_id("arn:aws:ecs:us-east-1:1:task/apps/0123456789ABCDEF0123456789abcdef")
+                .unwrap(),
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(parse_task_id("0a1b2c").unwrap(), "0a1b2c");
+        assert!(parse_task_id("0a1b").is_err() && parse_task_id("zzzzzzzz").is_err());
+    }
 
     #[test]
     fn versions_follow_the_image_reference_grammar() {

@@ -93,9 +93,128 @@ pub fn text(text: &str) -> String {
         .join(" ")
 }
 
+/// Parts of a log line to replace: (pattern, what stays of the match). Each
+/// keeps the words around a secret, so the line still says what happened.
+static IN_LINES: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        // The password of a URL: `postgres://app:****@db`.
+        (r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@", "${1}****@"),
+        // `password=...`, `"token": "..."`, `api_key: ...`, `Authorization: Bearer ...`.
+        (
+            r#"(?i)\b((?:[a-z0-9]+[_-])*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|credentials?)["']?\s*[:=]\s*["']?)[^\s"',;&]+"#,
+            "${1}****",
+        ),
+        (r"(?i)\b(authorization:\s*(?:bearer|basic|token)?\s*)\S+", "${1}****"),
+        (r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}", "${1}****"),
+        (r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", "****"),
+        (r"\bxox[abposr]-[A-Za-z0-9-]+", "****"),
+        (r"\bxapp-[A-Za-z0-9-]+", "****"),
+        (r"(hooks\.slack\.com/(?:services|workflows|triggers)/)\S+", "${1}****"),
+        (r"(discord(?:app)?\.com/api/webhooks/)\S+", "${1}****"),
+        (r"\bgh[pousr]_[A-Za-z0-9]{20,}", "****"),
+        (r"\bglpat-[A-Za-z0-9_-]{20,}", "****"),
+        (r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*", "****"),
+        (r"-----BEGIN [A-Z ]*PRIVATE KEY-----", "****"),
+    ]
+    .into_iter()
+    .map(|(p, keep)| (regex::Regex::new(p).expect("the line shapes are valid patterns"), keep))
+    .collect()
+});
+
+/// Terminal escapes: CSI (colours, cursor moves), OSC (titles, links), and the
+/// two-character ones.
+static ESCAPES: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
+        .expect("the escape pattern is valid")
+});
+
+/// A log line as chat may see it: terminal escapes and control characters out
+/// (a tab becomes a space), backticks made inert so no line closes its code
+/// block, the values in `secrets` (the app's secret variables) and anything
+/// shaped like a credential masked.
+pub fn log_line(line: &str, secrets: &[String]) -> String {
+    let plain = ESCAPES.replace_all(line, "");
+    let mut out: String = plain
+        .chars()
+        .filter_map(|c| match c {
+            '\t' => Some(' '),
+            '`' => Some('\u{02CB}'),
+            c if c.is_control() || crate::message::invisible(c) => None,
+            c => Some(c),
+        })
+        .collect();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "****");
+        }
+    }
+    for (shape, keep) in IN_LINES.iter() {
+        if shape.is_match(&out) {
+            out = shape.replace_all(&out, *keep).into_owned();
+        }
+    }
+    // What is left shaped like a random token (a secret key, a key block's
+    // lines) goes word by word.
+    if !random_run(&out) {
+        return out;
+    }
+    out.split(' ')
+        .map(|w| if random_run(w) { "****" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_line_keeps_its_words_but_no_secret_and_no_escape() {
+        let key = format!("AKIA{}", "IOSFODNN7EXAMPLE");
+        let cases = [
+            (
+                "\x1b[31mERROR\x1b[0m connect failed",
+                "ERROR connect failed",
+            ),
+            ("\x1b]0;title\x07ready\r", "ready"),
+            ("a\tb\u{202E}c ``` d", "a bc ˋˋˋ d"),
+            (
+                "dsn=postgres://app:hunter2@db:5432/x up",
+                "dsn=postgres://app:****@db:5432/x up",
+            ),
+            ("login password=hunter2 ok", "login password=**** ok"),
+            (
+                r#"{"db_password": "s3cr3t!", "user": "app"}"#,
+                r#"{"db_password": "****", "user": "app"}"#,
+            ),
+            (
+                "Authorization: Bearer abc.def.ghi",
+                "Authorization: Bearer ****",
+            ),
+            ("using key KEY for s3", "using key **** for s3"),
+            (
+                "the value is opensesame, said bob",
+                "the value is ****, said bob",
+            ),
+            ("GET /health 200 3ms", "GET /health 200 3ms"),
+            (
+                "aws secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY loaded",
+                "aws secret **** loaded",
+            ),
+            (
+                "task 0123456789abcdef0123456789abcdef stopped",
+                "task 0123456789abcdef0123456789abcdef stopped",
+            ),
+        ];
+        for (line, want) in cases {
+            let line = line.replace("KEY", &key);
+            assert_eq!(
+                log_line(&line, &["opensesame".to_string()]),
+                want,
+                "{line:?}"
+            );
+        }
+    }
 
     #[test]
     fn credential_shapes_are_caught_and_ordinary_values_are_not() {

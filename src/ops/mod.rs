@@ -192,6 +192,44 @@ pub struct Deployment {
     pub by_dockhand: Option<String>,
 }
 
+/// `logs`: which of an app's log lines to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    /// The newest this many lines.
+    pub lines: usize,
+    /// From when, epoch milliseconds.
+    pub since_ms: i64,
+    /// A CloudWatch Logs filter pattern, already checked (`command::value`).
+    pub grep: Option<String>,
+    /// One task's lines: its id, or the start of it.
+    pub task: Option<String>,
+}
+
+/// One log line as chat may see it: cleaned of control characters and masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub at_ms: i64,
+    /// The task's id (the end of the stream's name).
+    pub task: String,
+    pub text: String,
+}
+
+/// What `logs` read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPage {
+    /// Where: the log group (and region, when not the environment's).
+    pub source: String,
+    /// Oldest first, the newest `lines` of the window.
+    pub lines: Vec<LogLine>,
+    /// Lines of the window that matched but are not in `lines`.
+    pub earlier: usize,
+    /// dockhand stopped reading before the end of the window (its call budget):
+    /// the lines shown may not be the newest.
+    pub cut_short: bool,
+    /// FilterLogEvents calls made.
+    pub calls: u32,
+}
+
 /// Why an AWS operation could not be done, in terms a person can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -328,6 +366,14 @@ pub trait Inspect: Send + Sync + 'static {
         app: &App,
         environment: &Environment,
     ) -> impl Future<Output = OpsResult<(String, String)>> + Send;
+    /// The app's log lines: its running revision's app container, read from
+    /// CloudWatch Logs where its awslogs configuration says.
+    fn logs(
+        &self,
+        app: &App,
+        environment: &Environment,
+        query: &LogQuery,
+    ) -> impl Future<Output = OpsResult<LogPage>> + Send;
     /// The latest revisions: version, who, when, outcome.
     fn history(
         &self,

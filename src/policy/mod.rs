@@ -40,6 +40,10 @@ pub struct Facts<'a> {
     /// What it changes on the app, for dispatch (rules do not look at it): a
     /// confirmation prompt shows AWS's plan for it and asks AWS again at confirm.
     pub change: Change<'a>,
+    /// A read that can carry secrets (`logs`): in chat, only a channel bound to
+    /// the app or a rule naming the verb lets it through, even where nothing is
+    /// bound yet. The shell is the operator at dockhand's own terminal.
+    pub sensitive: bool,
 }
 
 /// What a command changes on its app, as far as showing and re-checking a plan
@@ -227,7 +231,20 @@ impl Policy {
         verb: &str,
         app: Option<&App>,
     ) -> Option<Option<String>> {
-        if self.access.channels.is_empty() {
+        self.read_grant_strict(origin, author, verb, app, false)
+    }
+
+    /// `read_grant`; `strict` (a sensitive read in chat) takes no grant from
+    /// nothing being bound.
+    fn read_grant_strict(
+        &self,
+        origin: &Origin,
+        author: &Author,
+        verb: &str,
+        app: Option<&App>,
+        strict: bool,
+    ) -> Option<Option<String>> {
+        if self.access.channels.is_empty() && !strict {
             return Some(None);
         }
         if let Some(rule) = self
@@ -248,12 +265,14 @@ impl Policy {
     }
 
     fn read(&self, request: &Request<'_>) -> Decision {
-        if request.facts.open || self.access.channels.is_empty() {
+        let strict =
+            request.facts.sensitive && request.origin.platform != crate::message::Platform::Shell;
+        if request.facts.open || (self.access.channels.is_empty() && !strict) {
             return Decision::Allow { rule: None };
         }
         let (origin, author, verb) = (request.origin, request.author, request.verb);
         let grant = match (request.app, request.facts.unmanaged) {
-            (Some(app), _) => self.read_grant(origin, author, verb, Some(app)),
+            (Some(app), _) => self.read_grant_strict(origin, author, verb, Some(app), strict),
             (None, true) => self.read_grant(origin, author, verb, None),
             // A listing: allowed where at least one app may be seen; the verb
             // shows only those.
@@ -284,6 +303,10 @@ impl Policy {
             ""
         };
         Decision::Deny(match (request.app, request.facts.unmanaged) {
+            (Some(app), _) if strict && channels.is_empty() => format!(
+                "{dm}`{verb}` can show secrets, so it is read only in a channel bound to {} or where a rule allows `{verb}`; ask whoever runs dockhand to bind one under `[channels]`.",
+                app.name
+            ),
             (Some(app), _) if channels.is_empty() => format!(
                 "{dm}No channel is bound to {}; ask whoever runs dockhand to bind one under `[channels]`.",
                 app.name

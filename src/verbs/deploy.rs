@@ -39,6 +39,7 @@ impl Verb for Deploy {
             mutates: !self.plan,
             open: false,
             unmanaged: false,
+            sensitive: false,
             risk: if self.plan {
                 Risk::Never
             } else {

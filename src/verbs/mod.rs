@@ -36,6 +36,7 @@ pub mod events;
 pub mod help;
 pub mod history;
 pub mod lock;
+pub mod logs;
 pub mod mute;
 pub mod notifications;
 pub mod ping;
@@ -147,6 +148,7 @@ verbs! {
     Stacks => "stacks" => stacks::Stacks,
     Stack => "stack" => stack::Stack,
     Events => "events" => events::Events,
+    Logs => "logs" => logs::Logs,
     History => "history" => history::History,
     Cancel => "cancel" => cancel::Cancel,
     Continue => "continue" => continue_::Continue,
@@ -246,6 +248,7 @@ fn open<'a>() -> Facts<'a> {
         risk: crate::policy::Risk::Never,
         count: None,
         change: crate::policy::Change::Nothing,
+        sensitive: false,
     }
 }
 
@@ -259,6 +262,7 @@ fn reads(app: Option<&crate::command::value::AppName>) -> Facts<'_> {
         risk: crate::policy::Risk::Never,
         count: None,
         change: crate::policy::Change::Nothing,
+        sensitive: false,
     }
 }
 
@@ -272,6 +276,7 @@ fn changes(app: &crate::command::value::AppName, risk: crate::policy::Risk) -> F
         risk,
         count: None,
         change: crate::policy::Change::Nothing,
+        sensitive: false,
     }
 }
 

@@ -26,22 +26,10 @@ pub fn parse_duration(text: &str) -> Result<i64, ValueError> {
             "write a number and a unit, such as `30m`, `2h` or `1d` (a week at most)",
         )
     };
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (n, unit) = t.split_at(split);
-    let n: i64 = n.parse().map_err(|_| bad())?;
-    let unit = match unit {
-        "s" => 1,
-        "m" | "min" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    let seconds = n.checked_mul(unit).ok_or_else(bad)?;
-    if seconds <= 0 || seconds > LONGEST {
-        return Err(bad());
+    match crate::command::value::seconds(text.trim()) {
+        Some(seconds) if seconds > 0 && seconds <= LONGEST => Ok(seconds),
+        _ => Err(bad()),
     }
-    Ok(seconds)
 }
 
 impl Verb for Mute {

@@ -227,6 +227,18 @@ impl Account {
     }
 }
 
+/// The awslogs driver as deploy/service.yaml configures it: group
+/// `/dockhand/<name>`, streams `<name>/<container>/<task id>`.
+pub fn awslogs(name: &str) -> aws_sdk_ecs::types::LogConfiguration {
+    aws_sdk_ecs::types::LogConfiguration::builder()
+        .log_driver(aws_sdk_ecs::types::LogDriver::Awslogs)
+        .options("awslogs-group", format!("/dockhand/{name}"))
+        .options("awslogs-region", "us-east-1")
+        .options("awslogs-stream-prefix", name)
+        .build()
+        .unwrap()
+}
+
 /// What a test builds in its account before talking to the bot.
 pub struct World {
     pub account: Account,
@@ -266,6 +278,7 @@ impl World {
                     .image(image)
                     .memory(256)
                     .essential(true)
+                    .log_configuration(awslogs(name))
                     .environment(
                         KeyValuePair::builder()
                             .name("LOG_LEVEL")
@@ -748,6 +761,7 @@ impl World {
                     .image(image)
                     .memory(256)
                     .essential(true)
+                    .log_configuration(awslogs(family))
                     .build(),
             )
             .send()
@@ -758,6 +772,79 @@ impl World {
             .task_definition_arn()
             .unwrap()
             .to_string()
+    }
+
+    pub async fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::from_conf(dockhand::ops::aws::logs_config(
+            &self.account.sdk().await,
+            Some(&self.account.id),
+        ))
+    }
+
+    /// Creates log group `group` (already there is fine).
+    pub async fn log_group(&self, group: &str) {
+        let made = self
+            .logs()
+            .await
+            .create_log_group()
+            .log_group_name(group)
+            .send()
+            .await;
+        if let Err(e) = made {
+            let e = e.into_service_error();
+            assert!(
+                e.is_resource_already_exists_exception(),
+                "create log group: {e:?}"
+            );
+        }
+    }
+
+    /// Writes `lines` (milliseconds, text) into `group`/`stream`, creating both.
+    pub async fn log(&self, group: &str, stream: &str, lines: &[(i64, &str)]) {
+        use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+        self.log_group(group).await;
+        let logs = self.logs().await;
+        let _ = logs
+            .create_log_stream()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .send()
+            .await;
+        for chunk in lines.chunks(10_000) {
+            let events = chunk
+                .iter()
+                .map(|(at, text)| {
+                    InputLogEvent::builder()
+                        .timestamp(*at)
+                        .message(*text)
+                        .build()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>();
+            logs.put_log_events()
+                .log_group_name(group)
+                .log_stream_name(stream)
+                .set_log_events(Some(events))
+                .send()
+                .await
+                .expect("put log events");
+        }
+    }
+
+    /// The ids of the service's running tasks.
+    pub async fn task_ids(&self, cluster: &str, service: &str) -> Vec<String> {
+        let list = self
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service)
+            .send()
+            .await
+            .expect("list tasks");
+        list.task_arns()
+            .iter()
+            .map(|a| a.rsplit('/').next().unwrap().to_string())
+            .collect()
     }
 
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {

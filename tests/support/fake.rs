@@ -235,6 +235,31 @@ impl Inspect for FakeOps {
         Ok(("prod".into(), app.name.to_string()))
     }
 
+    /// Two lines, whatever was asked; the call says what was.
+    async fn logs(
+        &self,
+        app: &App,
+        _: &Environment,
+        q: &dockhand::ops::LogQuery,
+    ) -> OpsResult<dockhand::ops::LogPage> {
+        self.call(format!(
+            "logs {} {} {:?} {:?}",
+            app.name, q.lines, q.grep, q.task
+        ));
+        let line = |text: &str| dockhand::ops::LogLine {
+            at_ms: 1_000,
+            task: "0a1b2c3d".into(),
+            text: text.into(),
+        };
+        Ok(dockhand::ops::LogPage {
+            source: format!("/dockhand/{}", app.name),
+            lines: vec![line("Starting"), line("Ready")],
+            earlier: 0,
+            cut_short: false,
+            calls: 1,
+        })
+    }
+
     async fn history(&self, _: &App, _: &Environment) -> OpsResult<Vec<HistoryEntry>> {
         Ok(Vec::new())
     }

@@ -50,6 +50,13 @@ pub fn draw(reply: &Reply) -> Drawn {
     let structured = !reply.fields.is_empty() || reply.title.is_some();
     let (content, embeds) = if structured {
         (String::new(), vec![embed(reply)])
+    } else if let Some((heading, lines)) = reply.split_verbatim() {
+        let heading = cut(heading, 300);
+        let room = CONTENT_MAX - heading.chars().count() - 9;
+        (
+            format!("{heading}\n```\n{}\n```", cut(lines, room)),
+            Vec::new(),
+        )
     } else {
         (body(&reply.text, CONTENT_MAX), Vec::new())
     };

@@ -39,7 +39,7 @@ use tokio::sync::mpsc;
 
 use crate::adapters::Wiring;
 use crate::catalog::Catalog;
-use crate::command::grammar::{Element, Usage};
+use crate::command::grammar::{Element, Usage, flag_param};
 use crate::config;
 use crate::dispatch::{Click, Handle, Handled};
 use crate::health::Health;
@@ -365,6 +365,13 @@ fn typed(usage: &Usage, options: &[CommandDataOption]) -> String {
                         given = true;
                     }
                 }
+                Element::Option(f) => {
+                    if let Some(v) = value(options, &flag_param(f)).filter(|v| !v.is_empty()) {
+                        out.push(format!("--{f}"));
+                        out.push(quoted(v));
+                        given = true;
+                    }
+                }
                 Element::Optional(inner) => {
                     let mut group = Vec::new();
                     if walk(inner, options, &mut group) {
@@ -379,6 +386,18 @@ fn typed(usage: &Usage, options: &[CommandDataOption]) -> String {
     let mut out = Vec::new();
     walk(&usage.elements, options, &mut out);
     out.join(" ")
+}
+
+/// A value typed back as one word: Discord's option may hold spaces, which the
+/// grammar reads as one value only in quotes. Single quotes only group (a verb
+/// drops them); a value already quoted stays as given.
+fn quoted(v: String) -> String {
+    let is_quoted = |q: char| v.len() > 1 && v.starts_with(q) && v.ends_with(q);
+    if v.contains(char::is_whitespace) && !is_quoted('"') && !is_quoted('\'') {
+        format!("'{v}'")
+    } else {
+        v
+    }
 }
 
 /// An option name Discord accepts: lowercase letters, digits, `-` and `_`, 1–32.
@@ -453,6 +472,14 @@ fn collect_options(
                     CommandOptionType::Boolean,
                     option_name(f),
                     description(&format!("--{f}")),
+                ),
+                false,
+            )),
+            Element::Option(f) => out.push((
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    option_name(&flag_param(f)),
+                    description(&format!("--{f} <{}>", flag_param(f))),
                 ),
                 false,
             )),

@@ -47,7 +47,10 @@ fn section_text(text: &str) -> String {
 /// The message content for a reply: `text` always, blocks when there is structure.
 pub fn content(reply: &Reply) -> SlackMessageContent {
     let text = cut(&escape(&reply.text), TEXT_MAX);
-    let plain = reply.title.is_none() && reply.fields.is_empty() && reply.buttons.is_empty();
+    let plain = reply.title.is_none()
+        && reply.fields.is_empty()
+        && reply.buttons.is_empty()
+        && !reply.verbatim;
     if plain && !reply.text.lines().any(|l| l.contains("  ")) {
         return SlackMessageContent::new().with_text(text);
     }
@@ -62,7 +65,18 @@ fn blocks(reply: &Reply) -> Vec<SlackBlock> {
         let title: String = title.chars().take(HEADER_MAX).collect();
         blocks.push(SlackHeaderBlock::new(pt!(title)).into());
     }
-    if reply.fields.is_empty() {
+    if let Some((heading, lines)) = reply.split_verbatim() {
+        let heading = cut(&escape(heading), 300);
+        let room = SECTION_MAX - heading.len() - 8;
+        blocks.push(
+            SlackSectionBlock::new()
+                .with_text(md!(format!(
+                    "{heading}\n```{}```",
+                    cut(&escape(lines), room)
+                )))
+                .into(),
+        );
+    } else if reply.fields.is_empty() {
         if !reply.text.trim().is_empty() {
             blocks.push(
                 SlackSectionBlock::new()

@@ -11,6 +11,7 @@ mod cfn;
 mod deploy;
 mod describe;
 mod ecs;
+mod logs;
 pub mod queue;
 mod record;
 pub mod stacks;
@@ -44,6 +45,8 @@ use crate::config::{self, App, Config, Environment};
 pub(crate) struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub cfn: aws_sdk_cloudformation::Client,
+    /// CloudWatch Logs in the environment's region (`logs::client` for another).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// Task definitions already described in this environment (see `ecs::Revisions`).
     pub revisions: std::sync::Arc<ecs::Revisions>,
     /// Service-deployment records that ended, by ARN (see `ecs::Finished`).
@@ -180,6 +183,11 @@ impl AwsOps {
         Ok(c)
     }
 
+    /// Whether a variable's name looks secret (its value is masked wherever shown).
+    pub(crate) fn secret_name(&self, name: &str) -> bool {
+        self.secrets.looks_secret(name)
+    }
+
     /// Masks a value whose name looks secret, or that looks like a credential.
     pub(crate) fn shown(&self, name: &str, value: &str) -> String {
         if self.secrets.looks_secret(name) || crate::ops::mask::looks_like_credential(value) {
@@ -277,6 +285,11 @@ impl Clients {
         Clients {
             ecs: aws_sdk_ecs::Client::from_conf(ecs),
             cfn: aws_sdk_cloudformation::Client::from_conf(cfn),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(service_config!(
+                aws_sdk_cloudwatchlogs,
+                sdk,
+                emulator_account
+            )),
             revisions: Default::default(),
             finished: Default::default(),
         }
@@ -298,6 +311,14 @@ pub fn client_configs(
 /// An SQS client config like the bot's own (tests put events on the queue with it).
 pub fn sqs_config(sdk: &SdkConfig, emulator_account: Option<&str>) -> aws_sdk_sqs::Config {
     service_config!(aws_sdk_sqs, sdk, emulator_account)
+}
+
+/// A CloudWatch Logs client config like the bot's own (tests write log lines with it).
+pub fn logs_config(
+    sdk: &SdkConfig,
+    emulator_account: Option<&str>,
+) -> aws_sdk_cloudwatchlogs::Config {
+    service_config!(aws_sdk_cloudwatchlogs, sdk, emulator_account)
 }
 
 /// Counts every AWS call for `/metrics`, by operation and whether it succeeded:
@@ -399,7 +420,8 @@ where
             "ClusterNotFoundException"
             | "ServiceNotFoundException"
             | "ServiceNotActiveException"
-            | "ServiceDeploymentNotFoundException" => OpsError::NotFound(message),
+            | "ServiceDeploymentNotFoundException"
+            | "ResourceNotFoundException" => OpsError::NotFound(message),
             "ValidationError" if message.contains("does not exist") => OpsError::NotFound(message),
             "ValidationError"
             | "InvalidParameterException"
@@ -566,6 +588,15 @@ impl Inspect for AwsOps {
         n: usize,
     ) -> OpsResult<Vec<EventLine>> {
         describe::events(self, app, environment, n).await
+    }
+
+    async fn logs(
+        &self,
+        app: &App,
+        environment: &Environment,
+        query: &super::LogQuery,
+    ) -> OpsResult<super::LogPage> {
+        logs::read(self, app, environment, query).await
     }
 
     async fn history(&self, app: &App, environment: &Environment) -> OpsResult<Vec<HistoryEntry>> {

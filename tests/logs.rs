@@ -1,0 +1,219 @@
+//! `logs` end to end: the task definition's awslogs options, FilterLogEvents
+//! against the emulator's CloudWatch Logs, masking, and the answers when logs
+//! cannot be read. Lines are written with PutLogEvents, so each test knows them.
+
+use crate::support;
+
+use serde_json::json;
+use support::{SECRETS, World};
+
+const CONFIG: &str = r#"
+[aws]
+region = "us-east-1"
+max_attempts = 1
+
+[environments.prod]
+
+[apps.worker]
+environment = "prod"
+cluster = "apps"
+service = "worker"
+container = "worker"
+"#;
+
+const GROUP: &str = "/dockhand/worker";
+
+fn now_ms() -> i64 {
+    dockhand::ops::now() * 1000
+}
+
+/// worker with two tasks, each with its stream in /dockhand/worker.
+async fn worker_with_streams() -> (World, Vec<String>) {
+    let w = World::new().await;
+    w.worker(2).await;
+    let tasks = w.task_ids("apps", "worker").await;
+    assert_eq!(tasks.len(), 2);
+    (w, tasks)
+}
+
+#[tokio::test]
+async fn the_newest_lines_come_masked_and_clean_newest_last() {
+    let (w, tasks) = worker_with_streams().await;
+    let t = now_ms();
+    let key = format!("AKIA{}", "IOSFODNN7EXAMPLE");
+    let token_line = format!("calling billing with token {}", SECRETS[3]);
+    let key_line = format!("s3 client with {key}");
+    w.log(
+        GROUP,
+        &format!("worker/worker/{}", tasks[0]),
+        &[
+            (t - 7_200_000, "an old line from two hours ago"),
+            (t - 5_000, "\u{1b}[32mINFO\u{1b}[0m Starting worker v41"),
+            (t - 4_000, &token_line),
+            (t - 3_000, "db at postgres://app:hunter2@db:5432/ledger"),
+        ],
+    )
+    .await;
+    w.log(
+        GROUP,
+        &format!("worker/worker/{}", tasks[1]),
+        &[
+            (t - 2_000, &key_line),
+            (t - 1_000, "ERROR upstream timed out"),
+        ],
+    )
+    .await;
+    let mut bot = w.bot(CONFIG).await;
+
+    let out = bot.ask("!logs worker").await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("worker: 5 lines from /dockhand/worker since "),
+        "{out}"
+    );
+    assert!(
+        lines.last().unwrap().ends_with("ERROR upstream timed out"),
+        "newest last:\n{out}"
+    );
+    assert!(
+        !out.contains("two hours ago"),
+        "outside the default hour:\n{out}"
+    );
+    assert!(
+        out.contains("INFO Starting worker v41") && !out.contains('\u{1b}'),
+        "{out}"
+    );
+    assert!(
+        out.contains("token ****") && out.contains("postgres://app:****@db"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&key) && out.contains("s3 client with ****"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&tasks[0][..6]),
+        "lines of two tasks name theirs:\n{out}"
+    );
+
+    let out = bot.ask("!logs worker 2 --since 3h").await;
+    assert!(
+        out.starts_with("worker: 2 lines from /dockhand/worker")
+            && out.contains("(4 earlier not shown"),
+        "{out}"
+    );
+
+    // Options in any order; one task's lines; a filter pattern.
+    let out = bot
+        .ask(&format!(
+            "!logs worker --grep ERROR --task {}",
+            &tasks[1][..8]
+        ))
+        .await;
+    assert!(
+        out.contains("matching `ERROR`") && out.contains(&format!("task {}", &tasks[1][..6])),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+
+    let out = bot
+        .ask("!logs worker --since 2d --grep \"nothing like this\"")
+        .await;
+    assert!(
+        out.starts_with("No log lines for worker in /dockhand/worker since"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn bad_options_are_answered_before_any_call() {
+    let w = World::new().await;
+    w.worker(1).await;
+    let mut bot = w.bot(CONFIG).await;
+    let filters = || {
+        w.account
+            .calls()
+            .iter()
+            .filter(|c| *c == "FilterLogEvents")
+            .count()
+    };
+    let before = filters();
+    for (asked, said) in [
+        ("!logs worker --since yesterday", "is not a valid time"),
+        ("!logs worker 500", "from 1 to 100"),
+        (
+            "!logs worker --grep '{ $.level = 1'",
+            "brackets do not pair up",
+        ),
+        ("!logs worker --task xyz", "is not a valid task id"),
+    ] {
+        let out = bot.ask(asked).await;
+        assert!(out.contains(said), "{asked}: {out}");
+    }
+    assert_eq!(filters(), before, "no call was made");
+}
+
+#[tokio::test]
+async fn logs_that_cannot_be_read_say_why_and_what_to_do() {
+    let w = World::new().await;
+    w.worker(1).await;
+    let mut bot = w.bot(CONFIG).await;
+
+    // The group the task definition names was never created.
+    let out = bot.ask("!logs worker").await;
+    assert!(
+        out.contains("Log group /dockhand/worker does not exist"),
+        "{out}"
+    );
+
+    w.log_group(GROUP).await;
+    w.account.fault(json!({
+        "kind": "error", "service": "logs", "operation": "FilterLogEvents", "status": 400,
+        "code": "AccessDeniedException",
+        "message": "User: arn:aws:sts::1:assumed-role/dockhand is not authorized to perform: logs:FilterLogEvents",
+    }));
+    let out = bot.ask("!logs worker").await;
+    assert!(out.contains("AWS denied `logs:FilterLogEvents`"), "{out}");
+
+    // Another driver, and none at all.
+    for (driver, said) in [
+        (
+            Some("splunk"),
+            "logs through the splunk driver; dockhand reads CloudWatch Logs",
+        ),
+        (None, "has no log configuration"),
+    ] {
+        use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver};
+        let mut c = ContainerDefinition::builder()
+            .name("worker")
+            .image("public.ecr.aws/example/worker:v41")
+            .memory(256)
+            .essential(true);
+        if let Some(d) = driver {
+            c = c.log_configuration(
+                LogConfiguration::builder()
+                    .log_driver(LogDriver::from(d))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let td = w
+            .ecs
+            .register_task_definition()
+            .family("worker")
+            .container_definitions(c.build())
+            .send()
+            .await
+            .unwrap();
+        w.ecs
+            .update_service()
+            .cluster("apps")
+            .service("worker")
+            .task_definition(td.task_definition().unwrap().task_definition_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let out = bot.ask("!logs worker").await;
+        assert!(out.contains(said), "{driver:?}: {out}");
+    }
+}
