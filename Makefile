@@ -29,6 +29,7 @@ bench:
 	scripts/with-emulator.sh cargo run --release --quiet --example watch_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example flood_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example notify_bench
+	scripts/with-emulator.sh cargo run --release --quiet --example logs_bench
 
 # The emulator in the foreground (Ctrl-C stops it).
 emulator:

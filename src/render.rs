@@ -367,6 +367,65 @@ pub fn thread_line(event: &Event) -> Option<String> {
             failed,
         } => Some(rollout(revision, *running, *desired, *pending, *failed)),
         Event::Paused(p) => Some(paused(p)),
+        // A post of its own (`thread_post`).
+        Event::Evidence(_) => None,
+    }
+}
+
+/// An event as a post in the operation's thread (`id`): one line, or a failed
+/// task's last log lines as written.
+pub fn thread_post(id: crate::message::MessageId, event: &Event) -> Option<Reply> {
+    let Event::Evidence(e) = event else {
+        return thread_line(event).map(|line| Reply::in_thread(id, line));
+    };
+    let task: String = e.task.chars().take(8).collect();
+    let why = match (e.exit_code, e.reason.as_deref()) {
+        (Some(c), r) => format!(
+            "exit code {c}{}{}",
+            exit_meaning(c.into(), r),
+            r.map(|r| format!(": {}", neutralise(r, 200)))
+                .unwrap_or_default()
+        ),
+        (None, Some(r)) => neutralise(r, 200),
+        (None, None) => "no reason given".into(),
+    };
+    let reply = match (&e.source, e.lines.is_empty(), &e.unread) {
+        (Some(source), false, _) => {
+            let lines: Vec<String> = e
+                .lines
+                .iter()
+                .map(|l| format!("{}  {}", clock_seconds(l.at_ms.div_euclid(1000)), l.text))
+                .collect();
+            Reply::verbatim(
+                format!("Task {task} stopped ({why}). Its last lines, from {source}:"),
+                &crate::message::cut(&lines.join("\n"), LOG_CHARS),
+            )
+        }
+        (Some(source), true, _) => Reply::text(format!(
+            "Task {task} stopped ({why}); it logged nothing to {source}."
+        )),
+        (None, _, unread) => Reply::text(format!(
+            "Task {task} stopped ({why}). Its logs could not be read: {}",
+            unread
+                .as_deref()
+                .map(|u| neutralise(u, 300))
+                .unwrap_or_default()
+        )),
+    };
+    Some(Reply {
+        placement: crate::message::Placement::Thread(id),
+        ..reply
+    })
+}
+
+/// What an exit code usually means, for the people reading it at 3 a.m.
+pub fn exit_meaning(code: i64, reason: Option<&str>) -> &'static str {
+    match code {
+        137 if reason.is_some_and(|r| r.contains("OutOfMemory")) => " (out of memory)",
+        137 => " (killed)",
+        139 => " (segmentation fault)",
+        143 => " (terminated)",
+        _ => "",
     }
 }
 

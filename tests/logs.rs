@@ -19,6 +19,10 @@ environment = "prod"
 cluster = "apps"
 service = "worker"
 container = "worker"
+
+[[rules]]
+name = "anyone"
+verbs = ["deploy"]
 "#;
 
 const GROUP: &str = "/dockhand/worker";
@@ -216,4 +220,33 @@ async fn logs_that_cannot_be_read_say_why_and_what_to_do() {
         let out = bot.ask("!logs worker").await;
         assert!(out.contains(said), "{driver:?}: {out}");
     }
+}
+
+/// A deploy whose tasks crash brings the last task's lines into its thread,
+/// with its exit code and reason: the reason is on screen without `!logs`.
+#[tokio::test]
+async fn a_failed_deploy_shows_what_its_last_task_logged() {
+    let w = World::new().await;
+    w.log_group(GROUP).await;
+    w.worker(2).await;
+    w.account
+        .fault(json!({"kind": "rollout_fails", "service": "worker"}));
+    let mut bot = w.bot(CONFIG).await;
+
+    let out = bot.ask("!deploy worker v42").await;
+    assert!(out.contains("FAILED"), "{out}");
+    let at = out
+        .find("stopped (exit code 1: ")
+        .unwrap_or_else(|| panic!("{out}"));
+    let evidence = &out[at..];
+    assert!(
+        evidence.contains("Its last lines, from /dockhand/worker:"),
+        "{out}"
+    );
+    assert!(
+        evidence.contains("Starting public.ecr.aws/example/worker:v42")
+            && evidence.contains("Error: Essential container in task exited"),
+        "the failing task's own lines, not the old tasks':\n{out}"
+    );
+    assert!(!evidence.contains("worker:v41"), "{out}");
 }

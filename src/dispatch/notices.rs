@@ -101,22 +101,11 @@ impl State {
     }
 }
 
-/// What an exit code usually means, for the people reading it at 3 a.m.
-fn exit_meaning(code: i64, reason: Option<&str>) -> &'static str {
-    match code {
-        137 if reason.is_some_and(|r| r.contains("OutOfMemory")) => " (out of memory)",
-        137 => " (killed)",
-        139 => " (segmentation fault)",
-        143 => " (terminated)",
-        _ => "",
-    }
-}
-
 fn cause_of(t: &StoppedTask) -> String {
     match t.exit_code {
         Some(c) => format!(
             "exit code {c}{}",
-            exit_meaning(c, t.container_reason.as_deref())
+            render::exit_meaning(c, t.container_reason.as_deref())
         ),
         None => t.stop_code.clone().unwrap_or_else(|| "stopped".into()),
     }

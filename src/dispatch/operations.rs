@@ -219,7 +219,7 @@ impl<O: Ops> Dispatcher<O> {
                                 let line = render::thread_line(&event).unwrap_or_default();
                                 send(render::decide_buttons(Reply::in_thread(id, line), app.as_str()));
                             }
-                            _ => if let Some(line) = render::thread_line(&event) { send(Reply::in_thread(id, line)) },
+                            _ => if let Some(post) = render::thread_post(id, &event) { send(post) },
                         }
                     }
                     () = shutdown.cancelled() => break None,
@@ -227,8 +227,8 @@ impl<O: Ops> Dispatcher<O> {
             };
             // Events sent just before the verdict still belong in the thread.
             while let Ok(event) = rx.try_recv() {
-                if let Some(line) = render::thread_line(&event) {
-                    send(Reply::in_thread(id, line));
+                if let Some(post) = render::thread_post(id, &event) {
+                    send(post);
                 }
             }
             let finished = result.is_some();

@@ -69,6 +69,22 @@ pub enum Event {
     },
     /// The deployment waits at a PAUSE lifecycle hook for someone's decision.
     Paused(watch::Pause),
+    /// A failure's evidence: the task that stopped, and its last log lines.
+    Evidence(Evidence),
+}
+
+/// The latest stopped task of a failed rollout and what it logged last, so the
+/// reason is on screen without a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub task: String,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    /// Where the lines came from (the log group).
+    pub source: Option<String>,
+    pub lines: Vec<LogLine>,
+    /// Why there are no lines, when dockhand could not read them.
+    pub unread: Option<String>,
 }
 
 pub type Progress = mpsc::UnboundedSender<Event>;

@@ -622,16 +622,12 @@ async fn watch_service(
     let records = tokio::sync::Mutex::new(watch);
     let verdict = poll_record(ops, clients, target, svc, &reporter, &records, &want, false).await?;
     let matter = records.lock().await.stopped_tasks_matter();
-    finish(
-        clients,
-        svc,
-        target,
-        verdict,
-        want.version.as_deref(),
-        &want.task_definition,
-        matter,
-    )
-    .await
+    let ended = Ended {
+        version: want.version.as_deref(),
+        revision_arn: &want.task_definition,
+        stopped_tasks_matter: matter,
+    };
+    finish(ops, clients, svc, target, verdict, ended, &reporter).await
 }
 
 /// Watches a service-path scale until `n` tasks run.
@@ -659,15 +655,27 @@ async fn watch_count(
 
 /// Completes a verdict: the version on success, the last stopped task's reason on
 /// failure; and tags the revision with the outcome, which `history` and `rollback` read.
+/// What `finish` needs to know of the rollout that ended.
+struct Ended<'a> {
+    version: Option<&'a str>,
+    revision_arn: &'a str,
+    stopped_tasks_matter: bool,
+}
+
 async fn finish(
+    ops: &AwsOps,
     clients: &Clients,
     svc: &ServiceRef,
     target: &Target,
     verdict: Verdict,
-    version: Option<&str>,
-    revision_arn: &str,
-    stopped_tasks_matter: bool,
+    ended: Ended<'_>,
+    reporter: &Mutex<Reporter>,
 ) -> OpsResult<Verdict> {
+    let Ended {
+        version,
+        revision_arn,
+        stopped_tasks_matter,
+    } = ended;
     let ending = match &verdict {
         Verdict::Live { .. } => Some(Ending::Live),
         Verdict::Failed { .. } => Some(Ending::Failed),
@@ -699,12 +707,21 @@ async fn finish(
             stopped_reason: None,
             left,
         } if stopped_tasks_matter => {
-            let stopped_reason = ecs::last_stopped_reason(clients, svc, Some(revision_arn))
+            let stopped = ecs::last_stopped_task(clients, svc, Some(revision_arn))
                 .await
                 .unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "could not read stopped tasks");
                     None
                 });
+            let stopped_reason = stopped.as_ref().and_then(|t| t.reason.clone());
+            // A task that failed (not one the scheduler replaced) brings its
+            // last lines into the thread.
+            if let Some(task) = stopped.filter(|t| t.exit_code.is_some_and(|c| c != 0)) {
+                let evidence =
+                    super::logs::evidence(ops, clients, &target.app, &svc.service, task).await;
+                let progress = reporter.lock().expect("reporter lock").progress.clone();
+                let _ = progress.send(Event::Evidence(evidence));
+            }
             Verdict::Failed {
                 summary,
                 reason,
@@ -971,16 +988,12 @@ async fn watch_stack(
         _ => (None, String::new()),
     };
     let matter = records.lock().await.stopped_tasks_matter();
-    finish(
-        clients,
-        svc,
-        target,
-        verdict,
+    let ended = Ended {
         version,
-        &revision_arn,
-        matter,
-    )
-    .await
+        revision_arn: &revision_arn,
+        stopped_tasks_matter: matter,
+    };
+    finish(ops, clients, svc, target, verdict, ended, &reporter).await
 }
 
 pub async fn plan(ops: &AwsOps, target: &Target, version: &Version) -> OpsResult<Plan> {

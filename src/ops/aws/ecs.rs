@@ -395,11 +395,23 @@ pub async fn tag_resource(clients: &Clients, arn: &str, tags: Vec<Tag>) -> OpsRe
 /// The stop reason of the most recently stopped task of the service: of revision
 /// `of` when it has stopped tasks (a rollback's own clean-up stops the old tasks
 /// after the failing ones, with a reason that explains nothing), else of any.
-pub async fn last_stopped_reason(
+/// A task that stopped: which, of what revision, why, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoppedTask {
+    pub id: String,
+    pub task_definition: String,
+    pub reason: Option<String>,
+    /// The first non-zero exit code of its containers (or 0).
+    pub exit_code: Option<i32>,
+    pub stopped_ms: i64,
+}
+
+/// The newest stopped task of revision `of` (any revision when it has none).
+pub async fn last_stopped_task(
     clients: &Clients,
     svc: &ServiceRef,
     of: Option<&str>,
-) -> OpsResult<Option<String>> {
+) -> OpsResult<Option<StoppedTask>> {
     let list = clients
         .ecs
         .list_tasks()
@@ -427,7 +439,27 @@ pub async fn last_stopped_reason(
             .filter(|t| t.stopped_reason().is_some())
             .filter(|t| only.is_none_or(|td| t.task_definition_arn() == Some(td)))
             .max_by_key(|t| t.stopped_at().map(|s| s.secs()).unwrap_or_default())
-            .and_then(|t| t.stopped_reason().map(str::to_string))
+            .map(|t| StoppedTask {
+                id: t
+                    .task_arn()
+                    .unwrap_or_default()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                task_definition: t.task_definition_arn().unwrap_or_default().to_string(),
+                reason: t.stopped_reason().map(str::to_string),
+                exit_code: t
+                    .containers()
+                    .iter()
+                    .filter_map(|c| c.exit_code())
+                    .find(|c| *c != 0)
+                    .or_else(|| t.containers().iter().find_map(|c| c.exit_code())),
+                stopped_ms: t
+                    .stopped_at()
+                    .map(|s| s.to_millis().unwrap_or_default())
+                    .unwrap_or_default(),
+            })
     };
     Ok(newest(of.filter(|td| !td.is_empty())).or_else(|| newest(None)))
 }

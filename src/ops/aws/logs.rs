@@ -197,6 +197,48 @@ pub(crate) async fn lines(
     })
 }
 
+/// The last lines `task` logged before it stopped, or why there are none.
+pub(crate) async fn evidence(
+    ops: &AwsOps,
+    clients: &Clients,
+    app: &App,
+    service: &str,
+    task: ecs::StoppedTask,
+) -> crate::ops::Evidence {
+    /// Lines a failure's thread shows.
+    const LINES: usize = 20;
+    let read = async {
+        let (td, _) = ecs::task_definition(clients, &task.task_definition).await?;
+        let container = ecs::app_container(&td, app.container(), service).ok_or_else(|| {
+            OpsError::NotFound("its task definition has no essential container".into())
+        })?;
+        let source = source(ops, app, container)?;
+        let query = LogQuery {
+            lines: LINES,
+            // A failing task lives minutes; an hour before its end is ample.
+            since_ms: task.stopped_ms - 3_600_000,
+            grep: None,
+            task: Some(task.id.clone()),
+        };
+        lines(clients, app, &source, &query).await
+    };
+    let (source, lines, unread) = match read.await {
+        Ok(page) => (Some(page.source), page.lines, None),
+        Err(e) => {
+            tracing::warn!(app = %app.name, task = %task.id, error = %e, "could not read a failed task's logs");
+            (None, Vec::new(), Some(e.to_string()))
+        }
+    };
+    crate::ops::Evidence {
+        task: task.id,
+        exit_code: task.exit_code,
+        reason: task.reason.map(|r| mask::log_line(&r, &[])),
+        source,
+        lines,
+        unread,
+    }
+}
+
 fn missing_group(app: &App, source: &LogSource) -> OpsError {
     OpsError::NotFound(format!(
         "Log group {} does not exist: {}'s task definition sends its logs there, but CloudWatch \
