@@ -53,7 +53,11 @@ cfn.create_stack(
 # A service-managed app, outside CloudFormation.
 td = ecs.register_task_definition(
     family="worker",
-    containerDefinitions=[{"name": "worker", "image": "public.ecr.aws/example/worker:v41", "memory": 256, "essential": True}],
+    # Logs into the cluster's group, as deploy/service.yaml's apps do: `!logs worker`.
+    containerDefinitions=[{"name": "worker", "image": "public.ecr.aws/example/worker:v41", "memory": 256, "essential": True,
+                           "logConfiguration": {"logDriver": "awslogs", "options": {
+                               "awslogs-group": service_params.get("LogGroupName", "/dockhand/demo"),
+                               "awslogs-region": "us-east-1", "awslogs-stream-prefix": "worker"}}}],
 )["taskDefinition"]["taskDefinitionArn"]
 ecs.create_service(cluster=service_params.get("ClusterName", "demo"), serviceName="worker", taskDefinition=td, desiredCount=3,
                    deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})

@@ -11,7 +11,7 @@ mkdir -p "$root/target"
   "$0/emulator/.venv/bin/python" "$0/scripts/demo-setup.py" "$DOCKHAND_TEST_EMULATOR" "$1"
   # For `make demo-outside`, a deploy from another terminal that the shell reports.
   echo "$DOCKHAND_TEST_EMULATOR" > "$2"
-  echo "Try: !status   !deploy hubot v2   !stack hubot   !history hubot   !rollback hubot   !help"
+  echo "Try: !status   !deploy hubot v2   !stack hubot   !history hubot   !logs hubot   !rollback hubot   !help"
   echo "And in another terminal: make demo-outside (deploys worker behind the bot: it tells you here)"
   "$0/target/debug/dockhand" shell --config "$1" --user alice --channel ops ${DEMO_LINGER:+--linger "$DEMO_LINGER"}
 ' "$root" "$config" "$url_file"
