@@ -24,18 +24,6 @@ use dockhand::ops::aws::AwsOps;
 const FLOOD: usize = 10_000;
 const OVER: Duration = Duration::from_secs(10);
 
-/// Resident memory in KiB, from /proc (Linux).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::main]
 async fn main() {
     let w = support::World::new().await;
@@ -89,7 +77,7 @@ async fn main() {
     };
 
     w.account.forget_calls();
-    let before = rss_kib();
+    let before = support::proc_kib("VmRSS");
     let started = Instant::now();
     let (mut answered, mut started_reads, mut bob_waits) = (0, 0, Vec::new());
     for i in 0..FLOOD {
@@ -117,7 +105,7 @@ async fn main() {
     }
     dispatcher.tasks().close();
     dispatcher.tasks().wait().await;
-    let after = rss_kib();
+    let after = support::proc_kib("VmRSS");
     let calls = w.account.calls();
     bob_waits.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;

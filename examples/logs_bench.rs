@@ -12,18 +12,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-/// Peak resident memory in KiB, from /proc (Linux).
-fn hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 const CONFIG: &str = "[aws]\nregion = \"us-east-1\"\nmax_attempts = 1\n[environments.prod]\n\
     [apps.worker]\nenvironment = \"prod\"\ncluster = \"apps\"\nservice = \"worker\"\ncontainer = \"worker\"\n";
 
@@ -71,7 +59,7 @@ async fn main() {
         "!logs worker 100 --since 15m",
         "!logs worker 100 --grep ERROR",
     ] {
-        let before_kib = hwm_kib();
+        let before_kib = support::proc_kib("VmHWM");
         let calls_before = filters();
         let mut took = Vec::new();
         let mut chars = 0;
@@ -87,7 +75,7 @@ async fn main() {
             "{asked:<32} over 10,000 lines: {} FilterLogEvents per command, median {:.1} ms, reply {chars} chars, peak memory {before_kib} -> {} KiB",
             (filters() - calls_before) / 10,
             median.as_secs_f64() * 1000.0,
-            hwm_kib()
+            support::proc_kib("VmHWM")
         );
     }
 }

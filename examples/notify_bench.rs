@@ -18,18 +18,6 @@ use std::time::{Duration, Instant};
 
 use dockhand::message::Placement;
 
-/// Peak resident memory in KiB, from /proc (Linux).
-fn hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// An `ECS Task State Change` of a worker task that crashed (exit code 137).
 fn stopped(n: usize) -> String {
     let arn = "arn:aws:ecs:us-east-1:123456789012";
@@ -89,7 +77,7 @@ async fn main() {
     );
 
     // A burst of 1,000, sent in batches of 10 as fast as SQS takes them.
-    let before_kib = hwm_kib();
+    let before_kib = support::proc_kib("VmHWM");
     let started = Instant::now();
     for batch in 0..100 {
         let entries = (0..10).map(|i| {
@@ -130,7 +118,7 @@ async fn main() {
         sent_in.as_secs_f64(),
         started.elapsed().as_secs_f64(),
         before_kib,
-        hwm_kib()
+        support::proc_kib("VmHWM")
     );
 
     // Idle: the SQS calls of a consumer with nothing to read.

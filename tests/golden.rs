@@ -136,7 +136,6 @@ fn replies() -> Vec<(&'static str, Reply)> {
         ],
         earlier: 17,
         cut_short: false,
-        calls: 1,
     };
     let logs_query = dockhand::ops::LogQuery {
         lines: 3,

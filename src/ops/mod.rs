@@ -242,8 +242,6 @@ pub struct LogPage {
     /// dockhand stopped reading before the end of the window (its call budget):
     /// the lines shown may not be the newest.
     pub cut_short: bool,
-    /// FilterLogEvents calls made.
-    pub calls: u32,
 }
 
 /// Why an AWS operation could not be done, in terms a person can act on.

@@ -74,6 +74,20 @@ fn capture_logs() {
     });
 }
 
+/// A memory figure of this process in KiB from /proc (Linux): `VmRSS` now,
+/// `VmHWM` at its peak. For the benchmarks, which include this file.
+#[allow(dead_code)]
+pub fn proc_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// What dockhand logged so far in this test process (JSON lines, every test's).
 pub fn logs() -> String {
     String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()

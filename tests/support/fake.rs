@@ -256,7 +256,6 @@ impl Inspect for FakeOps {
             lines: vec![line("Starting"), line("Ready")],
             earlier: 0,
             cut_short: false,
-            calls: 1,
         })
     }
 

@@ -90,22 +90,10 @@ pub(crate) async fn app_source(ops: &AwsOps, clients: &Clients, app: &App) -> Op
     source(ops, app, container)
 }
 
-/// The logs client for `source`: the environment's, or one in the region the
-/// container logs to.
-fn client(clients: &Clients, source: &LogSource) -> aws_sdk_cloudwatchlogs::Client {
-    match &source.region {
-        Some(r) if clients.logs.config().region().map(|x| x.as_ref()) != Some(r.as_str()) => {
-            aws_sdk_cloudwatchlogs::Client::from_conf(
-                clients
-                    .logs
-                    .config()
-                    .to_builder()
-                    .region(aws_config::Region::new(r.clone()))
-                    .build(),
-            )
-        }
-        _ => clients.logs.clone(),
-    }
+/// The region the container logs to, when it is not the environment's.
+fn other_region<'a>(clients: &Clients, source: &'a LogSource) -> Option<&'a str> {
+    let home = clients.logs.config().region().map(|r| r.as_ref());
+    source.region.as_deref().filter(|r| Some(*r) != home)
 }
 
 pub(crate) async fn read(
@@ -128,7 +116,18 @@ pub(crate) async fn lines(
     source: &LogSource,
     query: &LogQuery,
 ) -> OpsResult<LogPage> {
-    let logs = client(clients, source);
+    let region = other_region(clients, source);
+    let logs = match region {
+        Some(r) => aws_sdk_cloudwatchlogs::Client::from_conf(
+            clients
+                .logs
+                .config()
+                .to_builder()
+                .region(aws_config::Region::new(r.to_string()))
+                .build(),
+        ),
+        None => clients.logs.clone(),
+    };
     let prefix = match (&source.streams, &query.task) {
         (Some(p), Some(task)) => Some(format!("{p}{task}")),
         (Some(p), None) => Some(p.clone()),
@@ -184,16 +183,13 @@ pub(crate) async fn lines(
     };
     let lines: Vec<LogLine> = kept.into();
     Ok(LogPage {
-        source: match &source.region {
-            Some(r) if clients.logs.config().region().map(|x| x.as_ref()) != Some(r.as_str()) => {
-                format!("{} ({r})", source.group)
-            }
-            _ => source.group.clone(),
+        source: match region {
+            Some(r) => format!("{} ({r})", source.group),
+            None => source.group.clone(),
         },
         earlier: matched - lines.len(),
         lines,
         cut_short,
-        calls,
     })
 }
 
