@@ -33,11 +33,12 @@ SERVICE_YAML = (ROOT / "deploy/service.yaml").read_text()
 CLUSTER_YAML = (ROOT / "deploy/cluster.yaml").read_text()
 FAST = 0.4  # rollout seconds for most checks
 URL = ""
+PROC: subprocess.Popen
 
 
 def start_emulator() -> subprocess.Popen:
-    global URL
-    proc = subprocess.Popen(
+    global URL, PROC
+    PROC = proc = subprocess.Popen(
         [sys.executable, str(HERE / "dockhand_emulator.py"), "--port", "0"],
         stdout=subprocess.PIPE, text=True,
     )
@@ -796,7 +797,8 @@ def strategy_service(a: Account, name: str, config: dict, count: int = 2) -> str
 def strategies() -> str:
     a = new_account(rollout=0.5)
     a.control("POST", "/_dockhand/config", {"minute_seconds": 0.1})
-    check(a.control("GET", "/_dockhand/config") == {"rollout_seconds": 0.5, "minute_seconds": 0.1, "stack_events_page": 100}, "config")
+    check(a.control("GET", "/_dockhand/config") == {"rollout_seconds": 0.5, "minute_seconds": 0.1, "stack_events_page": 100,
+                                                    "live_tail_seconds": 10800}, "config")
     # BLUE_GREEN: every stage in order; SUCCESSFUL only after the bake (3 minutes) and the clean-up
     arn = strategy_service(a, "blue", {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 3})
     done, seen = watch(a, arn, ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL"))
@@ -1274,7 +1276,7 @@ def log_queries() -> str:
     """FilterLogEvents as AWS answers it: streams interleaved by timestamp, 10,000 events
     or 1 MB a page with nextToken, stream names and prefix, the time range, filter
     patterns (terms, phrases, ?OR, -exclusion, invalid ones refused); a missing group,
-    an injected AccessDenied, GetLogEvents, and StartLiveTail's clear refusal."""
+    an injected AccessDenied, and GetLogEvents."""
     a = new_account()
     logs = a.logs
     logs.create_log_group(logGroupName="/q")
@@ -1340,17 +1342,114 @@ def log_queries() -> str:
     check([e["message"] for e in got["events"]] == messages[:3], got["events"])  # endTime excluded, as AWS documents
     check(error_code(lambda: logs.get_log_events(logGroupName="/q", logStreamName="nope"))[:2]
           == ("ResourceNotFoundException", "The specified log stream does not exist."), "missing stream")
-    arn = logs.describe_log_groups(logGroupNamePrefix="/q")["logGroups"][0]["logGroupArn"]
-    code, message, status = error_code(lambda: logs.start_live_tail(logGroupIdentifiers=[arn]))
-    check((code, status) == ("InvalidOperationException", 400) and "FilterLogEvents" in message, (code, message, status))
-    return "10,100 events in 10,000 + 100 (and 5 x 2,500), 1 MB pages, 12 patterns, 4 refused; live tail refused"
+    return "10,100 events in 10,000 + 100 (and 5 x 2,500), 1 MB pages, 12 patterns, 4 refused"
+
+
+def tail(stream: Any) -> tuple[dict, list[dict], str | None]:
+    """A live tail read to its end: sessionStart, the updates, the code of the exception
+    that ended it (None if the stream just ended)."""
+    start, updates = None, []
+    try:
+        for event in stream:
+            if "sessionStart" in event:
+                check(start is None and not updates, "one sessionStart, first")
+                start = event["sessionStart"]
+            else:
+                updates.append(event["sessionUpdate"])
+    except ClientError as e:  # botocore's EventStreamError: an exception event
+        return start, updates, e.response["Error"]["Code"]
+    return start, updates, None
+
+
+def emulator_threads() -> set[str]:
+    return set(os.listdir(f"/proc/{PROC.pid}/task"))  # Linux
+
+
+def live_tail() -> str:
+    """StartLiveTail as AWS streams it: what arrives after the session starts (not
+    before), once a second, in timestamp order across streams, filtered by pattern and
+    stream prefix, sampled to 500 an update; bad arguments and a missing group refused
+    as AWS refuses them; the session ends with SessionTimeoutException after
+    live_tail_seconds, or when the client goes away; other requests go on meanwhile."""
+    a = new_account()
+    logs = a.logs
+    check(a.control("GET", "/_dockhand/config")["live_tail_seconds"] == 3 * 3600, "3 hours, as on AWS")
+    a.control("POST", "/_dockhand/config", {"live_tail_seconds": 1.5})
+    for group in ("/lt", "/lt-busy"):
+        logs.create_log_group(logGroupName=group)
+    for stream in ("app/a", "app/b", "other"):
+        logs.create_log_stream(logGroupName="/lt", logStreamName=stream)
+    logs.create_log_stream(logGroupName="/lt-busy", logStreamName="busy")
+    arn, busy = (logs.describe_log_groups(logGroupNamePrefix=g)["logGroups"][0]["logGroupArn"] for g in ("/lt", "/lt-busy"))
+    base = int(time.time() * 1000)
+    logs.put_log_events(logGroupName="/lt", logStreamName="app/a", logEvents=[{"timestamp": base, "message": "ERROR before"}])
+
+    started = time.time()
+    everything = logs.start_live_tail(logGroupIdentifiers=[arn, busy])["responseStream"]
+    errors = logs.start_live_tail(logGroupIdentifiers=[arn], logEventFilterPattern="ERROR")["responseStream"]
+    apps = logs.start_live_tail(logGroupIdentifiers=[arn], logStreamNamePrefixes=["app/"])["responseStream"]
+    check(time.time() - started < 0.5, "each answers at once")
+    put = lambda stream, *events: logs.put_log_events(  # noqa: E731
+        logGroupName="/lt", logStreamName=stream, logEvents=[{"timestamp": base + t, "message": m} for t, m in events])
+    put("app/a", (10, "INFO one"), (40, "ERROR four"))
+    put("app/b", (20, "ERROR two"))
+    put("other", (30, "ERROR three"))
+    logs.put_log_events(logGroupName="/lt-busy", logStreamName="busy",
+                        logEvents=[{"timestamp": base + 100 + i, "message": f"busy {i}"} for i in range(600)])
+    check(time.time() - started < 0.9, "the puts went on while the sessions were open")
+
+    start, updates, end = tail(everything)
+    elapsed = time.time() - started
+    check(start["logGroupIdentifiers"] == [arn, busy] and start["sessionId"] and start["requestId"]
+          and "logStreamNames" not in start, start)
+    check(end == "SessionTimeoutException" and 1.4 < elapsed < 2.5, (end, elapsed))
+    check(len(updates) == 2 and updates[1] == {"sessionMetadata": {"sampled": False}, "sessionResults": []}, updates)
+    first = updates[0]["sessionResults"]
+    check(updates[0]["sessionMetadata"]["sampled"] is True and len(first) == 500, len(first))  # 604 matched
+    check([(r["logStreamName"], r["message"]) for r in first[:4]]
+          == [("app/a", "INFO one"), ("app/b", "ERROR two"), ("other", "ERROR three"), ("app/a", "ERROR four")], first[:4])
+    check([r["timestamp"] for r in first] == sorted(r["timestamp"] for r in first), "in timestamp order")
+    check(all(r["logGroupIdentifier"] == (busy if r["logStreamName"] == "busy" else arn) and r["ingestionTime"] >= base
+              for r in first), first[:5])
+
+    def results(stream: Any) -> list[tuple[str, str]]:
+        start, updates, end = tail(stream)
+        check(end == "SessionTimeoutException", end)
+        return [(r["logStreamName"], r["message"]) for u in updates for r in u["sessionResults"]]
+    check(results(errors) == [("app/b", "ERROR two"), ("other", "ERROR three"), ("app/a", "ERROR four")], "pattern")
+    check(results(apps) == [("app/a", "INFO one"), ("app/b", "ERROR two"), ("app/a", "ERROR four")], "prefix")
+
+    for bad, words in (({"logStreamNames": ["app/a"], "logStreamNamePrefixes": ["app/"]}, "can not both"),
+                       ({"logGroupIdentifiers": [arn, busy], "logStreamNames": ["app/a"]}, "single log group"),
+                       ({"logGroupIdentifiers": ["/lt"]}, "by its ARN"),
+                       ({"logGroupIdentifiers": [arn + ":*"]}, "regular expression pattern"),
+                       ({"logGroupIdentifiers": [arn] * 11}, "less than or equal to 10"),
+                       ({"logEventFilterPattern": '"unclosed'}, "Invalid filter pattern")):
+        code, message, status = error_code(lambda: logs.start_live_tail(**{"logGroupIdentifiers": [arn], **bad}))
+        check((code, status) == ("InvalidParameterException", 400) and words in message, (bad, code, message))
+    check(error_code(lambda: logs.start_live_tail(logGroupIdentifiers=[arn.replace("/lt", "/nope")]))
+          == ("ResourceNotFoundException", "The specified log group does not exist.", 400), "missing group")
+    a.fault(kind="error", service="logs", operation="StartLiveTail", code="AccessDeniedException", message="denied")
+    check(error_code(lambda: logs.start_live_tail(logGroupIdentifiers=[arn]))[0] == "AccessDeniedException", "fault")
+    check(a.calls().count("StartLiveTail") == 11, a.calls())  # each once, refused ones and the fault's included
+
+    a.control("POST", "/_dockhand/config", {"live_tail_seconds": 60})
+    before = emulator_threads()
+    stream = logs.start_live_tail(logGroupIdentifiers=[arn])["responseStream"]
+    check("sessionStart" in next(iter(stream)), "started")
+    session = emulator_threads() - before
+    check(len(session) == 1, "one thread serves the session")
+    stream.close()  # the client goes away: its session ends, no thread left behind
+    wait(lambda: not emulator_threads() & session, 3, "the session's thread to end")
+    return f"3 sessions, 604 events sampled to 500, 2 filters, 7 refusals, timeout in {elapsed:.1f} s, disconnect"
 
 
 CHECKS = [demo_scenario, service_rollout, rollout_fails, rollout_stalls, stack_update_fails, stack_rollout_fails,
           service_does_not_wait, stack_rollback_fails, stack_event_pages,
           cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, zero_rollout,
           control_api, service_deployments, breaker_record, strategies, stage_failures, stop_deployment, early_success,
-          capabilities, pause_hooks, ecs_events, stack_and_alarm_events, event_rules, long_poll, task_logs, log_queries]
+          capabilities, pause_hooks, ecs_events, stack_and_alarm_events, event_rules, long_poll, task_logs, log_queries,
+          live_tail]
 
 
 def main() -> int:

@@ -4,8 +4,8 @@ the reads a client needs (FilterLogEvents, GetLogEvents) answered as AWS answers
 moto keeps log groups, streams and events, but no ECS task of moto's writes any, and
 its FilterLogEvents pages each stream after the other, knows no logStreamNamePrefix,
 and reads a filter pattern by its first character only (`?ERROR`, `-x`, a term
-starting with a digit, or an invalid pattern all match every event). Its StartLiveTail
-answers one snapshot of every stored event and ends the stream: not a live tail.
+starting with a digit, or an invalid pattern all match every event). StartLiveTail, a
+live event stream, is answered by the WSGI layer (live_tail.py), with this `Pattern`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from moto.logs import models as logs_models
 from moto.logs import responses as logs_responses
-from moto.logs.exceptions import InvalidParameterException, LogsClientError, ResourceNotFoundException
+from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundException
 
 MAX_PAGE_EVENTS = 10_000
 MAX_PAGE_BYTES = 1_048_576  # 1 MB, counted as PutLogEvents counts: UTF-8 message + 26 bytes an event
@@ -90,11 +90,6 @@ class TaskLogs:
 
 
 # --- filter patterns -------------------------------------------------------------------------
-
-class InvalidOperationException(LogsClientError):
-    def __init__(self, message: str) -> None:
-        super().__init__("InvalidOperationException", message)
-
 
 def invalid_pattern() -> InvalidParameterException:
     return InvalidParameterException("Invalid filter pattern")  # what FilterLogEvents answers
@@ -251,7 +246,7 @@ def filter_log_events_response(self: Any) -> str:
     return json.dumps(out)
 
 
-# --- GetLogEvents and StartLiveTail --------------------------------------------------------------
+# --- GetLogEvents ----------------------------------------------------------------------------------
 
 _get_log_events = logs_models.LogGroup.get_log_events
 
@@ -266,15 +261,6 @@ def get_log_events(self: Any, log_stream_name: str, start_time: Any, end_time: A
     return _get_log_events(self, log_stream_name, start_time, end_time, *args)
 
 
-def start_live_tail_response(self: Any) -> Any:
-    """moto answers one snapshot of every stored event (history, not what arrives
-    after the session starts) and ends the stream at once; AWS keeps it open for up to
-    3 hours with an update each second. A clear error lets a client poll instead."""
-    raise InvalidOperationException(
-        "StartLiveTail is not modelled by the emulator: poll with FilterLogEvents instead.")
-
-
 def install() -> None:
     logs_responses.LogsResponse.filter_log_events = filter_log_events_response
-    logs_responses.LogsResponse.start_live_tail = start_live_tail_response
     logs_models.LogGroup.get_log_events = get_log_events

@@ -13,7 +13,9 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, urlencode
 from xml.sax.saxutils import escape
 
-from . import ecs, events, state
+from moto.logs.exceptions import LogsClientError
+
+from . import ecs, events, live_tail, state
 from .ecs_deployments import STAGES
 from .state import DEFAULT_STOPPED_REASON
 
@@ -202,6 +204,15 @@ class Emulator:
                     fault = account.take_fault("error", operation=operation, service=service)
                     if fault:
                         return aws_error(start_response, environ, service, fault)
+                if environ.get("HTTP_X_AMZ_TARGET") == live_tail.TARGET:
+                    # An event stream, answered here and not by moto; it waits between
+                    # updates outside the lock (see live_tail.py).
+                    try:
+                        session = live_tail.start(account_id, region, body)
+                    except LogsClientError as e:
+                        return aws_error(start_response, environ, "logs",
+                                         {"code": e.error_type, "message": e.message, "status": e.code})
+                    return session.respond(environ, start_response)
                 if poll is None or now >= deadline or _receivable(account_id, region, poll[1]):
                     if poll is not None:  # moto's own wait would hold the lock: it gets 0
                         environ["wsgi.input"] = io.BytesIO(poll[2])
@@ -240,7 +251,7 @@ class Emulator:
     def route(self, method: str, route: str, body: dict[str, Any], account: state.Account) -> Any:
         if route == "/_dockhand/config":
             if method == "POST":
-                for key in ("rollout_seconds", "minute_seconds"):  # checked first: all or nothing
+                for key in ("rollout_seconds", "minute_seconds", "live_tail_seconds"):  # checked first: all or nothing
                     if key in body and float(body[key]) < 0:
                         raise BadRequest(f"{key} must be 0 or more")
                 if "stack_events_page" in body and not 1 <= int(body["stack_events_page"]) <= 100:
@@ -251,10 +262,13 @@ class Emulator:
                     account.minute_seconds = float(body["minute_seconds"])
                 if "stack_events_page" in body:
                     account.stack_events_page = int(body["stack_events_page"])
+                if "live_tail_seconds" in body:  # how long a StartLiveTail session lasts
+                    live_tail.set_session_seconds(account, float(body["live_tail_seconds"]))
             elif method != "GET":
                 return None
             return {"rollout_seconds": account.rollout_seconds, "minute_seconds": account.minute_seconds,
-                    "stack_events_page": account.stack_events_page}
+                    "stack_events_page": account.stack_events_page,
+                    "live_tail_seconds": live_tail.session_seconds(account)}
         if route == "/_dockhand/faults":
             if method == "POST":
                 account.faults.append(_fault(body, account.id))
