@@ -82,6 +82,8 @@ struct RawLimits {
     channel_burst: Option<u32>,
     channel_per_minute: Option<u32>,
     aws_reads_per_second: Option<u32>,
+    follow_minutes: Option<u32>,
+    follows: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -376,6 +378,10 @@ pub struct Limits {
     pub channel_burst: u32,
     pub channel_per_minute: u32,
     pub aws_reads_per_second: u32,
+    /// How long `logs --follow` tails when no duration is given, and at most.
+    pub follow_minutes: u32,
+    /// Live tails running at once, in every channel together.
+    pub follows: u32,
 }
 
 impl Default for Limits {
@@ -386,6 +392,8 @@ impl Default for Limits {
             channel_burst: 30,
             channel_per_minute: 120,
             aws_reads_per_second: 10,
+            follow_minutes: 10,
+            follows: 5,
         }
     }
 }
@@ -400,7 +408,7 @@ fn parse_limits(raw: RawLimits, p: &mut Problems) -> Limits {
         Some(n) => n,
         None => default,
     };
-    Limits {
+    let mut limits = Limits {
         person_burst: positive("person_burst", raw.person_burst, d.person_burst),
         person_per_minute: positive(
             "person_per_minute",
@@ -418,7 +426,17 @@ fn parse_limits(raw: RawLimits, p: &mut Problems) -> Limits {
             raw.aws_reads_per_second,
             d.aws_reads_per_second,
         ),
+        follow_minutes: positive("follow_minutes", raw.follow_minutes, d.follow_minutes),
+        follows: positive("follows", raw.follows, d.follows),
+    };
+    if limits.follow_minutes > 24 * 60 {
+        p.problem(
+            "limits.follow_minutes",
+            "must be at most 1440 (a day): a tail is for watching, not for keeping",
+        );
+        limits.follow_minutes = d.follow_minutes;
     }
+    limits
 }
 
 /// The validated configuration.

@@ -159,6 +159,14 @@ pub enum ButtonStyle {
     Danger,
 }
 
+/// A text file sent with a reply: a name (`hubot-logs.txt`) and its content,
+/// already masked like everything else a reply says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: String,
+    pub text: String,
+}
+
 /// A platform-neutral reply. `text` is always complete on its own (the shell and
 /// notifications show only it); the rest is structure adapters may draw richer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +181,11 @@ pub struct Reply {
     /// The lines after the first are shown as written, in a code block (log
     /// lines); the first line is the reply's ordinary text.
     pub verbatim: bool,
+    /// The whole of what `text` shows only the end of, as a file where the
+    /// platform takes one (long log output): Slack uploads it beside the
+    /// message, Discord attaches it, the shell prints it after the text.
+    /// Boxed: most replies have none, and a reply travels by value.
+    pub attachment: Option<Box<Attachment>>,
     /// Who waits to hear that this reply went out (the event queue deletes a
     /// message only then). Not part of what a reply says.
     pub delivered: Delivered,
@@ -237,8 +250,18 @@ impl Reply {
             fields: Vec::new(),
             buttons: Vec::new(),
             verbatim: false,
+            attachment: None,
             delivered: Delivered::default(),
         }
+    }
+
+    /// Adds the file that holds all of what the reply shows part of.
+    pub fn attach(mut self, name: impl Into<String>, text: impl Into<String>) -> Reply {
+        self.attachment = Some(Box::new(Attachment {
+            name: name.into(),
+            text: text.into(),
+        }));
+        self
     }
 
     /// A heading line, then `lines` as written (see `verbatim`).

@@ -238,22 +238,7 @@ pub fn logs(app: &str, page: &LogPage, query: &LogQuery, cmd: &Cmd) -> Reply {
     let mut shown: Vec<String> = Vec::new();
     let mut used = 0;
     for l in page.lines.iter().rev() {
-        let time = clock_seconds(l.at_ms.div_euclid(1000));
-        let line = if tasks.len() > 1 {
-            format!(
-                "{time} {}  {}",
-                l.task.chars().take(6).collect::<String>(),
-                l.text
-            )
-        } else {
-            format!("{time}  {}", l.text)
-        };
-        // A single long line is cut rather than crowding out every other.
-        let line: String = if line.chars().count() > 400 {
-            line.chars().take(399).chain(std::iter::once('…')).collect()
-        } else {
-            line
-        };
+        let line = log_line(l, tasks.len() > 1);
         used += line.chars().count() + 1;
         if used > LOG_CHARS && !shown.is_empty() {
             break;
@@ -261,7 +246,8 @@ pub fn logs(app: &str, page: &LogPage, query: &LogQuery, cmd: &Cmd) -> Reply {
         shown.push(line);
     }
     shown.reverse();
-    let earlier = page.earlier + page.lines.len() - shown.len();
+    let cut = page.lines.len() - shown.len();
+    let earlier = page.earlier + cut;
     let one_task = match tasks.iter().next() {
         Some(t) if tasks.len() == 1 => format!(", task {}", t.chars().take(6).collect::<String>()),
         _ => String::new(),
@@ -272,7 +258,10 @@ pub fn logs(app: &str, page: &LogPage, query: &LogQuery, cmd: &Cmd) -> Reply {
         if shown.len() == 1 { "" } else { "s" },
         page.source
     );
-    if earlier > 0 {
+    let file = format!("{app}-logs.txt");
+    if cut > 0 {
+        heading.push_str(&format!(" (all {} in {file})", page.lines.len()));
+    } else if earlier > 0 {
         heading.push_str(&format!(
             " ({earlier} earlier not shown: narrow with `--since` or `--grep`)"
         ));
@@ -283,7 +272,148 @@ pub fn logs(app: &str, page: &LogPage, query: &LogQuery, cmd: &Cmd) -> Reply {
         );
     }
     heading.push(':');
-    Reply::verbatim(heading, &shown.join("\n"))
+    let reply = Reply::verbatim(heading, &shown.join("\n"));
+    if cut == 0 {
+        return reply;
+    }
+    // More than a message holds: every line read goes in a file beside it.
+    let all: Vec<String> = page
+        .lines
+        .iter()
+        .map(|l| log_line(l, tasks.len() > 1))
+        .collect();
+    reply.attach(file, all.join("\n") + "\n")
+}
+
+/// One log line as shown: `HH:MM:SS task  text`, the task's id cut to 6 (left
+/// out when every line is one task's), and a long line cut at 400 characters
+/// rather than crowding out every other.
+pub fn log_line(l: &crate::ops::LogLine, task: bool) -> String {
+    let time = clock_seconds(l.at_ms.div_euclid(1000));
+    let line = if task {
+        format!(
+            "{time} {}  {}",
+            l.task.chars().take(6).collect::<String>(),
+            l.text
+        )
+    } else {
+        format!("{time}  {}", l.text)
+    };
+    if line.chars().count() > 400 {
+        line.chars().take(399).chain(std::iter::once('…')).collect()
+    } else {
+        line
+    }
+}
+
+/// Characters of log lines one message of a live tail holds (as `logs`).
+pub const TAIL_CHARS: usize = LOG_CHARS;
+
+/// How a live tail ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailEnd {
+    /// `logs stop`, or its [Stop] button: by whom.
+    Stopped(String),
+    /// Its time was up.
+    Limit,
+    /// dockhand is shutting down.
+    Shutdown,
+    /// The app logs more than a thread should hold.
+    TooMuch,
+    /// AWS ended it, or refused a read: what to say.
+    Failed(String),
+}
+
+/// What a live tail has shown so far, for its messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tailed {
+    pub shown: usize,
+    /// Lines dockhand left out: more came than chat can show.
+    pub skipped: usize,
+    /// CloudWatch itself sampled (Live Tail past 500 lines a second).
+    pub sampled: bool,
+}
+
+/// What a live tail's head message shows: whose logs, from where, and its
+/// first page of lines (later pages go in its thread).
+pub struct TailView<'a> {
+    pub app: &'a str,
+    pub source: &'a str,
+    pub lines: &'a [String],
+    pub more_in_thread: bool,
+}
+
+/// The head message of `logs <app> --follow` while it runs: what it follows,
+/// how, until when, and its first page.
+pub fn tail_head(view: &TailView<'_>, live: bool, until: crate::ops::Epoch) -> Reply {
+    let how = if live {
+        "Live Tail"
+    } else {
+        "polled each second"
+    };
+    let heading = format!(
+        "Following {}'s logs from {} ({how}) until {} UTC",
+        view.app,
+        view.source,
+        clock(until)
+    );
+    tail_message(heading, view)
+}
+
+/// The head message once the tail has ended: for how long, why, and what it
+/// showed, above its first page of lines.
+pub fn tail_ended(
+    view: &TailView<'_>,
+    elapsed: Duration,
+    end: &TailEnd,
+    tailed: &Tailed,
+    cmd: &Cmd,
+) -> Reply {
+    let app = view.app;
+    let why = match end {
+        TailEnd::Stopped(by) => format!("stopped by {by}"),
+        TailEnd::Limit => "its time was up".to_string(),
+        TailEnd::Shutdown => "dockhand is restarting".to_string(),
+        TailEnd::TooMuch => format!(
+            "{app} logs more than a chat thread should hold; narrow it with {}",
+            cmd.show(&format!("logs {app} --follow --grep ERROR"))
+        ),
+        TailEnd::Failed(e) => e.clone(),
+    };
+    let mut heading = format!(
+        "Followed {app}'s logs from {} for {} ({why}): {} line{}",
+        view.source,
+        took(elapsed),
+        tailed.shown,
+        if tailed.shown == 1 { "" } else { "s" }
+    );
+    if tailed.skipped > 0 {
+        heading.push_str(&format!(
+            ", {} more not shown (they came faster than chat shows)",
+            tailed.skipped
+        ));
+    }
+    if tailed.sampled {
+        heading.push_str(", sampled by CloudWatch (over 500 lines a second)");
+    }
+    tail_message(heading, view)
+}
+
+/// A later page of a live tail, in the head message's thread.
+pub fn tail_page(lines: &[String]) -> Reply {
+    Reply::verbatim("More lines:", &lines.join("\n"))
+}
+
+fn tail_message(heading: String, view: &TailView<'_>) -> Reply {
+    if view.lines.is_empty() {
+        return Reply::text(format!("{heading}. Lines appear here as they come."));
+    }
+    let tail = if view.more_in_thread {
+        "; later lines in the thread:"
+    } else {
+        ":"
+    };
+    Reply::verbatim(format!("{heading}{tail}"), &view.lines.join("\n"))
 }
 
 /// `HH:MM:SS` UTC, for log lines (seconds matter there).

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use dockhand::catalog::Problem;
 use dockhand::catalog::{Catalog, Match, help};
-use dockhand::command::value::{AppName, Code, StackName, TaskCount, Version};
+use dockhand::command::value::{AppName, Code, FilterPattern, StackName, TaskCount, Version};
 use dockhand::verbs::{
-    Command, abort, cancel, confirm, deploy, events, help as help_verb, history, lock, ping,
-    rollback, scale, stack, stacks, status, unlock, version, whoami,
+    Command, abort, cancel, confirm, deploy, events, help as help_verb, history, lock,
+    logs as logs_verb, ping, rollback, scale, stack, stacks, status, unlock, version, whoami,
 };
 
 fn shipped() -> Catalog {
@@ -22,6 +22,18 @@ fn shipped() -> Catalog {
 
 fn app(s: &str) -> AppName {
     AppName::parse(s).unwrap()
+}
+
+fn logs_of(name: &str) -> logs_verb::Logs {
+    logs_verb::Logs {
+        app: app(name),
+        n: None,
+        since: None,
+        grep: None,
+        task: None,
+        follow: None,
+        stop: false,
+    }
 }
 
 /// What a text resolves to, in a comparable form.
@@ -197,6 +209,38 @@ fn every_command_of_the_product_table_parses_as_documented() {
             "runbook db",
             Got::Reply("Runbook for db: https://runbooks.example.com/db".into()),
         ),
+        (
+            "logs hubot --follow",
+            Got::Cmd(Command::Logs(logs_verb::Logs {
+                follow: Some(None),
+                ..logs_of("hubot")
+            })),
+        ),
+        (
+            "logs hubot --grep ERROR --follow 2m",
+            Got::Cmd(Command::Logs(logs_verb::Logs {
+                follow: Some(Some(120)),
+                grep: Some(FilterPattern::parse("ERROR").unwrap()),
+                ..logs_of("hubot")
+            })),
+        ),
+        // A sub-command: `logs stop <app>`, not the logs of an app named stop.
+        (
+            "Logs stop hubot",
+            Got::Cmd(Command::Logs(logs_verb::Logs {
+                stop: true,
+                ..logs_of("hubot")
+            })),
+        ),
+        ("logs stop", Got::Usage("logs stop".into())),
+        ("logs stop hubot now", Got::Usage("logs stop".into())),
+        ("logs hubot --follow 1s", Got::BadValue("logs".into())),
+        (
+            "help logs stop",
+            Got::Cmd(Command::Help(help_verb::Help {
+                topic: Some("logs stop".into()),
+            })),
+        ),
         ("depoy hubot v2", Got::Unknown(Some("deploy".into()))),
         ("satus", Got::Unknown(Some("status".into()))),
         ("xyzzy", Got::Unknown(None)),
@@ -270,6 +314,24 @@ fn every_validation_error_names_the_file_and_says_what_to_fix() {
         says: &'static str,
     }
     let cases = vec![
+        Case {
+            files: vec![(
+                "logs-stop.toml",
+                "usage = \"logs stop <app>\"\nsummary = \"x\"\naction = \"logs\"\naliases = [\"halt\"]\n[params]\nstop = \"yes\"\n",
+            )],
+            file: "commands/logs-stop.toml",
+            kind: |p| matches!(p, Problem::SubcommandAlias(_)),
+            says: "`logs stop` is a sub-command: it takes no aliases",
+        },
+        Case {
+            files: vec![(
+                "stop.toml",
+                "usage = \"logs stop <app>\"\nsummary = \"x\"\naction = \"logs\"\n[params]\nstop = \"yes\"\n",
+            )],
+            file: "commands/stop.toml",
+            kind: |p| matches!(p, Problem::FileName { .. }),
+            says: "the usage starts with `logs stop`, so the file must be named `logs-stop.toml`",
+        },
         Case {
             files: vec![(
                 "ping.toml",

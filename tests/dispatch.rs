@@ -7,14 +7,11 @@ use crate::support;
 
 use tokio::sync::mpsc;
 
-use dockhand::catalog::Catalog;
 use dockhand::command::value::TaskCount;
-use dockhand::config::Config;
 use dockhand::dispatch::{Dispatcher, Handled};
 use dockhand::message::{Author, Inbound, Origin, Outbound, Platform, Via};
 use dockhand::ops::{Lock, Operation, OperationKind, ReplyTo, Requester};
 use support::fake::FakeOps;
-use support::root;
 
 const CONFIG: &str = r#"
 prefix = "."
@@ -47,13 +44,9 @@ struct Bot {
 
 impl Bot {
     fn new() -> Bot {
-        let text = format!("commands_dir = {:?}\n{CONFIG}", root().join("commands"));
-        let config = Config::parse("fake.toml", &text, &|_| None, dockhand::verbs::NAMES)
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        let catalog = Catalog::load(&config.commands_dir).unwrap();
         let (outbox, replies) = mpsc::unbounded_channel();
         Bot {
-            dispatcher: Dispatcher::new(config, catalog, FakeOps::new()),
+            dispatcher: support::fake::dispatcher(CONFIG),
             outbox,
             replies,
         }

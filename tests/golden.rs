@@ -152,6 +152,25 @@ fn replies() -> Vec<(&'static str, Reply)> {
             "logs",
             render::logs("hubot", &logs, &logs_query, &render::Cmd::prefixed("!")),
         ),
+        (
+            "logs-follow",
+            render::tail_head(
+                &render::TailView {
+                    app: "hubot",
+                    source: "/dockhand/hubot",
+                    lines: &logs
+                        .lines
+                        .iter()
+                        .map(|l| render::log_line(l, true))
+                        .collect::<Vec<_>>(),
+                    more_in_thread: true,
+                },
+                true,
+                AT + 600,
+            )
+            .button("Stop", "logs stop hubot", ButtonStyle::Danger)
+            .with_id(HEAD),
+        ),
         ("deploy-head", Reply::text(head_text()).with_id(HEAD)),
         (
             "deploy-progress",

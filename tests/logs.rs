@@ -250,3 +250,141 @@ async fn a_failed_deploy_shows_what_its_last_task_logged() {
     );
     assert!(!evidence.contains("worker:v41"), "{out}");
 }
+
+/// `logs --follow` against the emulator: Live Tail's session brings the lines
+/// written after it began, masked, into one message; `logs stop` ends it.
+#[tokio::test]
+async fn a_follow_tails_new_lines_live_until_stopped() {
+    let (w, tasks) = worker_with_streams().await;
+    w.log_group(GROUP).await;
+    let stream = format!("worker/worker/{}", tasks[0]);
+    w.log(GROUP, &stream, &[(now_ms() - 2_000, "before the tail")])
+        .await;
+    let mut bot = w.bot(CONFIG).await;
+
+    assert_eq!(bot.send("!logs worker --follow 2m --grep ERROR"), None);
+    bot.until(|t| t.contains("Following worker's logs from /dockhand/worker (Live Tail) until"))
+        .await;
+    let secret_line = format!("ERROR payment failed with token {}", SECRETS[3]);
+    w.log(
+        GROUP,
+        &stream,
+        &[
+            (now_ms(), "INFO all well"),
+            (now_ms(), &secret_line),
+            (now_ms(), "ERROR upstream timed out"),
+        ],
+    )
+    .await;
+    let out = bot.until(|t| t.contains("ERROR upstream timed out")).await;
+    assert!(out.contains("token ****"), "masked:\n{out}");
+    assert!(
+        !out.contains("before the tail") && !out.contains("all well"),
+        "only new lines that match:\n{out}"
+    );
+    assert_eq!(
+        bot.send("!logs stop worker").unwrap(),
+        "Stopped following worker's logs.\n"
+    );
+    let out = bot.until(|t| t.contains("Followed worker's logs")).await;
+    assert!(out.contains("(stopped by @alice): 2 lines"), "{out}");
+    assert!(
+        w.account
+            .calls()
+            .iter()
+            .filter(|c| *c == "StartLiveTail")
+            .count()
+            == 1
+            && !w.account.calls().iter().any(|c| c == "FilterLogEvents"),
+        "one Live Tail session, no polling: {:?}",
+        w.account.calls()
+    );
+    bot.finish().await;
+}
+
+/// Where Live Tail is refused (here: the role may not start a session), the
+/// tail polls FilterLogEvents instead, and says so.
+#[tokio::test]
+async fn a_follow_polls_where_live_tail_is_refused() {
+    let (w, tasks) = worker_with_streams().await;
+    w.log_group(GROUP).await;
+    w.account.fault(json!({
+        "kind": "error", "service": "logs", "operation": "StartLiveTail", "status": 400,
+        "code": "AccessDeniedException",
+        "message": "User: arn:aws:sts::1:assumed-role/dockhand is not authorized to perform: logs:StartLiveTail",
+    }));
+    let mut bot = w.bot(CONFIG).await;
+    assert_eq!(
+        bot.send(&format!("!logs worker --follow --task {}", &tasks[1][..6])),
+        None
+    );
+    bot.until(|t| t.contains("(polled each second) until"))
+        .await;
+    w.log(
+        GROUP,
+        &format!("worker/worker/{}", tasks[0]),
+        &[(now_ms(), "from the other task")],
+    )
+    .await;
+    w.log(
+        GROUP,
+        &format!("worker/worker/{}", tasks[1]),
+        &[(now_ms(), "polled line one"), (now_ms(), "polled line two")],
+    )
+    .await;
+    let out = bot.until(|t| t.contains("polled line two")).await;
+    assert!(!out.contains("from the other task"), "{out}");
+    assert_eq!(
+        bot.send("!logs stop worker").unwrap(),
+        "Stopped following worker's logs.\n"
+    );
+    let out = bot.until(|t| t.contains("Followed worker's logs")).await;
+    // Each line once, though every poll reads the last seconds again.
+    assert!(out.contains("): 2 lines"), "each line counted once:\n{out}");
+    bot.finish().await;
+}
+
+/// When CloudWatch ends the Live Tail session (AWS: after three hours; here
+/// after two seconds), the tail ends and says why.
+#[tokio::test]
+async fn a_follow_that_cloudwatch_ends_says_so() {
+    let w = World::new().await;
+    w.worker(1).await;
+    w.log_group(GROUP).await;
+    w.account.control(
+        "POST",
+        "/_dockhand/config",
+        Some(json!({ "live_tail_seconds": 2 })),
+    );
+    let mut bot = w.bot(CONFIG).await;
+    assert_eq!(bot.send("!logs worker --follow"), None);
+    let out = bot.until(|t| t.contains("Followed worker's logs")).await;
+    assert!(
+        out.contains("(CloudWatch Logs ended the Live Tail session at its time limit): 0 lines"),
+        "{out}"
+    );
+    bot.finish().await;
+}
+
+/// More lines than one message holds: the message shows the newest, and every
+/// line read goes in a file beside it (the shell prints the file after).
+#[tokio::test]
+async fn a_long_answer_comes_with_every_line_in_a_file() {
+    let w = World::new().await;
+    w.long_log(60).await;
+    let mut bot = w.bot(CONFIG).await;
+    let out = bot.ask("!logs worker 60").await;
+    let (message, file) = out
+        .split_once("--- worker-logs.txt ---\n")
+        .unwrap_or_else(|| panic!("no file:\n{out}"));
+    assert!(
+        message.contains("(all 60 in worker-logs.txt):"),
+        "{message}"
+    );
+    assert!(
+        message.contains("line 59") && !message.contains("line 00"),
+        "{message}"
+    );
+    assert_eq!(file.lines().count(), 60, "{file}");
+    assert!(file.lines().next().unwrap().contains("line 00"), "{file}");
+}

@@ -33,5 +33,7 @@ mod shell;
 mod slack;
 /// `dockhand stack up | plan | delete` against the emulator.
 mod stack_cli;
+/// `logs --follow` as dispatch runs it, on a fake AWS and a paused clock.
+mod tails;
 /// The bundled CloudFormation templates.
 mod templates;

@@ -58,6 +58,13 @@ pub fn draw(reply: &Reply, out: &mut impl Write) -> std::io::Result<()> {
             .collect();
         writeln!(out, "{lead}{}", buttons.join(" "))?;
     }
+    // A terminal has no message limit: the whole file follows.
+    if let Some(a) = &reply.attachment {
+        writeln!(out, "{lead}--- {} ---", a.name)?;
+        for line in a.text.lines() {
+            writeln!(out, "{lead}{line}")?;
+        }
+    }
     Ok(())
 }
 

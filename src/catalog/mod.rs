@@ -27,6 +27,9 @@ pub mod help;
 /// catalogue past it is refused with a `Problem::TooLarge`, not compiled.
 pub const GRAMMAR_SIZE_LIMIT: usize = 10 << 20;
 
+/// The most words a command's name has (`logs stop`: two).
+const MAX_NAME_WORDS: usize = 3;
+
 /// A catalogue file as written. Unknown keys are refused (a typo such as `alias`
 /// would otherwise be silently ignored).
 #[derive(Debug, Deserialize)]
@@ -139,8 +142,12 @@ pub enum Problem {
     Syntax(String),
     #[error("bad usage line: {0}")]
     Grammar(#[from] GrammarError),
-    #[error("the usage starts with `{word}`, so the file must be named `{word}.toml`")]
+    #[error("the usage starts with `{}`, so the file must be named `{word}.toml`", word.replace('-', " "))]
     FileName { word: String },
+    #[error("`{0}` is a sub-command: it takes no aliases (give them to its parent command)")]
+    SubcommandAlias(String),
+    #[error("`{0}` names a command in more than three words; put the rest in placeholders")]
+    LongName(String),
     #[error(
         "set exactly one of `action = \"...\"` (a built-in) or `reply = \"...\"` (a canned reply)"
     )]
@@ -354,9 +361,18 @@ impl Catalog {
         let raw: RawEntry =
             toml::from_str(text).map_err(|e| Problem::Syntax(e.message().to_string()))?;
         let usage = Usage::parse(&raw.usage)?;
-        let name = usage.word().to_ascii_lowercase();
-        if file.file_stem().and_then(|s| s.to_str()) != Some(name.as_str()) {
-            return Err(Problem::FileName { word: name });
+        let name = usage.name();
+        let stem = name.replace(' ', "-");
+        if file.file_stem().and_then(|s| s.to_str()) != Some(stem.as_str()) {
+            return Err(Problem::FileName { word: stem });
+        }
+        // A sub-command's words are its parent's, so an alias of its own could
+        // only stand for the parent's word (and clash with the parent's).
+        if name.contains(' ') && !raw.aliases.is_empty() {
+            return Err(Problem::SubcommandAlias(name));
+        }
+        if name.split(' ').count() > MAX_NAME_WORDS {
+            return Err(Problem::LongName(name));
         }
         if raw.summary.trim().is_empty() {
             return Err(Problem::NoSummary);
@@ -539,7 +555,16 @@ impl Catalog {
     pub fn matches(&self, text: &str, clean: impl Fn(&str) -> String) -> Match<'_> {
         // The set tells which grammar matched in one pass; only that one regex
         // then runs again for its captures.
-        if let Some(i) = self.set.matches(text).iter().next() {
+        let matched = self.set.matches(text);
+        // `logs stop hubot` fits `logs <app> [<n>]` too: a sub-command named by
+        // the text's first words is meant, and if its grammar does not fit, its
+        // usage is the answer.
+        let meant = match self.subcommand(text) {
+            Some(i) if matched.matched(i) => Some(i),
+            Some(i) => return Match::Usage(&self.entries[i]),
+            None => matched.iter().next(),
+        };
+        if let Some(i) = meant {
             let entry = &self.entries[i];
             let caps = self.regexes[i]
                 .captures(text)
@@ -565,6 +590,18 @@ impl Catalog {
         }
     }
 
+    /// The sub-command (`logs stop`) that the text's first words name, if any.
+    fn subcommand(&self, text: &str) -> Option<usize> {
+        let words: Vec<String> = text
+            .split_whitespace()
+            .take(MAX_NAME_WORDS)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        (2..=words.len())
+            .rev()
+            .find_map(|n| self.words.get(&words[..n].join(" ")).copied())
+    }
+
     /// The known word closest to `word`, if it is close enough to be a typo.
     pub fn closest(&self, word: &str) -> Option<&str> {
         let word = word.to_ascii_lowercase();
@@ -580,7 +617,7 @@ impl Catalog {
 
 impl Entry {
     fn pattern(&self) -> String {
-        let words: Vec<&str> = std::iter::once(self.name.as_str())
+        let words: Vec<&str> = std::iter::once(self.usage.word())
             .chain(self.aliases.iter().map(String::as_str))
             .collect();
         self.usage.pattern(&words)

@@ -226,6 +226,19 @@ impl Usage {
         }
     }
 
+    /// The command's name: its leading literal words (`logs stop` for
+    /// `logs stop <app>`, a sub-command of `logs`), lower-cased.
+    pub fn name(&self) -> String {
+        self.elements
+            .iter()
+            .map_while(|e| match e {
+                Element::Word(w) => Some(w.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Every captured parameter: placeholders (with whether they are optional) and flags.
     pub fn params(&self) -> Vec<Param> {
         fn walk(elements: &[Element], optional: bool, out: &mut Vec<Param>) {

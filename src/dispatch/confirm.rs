@@ -207,6 +207,7 @@ impl<O: Ops> Dispatcher<O> {
             "confirm" => true,
             "abort" => false,
             "continue" | "rollback" => return self.act(inbound, outbox),
+            "logs" => return self.stop_clicked(inbound, outbox),
             _ => return Click::Refused("That button is not one of dockhand's.".into()),
         };
         let name = inbound.author.named(inbound.origin.platform);
@@ -250,6 +251,30 @@ impl<O: Ops> Dispatcher<O> {
             }
             Handled::Reply(refused) => Click::Refused(refused.text),
             Handled::Ignored => Click::Refused("That button is not one of dockhand's.".into()),
+        }
+    }
+
+    /// A tail's [Stop] (`logs stop <app>`): run as typed, so the same rules
+    /// apply. The tail's own message then says who stopped it; a refusal, or a
+    /// tail that had ended already, is said to the clicker alone.
+    fn stop_clicked(&self, inbound: &Inbound<'_>, outbox: &Outbox) -> Click {
+        let app = inbound
+            .text
+            .split_whitespace()
+            .nth(2)
+            .and_then(|a| AppName::parse(a).ok());
+        let running = |d: &Self| {
+            app.as_ref()
+                .is_some_and(|a| d.tail_running(inbound.origin, a))
+        };
+        let before = running(self);
+        match self.handle(inbound, outbox) {
+            Handled::Reply(_) if before && !running(self) => Click::Settled(format!(
+                "Stopped by {}.",
+                inbound.author.named(inbound.origin.platform)
+            )),
+            Handled::Reply(r) => Click::Refused(r.text),
+            _ => Click::Refused("That button is not one of dockhand's.".into()),
         }
     }
 

@@ -45,6 +45,7 @@ mod confirm;
 pub mod limits;
 mod notices;
 mod operations;
+mod tails;
 
 use operations::Start;
 
@@ -108,6 +109,8 @@ struct Inner<O> {
     denials: Mutex<Vec<String>>,
     /// What notifications remember: events seen, bursts, mutes.
     notices: notices::State,
+    /// Live tails running, by channel and app.
+    tails: Mutex<HashMap<tails::TailKey, Arc<tails::Tailing>>>,
 }
 
 /// The pipeline. Cheap to clone; every clone shares tasks, holds and ids.
@@ -242,6 +245,7 @@ impl<O: Ops> Dispatcher<O> {
                 }),
                 denials: Mutex::default(),
                 notices,
+                tails: Mutex::default(),
             }),
         }
     }
@@ -688,5 +692,20 @@ impl<O: Ops> Ctx for Run<'_, O> {
 
     fn mutes(&self) -> Vec<(AppName, ops::Mute)> {
         self.d.inner.notices.mutes(ops::now())
+    }
+
+    fn follow(&self, query: ops::TailQuery, limit: std::time::Duration) -> Handled {
+        self.d.follow(
+            self.outbox,
+            self.inbound.origin,
+            self.target(),
+            query,
+            limit,
+        )
+    }
+
+    fn unfollow(&self) -> Handled {
+        let by = self.target().requester.name;
+        Handled::Reply(self.d.unfollow(self.inbound.origin, &self.app().name, &by))
     }
 }

@@ -244,6 +244,38 @@ pub struct LogPage {
     pub cut_short: bool,
 }
 
+/// `logs --follow`: which of an app's lines to tail as they come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailQuery {
+    /// A CloudWatch Logs filter pattern, already checked (`command::value`).
+    pub grep: Option<String>,
+    /// One task's lines: its id, or the start of it.
+    pub task: Option<String>,
+}
+
+/// What a live tail read since its last read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TailBatch {
+    /// Oldest first, cleaned and masked like `logs`.
+    pub lines: Vec<LogLine>,
+    /// AWS left lines out (Live Tail samples past 500 lines a second), or the
+    /// reader did (more arrived in one read than it keeps).
+    pub sampled: bool,
+}
+
+/// An app's lines as they arrive: CloudWatch Logs Live Tail where AWS offers it,
+/// a FilterLogEvents poll where it does not. Dropping it ends the session.
+pub trait LogTail: Send + 'static {
+    /// The lines that arrived since the last call, after about a second (an
+    /// empty batch when none did): the caller's pace is the reader's.
+    fn next(&mut self) -> impl Future<Output = OpsResult<TailBatch>> + Send;
+    /// Where the lines come from (the log group), as shown in chat.
+    fn source(&self) -> &str;
+    /// Whether AWS streams the lines (Live Tail); if not, each `next` is one
+    /// FilterLogEvents call, which counts against dockhand's AWS read budget.
+    fn live(&self) -> bool;
+}
+
 /// Why an AWS operation could not be done, in terms a person can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -269,6 +301,9 @@ pub enum OpsError {
     Setup(String),
     #[error("{0}")]
     OutOfBounds(String),
+    /// A stream AWS ended or broke off (a Live Tail session): what happened.
+    #[error("{0}")]
+    Ended(String),
     /// Anything else: shown as an internal error with a reference, logged in full.
     #[error("{operation} failed: {detail}")]
     Internal { operation: String, detail: String },
@@ -388,6 +423,15 @@ pub trait Inspect: Send + Sync + 'static {
         environment: &Environment,
         query: &LogQuery,
     ) -> impl Future<Output = OpsResult<LogPage>> + Send;
+    /// What `tail` returns.
+    type Tail: LogTail;
+    /// The app's lines as they arrive, from now on: where `logs` reads, live.
+    fn tail(
+        &self,
+        app: &App,
+        environment: &Environment,
+        query: &TailQuery,
+    ) -> impl Future<Output = OpsResult<Self::Tail>> + Send;
     /// The latest revisions: version, who, when, outcome.
     fn history(
         &self,

@@ -334,6 +334,11 @@ pub trait Ctx {
     ) -> Option<ops::Mute>;
     /// The mutes in force.
     fn mutes(&self) -> Vec<(crate::command::value::AppName, ops::Mute)>;
+    /// Tails the app's logs into this channel for `limit`: one message kept
+    /// current, bounded, with a [Stop] button (`dispatch::tails`).
+    fn follow(&self, query: ops::TailQuery, limit: std::time::Duration) -> Self::Done;
+    /// Stops the app's tail in this channel, saying who did.
+    fn unfollow(&self) -> Self::Done;
 }
 
 /// The request policy decided for a command of `action` with these facts, here:

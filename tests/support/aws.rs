@@ -813,6 +813,33 @@ impl World {
         }
     }
 
+    /// A worker of one task that logged `n` lines of ~80 characters a
+    /// minute ago, more than one message holds (`line 00` carries a token, for
+    /// the secret scans): the lines, oldest first.
+    pub async fn long_log(&self, n: usize) -> Vec<String> {
+        self.worker(1).await;
+        let task = self.task_ids("apps", "worker").await.remove(0);
+        let t = dockhand::ops::now() * 1000 - 60_000;
+        let texts: Vec<String> = (0..n)
+            .map(|i| match i {
+                0 => format!("line 00 calling billing with token {}", SECRETS[3]),
+                _ => format!("line {i:02} {}", "padding ".repeat(8)),
+            })
+            .collect();
+        let events: Vec<(i64, &str)> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (t + i as i64, s.as_str()))
+            .collect();
+        self.log(
+            "/dockhand/worker",
+            &format!("worker/worker/{task}"),
+            &events,
+        )
+        .await;
+        texts
+    }
+
     /// Writes `lines` (milliseconds, text) into `group`/`stream`, creating both.
     pub async fn log(&self, group: &str, stream: &str, lines: &[(i64, &str)]) {
         use aws_sdk_cloudwatchlogs::types::InputLogEvent;

@@ -3,8 +3,8 @@
 //! until the test releases it, so a test decides what is in flight when; nothing
 //! here sleeps. AWS semantics themselves are tested against the emulator.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -26,6 +26,8 @@ pub struct FakeOps {
     records: Mutex<HashMap<AppName, Operation>>,
     /// The version every app runs, as plans see it.
     current: Mutex<String>,
+    /// What live tails read, one batch a second: lines, or AWS's refusal.
+    tailed: Tailed,
 }
 
 impl FakeOps {
@@ -36,6 +38,7 @@ impl FakeOps {
             locks: Mutex::default(),
             records: Mutex::default(),
             current: Mutex::new("v1".into()),
+            tailed: Arc::default(),
         }
     }
 
@@ -47,6 +50,19 @@ impl FakeOps {
     /// Lets `n` waiting (or future) rollouts finish.
     pub fn finish(&self, n: usize) {
         self.release.add_permits(n);
+    }
+
+    /// Lines a live tail reads next (every tail reads from the same queue).
+    pub fn logged(&self, lines: &[&str]) {
+        self.tailed
+            .lock()
+            .unwrap()
+            .push_back(Ok(lines.iter().map(|l| l.to_string()).collect()));
+    }
+
+    /// The next read of a live tail fails as AWS says.
+    pub fn tail_breaks(&self, why: &str) {
+        self.tailed.lock().unwrap().push_back(Err(why.to_string()));
     }
 
     pub fn calls(&self) -> Vec<String> {
@@ -235,6 +251,21 @@ impl Inspect for FakeOps {
         Ok(("prod".into(), app.name.to_string()))
     }
 
+    type Tail = FakeTail;
+
+    async fn tail(
+        &self,
+        app: &App,
+        _: &Environment,
+        q: &dockhand::ops::TailQuery,
+    ) -> OpsResult<FakeTail> {
+        self.call(format!("tail {} {:?} {:?}", app.name, q.grep, q.task));
+        Ok(FakeTail {
+            source: format!("/dockhand/{}", app.name),
+            queue: Arc::clone(&self.tailed),
+        })
+    }
+
     /// Two lines, whatever was asked; the call says what was.
     async fn logs(
         &self,
@@ -302,4 +333,56 @@ impl Store for FakeOps {
     async fn operations(&self, _: &[(App, Environment)]) -> Vec<Operation> {
         self.records.lock().unwrap().values().cloned().collect()
     }
+}
+
+/// What live tails read next, one batch a read: lines, or AWS's refusal.
+type Tailed = Arc<Mutex<VecDeque<Result<Vec<String>, String>>>>;
+
+/// A live tail that reads what the test queued (`FakeOps::logged`), one batch
+/// a second on tokio's clock, as Live Tail's updates come.
+pub struct FakeTail {
+    source: String,
+    queue: Tailed,
+}
+
+impl dockhand::ops::LogTail for FakeTail {
+    async fn next(&mut self) -> OpsResult<dockhand::ops::TailBatch> {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let next = self.queue.lock().unwrap().pop_front();
+        match next.unwrap_or(Ok(Vec::new())) {
+            Ok(lines) => Ok(dockhand::ops::TailBatch {
+                lines: lines
+                    .into_iter()
+                    .map(|text| dockhand::ops::LogLine {
+                        at_ms: 1_000,
+                        task: "0a1b2c3d".into(),
+                        text,
+                    })
+                    .collect(),
+                sampled: false,
+            }),
+            Err(why) => Err(OpsError::Ended(why)),
+        }
+    }
+
+    fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn live(&self) -> bool {
+        true
+    }
+}
+
+/// A dispatcher over `FakeOps` with `config` (TOML; the shipped catalogue).
+pub fn dispatcher(config: &str) -> dockhand::dispatch::Dispatcher<FakeOps> {
+    let text = format!(
+        "commands_dir = {:?}\n{config}",
+        super::root().join("commands")
+    );
+    let config =
+        dockhand::config::Config::parse("fake.toml", &text, &|_| None, dockhand::verbs::NAMES)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    let catalog = dockhand::catalog::Catalog::load(&config.commands_dir).unwrap();
+    dockhand::dispatch::Dispatcher::new(config, catalog, FakeOps::new())
 }

@@ -400,9 +400,14 @@ fn quoted(v: String) -> String {
     }
 }
 
-/// An option name Discord accepts: lowercase letters, digits, `-` and `_`, 1–32.
+/// An option name Discord accepts: lowercase letters, digits, `-` and `_`, 1–32
+/// (a sub-command `logs stop` is `logs-stop`).
 fn option_name(name: &str) -> String {
-    name.to_ascii_lowercase().chars().take(32).collect()
+    name.to_ascii_lowercase()
+        .chars()
+        .map(|c| if c == ' ' { '-' } else { c })
+        .take(32)
+        .collect()
 }
 
 /// A description Discord accepts: 1–100 characters.

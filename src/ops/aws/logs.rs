@@ -76,10 +76,17 @@ pub(crate) fn source(
     })
 }
 
-/// The app container of the revision the service runs now, and where it logs.
-pub(crate) async fn app_source(ops: &AwsOps, clients: &Clients, app: &App) -> OpsResult<LogSource> {
+/// The app container of the revision the service runs now, where it logs, and
+/// the service's ARN (its account and partition name the log group's ARN).
+pub(crate) async fn app_source(
+    ops: &AwsOps,
+    clients: &Clients,
+    app: &App,
+) -> OpsResult<(LogSource, String)> {
     let svc = ops.service_of(clients, app).await?;
-    let snap = ecs::snap(&ecs::describe(clients, &svc).await?);
+    let described = ecs::describe(clients, &svc).await?;
+    let arn = described.service_arn().unwrap_or_default().to_string();
+    let snap = ecs::snap(&described);
     let (td, _) = ecs::task_definition(clients, &snap.task_definition).await?;
     let container = ecs::app_container(&td, app.container(), &svc.service).ok_or_else(|| {
         OpsError::NotFound(format!(
@@ -87,7 +94,7 @@ pub(crate) async fn app_source(ops: &AwsOps, clients: &Clients, app: &App) -> Op
             app.name
         ))
     })?;
-    source(ops, app, container)
+    Ok((source(ops, app, container)?, arn))
 }
 
 /// The region the container logs to, when it is not the environment's.
@@ -103,8 +110,50 @@ pub(crate) async fn read(
     query: &LogQuery,
 ) -> OpsResult<LogPage> {
     let clients = ops.clients(environment).await?;
-    let source = app_source(ops, &clients, app).await?;
+    let (source, _) = app_source(ops, &clients, app).await?;
     lines(&clients, app, &source, query).await
+}
+
+/// A client for the region the container logs to.
+pub(crate) fn client_for(clients: &Clients, source: &LogSource) -> aws_sdk_cloudwatchlogs::Client {
+    match other_region(clients, source) {
+        Some(r) => aws_sdk_cloudwatchlogs::Client::from_conf(
+            clients
+                .logs
+                .config()
+                .to_builder()
+                .region(aws_config::Region::new(r.to_string()))
+                .build(),
+        ),
+        None => clients.logs.clone(),
+    }
+}
+
+/// The group as chat is told it: with its region when not the environment's.
+pub(crate) fn shown_source(clients: &Clients, source: &LogSource) -> String {
+    match other_region(clients, source) {
+        Some(r) => format!("{} ({r})", source.group),
+        None => source.group.clone(),
+    }
+}
+
+/// The streams to read: the container's, or one task's of them.
+pub(crate) fn stream_prefix(
+    app: &App,
+    source: &LogSource,
+    task: Option<&str>,
+) -> OpsResult<Option<String>> {
+    match (&source.streams, task) {
+        (Some(p), Some(task)) => Ok(Some(format!("{p}{task}"))),
+        (Some(p), None) => Ok(Some(p.clone())),
+        // Streams named by container id: a task's lines cannot be picked out.
+        (None, Some(_)) => Err(OpsError::NotFound(format!(
+            "{}'s container logs without `awslogs-stream-prefix`, so its streams do not name \
+             their task; leave out --task.",
+            app.name
+        ))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The newest `query.lines` lines of the window, oldest first. FilterLogEvents
@@ -116,31 +165,8 @@ pub(crate) async fn lines(
     source: &LogSource,
     query: &LogQuery,
 ) -> OpsResult<LogPage> {
-    let region = other_region(clients, source);
-    let logs = match region {
-        Some(r) => aws_sdk_cloudwatchlogs::Client::from_conf(
-            clients
-                .logs
-                .config()
-                .to_builder()
-                .region(aws_config::Region::new(r.to_string()))
-                .build(),
-        ),
-        None => clients.logs.clone(),
-    };
-    let prefix = match (&source.streams, &query.task) {
-        (Some(p), Some(task)) => Some(format!("{p}{task}")),
-        (Some(p), None) => Some(p.clone()),
-        // Streams named by container id: a task's lines cannot be picked out.
-        (None, Some(_)) => {
-            return Err(OpsError::NotFound(format!(
-                "{}'s container logs without `awslogs-stream-prefix`, so its streams do not name \
-                 their task; leave out --task.",
-                app.name
-            )));
-        }
-        (None, None) => None,
-    };
+    let logs = client_for(clients, source);
+    let prefix = stream_prefix(app, source, query.task.as_deref())?;
     let mut kept: VecDeque<LogLine> = VecDeque::with_capacity(query.lines.min(1024));
     let (mut matched, mut calls, mut token) = (0usize, 0u32, None::<String>);
     let cut_short = loop {
@@ -183,10 +209,7 @@ pub(crate) async fn lines(
     };
     let lines: Vec<LogLine> = kept.into();
     Ok(LogPage {
-        source: match region {
-            Some(r) => format!("{} ({r})", source.group),
-            None => source.group.clone(),
-        },
+        source: shown_source(clients, source),
         earlier: matched - lines.len(),
         lines,
         cut_short,
@@ -235,7 +258,7 @@ pub(crate) async fn evidence(
     }
 }
 
-fn missing_group(app: &App, source: &LogSource) -> OpsError {
+pub(crate) fn missing_group(app: &App, source: &LogSource) -> OpsError {
     OpsError::NotFound(format!(
         "Log group {} does not exist: {}'s task definition sends its logs there, but CloudWatch \
          has no such group (create it, or set awslogs-create-group).",

@@ -15,6 +15,7 @@ mod logs;
 pub mod queue;
 mod record;
 pub mod stacks;
+mod tail;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -285,11 +286,7 @@ impl Clients {
         Clients {
             ecs: aws_sdk_ecs::Client::from_conf(ecs),
             cfn: aws_sdk_cloudformation::Client::from_conf(cfn),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(service_config!(
-                aws_sdk_cloudwatchlogs,
-                sdk,
-                emulator_account
-            )),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs_config(sdk, emulator_account)),
             revisions: Default::default(),
             finished: Default::default(),
         }
@@ -313,12 +310,57 @@ pub fn sqs_config(sdk: &SdkConfig, emulator_account: Option<&str>) -> aws_sdk_sq
     service_config!(aws_sdk_sqs, sdk, emulator_account)
 }
 
-/// A CloudWatch Logs client config like the bot's own (tests write log lines with it).
+/// The CloudWatch Logs client config (tests write log lines with it too). Live
+/// Tail's host is the endpoint's with `stream-` in front: an endpoint that is an
+/// IP address or `localhost` (the emulator, a local proxy) has no such name, so
+/// there the prefix is left off.
 pub fn logs_config(
     sdk: &SdkConfig,
     emulator_account: Option<&str>,
 ) -> aws_sdk_cloudwatchlogs::Config {
-    service_config!(aws_sdk_cloudwatchlogs, sdk, emulator_account)
+    let config = service_config!(aws_sdk_cloudwatchlogs, sdk, emulator_account);
+    match sdk.endpoint_url() {
+        Some(url) if local_host(url) => config.to_builder().interceptor(NoHostPrefix).build(),
+        _ => config,
+    }
+}
+
+/// Whether a URL's host is an IP address or `localhost`: no DNS name to prefix.
+fn local_host(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => {
+            return v6
+                .split(']')
+                .next()
+                .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+/// Drops an operation's endpoint prefix (Live Tail's `stream-`) before the
+/// endpoint is applied.
+#[derive(Debug)]
+struct NoHostPrefix;
+
+impl Intercept for NoHostPrefix {
+    fn name(&self) -> &'static str {
+        "NoHostPrefix"
+    }
+
+    fn modify_before_retry_loop(
+        &self,
+        _context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .unset::<aws_smithy_runtime_api::client::endpoint::EndpointPrefix>();
+        Ok(())
+    }
 }
 
 /// Counts every AWS call for `/metrics`, by operation and whether it succeeded:
@@ -597,6 +639,17 @@ impl Inspect for AwsOps {
         query: &super::LogQuery,
     ) -> OpsResult<super::LogPage> {
         logs::read(self, app, environment, query).await
+    }
+
+    type Tail = tail::AwsTail;
+
+    async fn tail(
+        &self,
+        app: &App,
+        environment: &Environment,
+        query: &super::TailQuery,
+    ) -> OpsResult<tail::AwsTail> {
+        tail::start(self, app, environment, query).await
     }
 
     async fn history(&self, app: &App, environment: &Environment) -> OpsResult<Vec<HistoryEntry>> {
