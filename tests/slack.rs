@@ -156,6 +156,11 @@ impl Harness {
         self.adapter.await.unwrap().unwrap();
         // Nothing the adapter sent carries a secret, and every call used the bot
         // token (a response URL takes none: it is its own credential).
+        // Uploaded files too, as they reached the upload URL.
+        for file in self.slack.uploads() {
+            assert_no_secret(&file.name);
+            assert_no_secret(&file.text());
+        }
         for call in self.slack.calls() {
             assert_no_secret(&call.body.to_string());
             if call.method != "apps.connections.open" && call.method != "respond" {
@@ -601,6 +606,7 @@ fn the_app_manifest_asks_for_what_the_adapter_uses_and_no_more() {
             "app_mentions:read",
             "commands",
             "chat:write",
+            "files:write",
             "users:read",
             "im:history",
             "channels:history",
@@ -901,4 +907,179 @@ async fn refused_updates_reach_the_thread_paced_and_the_last_text_lands() {
             .ends_with(&format!("{EDITS}/{EDITS} running")),
         "{seen}"
     );
+}
+
+// --- Files -----------------------------------------------------------------
+
+/// Appended to the `[slack]` section: anyone may read logs (no channel is bound).
+const ANYONE_READS_LOGS: &str = "[[rules]]\nname = \"anyone-reads-logs\"\nverbs = [\"logs\"]\n";
+
+/// A test's own replies into `#ops` (or a thread of it), as dispatch sends them.
+fn sender<'a>(h: &'a Harness, thread: Option<&str>) -> impl Fn(Reply) + 'a {
+    let origin = Origin {
+        platform: Platform::Slack,
+        channel: OPS.into(),
+        thread: thread.map(Into::into),
+        direct: false,
+    };
+    move |reply| {
+        h.outbox
+            .send(Outbound {
+                origin: origin.clone(),
+                reply,
+            })
+            .unwrap()
+    }
+}
+
+/// A `!logs` answer longer than a message: the message shows the newest lines and
+/// names the file, and every line goes up as that file into the message's thread,
+/// once the message is posted, through Slack's external upload. A secret in a line
+/// is masked in the file as in the message (`stop` scans the uploaded bytes).
+#[tokio::test]
+async fn a_long_logs_answer_uploads_every_line_as_a_file_into_its_thread() {
+    let h = Harness::start(ANYONE_READS_LOGS).await.connected(1).await;
+    h.world.long_log(60).await;
+
+    h.slack.message(OPS, ALICE, "!logs worker 60", None);
+    let message = h.post("(all 60 in worker-logs.txt)").await;
+    let ts = message.ts.clone().unwrap();
+    assert!(text_of(&message).contains("line 59"), "{}", message.body);
+    let file = h
+        .slack
+        .until(20, "the shared file", |s| s.files().into_iter().next())
+        .await;
+    assert_eq!(file.name, "worker-logs.txt");
+    assert_eq!(file.title.as_deref(), Some("worker-logs.txt"));
+    assert_eq!(file.channel.as_deref(), Some(OPS));
+    assert_eq!(
+        file.thread.as_deref(),
+        Some(ts.as_str()),
+        "in the message's thread"
+    );
+    let text = file.text();
+    assert_eq!(
+        file.length,
+        text.len(),
+        "the length announced is the bytes sent"
+    );
+    assert_eq!(text.lines().count(), 60, "{text}");
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.contains("line 00") && first.contains("token ****"),
+        "{first}"
+    );
+    assert!(text.lines().last().unwrap().contains("line 59"), "{text}");
+
+    // In the order Slack needs: the message, then the three steps of the upload,
+    // each with the bot token; no note, since nothing failed.
+    let calls = h.slack.calls();
+    let at = |method: &str| {
+        calls
+            .iter()
+            .position(|c| {
+                c.method == method && (method != "chat.postMessage" || c.ts.as_deref() == Some(&ts))
+            })
+            .unwrap_or_else(|| panic!("no {method}"))
+    };
+    let steps = [
+        at("chat.postMessage"),
+        at("files.getUploadURLExternal"),
+        at("upload"),
+        at("files.completeUploadExternal"),
+    ];
+    assert!(steps.is_sorted(), "{steps:?}");
+    assert_eq!(calls[steps[1]].body["filename"], "worker-logs.txt");
+    assert_eq!(h.slack.calls_of("chat.postMessage").len(), 1);
+    h.stop().await;
+}
+
+/// A reply in a thread gets its file in that thread (Slack wants the thread's
+/// parent as `thread_ts`, never a reply's ts). An edit of the message uploads a
+/// file only when it carries one itself.
+#[tokio::test]
+async fn files_go_into_the_replys_thread_and_an_edit_uploads_only_its_own() {
+    let h = Harness::start("").await.connected(1).await;
+    let parent = "1700000000.000001";
+    let send = sender(&h, Some(parent));
+    let id = MessageId(1 << 41);
+    send(
+        Reply::verbatim("worker: 2 lines (all 3 in worker-logs.txt):", "b\nc")
+            .with_id(id)
+            .attach("worker-logs.txt", "a\nb\nc\n"),
+    );
+    let message = h.post("(all 3 in worker-logs.txt)").await;
+    assert_eq!(message.body["thread_ts"], parent);
+    let ts = message.ts.clone().unwrap();
+    let first = h
+        .slack
+        .until(10, "the file", |s| s.files().into_iter().next())
+        .await;
+    assert_eq!(first.thread.as_deref(), Some(parent));
+    assert_eq!(first.channel.as_deref(), Some(OPS));
+    assert_eq!(first.text(), "a\nb\nc\n");
+
+    send(Reply::edit(id, "worker: edited, no file"));
+    h.update(&ts, "worker: edited, no file").await;
+    send(Reply::edit(id, "worker: edited with a file").attach("worker-logs-2.txt", "d\n"));
+    h.update(&ts, "worker: edited with a file").await;
+    let second = h
+        .slack
+        .until(10, "the edit's file", |s| s.files().into_iter().nth(1))
+        .await;
+    assert_eq!(second.name, "worker-logs-2.txt");
+    assert_eq!(second.thread.as_deref(), Some(parent));
+    assert_eq!(second.text(), "d\n");
+    let slack = h.slack.clone();
+    drop(send);
+    h.stop().await;
+    assert_eq!(slack.uploads().len(), 2, "{:?}", slack.uploads());
+}
+
+/// An app installed without `files:write` (Slack: `missing_scope`): the message
+/// lands all the same, the log warns with Slack's code, and its thread gets one
+/// line saying the file could not be attached and why.
+#[tokio::test]
+async fn without_files_write_the_message_lands_and_its_thread_says_why_the_file_did_not() {
+    let h = Harness::start("").await.connected(1).await;
+    h.slack.without_scope("files:write");
+    let send = sender(&h, None);
+    send(
+        Reply::verbatim("worker: 2 lines (all 3 in scopeless-logs.txt):", "b\nc")
+            .attach("scopeless-logs.txt", "a\nb\nc\n"),
+    );
+    let message = h.post("(all 3 in scopeless-logs.txt)").await;
+    let ts = message.ts.clone().unwrap();
+    let note = h
+        .slack
+        .until(10, "the note in the thread", |s| {
+            s.calls_of("chat.postMessage")
+                .into_iter()
+                .find(|c| c.body["thread_ts"] == ts.as_str())
+        })
+        .await;
+    assert_eq!(
+        text_of(&note),
+        "(scopeless-logs.txt could not be attached: the Slack app lacks the `files:write` scope.)"
+    );
+    assert_eq!(
+        h.slack
+            .calls_of("files.getUploadURLExternal (missing_scope)")
+            .len(),
+        1
+    );
+    assert!(h.slack.uploads().is_empty());
+    let logs = support::logs();
+    let warned = logs
+        .lines()
+        .find(|l| l.contains("scopeless-logs.txt") && l.contains("could not be attached"))
+        .unwrap_or_else(|| panic!("no warning about the file in the log"));
+    assert!(
+        warned.contains(r#""level":"WARN""#)
+            && warned.contains(r#""error":"missing_scope""#)
+            && warned.contains("files.getUploadURLExternal"),
+        "{warned}"
+    );
+    drop(send);
+    h.stop().await;
 }

@@ -2,7 +2,9 @@
 //!
 //! Web API on `http://127.0.0.1:PORT/api/<method>` (what the adapter calls:
 //! `auth.test`, `apps.connections.open`, `users.info`, `chat.postMessage`,
-//! `chat.update`, `chat.postEphemeral`), and Socket Mode's websocket on `/link`:
+//! `chat.update`, `chat.postEphemeral`, and the file upload flow:
+//! `files.getUploadURLExternal`, whose `upload_url` is `/upload/v1/<file id>` on
+//! this server, then `files.completeUploadExternal`), and Socket Mode's websocket on `/link`:
 //! `hello` on connect, envelopes pushed by the test, acknowledgements recorded,
 //! `disconnect` (refresh) and dropped connections on demand. Every payload either
 //! way is a slack-morphism model type, so it has Slack's shape; requests the
@@ -29,6 +31,53 @@ pub const BOT_USER: &str = "U0DOCKHAND";
 pub const BOT_ID: &str = "B0DOCKHAND";
 pub const TEAM: &str = "T0TEAM";
 pub const APP: &str = "A0DOCKHAND";
+
+/// The bot's scopes as the app manifest grants them: a method whose scope was
+/// taken away (`without_scope`) answers `missing_scope` as Slack does.
+const GRANTED: [&str; 8] = [
+    "app_mentions:read",
+    "commands",
+    "chat:write",
+    "files:write",
+    "users:read",
+    "im:history",
+    "channels:history",
+    "groups:history",
+];
+
+/// The bot scope a Web API method needs.
+fn scope_of(method: &str) -> Option<&'static str> {
+    match method {
+        "chat.postMessage" | "chat.update" | "chat.postEphemeral" => Some("chat:write"),
+        "users.info" => Some("users:read"),
+        "files.getUploadURLExternal" | "files.completeUploadExternal" => Some("files:write"),
+        _ => None,
+    }
+}
+
+/// A file as the upload flow left it: reserved by `files.getUploadURLExternal`,
+/// its bytes POSTed to the upload URL, shared by `files.completeUploadExternal`.
+#[derive(Debug, Clone, Default)]
+pub struct File {
+    pub id: String,
+    /// `filename` and `length` as `files.getUploadURLExternal` was told them.
+    pub name: String,
+    pub length: usize,
+    /// What reached the upload URL, and its content type.
+    pub bytes: Option<Vec<u8>>,
+    pub content_type: Option<String>,
+    /// Where `files.completeUploadExternal` shared it, and its title.
+    pub channel: Option<String>,
+    pub thread: Option<String>,
+    pub title: Option<String>,
+    pub shared: bool,
+}
+
+impl File {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(self.bytes.as_deref().unwrap_or_default()).into_owned()
+    }
+}
 
 /// One Web API call as the server received it.
 #[derive(Debug, Clone)]
@@ -66,6 +115,10 @@ struct Inner {
     teams: HashMap<String, String>,
     /// Users that are bots (users.info says `is_bot`).
     bots: std::collections::HashSet<String>,
+    /// Scopes the app was installed without.
+    missing_scopes: std::collections::HashSet<String>,
+    /// Files, in the order their uploads began.
+    files: Vec<File>,
 }
 
 #[derive(Clone)]
@@ -90,6 +143,7 @@ impl FakeSlack {
             .route("/api/{method}", any(api))
             .route("/link", any(link))
             .route("/respond", any(respond))
+            .route("/upload/v1/{id}", any(upload))
             .with_state(slack.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         slack
@@ -136,6 +190,26 @@ impl FakeSlack {
             .unwrap()
             .failing
             .insert(method.into(), code.into());
+    }
+
+    /// The app was installed without `scope`: every method that needs it answers
+    /// `missing_scope`, naming it in `needed`.
+    pub fn without_scope(&self, scope: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .missing_scopes
+            .insert(scope.into());
+    }
+
+    /// Every file whose upload began, shared or not.
+    pub fn uploads(&self) -> Vec<File> {
+        self.inner.lock().unwrap().files.clone()
+    }
+
+    /// The files `files.completeUploadExternal` shared.
+    pub fn files(&self) -> Vec<File> {
+        self.uploads().into_iter().filter(|f| f.shared).collect()
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -414,8 +488,15 @@ async fn api(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim_start_matches("Bearer ").to_string());
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    // Slack takes a method's arguments as a query, a form or JSON alike.
     let body: Value = if body.is_empty() {
         json!(query)
+    } else if form {
+        json!(serde_urlencoded::from_bytes::<HashMap<String, String>>(&body).unwrap_or_default())
     } else {
         serde_json::from_slice(&body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&body)))
     };
@@ -438,7 +519,33 @@ async fn api(
                 .into_response();
         }
     }
-    let failing = slack.inner.lock().unwrap().failing.get(&method).cloned();
+    let (failing, lacking) = {
+        let inner = slack.inner.lock().unwrap();
+        let lacking = scope_of(&method).filter(|s| inner.missing_scopes.contains(*s));
+        let provided: Vec<&str> = GRANTED
+            .into_iter()
+            .filter(|s| !inner.missing_scopes.contains(*s))
+            .collect();
+        (
+            inner.failing.get(&method).cloned(),
+            lacking.map(|needed| (needed, provided.join(","))),
+        )
+    };
+    if let Some((needed, provided)) = lacking {
+        slack.record(Call {
+            method: format!("{method} (missing_scope)"),
+            token,
+            body,
+            ts: None,
+        });
+        return axum::Json(json!({
+            "ok": false,
+            "error": "missing_scope",
+            "needed": needed,
+            "provided": provided,
+        }))
+        .into_response();
+    }
     if let Some(code) = failing {
         slack.record(Call {
             method: format!("{method} ({code})"),
@@ -536,6 +643,43 @@ async fn api(
                 serde_json::from_value(body.clone()).expect("chat.postEphemeral request");
             ok(json!({"message_ts": slack.next_ts()}))
         }
+        "files.getUploadURLExternal" => {
+            let name = body["filename"].as_str().unwrap_or_default().to_string();
+            // A query or a form carries the length as text, JSON as a number.
+            let length = body["length"]
+                .as_u64()
+                .or_else(|| body["length"].as_str().and_then(|l| l.parse().ok()))
+                .unwrap_or(0) as usize;
+            if name.is_empty() || length == 0 {
+                axum::Json(json!({"ok": false, "error": "missing_argument"})).into_response()
+            } else {
+                let id = {
+                    let mut inner = slack.inner.lock().unwrap();
+                    inner.ts += 1;
+                    format!("F0FILE{:06}", inner.ts)
+                };
+                slack.inner.lock().unwrap().files.push(File {
+                    id: id.clone(),
+                    name,
+                    length,
+                    ..File::default()
+                });
+                ok(SlackApiFilesGetUploadUrlExternalResponse::new(
+                    SlackFileUploadUrl(format!("{}/upload/v1/{id}", slack.base).parse().unwrap()),
+                    SlackFileId(id),
+                ))
+            }
+        }
+        "files.completeUploadExternal" => {
+            // A form carries `files` as JSON text.
+            let mut json = body.clone();
+            if let Some(files) = body["files"].as_str() {
+                json["files"] = serde_json::from_str(files).unwrap_or(Value::Null);
+            }
+            let req: SlackApiFilesCompleteUploadExternalRequest =
+                serde_json::from_value(json).expect("files.completeUploadExternal request");
+            complete(&slack, &req)
+        }
         _ => axum::Json(json!({"ok": false, "error": "unknown_method"})).into_response(),
     };
     slack.record(Call {
@@ -545,6 +689,98 @@ async fn api(
         ts: posted,
     });
     response
+}
+
+/// Shares uploaded files into a channel (and thread). A file whose bytes never
+/// arrived is refused (`file_not_found` is this server's word for it), as is a
+/// channel the bot is not in.
+fn complete(slack: &FakeSlack, req: &SlackApiFilesCompleteUploadExternalRequest) -> Response {
+    let mut inner = slack.inner.lock().unwrap();
+    let channel = req.channel_id.as_ref().map(|c| c.to_string());
+    if channel.as_ref().is_some_and(|c| inner.absent.contains(c)) {
+        return axum::Json(json!({"ok": false, "error": "not_in_channel"})).into_response();
+    }
+    let mut shared = Vec::new();
+    for f in &req.files {
+        let Some(file) = inner
+            .files
+            .iter_mut()
+            .find(|x| x.id == f.id.0 && x.bytes.is_some())
+        else {
+            return axum::Json(json!({"ok": false, "error": "file_not_found"})).into_response();
+        };
+        file.channel = channel.clone();
+        file.thread = req.thread_ts.as_ref().map(|t| t.to_string());
+        file.title = f.title.clone();
+        file.shared = true;
+        shared.push(
+            SlackFile::new(f.id.clone(), SlackFileFlags::new())
+                .with_name(file.name.clone())
+                .opt_title(f.title.clone()),
+        );
+    }
+    ok(SlackApiFilesCompleteUploadExternalResponse::new(shared))
+}
+
+/// The upload URL of a file: slack-morphism POSTs the bytes as the raw body (with
+/// the content type it was given, and the bot token), not as a multipart form.
+/// Slack takes either; this server takes only the raw body, and only the length
+/// `files.getUploadURLExternal` was told, so a change in either shows. Slack
+/// answers `OK - <length>` as text.
+async fn upload(
+    State(slack): State<FakeSlack>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_start_matches("Bearer ").to_string());
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let refused = {
+        let mut inner = slack.inner.lock().unwrap();
+        match inner.files.iter_mut().find(|f| f.id == id) {
+            None => Some((StatusCode::NOT_FOUND, "no such upload".to_string())),
+            Some(_)
+                if content_type
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("multipart/")) =>
+            {
+                Some((StatusCode::BAD_REQUEST, "expected the raw bytes".into()))
+            }
+            Some(f) if f.length != body.len() => Some((
+                StatusCode::BAD_REQUEST,
+                format!("{} bytes, {} announced", body.len(), f.length),
+            )),
+            Some(f) => {
+                f.bytes = Some(body.to_vec());
+                f.content_type = content_type.clone();
+                None
+            }
+        }
+    };
+    // Recorded like every call, so the secret scan of call bodies reads the file too.
+    slack.record(Call {
+        method: match &refused {
+            Some((status, _)) => format!("upload ({})", status.as_u16()),
+            None => "upload".into(),
+        },
+        token,
+        body: json!({
+            "file_id": id,
+            "content_type": content_type,
+            "text": String::from_utf8_lossy(&body),
+        }),
+        ts: None,
+    });
+    match refused {
+        Some((status, why)) => (status, why).into_response(),
+        None => format!("OK - {}", body.len()).into_response(),
+    }
 }
 
 async fn link(State(slack): State<FakeSlack>, ws: WebSocketUpgrade) -> Response {
