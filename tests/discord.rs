@@ -161,8 +161,11 @@ impl Harness {
     async fn stop(self) {
         self.stop.cancel();
         self.adapter.await.unwrap().unwrap();
+        // What reached Discord, files included, says no secret.
         for call in self.discord.calls() {
-            assert_no_secret(&call.body.to_string());
+            for text in call.texts() {
+                assert_no_secret(&text);
+            }
         }
         support::scan_logs();
     }
@@ -616,4 +619,186 @@ async fn an_unreachable_discord_and_a_refused_token_are_told_apart_at_start() {
     assert!(log.contains("check DISCORD_TOKEN"), "{log}");
     assert!(!log.contains(revoked), "the token is not logged:\n{log}");
     assert!(discord.identifies().is_empty(), "no gateway session");
+}
+
+/// `OPS` bound to worker, where `logs worker` may be read.
+const BOUND: &str = "[channels.\"discord:4242\"]\napps = [\"worker\"]\n";
+
+/// worker with one task whose stream holds `n` lines written a minute ago,
+/// oldest first; the first carries the API token (it must come masked, in the
+/// file too). Returns the lines as written.
+async fn worker_logs(h: &Harness, n: usize) -> Vec<String> {
+    h.world.long_log(n).await
+}
+
+/// A long `logs` answer as Discord got it: the heading, the newest lines in a
+/// code block, and every line read in `worker-logs.txt`, masked, the block's
+/// lines the file's last ones.
+fn assert_logs_with_file(call: &Call, texts: &[String]) {
+    let content = call.content();
+    let (heading, block) = content
+        .split_once('\n')
+        .unwrap_or_else(|| panic!("no lines: {}", call.body));
+    assert!(
+        heading.starts_with("worker: ") && heading.ends_with("(all 60 in worker-logs.txt):"),
+        "{content}"
+    );
+    let shown = block
+        .strip_prefix("```\n")
+        .and_then(|b| b.strip_suffix("\n```"))
+        .unwrap_or_else(|| panic!("not a code block: {content}"));
+    assert!(
+        shown.contains("line 59") && !shown.contains("line 00"),
+        "{shown}"
+    );
+
+    assert_eq!(call.files.len(), 1, "one file: {:?}", call.files);
+    let file = &call.files[0];
+    assert_eq!(file.filename, "worker-logs.txt");
+    assert_eq!(file.content_type.as_deref(), Some("text/plain"));
+    let text = file.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 60, "{text}");
+    assert!(text.ends_with('\n'));
+    assert!(
+        lines[0].ends_with("line 00 calling billing with token ****"),
+        "masked in the file too: {}",
+        lines[0]
+    );
+    for (line, written) in lines.iter().zip(texts).skip(1) {
+        assert!(
+            line.ends_with(written.trim_end()),
+            "{line:?} for {written:?}"
+        );
+    }
+    assert!(
+        text.ends_with(&format!("{shown}\n")),
+        "{shown}\nis not the end of\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_logs_answer_is_one_message_with_every_line_attached() {
+    let h = Harness::start(BOUND).await.connected(1).await;
+    let texts = worker_logs(&h, 60).await;
+    let d = &h.discord;
+
+    d.message(OPS, ALICE, "alice", "!logs worker 60");
+    let post = h.post(OPS, "(all 60 in worker-logs.txt)").await;
+    assert_logs_with_file(&post, &texts);
+    assert_eq!(posts(d, OPS).len(), 1, "one message: {:#?}", posts(d, OPS));
+    // Sent as Discord's form: `files[0]` named by the `attachments` entry of id 0.
+    assert_eq!(post.body["attachments"][0]["id"], 0, "{}", post.body);
+    assert_eq!(post.body["attachments"][0]["filename"], "worker-logs.txt");
+    // The message has the file, as uploaded.
+    assert_eq!(d.attachments(post.id.unwrap()), post.files);
+    h.stop().await;
+}
+
+/// `/dockhand logs` is answered "on it" at once; the answer, read from AWS, is a
+/// channel message with its file, as for `!logs`.
+#[tokio::test]
+async fn a_long_logs_slash_command_posts_its_answer_with_the_file() {
+    let h = Harness::start(BOUND).await.connected(1).await;
+    let texts = worker_logs(&h, 60).await;
+    let d = &h.discord;
+
+    let options = [("app", json!("worker")), ("n", json!("60"))];
+    let token = d.slash(OPS, ALICE, "alice", "logs", &options);
+    h.callback(&token, "the deferral", |b| b["type"] == 5).await;
+    let post = h.post(OPS, "(all 60 in worker-logs.txt)").await;
+    assert_logs_with_file(&post, &texts);
+    let original = d.calls_of(&format!("PATCH /webhooks/{APP}/{token}/messages/@original"));
+    assert_eq!(original.len(), 1, "{original:#?}");
+    assert!(
+        original[0].content().contains("on it"),
+        "{}",
+        original[0].body
+    );
+    assert!(original[0].files.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn where_discord_refuses_the_file_the_message_goes_without_it() {
+    let h = Harness::start_with(BOUND, |d| d.refuse_files())
+        .await
+        .connected(1)
+        .await;
+    worker_logs(&h, 60).await;
+    let d = &h.discord;
+
+    d.message(OPS, ALICE, "alice", "!logs worker 60");
+    let sent = h
+        .post(
+            OPS,
+            "worker-logs.txt could not be attached: the bot needs Attach Files here.",
+        )
+        .await;
+    assert_eq!(sent.status, 200);
+    assert!(sent.files.is_empty());
+    assert!(sent.content().contains("line 59"), "{}", sent.body);
+    let tried = d.calls_of(&format!("POST /channels/{OPS}/messages"));
+    assert_eq!(tried.len(), 2, "{tried:#?}");
+    assert_eq!(tried[0].status, 403);
+    assert_eq!(tried[0].files[0].filename, "worker-logs.txt");
+    h.stop().await;
+}
+
+/// The bot's own builders through serenity's HTTP client to the local server: an
+/// edit with a file replaces the message's file, an edit without one leaves
+/// none, and serenity reads every answer's attachments.
+#[tokio::test]
+async fn an_edit_replaces_the_file_or_removes_it_as_the_reply_says() {
+    use dockhand::adapters::discord::embeds::draw;
+    use dockhand::message::Reply;
+    use serenity::all::{ChannelId, HttpBuilder};
+
+    let d = FakeDiscord::start(SECRETS[2]).await;
+    let http = HttpBuilder::new(SECRETS[2])
+        .proxy(d.base.as_str())
+        .ratelimiter_disabled(true)
+        .build();
+    let channel = ChannelId::new(OPS);
+    let reply = |all: &str| {
+        Reply::verbatim("worker: 2 lines (all 3 in worker-logs.txt):", "b\nc")
+            .attach("worker-logs.txt", all)
+    };
+
+    let posted = channel
+        .send_message(&http, draw(&reply("a\nb\nc\n")).post())
+        .await
+        .unwrap();
+    assert_eq!(posted.attachments.len(), 1);
+    assert_eq!(posted.attachments[0].filename, "worker-logs.txt");
+    assert_eq!(posted.attachments[0].size, 6);
+    let first = d.attachments(posted.id.get());
+    assert_eq!(first[0].bytes, b"a\nb\nc\n");
+
+    let edited = channel
+        .edit_message(&http, posted.id, draw(&reply("a\nb\nc\nd\n")).edit())
+        .await
+        .unwrap();
+    let now = d.attachments(posted.id.get());
+    assert_eq!(now.len(), 1, "replaced, not added: {now:?}");
+    assert_eq!(now[0].bytes, b"a\nb\nc\nd\n");
+    assert_ne!(now[0].id, first[0].id);
+    assert_eq!(edited.attachments[0].id.get(), now[0].id);
+
+    let edited = channel
+        .edit_message(&http, posted.id, draw(&Reply::text("done")).edit())
+        .await
+        .unwrap();
+    assert!(edited.attachments.is_empty());
+    assert!(d.attachments(posted.id.get()).is_empty());
+    let patches = d.calls_of(&format!("PATCH /channels/{OPS}/messages/"));
+    assert_eq!(
+        patches[1].body["attachments"],
+        json!([]),
+        "{}",
+        patches[1].body
+    );
+    for call in d.calls() {
+        assert_eq!(call.status, 200, "{call:?}");
+    }
 }

@@ -11,12 +11,17 @@
 //! an interaction response: an interaction token lives 15 minutes, a rollout may
 //! take longer, and the bot's own messages can be edited for as long as they exist.
 //! Interaction answers (a deferred slash command, a button click) are `Direct`.
+//!
+//! A reply's file goes with its message (see embeds.rs): attached to a post, and
+//! on an edit or a slash command's answer it replaces whatever file the message
+//! had (an edit without one leaves none). Where Discord refuses the file (no
+//! Attach Files, 403; too large, 413) the message is sent again without it.
 
 use std::sync::Arc;
 
 use serenity::all::{
     ChannelId, CommandInteraction, ComponentInteraction, CreateInteractionResponse, CreateThread,
-    Http, MessageId as DiscordMessageId,
+    Http, HttpError, MessageId as DiscordMessageId,
 };
 
 use super::embeds::{self, Drawn};
@@ -103,10 +108,9 @@ impl Deliverer {
 
     async fn send_post(&mut self, channel: ChannelId, reply: Reply, thread: Option<ChannelId>) {
         let id = reply.id;
-        match channel
-            .send_message(&*self.http, embeds::draw(&reply).post())
-            .await
-        {
+        let http = &*self.http;
+        let post = move |d: Drawn| channel.send_message(http, d.post());
+        match sending(embeds::draw(&reply), post).await {
             Ok(message) => {
                 if let Some(id) = id {
                     self.out.posted(
@@ -133,12 +137,43 @@ impl Deliverer {
             return;
         };
         let (channel, message) = (posted.channel, posted.message);
-        if let Err(e) = channel
-            .edit_message(&*self.http, message, embeds::draw(&reply).edit())
-            .await
-        {
+        let http = &*self.http;
+        let edit = move |d: Drawn| channel.edit_message(http, message, d.edit());
+        if let Err(e) = sending(embeds::draw(&reply), edit).await {
             tracing::warn!(%channel, error = %e, "discord: editing a message failed");
         }
+    }
+}
+
+/// Sends `drawn` with `send`; when Discord refuses its file, again without it:
+/// the message matters more than its file.
+async fn sending<T, F>(drawn: Drawn, send: impl Fn(Drawn) -> F) -> serenity::Result<T>
+where
+    F: std::future::Future<Output = serenity::Result<T>>,
+{
+    if drawn.file.is_none() {
+        return send(drawn).await;
+    }
+    match send(drawn.clone()).await {
+        Err(e) if file_refused(&e) => {
+            tracing::warn!(
+                error = %e,
+                "discord: the file was refused (can the bot Attach Files there?); sending without it"
+            );
+            send(drawn.without_file()).await
+        }
+        sent => sent,
+    }
+}
+
+/// Discord refused a message for its file: no Attach Files permission (403),
+/// or a file over the server's limit (413). Anything else would fail again.
+fn file_refused(e: &serenity::Error) -> bool {
+    match e {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
+            matches!(r.status_code.as_u16(), 403 | 413)
+        }
+        _ => false,
     }
 }
 
@@ -202,15 +237,16 @@ impl Sink for Deliverer {
     async fn direct(&mut self, d: Direct) {
         let http = &*self.http;
         let result = match d {
-            Direct::Answer { interaction, reply } => interaction
-                .edit_response(http, embeds::draw(&reply).answer())
-                .await
-                .map(|_| ()),
+            Direct::Answer { interaction, reply } => {
+                let answer = |d: Drawn| interaction.edit_response(http, d.answer());
+                sending(embeds::draw(&reply), answer).await.map(|_| ())
+            }
             Direct::Refuse { interaction, text } => {
                 let message = Drawn {
                     content: crate::message::cut(&text, embeds::CONTENT_MAX),
                     embeds: Vec::new(),
                     components: Vec::new(),
+                    file: None,
                 }
                 .respond()
                 .ephemeral(true);
