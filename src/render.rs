@@ -357,7 +357,7 @@ pub fn tail_head(view: &TailView<'_>, live: bool, until: crate::ops::Epoch) -> R
         view.source,
         clock(until)
     );
-    tail_message(heading, view)
+    tail_message(heading, view, "Lines appear here as they come.")
 }
 
 /// The head message once the tail has ended: for how long, why, and what it
@@ -396,7 +396,7 @@ pub fn tail_ended(
     if tailed.sampled {
         heading.push_str(", sampled by CloudWatch (over 500 lines a second)");
     }
-    tail_message(heading, view)
+    tail_message(heading, view, "")
 }
 
 /// A later page of a live tail, in the head message's thread.
@@ -404,9 +404,10 @@ pub fn tail_page(lines: &[String]) -> Reply {
     Reply::verbatim("More lines:", &lines.join("\n"))
 }
 
-fn tail_message(heading: String, view: &TailView<'_>) -> Reply {
+/// The heading above the first page; with no lines yet, `none` after it.
+fn tail_message(heading: String, view: &TailView<'_>, none: &str) -> Reply {
     if view.lines.is_empty() {
-        return Reply::text(format!("{heading}. Lines appear here as they come."));
+        return Reply::text(format!("{heading}. {none}").trim_end().to_string());
     }
     let tail = if view.more_in_thread {
         "; later lines in the thread:"

@@ -360,7 +360,7 @@ async fn a_follow_that_cloudwatch_ends_says_so() {
     assert_eq!(bot.send("!logs worker --follow"), None);
     let out = bot.until(|t| t.contains("Followed worker's logs")).await;
     assert!(
-        out.contains("(CloudWatch Logs ended the Live Tail session at its time limit): 0 lines"),
+        out.contains("(CloudWatch Logs ended the Live Tail session at its time limit): 0 lines.\n"),
         "{out}"
     );
     bot.finish().await;
