@@ -11,24 +11,37 @@ statement with a changing action (one not named Describe*, List* or Get*) has
 Resource "*", nor with a read other than those AWS checks against "*" only
 (READ_STAR_ALLOWED); no container environment variable is named like a secret; tokens and
 the config come only through `secrets`; the deployment, health check and container
-settings the bot depends on; every parameter named like a deploy/cluster.yaml output
-can take that output's value; the apps' logs are read by one statement of exactly
-LOG_READS, on the AppLogGroups' ARNs alone (resolved for sample values), under a
-condition that drops it when AppLogGroups is empty, and the parameter takes no
-pattern of every group.
+settings the bot depends on (one bot by default, DesiredCount 1; the deployment stops
+the old bot first with one bot, 0/100 %, shared state or not, and keeps half the
+replicas answering with SharedState and DesiredCount 2 or more, 50/200 %); every parameter
+named like a deploy/cluster.yaml output can take that output's value; the apps' logs
+are read by one statement of exactly LOG_READS, on the AppLogGroups' ARNs alone
+(resolved for sample values), under a condition that drops it when AppLogGroups is
+empty, and the parameter takes no pattern of every group; the Rules, evaluated here
+because the emulator evaluates none, refuse DesiredCount above 1 with
+SharedState=false and take 0-10 with it; the shared state table is on demand, keyed
+pk/sk, with TTL on `expires`, PITR and the AWS-owned key, and exists, is granted
+(exactly STATE_ACTIONS, on its ARN alone, by the task role's one inline policy) and
+reaches the container (DOCKHAND_STATE_TABLE) and the outputs only with SharedState.
 
 Emulator (each scenario in a fresh account): creates a Secrets Manager secret per
 chat and the config's SSM parameter, creates deploy/cluster.yaml as stack "cluster"
 and deploy/dockhand.yaml as stack "dockhand" with the parameters the cluster's
 outputs fill (as `dockhand stack up --parent cluster` does), waits for
-CREATE_COMPLETE, and checks the ECS service, its task definition and the IAM
-policies as created. The full scenario (Notifications on) also checks the events
-queue, its dead-letter queue and the EventBridge rules, sends managed and unmanaged
+CREATE_COMPLETE, and checks the ECS service (its replicas, deployment percentages and
+subnets in two zones), its task definition and the IAM policies as created. The full
+scenario (Notifications and SharedState on, their defaults, DesiredCount=2) also
+checks the state table as created and its grant, the events queue, its dead-letter queue and the EventBridge rules, sends managed and unmanaged
 events and checks which reach the queue, the logs grant on AppLogGroups' default
 (the cluster's LogGroupName among it), then deploys the bot the way it deploys
-itself (UpdateStack, UsePreviousTemplate, Version=v2); the other has
-Notifications=false and AppLogGroups empty and checks that no queue, rule or logs
-grant exists.
+itself (UpdateStack, UsePreviousTemplate, Version=v2); the second has
+Notifications=false, AppLogGroups empty, SharedState=false and DesiredCount=1, and
+checks that no queue, rule, logs grant, table, state grant or DOCKHAND_STATE_TABLE
+exists and that the one bot's deployment is 0/100 %; the third gives only Image and
+SlackSecretArn and checks that the defaults run one bot at 0/100 %, with the shared
+state on, before and after a self-deploy. The emulator (moto) leaves out
+a template's TimeToLiveSpecification and PointInTimeRecoverySpecification, and
+evaluates no Rules: those are checked statically only.
 
 Prints one line per check and exits non-zero when any fails.
 """
@@ -250,16 +263,155 @@ def static_container(template: dict) -> str:
 def static_service(template: dict) -> str:
     (svc,) = [r["Properties"] for r in template["Resources"].values() if r.get("Type") == "AWS::ECS::Service"]
     dc = svc["DeploymentConfiguration"]
-    check(dc.get("MinimumHealthyPercent") == 0 and dc.get("MaximumPercent") == 100,
-          f"Minimum/MaximumPercent {dc.get('MinimumHealthyPercent')}/{dc.get('MaximumPercent')}: two bots would answer")
+    # With one bot a deploy stops the old one before it starts the new one, or two
+    # would answer; with replicas (shared state, 2 or more) it keeps half answering.
+    for values, want in (({}, (0, 100)),  # the defaults: one bot
+                         ({"SharedState": "true", "DesiredCount": "1"}, (0, 100)),
+                         ({"SharedState": "false", "DesiredCount": "1"}, (0, 100)),
+                         ({"SharedState": "true", "DesiredCount": "0"}, (0, 100)),
+                         ({"SharedState": "false", "DesiredCount": "2"}, (0, 100)),  # refused by the rule anyway
+                         ({"SharedState": "true", "DesiredCount": "2"}, (50, 200)),
+                         ({"SharedState": "true", "DesiredCount": "10"}, (50, 200))):
+        got = tuple(resolve(dc.get(k), template, values) for k in ("MinimumHealthyPercent", "MaximumPercent"))
+        check(got == want, f"{values or 'defaults'}: Minimum/MaximumPercent {got}, want {want}")
     check(dc.get("DeploymentCircuitBreaker") == {"Enable": True, "Rollback": True}, "circuit breaker with rollback")
     check(svc.get("EnableExecuteCommand") is False, "EnableExecuteCommand is not false")
     check(svc.get("LaunchType") == "FARGATE", "not Fargate")
+    # Fargate takes no placement strategy or constraint; it spreads tasks across the
+    # subnets' zones itself, so the subnets are asked to span two zones.
+    check(not {"PlacementStrategies", "PlacementConstraints"} & set(svc), "placement settings on a Fargate service")
+    check("two Availability Zones" in " ".join(str(template["Parameters"]["SubnetIds"]["Description"]).split()),
+          "SubnetIds' description does not ask for subnets in two Availability Zones")
     net = svc["NetworkConfiguration"]["AwsvpcConfiguration"]
     check(net.get("AssignPublicIp") == {"Ref": "AssignPublicIp"}, "AssignPublicIp is not the parameter")
     check(template["Parameters"]["AssignPublicIp"].get("Default") == "DISABLED", "AssignPublicIp default")
-    check(template["Parameters"]["DesiredCount"].get("Default") == 1, "DesiredCount default")
-    return "0/100 %, circuit breaker with rollback, no ECS Exec, Fargate"
+    count = template["Parameters"]["DesiredCount"]
+    check((count.get("Default"), count.get("MinValue"), count.get("MaxValue")) == (1, 0, 10),
+          f"DesiredCount default/min/max {count.get('Default')}/{count.get('MinValue')}/{count.get('MaxValue')}, want 1/0/10")
+    check(svc.get("DesiredCount") == {"Ref": "DesiredCount"}, f"DesiredCount {svc.get('DesiredCount')}")
+    return ("0/100 % with one bot (the default 1, shared state or not), 50/200 % with SharedState and 2 or more, "
+            "circuit breaker with rollback, no ECS Exec, Fargate, 1 bot by default (0-10)")
+
+
+def rules_refuse(template: dict, values: dict[str, Any]) -> list[str]:
+    """The AssertDescriptions of the template's Rules that the values fail, as
+    CloudFormation checks them before it creates or updates anything."""
+    refused = []
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not resolve(rule["RuleCondition"], template, values):
+            continue
+        for assertion in rule["Assertions"]:
+            if resolve(assertion["Assert"], template, values) is not True:
+                refused.append(" ".join(str(assertion["AssertDescription"]).split()))
+    return refused
+
+
+def static_rules(template: dict) -> str:
+    """The emulator (moto) evaluates no Rules: what they refuse is checked here."""
+    chat = {"SlackSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dockhand/slack-AbCdEf"}
+    check(rules_refuse(template, chat) == [], f"the defaults are refused: {rules_refuse(template, chat)}")
+    check(rules_refuse(template, {}) == ["Give SlackSecretArn, DiscordSecretArn or both."],
+          f"no chat: {rules_refuse(template, {})}")
+    for shared, counts in (("true", ["0", "1", "2", "3", "10"]), ("false", ["0", "1"])):
+        for n in counts:
+            got = rules_refuse(template, {**chat, "SharedState": shared, "DesiredCount": n})
+            check(got == [], f"SharedState={shared} DesiredCount={n} refused: {got}")
+    for n in ["2", "3", "10"]:
+        got = rules_refuse(template, {**chat, "SharedState": "false", "DesiredCount": n})
+        check(len(got) == 1 and "DesiredCount above 1 needs SharedState=true" in got[0],
+              f"SharedState=false DesiredCount={n}: refused with {got}")
+    # The default DesiredCount (1) is taken with SharedState=false too.
+    check(rules_refuse(template, {**chat, "SharedState": "false"}) == [], "SharedState=false with DesiredCount's default refused")
+    return "SharedState=false refuses DesiredCount 2, 3, 10, takes 0, 1 and the default 1; true takes 0-10; a chat is required"
+
+
+# What the bot does with the shared state table, and nothing more (the same list as
+# tests/templates.rs).
+STATE_ACTIONS = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+
+
+def guarded_references(node: Any, name: str, guarded: bool = False) -> Iterator[bool]:
+    """For each Ref or GetAtt of `name` in a node: whether it sits in the true branch
+    of an Fn::If on HasSharedState."""
+    if isinstance(node, list):
+        for item in node:
+            yield from guarded_references(item, name, guarded)
+    elif isinstance(node, dict):
+        if node.get("Ref") == name or (isinstance(node.get("Fn::GetAtt"), list) and node["Fn::GetAtt"][0] == name):
+            yield guarded
+        elif "Fn::Sub" in node and f"${{{name}" in json.dumps(node["Fn::Sub"]):
+            yield guarded
+        elif set(node) == {"Fn::If"}:
+            condition, yes, no = node["Fn::If"]
+            yield from guarded_references(yes, name, guarded or condition == "HasSharedState")
+            yield from guarded_references(no, name, guarded)
+        else:
+            for value in node.values():
+                yield from guarded_references(value, name, guarded)
+
+
+def static_state(template: dict) -> str:
+    params, conditions = template["Parameters"], template["Conditions"]
+    check(params["SharedState"].get("Default") == "true" and params["SharedState"].get("AllowedValues") == ["true", "false"],
+          f"SharedState {params['SharedState']}")
+    check(conditions.get("HasSharedState") == {"Fn::Equals": [{"Ref": "SharedState"}, "true"]},
+          f"HasSharedState {conditions.get('HasSharedState')}")
+    tables = [(k, r) for k, r in template["Resources"].items() if r.get("Type") == "AWS::DynamoDB::Table"]
+    check([k for k, _ in tables] == ["StateTable"], f"tables {[k for k, _ in tables]}, want StateTable")
+    (_, table), = tables
+    props = table["Properties"]
+    check(table.get("Condition") == "HasSharedState", f"StateTable's Condition {table.get('Condition')}")
+    check(table.get("DeletionPolicy") == "Delete" and table.get("UpdateReplacePolicy") == "Delete",
+          f"StateTable Deletion/UpdateReplacePolicy {table.get('DeletionPolicy')}/{table.get('UpdateReplacePolicy')}")
+    check(props.get("BillingMode") == "PAY_PER_REQUEST" and "ProvisionedThroughput" not in props, f"billing {props.get('BillingMode')}")
+    check(props.get("KeySchema") == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+          f"key schema {props.get('KeySchema')}")
+    check(props.get("AttributeDefinitions") == [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+          f"attribute definitions {props.get('AttributeDefinitions')}")
+    check(props.get("TimeToLiveSpecification") == {"AttributeName": "expires", "Enabled": True},
+          f"TTL {props.get('TimeToLiveSpecification')}")
+    check(props.get("PointInTimeRecoverySpecification") == {"PointInTimeRecoveryEnabled": True},
+          f"point-in-time recovery {props.get('PointInTimeRecoverySpecification')}")
+    # SSEEnabled false: DynamoDB's AWS-owned key (every table is encrypted at rest).
+    check(props.get("SSESpecification") == {"SSEEnabled": False}, f"SSE {props.get('SSESpecification')}")
+    for extra in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification", "TableName",
+                  "KinesisStreamSpecification", "ResourcePolicy"):
+        check(extra not in props, f"StateTable has {extra}")
+
+    # One statement, anywhere, grants DynamoDB: the task role's, exactly the five
+    # actions, on the table's ARN alone, and only with SharedState.
+    grants = [(where, st) for where, document, _ in policy_documents(template) for st in statements(document)
+              if any(str(a).startswith("dynamodb:") for a in as_list(st.get("Action", [])))]
+    check([w for w, _ in grants] == ["TaskRole policy shared-state"], f"dynamodb statements in {[w for w, _ in grants]}")
+    (_, st), = grants
+    check(st.get("Effect") == "Allow" and sorted(as_list(st["Action"])) == STATE_ACTIONS,
+          f"state grant {st.get('Effect')} {sorted(as_list(st['Action']))}, want {STATE_ACTIONS}")
+    check(st.get("Resource") == {"Fn::GetAtt": ["StateTable", "Arn"]}, f"state grant on {st.get('Resource')}")
+    check("Condition" not in st, f"state grant condition {st.get('Condition')}")
+    role = template["Resources"]["TaskRole"]["Properties"]
+    on = resolve(role.get("Policies"), template, {"SharedState": "true"})
+    off = resolve(role.get("Policies"), template, {"SharedState": "false"})
+    check([pol["PolicyName"] for pol in on] == ["shared-state"], f"TaskRole's Policies with SharedState: {on}")
+    check(off is NO_VALUE, f"TaskRole's Policies without SharedState: {off} (want AWS::NoValue, no policy)")
+
+    # The table's name reaches the container, and the outputs, only with SharedState.
+    (_, c), = containers(template)
+    env_on = {e["Name"]: e["Value"] for e in resolve(c["Environment"], template, {"SharedState": "true"})}
+    env_off = {e["Name"]: e["Value"] for e in resolve(c["Environment"], template, {"SharedState": "false"})}
+    check(env_on.get("DOCKHAND_STATE_TABLE") == "<StateTable>", f"DOCKHAND_STATE_TABLE {env_on.get('DOCKHAND_STATE_TABLE')}")
+    check("DOCKHAND_STATE_TABLE" not in env_off, "DOCKHAND_STATE_TABLE without SharedState")
+    output = template["Outputs"].get("StateTableName", {})
+    check(output.get("Condition") == "HasSharedState" and output.get("Value") == {"Ref": "StateTable"}, f"output {output}")
+    # Nothing else names the table outside the condition (it may not exist).
+    for logical, resource in template["Resources"].items():
+        for ok in guarded_references(resource, "StateTable"):
+            check(ok or resource.get("Condition") == "HasSharedState", f"{logical} names StateTable outside HasSharedState")
+        check("StateTable" not in as_list(resource.get("DependsOn", [])), f"{logical} DependsOn StateTable")
+    for key, out in template["Outputs"].items():
+        for ok in guarded_references(out, "StateTable"):
+            check(ok or out.get("Condition") == "HasSharedState", f"output {key} names StateTable outside HasSharedState")
+    return ("StateTable (on demand, pk/sk, TTL on expires, PITR, AWS-owned key, Delete) with SharedState only; "
+            f"TaskRole shared-state: {', '.join(STATE_ACTIONS)} on its ARN alone; DOCKHAND_STATE_TABLE and output likewise")
 
 
 def static_parameters(template: dict, cluster: dict) -> str:
@@ -277,16 +429,20 @@ def static_parameters(template: dict, cluster: dict) -> str:
 
 
 PSEUDO = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+NO_VALUE = object()  # what `Ref AWS::NoValue` resolves to: dropped from lists and maps
 
 
 def resolve(node: Any, template: dict, values: dict[str, Any]) -> Any:
-    """A value as CloudFormation makes it, for the intrinsics the grants use (Ref,
-    Condition, Fn::Sub/Join/Split/Not/Equals/And/Or); parameters from `values`, else
-    their defaults (a CommaDelimitedList as a list), else `<Name>`, which shows
-    in what it resolves to."""
+    """A value as CloudFormation makes it, for the intrinsics the grants, the
+    service and the rules use (Ref, Condition, Fn::If/Sub/Join/Split/Not/Equals/
+    And/Or/Contains; Fn::GetAtt as `<Name.Attribute>`); parameters from `values`,
+    else their defaults (a CommaDelimitedList as a list), else `<Name>`, which
+    shows in what it resolves to."""
     def param(name: str) -> Any:
         if name in PSEUDO:
             return PSEUDO[name]
+        if name in template["Resources"]:
+            return f"<{name}>"
         spec = template["Parameters"][name]
         value = values.get(name, spec.get("Default", f"<{name}>"))
         return str(value).split(",") if spec["Type"] == "CommaDelimitedList" else str(value)
@@ -301,16 +457,23 @@ def resolve(node: Any, template: dict, values: dict[str, Any]) -> Any:
 
     def r(n: Any) -> Any:
         if isinstance(n, list):
-            return [r(x) for x in n]
+            return [x for x in (r(x) for x in n) if x is not NO_VALUE]
         if not isinstance(n, dict):
             return n
         if len(n) != 1:
-            return {k: r(v) for k, v in n.items()}
+            return {k: v for k, v in ((k, r(v)) for k, v in n.items()) if v is not NO_VALUE}
         (fn, arg), = n.items()
         if fn == "Ref":
-            return param(arg)
+            return NO_VALUE if arg == "AWS::NoValue" else param(arg)
+        if fn == "Fn::GetAtt":
+            return "<{}>".format(".".join(arg) if isinstance(arg, list) else arg)
         if fn == "Condition":
             return r(template["Conditions"][arg])
+        if fn == "Fn::If":
+            return r(arg[1] if r({"Condition": arg[0]}) else arg[2])
+        # A rule's: whether the string is one of the list's.
+        if fn == "Fn::Contains":
+            return r(arg[1]) in r(arg[0])
         if fn == "Fn::Join":
             return str(arg[0]).join(r(arg[1]))
         if fn == "Fn::Split":
@@ -328,7 +491,8 @@ def resolve(node: Any, template: dict, values: dict[str, Any]) -> Any:
             return any(r(x) for x in arg)
         if fn.startswith("Fn::"):
             raise AssertionError(f"resolve: {fn} is not modelled")
-        return {fn: r(arg)}
+        value = r(arg)
+        return {} if value is NO_VALUE else {fn: value}
 
     return r(node)
 
@@ -420,7 +584,7 @@ class Account:
         self.id = str(random.randint(100_000_000_000, 999_999_999_999))
         session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
         config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
-        for name in ("cloudformation", "ecs", "iam", "secretsmanager", "ssm", "sqs", "events"):
+        for name in ("cloudformation", "ecs", "iam", "secretsmanager", "ssm", "sqs", "events", "dynamodb", "ec2"):
             client = session.client(name, endpoint_url=url, config=config)
             client.meta.events.register("before-sign", self._header)
             setattr(self, name.replace("cloudformation", "cfn"), client)
@@ -523,9 +687,11 @@ def emulator_scenario(url: str, full: bool) -> str:
     if full:
         explicit.update(DiscordSecretArn=discord, ManagedClusterNames="apps,staging", ManagedStackNames="hubot,web",
                         ManagedTaskFamilies="hubot", AppRoleArns=",".join(app_roles), AssumeRoleArns=",".join(assume_roles),
-                        AlarmNames="api-5xx,db cpu")  # Notifications: its default, true
+                        AlarmNames="api-5xx,db cpu", DesiredCount="2")  # Notifications, SharedState: their defaults
     else:
-        explicit.update(ManagedPrefix="", SelfManaged="false", Notifications="false", AppLogGroups="")
+        # SharedState off needs DesiredCount 0 or 1 (the rule; moto evaluates none).
+        explicit.update(ManagedPrefix="", SelfManaged="false", Notifications="false", AppLogGroups="",
+                        SharedState="false", DesiredCount="1")
     parameters = parent_parameters(template, cluster, explicit)
     filled = sorted(p["ParameterKey"] for p in parameters if p["ParameterKey"] in cluster)
     check(filled == sorted(FROM_CLUSTER), f"filled from the cluster: {filled}")
@@ -535,21 +701,27 @@ def emulator_scenario(url: str, full: bool) -> str:
     out = outputs(stack)
     want_outputs = {"ServiceName", "ServiceArn", "TaskRoleArn", "TaskDefinitionArn"}
     if full:
-        want_outputs |= {"EventsQueueUrl", "EventsQueueArn", "EventsDeadLetterQueueArn"}
+        want_outputs |= {"EventsQueueUrl", "EventsQueueArn", "EventsDeadLetterQueueArn", "StateTableName"}
     check(set(out) == want_outputs, f"outputs {sorted(out)}, want {sorted(want_outputs)}")
     res = a.resources("dockhand")
 
-    # The service: on the stack's revision, 0/100 %, breaker, the cluster's subnets, its own security group.
+    # The service: on the stack's revision, two replicas that a deploy keeps answering
+    # (shared state, DesiredCount=2: 50/200 %), or one stopped before its replacement
+    # (0/100 %), breaker, the cluster's subnets, its own security group.
+    replicas, percents = (2, (50, 200)) if full else (1, (0, 100))
     svc = a.settled(cluster["ClusterName"], out["ServiceName"])
     check(svc["serviceArn"] == out["ServiceArn"] and svc["status"] == "ACTIVE", f"service {svc['serviceArn']} {svc['status']}")
     check(svc["taskDefinition"] == out["TaskDefinitionArn"], f"service runs {svc['taskDefinition']}, stack says {out['TaskDefinitionArn']}")
-    check(svc["launchType"] == "FARGATE" and svc["desiredCount"] == 1 and svc["runningCount"] == 1,
-          f"launch type {svc['launchType']}, {svc['runningCount']}/{svc['desiredCount']}")
+    check(svc["launchType"] == "FARGATE" and svc["desiredCount"] == replicas and svc["runningCount"] == replicas,
+          f"launch type {svc['launchType']}, {svc['runningCount']}/{svc['desiredCount']}, want {replicas}")
     dc = svc["deploymentConfiguration"]
-    check(dc.get("minimumHealthyPercent") == 0 and dc.get("maximumPercent") == 100, f"deployment configuration {dc}")
+    check((dc.get("minimumHealthyPercent"), dc.get("maximumPercent")) == percents, f"deployment configuration {dc}, want {percents}")
     check(dc.get("deploymentCircuitBreaker") == {"enable": True, "rollback": True}, f"circuit breaker {dc}")
     net = svc["networkConfiguration"]["awsvpcConfiguration"]
     check(net["subnets"] == cluster["SubnetIds"].split(","), f"subnets {net['subnets']}")
+    # Fargate spreads the replicas across the subnets' zones: the cluster's are in two.
+    zones = {s["AvailabilityZone"] for s in a.ec2.describe_subnets(SubnetIds=net["subnets"])["Subnets"]}
+    check(len(zones) >= 2, f"the service's subnets are in {sorted(zones)}: the replicas would share a zone")
     check(net["securityGroups"] == [res["SecurityGroup"]], f"security groups {net['securityGroups']}")
     check(net["assignPublicIp"] == "DISABLED", f"assignPublicIp {net['assignPublicIp']}")
 
@@ -568,6 +740,7 @@ def emulator_scenario(url: str, full: bool) -> str:
     want_env = {"DOCKHAND_LOG_FORMAT": "json", "DOCKHAND_METRICS_ADDR": "0.0.0.0:9102", "AWS_REGION": "us-east-1"}
     if full:
         want_env["DOCKHAND_NOTIFICATIONS_QUEUE"] = out["EventsQueueUrl"]
+        want_env["DOCKHAND_STATE_TABLE"] = out["StateTableName"]
     check(env == want_env, f"environment {env}, want {want_env}")
     check(not any(SECRET_NAME.search(n) for n in env), f"secret-like environment names {list(env)}")
     check(c["image"] == f"{explicit['Image']}:v1", f"image {c['image']}")
@@ -586,8 +759,41 @@ def emulator_scenario(url: str, full: bool) -> str:
     check(read == sorted(filter(None, [slack, discord])), f"execution role reads secrets {read}")
     ssm = [s["Resource"] for s in execution if s["Action"] == "ssm:GetParameters"]
     check(ssm == [config_arn], f"execution role reads parameters {ssm}")
+    # Its grants are managed policies but the state table's, the one inline policy.
     inline = a.iam.list_role_policies(RoleName=res["TaskRole"])["PolicyNames"]
-    check(inline == [], f"task role inline policies {inline}: its grants are managed policies")
+    check(inline == (["shared-state"] if full else []), f"task role inline policies {inline}")
+    state, n = live_statements(a.role_policy(res["TaskRole"], "shared-state")) if full else ([], 0)
+    nulls += n
+    tables = a.dynamodb.list_tables()["TableNames"]
+    if full:
+        # The shared state table as created: on demand, pk/sk, no index or stream, and
+        # the grant: the five item calls on its ARN alone.
+        table = a.dynamodb.describe_table(TableName=out["StateTableName"])["Table"]
+        check(tables == [out["StateTableName"]] and res["StateTable"] == out["StateTableName"], f"tables {tables}")
+        check(table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST", f"billing {table.get('BillingModeSummary')}")
+        check(table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+              f"key schema {table['KeySchema']}")
+        check(sorted((d["AttributeName"], d["AttributeType"]) for d in table["AttributeDefinitions"]) == [("pk", "S"), ("sk", "S")],
+              f"attributes {table['AttributeDefinitions']}")
+        extras = {k: table[k] for k in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "LatestStreamArn") if table.get(k)}
+        check(not extras, f"indexes or a stream: {extras}")
+        check(table.get("StreamSpecification", {}).get("StreamEnabled") in (None, False), f"stream {table.get('StreamSpecification')}")
+        (st,) = state
+        check(st.get("Sid") == "SharedStateItems" and st["Effect"] == "Allow" and sorted(listify(st["Action"])) == STATE_ACTIONS
+              and st["Resource"] == table["TableArn"] and "Condition" not in st, f"state grant {st}, table {table['TableArn']}")
+        # moto leaves out TimeToLiveSpecification and PointInTimeRecoverySpecification
+        # when CloudFormation creates a table (static_state checks them as written).
+        ttl = a.dynamodb.describe_time_to_live(TableName=out["StateTableName"])["TimeToLiveDescription"]
+        pitr = a.dynamodb.describe_continuous_backups(TableName=out["StateTableName"])["ContinuousBackupsDescription"]
+        pitr = pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+        modelled = (ttl.get("TimeToLiveStatus"), ttl.get("AttributeName"), pitr)
+        check(modelled in (("ENABLED", "expires", "ENABLED"), ("DISABLED", None, "DISABLED")), f"TTL and PITR {modelled}")
+        table_note = ("TTL on expires and PITR as created" if modelled[0] == "ENABLED"
+                      else "TTL and PITR not modelled by the emulator: checked as written")
+        # The AWS-owned key: DescribeTable shows no SSEDescription (that is a KMS key's).
+        check("SSEDescription" not in table, f"SSE {table.get('SSEDescription')}")
+    else:
+        check(tables == [] and "StateTable" not in res, f"with SharedState=false: tables {tables}")
     attached = {p["PolicyArn"] for p in a.iam.list_attached_role_policies(RoleName=res["TaskRole"])["AttachedPolicies"]}
     policies = sorted(logical for logical, physical in res.items() if physical in attached)
     check(len(policies) == len(attached), f"task role has policies {sorted(attached)} the stack did not make")
@@ -606,7 +812,7 @@ def emulator_scenario(url: str, full: bool) -> str:
     check(policies == want_policies, f"task role policies {policies}, want {want_policies}")
     # A role takes ten managed policies unless the account's quota was raised.
     check(len(policies) <= 10, f"{len(policies)} managed policies on the task role")
-    for s in task + execution:
+    for s in task + execution + state:
         for action in listify(s["Action"]):
             check("*" not in action, f"wildcard action {action}")
             check(not (is_changing(action) and "*" in listify(s["Resource"])), f"{action} on Resource *")
@@ -692,14 +898,53 @@ def emulator_scenario(url: str, full: bool) -> str:
         svc = a.settled(cluster["ClusterName"], out["ServiceName"])
         check(svc["taskDefinition"] == updated["TaskDefinitionArn"], f"service on {svc['taskDefinition']}")
         dc = svc["deploymentConfiguration"]
-        check((dc.get("minimumHealthyPercent"), dc.get("maximumPercent")) == (0, 100), f"after deploy {dc}")
+        check((dc.get("minimumHealthyPercent"), dc.get("maximumPercent")) == (50, 200) and svc["desiredCount"] == 2,
+              f"after deploy {dc}, {svc['desiredCount']} replicas")
         (c2,) = a.ecs.describe_task_definition(taskDefinition=updated["TaskDefinitionArn"])["taskDefinition"]["containerDefinitions"]
         check(c2["image"].endswith(":v2"), f"image {c2['image']}")
         check({s["name"] for s in c2["secrets"] if s} == set(want), "secrets kept")
-        note = "; notifications: queue, dead-letter queue, 3 rules, 16 events matched as meant; self-deploy to v2 ok"
+        note = (f"; 2 replicas in {len(zones)} zones, 50/200 %; state table on demand, pk/sk, grant of 5 item calls on its ARN"
+                f" ({table_note}); notifications: queue, dead-letter queue, 3 rules, 16 events matched as meant;"
+                " self-deploy to v2 ok, 2 replicas")
+    else:
+        note = f"; SharedState=false: 1 replica, 0/100 %, no table, no state grant, no DOCKHAND_STATE_TABLE; {len(zones)} zones"
     if nulls:
         note += f"; emulator left {nulls} AWS::NoValue statement(s) as null (AWS drops them)"
     return f"account {a.id}: {len(policies)} task-role policies, {len(task)} statements, the largest {size} characters{note}"
+
+
+def defaults_scenario(url: str) -> str:
+    """The stack as shipped, only the required values given: one bot (DesiredCount's
+    default 1, with the shared state on), which a deploy stops before it starts the
+    new one (0/100 %), before and after the bot deploys itself."""
+    template = load(DOCKHAND_YAML)
+    a = Account(url)
+    slack = a.secretsmanager.create_secret(
+        Name="dockhand/slack", SecretString=json.dumps({"SLACK_BOT_TOKEN": "slack-bot-token-test", "SLACK_APP_TOKEN": "slack-app-token-test"}))["ARN"]
+    a.ssm.put_parameter(Name="/dockhand/config", Type="String", Value='prefix = "!"\n')
+    a.cfn.create_stack(StackName="cluster", TemplateBody=CLUSTER_YAML.read_text(), Capabilities=["CAPABILITY_IAM"])
+    cluster = outputs(a.wait_stack("cluster", "CREATE_COMPLETE"))
+    explicit = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dockhand", "SlackSecretArn": slack}
+    a.cfn.create_stack(StackName="dockhand", TemplateBody=DOCKHAND_YAML.read_text(),
+                       Parameters=parent_parameters(template, cluster, explicit), Capabilities=["CAPABILITY_IAM"])
+    stack = a.wait_stack("dockhand", "CREATE_COMPLETE")
+    out = outputs(stack)
+    check("StateTableName" in out, f"the shared state is not on by default: outputs {sorted(out)}")
+    def one_bot(when: str, revision: str) -> None:
+        svc = a.settled(cluster["ClusterName"], out["ServiceName"])
+        dc = svc["deploymentConfiguration"]
+        got = (svc["desiredCount"], svc["runningCount"], dc.get("minimumHealthyPercent"), dc.get("maximumPercent"))
+        check(got == (1, 1, 0, 100), f"{when}: desired/running {got[:2]}, {got[2]}/{got[3]} %, want 1/1, 0/100 %")
+        check(svc["taskDefinition"] == revision, f"{when}: service on {svc['taskDefinition']}, want {revision}")
+    one_bot("created", out["TaskDefinitionArn"])
+    keep = [{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+            for p in stack["Parameters"] if p["ParameterKey"] != "Version"]
+    a.cfn.update_stack(StackName="dockhand", UsePreviousTemplate=True, Capabilities=["CAPABILITY_IAM"],
+                       Parameters=keep + [{"ParameterKey": "Version", "ParameterValue": "v2"}])
+    updated = outputs(a.wait_stack("dockhand", "UPDATE_COMPLETE"))
+    check(updated["TaskDefinitionArn"].endswith("dockhand:2"), f"new revision {updated['TaskDefinitionArn']}")
+    one_bot("after deploy", updated["TaskDefinitionArn"])
+    return f"account {a.id}: 1 bot with the shared state on, 0/100 %, created and after a self-deploy to v2"
 
 
 def notifications(a: Account, res: dict[str, str], out: dict[str, str], stack_id: str) -> None:
@@ -798,6 +1043,8 @@ def main(argv: list[str]) -> int:
     run("tokens and config as secrets", lambda: static_secrets(template))
     run("container settings", lambda: static_container(template))
     run("service settings", lambda: static_service(template))
+    run("rules: one bot without the shared state", lambda: static_rules(template))
+    run("shared state: the table, its grant, its variable", lambda: static_state(template))
     run("cluster outputs as parameters", lambda: static_parameters(template, cluster))
     run("app logs: one read grant, scoped, gone when empty", lambda: static_app_logs(template, cluster))
 
@@ -809,6 +1056,7 @@ def main(argv: list[str]) -> int:
         if url:
             run("emulator: Slack and Discord, lists, self-managed", lambda: emulator_scenario(url, full=True))
             run("emulator: Slack only, nothing managed", lambda: emulator_scenario(url, full=False))
+            run("emulator: the defaults, one bot", lambda: defaults_scenario(url))
         else:
             print("(no emulator URL: static checks only)")
     finally:

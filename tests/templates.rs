@@ -485,17 +485,119 @@ fn reads_name_what_they_read_unless_aws_takes_only_a_wildcard() {
     }
 }
 
+/// DynamoDB's operations as the Rust SDK names its client's methods (`put_item`
+/// sends PutItem): the item, batch, PartiQL, transaction and table calls.
+const DYNAMODB_METHODS: [&str; 26] = [
+    "batch_execute_statement",
+    "batch_get_item",
+    "batch_write_item",
+    "create_table",
+    "delete_item",
+    "delete_table",
+    "describe_continuous_backups",
+    "describe_table",
+    "describe_time_to_live",
+    "execute_statement",
+    "execute_transaction",
+    "get_item",
+    "list_backups",
+    "list_tables",
+    "list_tags_of_resource",
+    "put_item",
+    "query",
+    "scan",
+    "tag_resource",
+    "transact_get_items",
+    "transact_write_items",
+    "untag_resource",
+    "update_continuous_backups",
+    "update_item",
+    "update_table",
+    "update_time_to_live",
+];
+
+/// The IAM actions of the AWS calls in one Rust source: each `classify("service:Action",
+/// e)` (how a call names itself in its errors), and each DynamoDB operation called on
+/// the SDK's client, whether or not it is classified: a method of `DYNAMODB_METHODS`
+/// called with no arguments (the SDK's fluent builders take none) on a receiver
+/// named `state`, `dynamodb` or `ddb` (`clients.state.put_item()`, across lines
+/// too), or anywhere in a file that names `aws_sdk_dynamodb` (`client.query()`),
+/// the tag calls excepted there, which ECS's client has as well.
+fn aws_calls(text: &str) -> std::collections::BTreeSet<String> {
+    let classified = Regex::new(r#"classify\("([a-z0-9-]+:[A-Za-z]+)""#).unwrap();
+    let mut calls: std::collections::BTreeSet<String> = classified
+        .captures_iter(text)
+        .map(|c| c[1].to_string())
+        .collect();
+    let methods = DYNAMODB_METHODS.join("|");
+    let on_client = Regex::new(&format!(
+        r"\b(?:state|dynamodb|ddb)\s*(?:\(\s*\))?\s*\.\s*({methods})\s*\(\s*\)"
+    ))
+    .unwrap();
+    let in_file = Regex::new(&format!(r"\.\s*({methods})\s*\(\s*\)")).unwrap();
+    let mut found: Vec<&str> = on_client
+        .captures_iter(text)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    if text.contains("aws_sdk_dynamodb") {
+        found.extend(
+            in_file
+                .captures_iter(text)
+                .map(|c| c.get(1).unwrap().as_str())
+                .filter(|m| !m.ends_with("tag_resource")),
+        );
+    }
+    for method in found {
+        let action: String = method
+            .split('_')
+            .map(|w| w[..1].to_uppercase() + &w[1..])
+            .collect();
+        calls.insert(format!("dynamodb:{action}"));
+    }
+    calls
+}
+
+#[test]
+fn the_scan_finds_dynamodb_calls_however_they_are_written() {
+    // The client as a field, a local or a method, the call on the next line, and
+    // a file of the SDK's own; not another crate's `query(&...)` nor ECS's tags.
+    let text = "let got = clients.state\n    .get_item()\n    .table_name(t)\n    .send()\n    .await;\n\
+                self.dynamodb().put_item().item(\"pk\", v);\n\
+                ddb . update_item ( ).send();\n\
+                state.query().key_condition_expression(k);\n\
+                http.get(url).query(&[(\"a\", \"b\")]);\n\
+                clients.ecs.tag_resource().send();\n\
+                x.map_err(|e| classify(\"dynamodb:DeleteItem\", e))?;\n";
+    let got: Vec<String> = aws_calls(text).into_iter().collect();
+    assert_eq!(
+        got,
+        [
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem"
+        ]
+    );
+    let file = "use aws_sdk_dynamodb::Client;\n\
+                async fn f(c: &Client) { c.scan().send().await; c.transact_write_items().send().await;\n\
+                c.tag_resource().send().await; }\n";
+    let got: Vec<String> = aws_calls(file).into_iter().collect();
+    assert_eq!(got, ["dynamodb:Scan", "dynamodb:TransactWriteItems"]);
+    assert!(aws_calls("clients.ecs.update_service().send()").is_empty());
+}
+
 #[test]
 fn the_bot_may_make_every_aws_call_it_makes() {
     // Every AWS call in src/ goes through `classify("service:Action", e)`: a call the
     // role does not grant is an AccessDenied in production that no emulator test
-    // sees (the emulator does not enforce IAM).
+    // sees (the emulator does not enforce IAM). DynamoDB calls are also found by
+    // their SDK methods (aws_calls).
     let cli_only = [
         // `dockhand stack up | delete`, run with a person's credentials.
         "cloudformation:CreateStack",
         "cloudformation:DeleteStack",
     ];
-    let call = Regex::new(r#"classify\("([a-z0-9-]+:[A-Za-z]+)""#).unwrap();
     let mut calls = std::collections::BTreeSet::new();
     let mut dirs = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
     while let Some(dir) = dirs.pop() {
@@ -505,11 +607,14 @@ fn the_bot_may_make_every_aws_call_it_makes() {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                calls.extend(call.captures_iter(&text).map(|c| c[1].to_string()));
+                calls.extend(aws_calls(&text));
             }
         }
     }
     assert!(calls.len() > 15, "only {calls:?}: is the scan broken?");
+    // The shared state (issue 17): what the bot does with DOCKHAND_STATE_TABLE's
+    // table, whether or not its code is in src/ yet.
+    calls.extend(STATE_ACTIONS.map(String::from));
     // The notifications listener long-polls the events queue (issue 15, point 6).
     calls.extend(
         [
@@ -880,10 +985,19 @@ const LOG_READS: [&str; 4] = [
 fn the_bot_reads_the_logs_of_the_app_log_groups_alone_and_none_without_them() {
     let doc = dockhand();
     // Every `logs:` statement of the bot's own grants; the role itself has only its
-    // trust policy, and the execution role's writes to the bot's own group are ECS's.
-    let mut trust = Vec::new();
-    statements(&doc["Resources"]["TaskRole"], &mut trust);
-    assert_eq!(trust.len(), 1, "TaskRole: the trust policy only");
+    // trust policy and the state table's grant, and the execution role's writes to
+    // the bot's own group are ECS's.
+    let mut own = Vec::new();
+    statements(&doc["Resources"]["TaskRole"], &mut own);
+    let sids: Vec<&str> = own
+        .iter()
+        .map(|st| st["Sid"].as_str().unwrap_or("trust"))
+        .collect();
+    assert_eq!(
+        sids,
+        ["trust", "SharedStateItems"],
+        "TaskRole: the trust policy and the state grant only"
+    );
     let mut logs = Vec::new();
     for (id, r) in resources_of(&doc, "AWS::IAM::ManagedPolicy") {
         let mut found = Vec::new();
@@ -1022,5 +1136,379 @@ fn the_bot_reads_the_logs_of_the_app_log_groups_alone_and_none_without_them() {
         "a,,b",
     ] {
         assert!(!re.is_match(bad), "AppLogGroups allows {bad:?}");
+    }
+}
+
+/// What the bot does with the shared state table (DOCKHAND_STATE_TABLE), and nothing
+/// more (the same list as emulator/check_dockhand_template.py's STATE_ACTIONS).
+const STATE_ACTIONS: [&str; 5] = [
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+];
+
+/// A value's text as CloudFormation gives it to a rule or condition: a Number
+/// parameter's value is its text.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+/// A rule's, condition's or `!If`'s value as CloudFormation computes it, for the
+/// functions deploy/dockhand.yaml uses there: `!Ref` of a parameter (its text, from
+/// `values` or its default), `!Equals`, `!Not`, `!And`, `!Or`, `!Contains` (a rule's),
+/// `!Join` of a list of texts, `!If` and `{Condition: X}`.
+fn eval(doc: &Value, v: &Value, values: &[(&str, &str)]) -> Value {
+    let truth = |v: Value| {
+        v.as_bool()
+            .unwrap_or_else(|| panic!("not a boolean: {v:?}"))
+    };
+    match v {
+        Value::Tagged(t) => {
+            let args = || t.value.as_sequence().unwrap();
+            let arg = |i: usize| eval(doc, &args()[i], values);
+            if t.tag == "Ref" {
+                let name = t.value.as_str().unwrap();
+                let given = values.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+                let default = &doc["Parameters"][name]["Default"];
+                Value::String(given.map_or_else(|| text(default), String::from))
+            } else if t.tag == "Equals" {
+                Value::Bool(arg(0) == arg(1))
+            } else if t.tag == "Not" {
+                Value::Bool(!truth(arg(0)))
+            } else if t.tag == "And" {
+                Value::Bool(args().iter().all(|a| truth(eval(doc, a, values))))
+            } else if t.tag == "Or" {
+                Value::Bool(args().iter().any(|a| truth(eval(doc, a, values))))
+            } else if t.tag == "Join" {
+                let parts = arg(1);
+                let parts = parts.as_sequence().unwrap().iter().map(text);
+                Value::String(parts.collect::<Vec<_>>().join(&text(&arg(0))))
+            } else if t.tag == "Contains" {
+                let list = arg(0);
+                Value::Bool(list.as_sequence().unwrap().contains(&arg(1)))
+            } else if t.tag == "If" {
+                let condition = &doc["Conditions"][args()[0].as_str().unwrap()];
+                let branch = if truth(eval(doc, condition, values)) {
+                    1
+                } else {
+                    2
+                };
+                arg(branch)
+            } else {
+                panic!("eval: !{} is not modelled", t.tag)
+            }
+        }
+        Value::Mapping(m) if m.len() == 1 && m.contains_key("Condition") => eval(
+            doc,
+            &doc["Conditions"][m["Condition"].as_str().unwrap()],
+            values,
+        ),
+        Value::Sequence(s) => Value::Sequence(s.iter().map(|x| eval(doc, x, values)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The AssertDescriptions of deploy/dockhand.yaml's Rules that `values` fail, as
+/// CloudFormation checks them before it creates or updates anything. The emulator
+/// (moto) evaluates no Rules, so this is where they are tried.
+fn refused(doc: &Value, values: &[(&str, &str)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, rule) in doc["Rules"].as_mapping().unwrap() {
+        if let Some(when) = rule.get("RuleCondition")
+            && eval(doc, when, values) != Value::Bool(true)
+        {
+            continue;
+        }
+        for assertion in rule["Assertions"].as_sequence().unwrap() {
+            if eval(doc, &assertion["Assert"], values) != Value::Bool(true) {
+                out.push(text(&assertion["AssertDescription"]));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn without_the_shared_state_the_rules_allow_one_bot_at_most() {
+    let doc = dockhand();
+    let shared = &doc["Parameters"]["SharedState"];
+    assert_eq!(shared["Default"].as_str(), Some("true"));
+    assert_eq!(strings(&shared["AllowedValues"]), ["true", "false"]);
+    let when: Value = serde_yaml::from_str("!Equals [!Ref SharedState, 'true']").unwrap();
+    assert_eq!(doc["Conditions"]["HasSharedState"], when);
+    // One bot by default; a MaxValue cannot depend on SharedState, a rule can.
+    let count = &doc["Parameters"]["DesiredCount"];
+    assert_eq!(
+        (
+            count["Default"].as_u64(),
+            count["MinValue"].as_u64(),
+            count["MaxValue"].as_u64()
+        ),
+        (Some(1), Some(0), Some(10))
+    );
+
+    let slack = (
+        "SlackSecretArn",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:dockhand/slack-AbCdEf",
+    );
+    assert_eq!(
+        refused(&doc, &[slack]),
+        Vec::<String>::new(),
+        "the defaults"
+    );
+    assert_eq!(
+        refused(&doc, &[]),
+        ["Give SlackSecretArn, DiscordSecretArn or both."],
+        "no chat at all"
+    );
+    for n in ["0", "1", "2", "3", "10"] {
+        let got = refused(&doc, &[slack, ("SharedState", "true"), ("DesiredCount", n)]);
+        assert!(got.is_empty(), "SharedState=true DesiredCount={n}: {got:?}");
+    }
+    for n in ["0", "1"] {
+        let got = refused(
+            &doc,
+            &[slack, ("SharedState", "false"), ("DesiredCount", n)],
+        );
+        assert!(
+            got.is_empty(),
+            "SharedState=false DesiredCount={n}: {got:?}"
+        );
+    }
+    for n in ["2", "3", "10"] {
+        let got = refused(
+            &doc,
+            &[slack, ("SharedState", "false"), ("DesiredCount", n)],
+        );
+        assert!(
+            got.len() == 1 && got[0].contains("DesiredCount above 1 needs SharedState=true"),
+            "SharedState=false DesiredCount={n}: refused with {got:?}"
+        );
+    }
+    // Off with DesiredCount's default (1) is taken too.
+    assert_eq!(
+        refused(&doc, &[slack, ("SharedState", "false")]),
+        Vec::<String>::new(),
+        "SharedState=false with the default DesiredCount"
+    );
+}
+
+#[test]
+fn a_deploy_stops_the_old_bot_first_and_keeps_half_of_the_replicas_answering() {
+    let doc = dockhand();
+    let service = &doc["Resources"]["Service"]["Properties"];
+    let dc = &service["DeploymentConfiguration"];
+    let min: Value = serde_yaml::from_str("!If [Replicated, 50, 0]").unwrap();
+    let max: Value = serde_yaml::from_str("!If [Replicated, 200, 100]").unwrap();
+    assert_eq!(
+        (&dc["MinimumHealthyPercent"], &dc["MaximumPercent"]),
+        (&min, &max)
+    );
+    // One bot (the default, or no shared state): the old one stops before the new
+    // one starts, or two would answer. Replicas: half keep answering.
+    let cases: [(&[(&str, &str)], _); 7] = [
+        (&[], (0, 100)),
+        (&[("SharedState", "true"), ("DesiredCount", "1")], (0, 100)),
+        (&[("SharedState", "false"), ("DesiredCount", "1")], (0, 100)),
+        (&[("SharedState", "true"), ("DesiredCount", "0")], (0, 100)),
+        (&[("SharedState", "false"), ("DesiredCount", "2")], (0, 100)),
+        (&[("SharedState", "true"), ("DesiredCount", "2")], (50, 200)),
+        (
+            &[("SharedState", "true"), ("DesiredCount", "10")],
+            (50, 200),
+        ),
+    ];
+    for (values, want) in cases {
+        let got = (
+            eval(&doc, &dc["MinimumHealthyPercent"], values).as_u64(),
+            eval(&doc, &dc["MaximumPercent"], values).as_u64(),
+        );
+        assert_eq!(
+            got,
+            (Some(want.0), Some(want.1)),
+            "{values:?}: Minimum/MaximumPercent"
+        );
+    }
+    let breaker: Value = serde_yaml::from_str("{Enable: true, Rollback: true}").unwrap();
+    assert_eq!(dc["DeploymentCircuitBreaker"], breaker);
+    assert_eq!(patterns(&service["DesiredCount"]), ["${DesiredCount}"]);
+    // Fargate takes no placement strategy and spreads the tasks across the subnets'
+    // zones itself: the subnets are asked to span two.
+    assert_eq!(service["LaunchType"].as_str(), Some("FARGATE"));
+    for key in ["PlacementStrategies", "PlacementConstraints"] {
+        assert!(service.get(key).is_none(), "{key} on a Fargate service");
+    }
+    let subnets = doc["Parameters"]["SubnetIds"]["Description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        subnets
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .contains("in at least two Availability Zones"),
+        "SubnetIds: {subnets}"
+    );
+}
+
+/// Whether each `!Ref X` / `!GetAtt X.Y` / `${X...}` of `name` in a value sits in the
+/// true branch of an `!If HasSharedState`.
+fn guarded(v: &Value, name: &str, inside: bool, out: &mut Vec<bool>) {
+    match v {
+        Value::Tagged(t) if t.tag == "If" => {
+            let s = t.value.as_sequence().unwrap();
+            let on = inside || s[0].as_str() == Some("HasSharedState");
+            guarded(&s[1], name, on, out);
+            guarded(&s[2], name, inside, out);
+        }
+        Value::Tagged(t) if t.tag == "Ref" || t.tag == "GetAtt" => {
+            let target = t.value.as_str().unwrap_or("");
+            if target == name || target.starts_with(&format!("{name}.")) {
+                out.push(inside);
+            }
+        }
+        Value::Tagged(t) => guarded(&t.value, name, inside, out),
+        Value::String(s) if s.contains(&format!("${{{name}")) => out.push(inside),
+        Value::Mapping(m) => m.values().for_each(|v| guarded(v, name, inside, out)),
+        Value::Sequence(s) => s.iter().for_each(|v| guarded(v, name, inside, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_state_table_is_on_demand_with_ttl_and_recovery_and_exists_only_with_shared_state() {
+    let doc = dockhand();
+    let tables = resources_of(&doc, "AWS::DynamoDB::Table");
+    let [(id, table)] = tables.as_slice() else {
+        panic!("one table, found {tables:?}")
+    };
+    assert_eq!(*id, "StateTable");
+    assert_eq!(table["Condition"].as_str(), Some("HasSharedState"));
+    // Short-lived state: deleted with the stack, with SharedState=false, on replacement.
+    assert_eq!(table["DeletionPolicy"].as_str(), Some("Delete"));
+    assert_eq!(table["UpdateReplacePolicy"].as_str(), Some("Delete"));
+    let props = &table["Properties"];
+    let want: Value = serde_yaml::from_str(
+        "BillingMode: PAY_PER_REQUEST\n\
+         AttributeDefinitions:\n\
+         - {AttributeName: pk, AttributeType: S}\n\
+         - {AttributeName: sk, AttributeType: S}\n\
+         KeySchema:\n\
+         - {AttributeName: pk, KeyType: HASH}\n\
+         - {AttributeName: sk, KeyType: RANGE}\n\
+         TimeToLiveSpecification: {AttributeName: expires, Enabled: true}\n\
+         PointInTimeRecoverySpecification: {PointInTimeRecoveryEnabled: true}\n\
+         SSESpecification: {SSEEnabled: false}\n",
+    )
+    .unwrap();
+    // Exactly these: no indexes (the grant names the table alone), no stream, no
+    // provisioned throughput, no fixed name (CloudFormation makes one).
+    assert_eq!(
+        *props, want,
+        "StateTable: on demand, pk/sk, TTL on expires, PITR, the AWS-owned key"
+    );
+
+    // The name reaches the container and the outputs only with SharedState.
+    let env =
+        &doc["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"];
+    let entry = env
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|e| match e {
+            Value::Tagged(t) if t.tag == "If" && t.value[1]["Name"] == "DOCKHAND_STATE_TABLE" => {
+                Some(&t.value)
+            }
+            _ => None,
+        })
+        .expect("DOCKHAND_STATE_TABLE under an !If");
+    assert_eq!(entry[0].as_str(), Some("HasSharedState"));
+    assert_eq!(patterns(&entry[1]["Value"]), ["${StateTable}"]);
+    assert_eq!(
+        patterns(&entry[2]),
+        Vec::<String>::new(),
+        "AWS::NoValue otherwise"
+    );
+    let output = &doc["Outputs"]["StateTableName"];
+    assert_eq!(output["Condition"].as_str(), Some("HasSharedState"));
+    assert_eq!(patterns(&output["Value"]), ["${StateTable}"]);
+
+    // Nothing names the table where it may not exist.
+    let mut uses = 0;
+    for section in ["Resources", "Outputs"] {
+        for (key, item) in doc[section].as_mapping().unwrap() {
+            let key = key.as_str().unwrap();
+            let mut found = Vec::new();
+            guarded(item, "StateTable", false, &mut found);
+            let conditioned = item["Condition"].as_str() == Some("HasSharedState");
+            for ok in &found {
+                assert!(
+                    *ok || conditioned,
+                    "{key} names StateTable outside HasSharedState"
+                );
+            }
+            assert!(
+                !strings(&item["DependsOn"]).contains(&"StateTable".to_string()),
+                "{key} DependsOn StateTable"
+            );
+            uses += found.len();
+        }
+    }
+    assert_eq!(uses, 3, "the grant, the variable, the output");
+}
+
+#[test]
+fn the_bot_may_only_get_put_update_delete_and_query_the_state_tables_items() {
+    let doc = dockhand();
+    // One statement of the whole template grants DynamoDB.
+    let found = granting(&doc, |a| a.starts_with("dynamodb:"));
+    let [st] = found.as_slice() else {
+        panic!("one DynamoDB statement, found {found:?}")
+    };
+    assert_eq!(st["Effect"].as_str(), Some("Allow"));
+    let mut actions = strings(&st["Action"]);
+    actions.sort();
+    assert_eq!(actions, STATE_ACTIONS, "exactly the bot's item calls");
+    assert_eq!(
+        patterns(&st["Resource"]),
+        ["${StateTable.Arn}"],
+        "the table's ARN alone (no /index/*, no stream, no other table)"
+    );
+    assert!(st.get("Condition").is_none());
+
+    // It is the task role's one inline policy, there only with SharedState (the
+    // whole policy under the !If, so none at all without it).
+    let Value::Tagged(policies) = &doc["Resources"]["TaskRole"]["Properties"]["Policies"] else {
+        panic!("TaskRole's Policies are not an !If")
+    };
+    assert!(policies.tag == "If");
+    let branches = policies.value.as_sequence().unwrap();
+    assert_eq!(branches[0].as_str(), Some("HasSharedState"));
+    let on = branches[1].as_sequence().unwrap();
+    assert_eq!(on.len(), 1, "one inline policy");
+    assert_eq!(on[0]["PolicyName"].as_str(), Some("shared-state"));
+    let mut inside = Vec::new();
+    statements(&on[0], &mut inside);
+    assert!(
+        inside.len() == 1 && std::ptr::eq(inside[0], *st),
+        "the grant is the shared-state policy's one statement"
+    );
+    let no_value: Value = serde_yaml::from_str("!Ref AWS::NoValue").unwrap();
+    assert_eq!(branches[2], no_value, "no policy without SharedState");
+    // Managed policies are the other grants' (a role takes ten by default; they
+    // may use them all).
+    assert!(
+        resources_of(&doc, "AWS::IAM::ManagedPolicy").len() <= 10,
+        "more managed policies than a role takes"
+    );
+    for rtype in ["AWS::IAM::Policy", "AWS::IAM::RolePolicy"] {
+        assert!(resources_of(&doc, rtype).is_empty(), "an {rtype}");
     }
 }
