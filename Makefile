@@ -30,6 +30,7 @@ bench:
 	scripts/with-emulator.sh cargo run --release --quiet --example flood_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example notify_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example logs_bench
+	scripts/with-emulator.sh cargo run --release --quiet --example state_bench
 
 # The emulator in the foreground (Ctrl-C stops it).
 emulator:

@@ -65,6 +65,8 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     notifications: notifications::RawNotifications,
+    #[serde(default)]
+    state: RawState,
     secret_names: Option<Vec<String>>,
     #[serde(default)]
     roles: BTreeMap<String, Vec<String>>,
@@ -72,6 +74,38 @@ struct RawConfig {
     channels: BTreeMap<String, RawBinding>,
     #[serde(default)]
     rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    table: Option<String>,
+}
+
+/// `[state]`: where replicas share what one process would keep in memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// The DynamoDB table (in `aws.region`) that holds the apps' holds, so two
+    /// or more replicas run one operation per app between them. `None`: one
+    /// replica, its own memory (and ECS tags for locks and records).
+    pub table: Option<String>,
+}
+
+/// A DynamoDB table name: 3 to 255 of letters, digits, `_`, `-` and `.`.
+fn parse_state(raw: RawState, p: &mut Problems) -> State {
+    let table = raw.table.filter(|t| {
+        let ok = (3..=255).contains(&t.len())
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !ok {
+            p.problem(
+                "state.table",
+                "must be a DynamoDB table name: 3 to 255 letters, digits, `_`, `-` or `.`",
+            );
+        }
+        ok
+    });
+    State { table }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -459,6 +493,7 @@ pub struct Config {
     pub access: Access,
     pub limits: Limits,
     pub notifications: Notifications,
+    pub state: State,
     /// Parameter, output and environment names whose values are never shown
     /// (case-insensitive substrings).
     pub secret_names: Vec<String>,
@@ -641,6 +676,12 @@ const ENVIRONMENT: &[EnvVar] = &[
         "notifications.queue",
         "the SQS queue AWS's events arrive on (deploy/dockhand.yaml sets it)",
         Parse::Text(|r| &mut r.notifications.queue),
+    ),
+    var(
+        "DOCKHAND_STATE_TABLE",
+        "state.table",
+        "the DynamoDB table replicas share (deploy/dockhand.yaml sets it)",
+        Parse::Text(|r| &mut r.state.table),
     ),
     var(
         "SLACK_APP_TOKEN",
@@ -844,6 +885,7 @@ impl Config {
         };
         let notifications =
             notifications::parse_notifications(raw.notifications, &declared, &mut p);
+        let state = parse_state(raw.state, &mut p);
         p.finish()?;
         Ok(Config {
             prefix,
@@ -868,6 +910,7 @@ impl Config {
             access,
             limits,
             notifications,
+            state,
             secret_names: secret_names(raw.secret_names),
         })
     }
@@ -1615,17 +1658,43 @@ mod tests {
             "discord.token" => secret(&c.discord.token),
             "discord.api_url" => c.discord.api_url.clone(),
             "notifications.queue" => c.notifications.queue.clone(),
+            "state.table" => c.state.table.clone(),
             other => panic!("`{other}` has no reader in value_at: add one"),
         }
     }
 
     #[test]
+    fn a_state_table_must_be_a_dynamodb_table_name() {
+        let ok = Config::parse(
+            "f",
+            "[state]\ntable = \"dockhand-state\"\n",
+            &|_| None,
+            VERBS,
+        )
+        .unwrap();
+        assert_eq!(ok.state.table.as_deref(), Some("dockhand-state"));
+        let e =
+            Config::parse("f", "[state]\ntable = \"my table\"\n", &|_| None, VERBS).unwrap_err();
+        assert_eq!(e[0].key, "state.table");
+        assert!(e[0].problem.contains("DynamoDB table name"), "{e:?}");
+        assert_eq!(
+            Config::parse("f", "", &|_| None, VERBS)
+                .unwrap()
+                .state
+                .table,
+            None
+        );
+    }
+
+    #[test]
     fn every_environment_variable_is_applied() {
         for var in environment_variables() {
-            // `7` is valid for every key but the queue (a URL), and no key's default.
+            // `7` is valid for every key but the queue (a URL) and the table
+            // (3 characters at least), and no key's default.
             let (value, expected) = match (var.parse, var.name) {
                 (Parse::Document, _) => ("prefix = \"7\"", "7"),
                 (_, "DOCKHAND_NOTIFICATIONS_QUEUE") => ("http://7", "http://7"),
+                (_, "DOCKHAND_STATE_TABLE") => ("t-7", "t-7"),
                 _ => ("7", "7"),
             };
             // Discord with a token needs its servers, and a queue a channel,

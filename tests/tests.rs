@@ -27,6 +27,8 @@ mod logs;
 mod notify;
 /// The authorisation matrix and confirmations, before any AWS call.
 mod policy;
+/// Two or more replicas sharing state on DynamoDB, against the emulator.
+mod replicas;
 /// `dockhand shell` as a process, and its drawing.
 mod shell;
 /// The Slack adapter through slack-morphism against a local Slack.

@@ -111,6 +111,8 @@ struct Inner<O> {
     notices: notices::State,
     /// Live tails running, by channel and app.
     tails: Mutex<HashMap<tails::TailKey, Arc<tails::Tailing>>>,
+    /// This process among replicas: its claims in the shared table name it.
+    replica: String,
 }
 
 /// The pipeline. Cheap to clone; every clone shares tasks, holds and ids.
@@ -246,6 +248,7 @@ impl<O: Ops> Dispatcher<O> {
                 denials: Mutex::default(),
                 notices,
                 tails: Mutex::default(),
+                replica: replica_id(),
             }),
         }
     }
@@ -527,6 +530,20 @@ impl<O: Ops> Dispatcher<O> {
     fn next_id(&self) -> MessageId {
         MessageId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
     }
+}
+
+/// This dispatcher among replicas: its process, its start to the nanosecond,
+/// and a count (two dispatchers in one process, as tests run them, differ).
+fn replica_id() -> String {
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos:x}-{}",
+        std::process::id(),
+        MADE.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The closest of `names` to `word` if it is close enough to be a typo.

@@ -108,19 +108,68 @@ impl<O: Ops> Dispatcher<O> {
         }
         let release = HoldRelease {
             dispatcher: self.clone(),
-            app: name,
+            app: name.clone(),
         };
-        self.start_unheld(
-            outbox,
-            origin,
-            target,
-            kind,
-            start,
-            move |d: Dispatcher<O>, t: Target, p| async move {
-                let _release = release;
-                job(d, t, p).await
-            },
-        )
+        // Replicas sharing state claim the app in the shared table too: the
+        // map above is this process's, the claim every replica's.
+        let claim = ops::Claim {
+            holder: format!("{}#{}", self.inner.replica, self.next_id().0),
+            who: target.requester.name.clone(),
+            what: kind.asked(&name),
+            since: ops::now(),
+        };
+        let resumed = matches!(start, Start::Resumed);
+        let (d, outbox, origin) = (self.clone(), outbox.clone(), origin.clone());
+        let cmd = self.cmd(&origin);
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tasks.spawn(async move {
+            let claimed = tokio::select! {
+                r = d.inner.ops.claim(&target, &claim) => r,
+                () = shutdown.cancelled() => return,
+            };
+            if let Err(e) = claimed {
+                drop(release);
+                // A recorded operation another replica resumed is its to report.
+                if resumed {
+                    tracing::info!(app = %name, error = %e, "not resumed: another replica holds it");
+                } else {
+                    let _ = outbox.send(Outbound {
+                        origin,
+                        reply: Reply::text(error_reply(&e, &cmd)),
+                    });
+                }
+                return;
+            }
+            d.start_unheld(
+                &outbox,
+                &origin,
+                target,
+                kind,
+                start,
+                move |d: Dispatcher<O>, t: Target, p| async move {
+                    let _release = release;
+                    let renewing = async {
+                        let mut every = tokio::time::interval(ops::CLAIM_LEASE / 3);
+                        every.tick().await;
+                        loop {
+                            every.tick().await;
+                            if let Err(e) = d.inner.ops.renew(&t, &claim).await {
+                                tracing::warn!(app = %t.app.name, error = %e, "could not renew the app's claim in the shared table");
+                            }
+                        }
+                    };
+                    let result = tokio::select! {
+                        r = job(d.clone(), t.clone(), p) => r,
+                        () = renewing => unreachable!("renews until the job ends"),
+                    };
+                    if let Err(e) = d.inner.ops.release(&t, &claim).await {
+                        tracing::warn!(app = %t.app.name, error = %e, "could not release the app's claim; it lapses by itself");
+                    }
+                    result
+                },
+            );
+        });
+        Handled::Started
     }
 
     /// Posts the head message, runs the job, turns its progress into edits and

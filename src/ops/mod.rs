@@ -12,7 +12,7 @@ pub mod mask;
 pub mod store;
 pub mod watch;
 
-pub use store::{Lock, Mute, Operation, OperationKind, ReplyTo, Store};
+pub use store::{CLAIM_LEASE, Claim, Lock, Mute, Operation, OperationKind, ReplyTo, Store};
 
 use std::future::Future;
 use std::time::Duration;

@@ -144,7 +144,49 @@ impl Operation {
 /// app's one operation record. The embedded ECS-tag store reads, then writes, then
 /// reads back: two dockhands racing can both believe they won within that window
 /// (the bundled template runs one task, so it does not happen there).
+/// One operation's claim on its app, as replicas that share state see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Unique to this operation in this process: only it renews or releases.
+    pub holder: String,
+    /// Who asked, as chat names them, and what: for the refusal others get.
+    pub who: String,
+    pub what: String,
+    pub since: Epoch,
+}
+
+/// How long a claim lasts unless renewed: a replica that dies mid-operation
+/// frees its apps within this. The running operation renews it every third.
+pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub trait Store: Send + Sync + 'static {
+    /// Takes the app's hold across every replica sharing state (`[state]
+    /// table`): `Busy`, saying who holds it and since when, while another
+    /// operation does. Without shared state the one process's own map is the
+    /// hold (see dispatch), and this has nothing to do.
+    fn claim(
+        &self,
+        _target: &Target,
+        _claim: &Claim,
+    ) -> impl Future<Output = OpsResult<()>> + Send {
+        async { Ok(()) }
+    }
+    /// Extends the claim's lease; `Busy` if it lapsed and another took the app.
+    fn renew(
+        &self,
+        _target: &Target,
+        _claim: &Claim,
+    ) -> impl Future<Output = OpsResult<()>> + Send {
+        async { Ok(()) }
+    }
+    /// Gives the claim up, if it is still this operation's.
+    fn release(
+        &self,
+        _target: &Target,
+        _claim: &Claim,
+    ) -> impl Future<Output = OpsResult<()>> + Send {
+        async { Ok(()) }
+    }
     /// Locks an app; an existing lock is kept and returned as `Locked`.
     fn lock(&self, target: &Target, reason: &str) -> impl Future<Output = OpsResult<Lock>> + Send;
     /// Removes the app's lock; someone else's only with `may_break`. Returns the

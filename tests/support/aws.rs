@@ -840,6 +840,60 @@ impl World {
         texts
     }
 
+    /// A DynamoDB client in this account, configured as the bot's.
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(dockhand::ops::aws::dynamodb_config(
+            &self.account.sdk().await,
+            Some(&self.account.id),
+        ))
+    }
+
+    /// The shared state table as deploy/dockhand.yaml makes it: `pk` and `sk`,
+    /// on-demand, TTL on `expires`.
+    pub async fn state_table(&self, name: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            TimeToLiveSpecification,
+        };
+        let db = self.dynamodb().await;
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap()
+        };
+        let key = |n: &str, t| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+                .unwrap()
+        };
+        db.create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .send()
+            .await
+            .unwrap();
+        db.update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires")
+                    .enabled(true)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Writes `lines` (milliseconds, text) into `group`/`stream`, creating both.
     pub async fn log(&self, group: &str, stream: &str, lines: &[(i64, &str)]) {
         use aws_sdk_cloudwatchlogs::types::InputLogEvent;

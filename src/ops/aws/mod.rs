@@ -15,6 +15,7 @@ mod logs;
 pub mod queue;
 mod record;
 pub mod stacks;
+mod state;
 mod tail;
 
 use std::collections::HashMap;
@@ -74,6 +75,8 @@ pub struct AwsOps {
     services: Mutex<HashMap<String, ServiceRef>>,
     /// Signs and checks the operation records on services (F19).
     record_key: record::RecordKey,
+    /// The shared state table's client, once first needed.
+    state_client: OnceCell<aws_sdk_dynamodb::Client>,
 }
 
 impl AwsOps {
@@ -93,6 +96,7 @@ impl AwsOps {
             clients: tokio::sync::Mutex::new(HashMap::new()),
             services: Mutex::new(HashMap::new()),
             record_key: record::RecordKey::new(config),
+            state_client: OnceCell::new(),
         }
     }
 
@@ -108,6 +112,7 @@ impl AwsOps {
             clients: tokio::sync::Mutex::new(HashMap::new()),
             services: Mutex::new(HashMap::new()),
             record_key: record::RecordKey::new(config),
+            state_client: OnceCell::new(),
         }
     }
 
@@ -182,6 +187,11 @@ impl AwsOps {
         let c = Clients::new(&sdk, self.emulator_account.as_deref());
         clients.insert(env.name.clone(), c.clone());
         Ok(c)
+    }
+
+    /// The shared state table `[state]` names, if any.
+    pub(crate) fn state_table(&self) -> Option<&str> {
+        self.secrets.state.table.as_deref()
     }
 
     /// Whether a variable's name looks secret (its value is masked wherever shown).
@@ -303,6 +313,14 @@ pub fn client_configs(
         service_config!(aws_sdk_ecs, sdk, emulator_account),
         service_config!(aws_sdk_cloudformation, sdk, emulator_account),
     )
+}
+
+/// A DynamoDB client config like the bot's own (tests create the state table with it).
+pub fn dynamodb_config(
+    sdk: &SdkConfig,
+    emulator_account: Option<&str>,
+) -> aws_sdk_dynamodb::Config {
+    service_config!(aws_sdk_dynamodb, sdk, emulator_account)
 }
 
 /// An SQS client config like the bot's own (tests put events on the queue with it).

@@ -310,6 +310,27 @@ fn operation_of(app: &AppName, tags: &[Tag]) -> Option<Operation> {
 }
 
 impl Store for AwsOps {
+    async fn claim(&self, target: &Target, claim: &crate::ops::Claim) -> OpsResult<()> {
+        match self.state().await? {
+            Some(table) => table.claim(target, claim).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn renew(&self, target: &Target, claim: &crate::ops::Claim) -> OpsResult<()> {
+        match self.state().await? {
+            Some(table) => table.renew(target, claim).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn release(&self, target: &Target, claim: &crate::ops::Claim) -> OpsResult<()> {
+        match self.state().await? {
+            Some(table) => table.release(target, claim).await,
+            None => Ok(()),
+        }
+    }
+
     async fn lock(&self, target: &Target, reason: &str) -> OpsResult<Lock> {
         let clients = self.clients(&target.environment).await?;
         let svc = self.service_of(&clients, &target.app).await?;

@@ -1,0 +1,205 @@
+//! Shared state on DynamoDB (`[state] table`): what two or more replicas must
+//! agree on, written with conditions so that exactly one of them wins.
+//!
+//! One table, partition key `pk` (the kind of item) and sort key `sk` (whose):
+//! `hold`/`<app>` is an app's claim by the operation running on it. Every item
+//! carries `expires` (epoch seconds), the table's TTL attribute: DynamoDB
+//! deletes expired items only eventually (within days), so readers treat an
+//! item past its `expires` as absent, and a condition lets a writer replace it.
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+
+use super::{AwsOps, classify};
+use crate::ops::{CLAIM_LEASE, Claim, OpsError, OpsResult, Target, clock};
+
+/// The shared table and a client for it (in the bot's own region).
+#[derive(Clone, Debug)]
+pub(crate) struct Table {
+    client: aws_sdk_dynamodb::Client,
+    name: String,
+}
+
+const HOLD: &str = "hold";
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, key: &str) -> &'a str {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map_or("", String::as_str)
+}
+
+fn number(item: &HashMap<String, AttributeValue>, key: &str) -> i64 {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default()
+}
+
+impl AwsOps {
+    /// The shared table, when `[state] table` names one.
+    pub(crate) async fn state(&self) -> OpsResult<Option<Table>> {
+        let Some(name) = self.state_table() else {
+            return Ok(None);
+        };
+        let client = self
+            .state_client
+            .get_or_try_init(|| async {
+                let sdk = self.base().await?;
+                Ok::<_, OpsError>(aws_sdk_dynamodb::Client::from_conf(super::dynamodb_config(
+                    sdk,
+                    self.emulator_account.as_deref(),
+                )))
+            })
+            .await?;
+        Ok(Some(Table {
+            client: client.clone(),
+            name: name.to_string(),
+        }))
+    }
+}
+
+impl Table {
+    /// Puts the app's hold if no live one is there (or it is this claim's).
+    pub(crate) async fn claim(&self, target: &Target, claim: &Claim) -> OpsResult<()> {
+        let now = crate::ops::now();
+        let app = target.app.name.as_str();
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .item("pk", s(HOLD))
+            .item("sk", s(app))
+            .item("holder", s(&claim.holder))
+            .item("who", s(&claim.who))
+            .item("what", s(&claim.what))
+            .item("since", n(claim.since))
+            .item("expires", n(now + CLAIM_LEASE.as_secs() as i64))
+            .condition_expression("attribute_not_exists(pk) OR expires < :now OR holder = :me")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":me", s(&claim.holder))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(held) => {
+                    let item = match held.item() {
+                        Some(item) => item.clone(),
+                        // Not every store returns the item it kept: read it.
+                        None => self.get(HOLD, app).await?.unwrap_or_default(),
+                    };
+                    Err(busy(app, &item))
+                }
+                other => Err(dynamo_error("dynamodb:PutItem", other)),
+            },
+        }
+    }
+
+    /// Extends the lease of a hold this claim still has.
+    pub(crate) async fn renew(&self, target: &Target, claim: &Claim) -> OpsResult<()> {
+        let app = target.app.name.as_str();
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(HOLD))
+            .key("sk", s(app))
+            .update_expression("SET expires = :e")
+            .condition_expression("holder = :me")
+            .expression_attribute_values(":e", n(crate::ops::now() + CLAIM_LEASE.as_secs() as i64))
+            .expression_attribute_values(":me", s(&claim.holder))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                let item = self.get(HOLD, app).await?.unwrap_or_default();
+                Err(busy(app, &item))
+            }
+            Err(e) => Err(classify("dynamodb:UpdateItem", e)),
+        }
+    }
+
+    /// Deletes the hold if it is still this claim's (a lapsed one another took
+    /// is theirs now).
+    pub(crate) async fn release(&self, target: &Target, claim: &Claim) -> OpsResult<()> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .key("pk", s(HOLD))
+            .key("sk", s(target.app.name.as_str()))
+            .condition_expression("holder = :me")
+            .expression_attribute_values(":me", s(&claim.holder))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(classify("dynamodb:DeleteItem", e)),
+        }
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> OpsResult<Option<HashMap<String, AttributeValue>>> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:GetItem", e))?;
+        Ok(got.item().cloned())
+    }
+}
+
+/// Another replica's operation holds the app: who started what, when.
+fn busy(app: &str, item: &HashMap<String, AttributeValue>) -> OpsError {
+    let who = match text(item, "who") {
+        "" => "someone",
+        w => w,
+    };
+    OpsError::Busy {
+        app: app.to_string(),
+        status: format!(
+            "{who} started `{}` (on another dockhand)",
+            text(item, "what")
+        ),
+        since: format!("{} UTC", clock(number(item, "since"))),
+    }
+}
+
+/// A DynamoDB refusal that is not the condition's, as the other AWS errors are.
+fn dynamo_error(operation: &str, e: PutItemError) -> OpsError {
+    let message = e.message().unwrap_or_default().to_string();
+    match e.code().unwrap_or_default() {
+        "ResourceNotFoundException" => OpsError::Setup(format!(
+            "the shared state table does not exist ({message}); create it (deploy/dockhand.yaml does) or remove `[state] table`"
+        )),
+        "AccessDeniedException" => OpsError::AccessDenied {
+            action: operation.to_string(),
+        },
+        "ProvisionedThroughputExceededException"
+        | "ThrottlingException"
+        | "RequestLimitExceeded" => OpsError::Throttled {
+            operation: operation.to_string(),
+        },
+        code => OpsError::Internal {
+            operation: operation.to_string(),
+            detail: format!("{code}: {message}"),
+        },
+    }
+}

@@ -1,0 +1,117 @@
+//! Two or more replicas sharing state (`[state] table`, DynamoDB in the
+//! emulator): an app's operation runs on one replica, whichever receives the
+//! command, and a replica that dies frees its apps when its claim lapses.
+//! Each "replica" here is its own dispatcher and AWS client over one account.
+
+use crate::support;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use support::World;
+
+const CONFIG: &str = r#"
+[aws]
+region = "us-east-1"
+max_attempts = 1
+
+[state]
+table = "dockhand-state"
+
+[environments.prod]
+
+[apps.worker]
+environment = "prod"
+cluster = "apps"
+service = "worker"
+container = "worker"
+
+[[rules]]
+name = "anyone"
+verbs = ["deploy"]
+"#;
+
+async fn world() -> World {
+    let w = World::new().await;
+    w.state_table("dockhand-state").await;
+    w.worker(2).await;
+    w
+}
+
+#[tokio::test]
+async fn two_deploys_of_one_app_through_two_replicas_one_runs_one_is_told_who_holds_it() {
+    let w = world().await;
+    let mut a = w.bot(CONFIG).await;
+    let mut b = w.bot(CONFIG).await;
+
+    assert_eq!(a.send("!deploy worker v42"), None);
+    assert_eq!(b.send_as("bob", "!deploy worker v43"), None);
+    let (out_a, out_b) = tokio::join!(a.finish(), b.finish());
+    let (ran, refused) = if out_a.contains("is live") {
+        (out_a, out_b)
+    } else {
+        (out_b, out_a)
+    };
+    assert!(ran.contains("is live"), "one ran:\n{ran}");
+    assert!(
+        !refused.contains("is live") && !refused.contains("Deploying"),
+        "{refused}"
+    );
+    let who = if ran.contains("v42") {
+        "@alice started `deploy worker v42`"
+    } else {
+        "@bob started `deploy worker v43`"
+    };
+    assert!(
+        refused.contains(&format!(
+            "worker is busy: {who} (on another dockhand) since "
+        )) && refused.contains("Wait for it, or `!cancel worker`."),
+        "the other is told who holds it:\n{refused}"
+    );
+
+    // Once it is over, the app is free on every replica.
+    let other = if ran.contains("v42") { &mut b } else { &mut a };
+    let out = other.ask("!deploy worker v44").await;
+    assert!(out.contains("worker v44 is live"), "{out}");
+    let held = w
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name("dockhand-state")
+        .key("pk", AttributeValue::S("hold".into()))
+        .key("sk", AttributeValue::S("worker".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(held.item().is_none(), "released: {:?}", held.item());
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_replica_that_died_holds_until_it_lapses() {
+    let w = world().await;
+    let db = w.dynamodb().await;
+    let claim = |expires: i64| {
+        db.put_item()
+            .table_name("dockhand-state")
+            .item("pk", AttributeValue::S("hold".into()))
+            .item("sk", AttributeValue::S("worker".into()))
+            .item("holder", AttributeValue::S("gone-1#7".into()))
+            .item("who", AttributeValue::S("@carol".into()))
+            .item("what", AttributeValue::S("deploy worker v9".into()))
+            .item("since", AttributeValue::N(dockhand::ops::now().to_string()))
+            .item("expires", AttributeValue::N(expires.to_string()))
+            .send()
+    };
+    let mut bot = w.bot(CONFIG).await;
+
+    // Within its lease the claim holds: the replica may only be slow.
+    claim(dockhand::ops::now() + 60).await.unwrap();
+    let out = bot.ask("!deploy worker v42").await;
+    assert!(
+        out.contains("worker is busy: @carol started `deploy worker v9` (on another dockhand)"),
+        "{out}"
+    );
+
+    // Past it (DynamoDB's TTL deletes it only eventually), the app is free.
+    claim(dockhand::ops::now() - 1).await.unwrap();
+    let out = bot.ask("!deploy worker v42").await;
+    assert!(out.contains("worker v42 is live"), "{out}");
+}
