@@ -115,3 +115,48 @@ async fn a_claim_left_by_a_replica_that_died_holds_until_it_lapses() {
     let out = bot.ask("!deploy worker v42").await;
     assert!(out.contains("worker v42 is live"), "{out}");
 }
+
+/// Where the environment is protected: `!deploy` answered by one replica and
+/// `!confirm` delivered to the other (as Slack's Socket Mode may hand it) runs
+/// once, for the person who asked, with the same checks.
+#[tokio::test]
+async fn a_confirmation_given_by_one_replica_is_settled_by_the_other_once() {
+    let w = world().await;
+    let config = CONFIG.replace(
+        "[environments.prod]",
+        "[environments.prod]\nprotected = true",
+    );
+    let mut a = w.bot(&config).await;
+    let mut b = w.bot(&config).await;
+
+    let prompt = a.ask("!deploy worker v42").await;
+    let at = prompt
+        .find("!confirm ")
+        .unwrap_or_else(|| panic!("a prompt: {prompt}"))
+        + "!confirm ".len();
+    let code: String = prompt[at..].chars().take(6).collect();
+    assert!(
+        prompt.contains("Parameter") || prompt.contains("Plan"),
+        "the plan is shown: {prompt}"
+    );
+
+    let out = b.ask_as("bob", &format!("!confirm {code}")).await;
+    assert!(
+        out.contains("Only alice") && out.contains(&format!("can confirm `{code}`")),
+        "{out}"
+    );
+    let out = b.ask(&format!("!confirm {code}")).await;
+    assert!(
+        out.contains("worker v42 is live"),
+        "run on the other replica:\n{out}"
+    );
+    assert!(
+        out.contains("asked by @alice"),
+        "as the person who asked:\n{out}"
+    );
+    let again = a.ask(&format!("!confirm {code}")).await;
+    assert!(
+        again.contains(&format!("No confirmation is waiting with code `{code}`")),
+        "and not again on the first:\n{again}"
+    );
+}

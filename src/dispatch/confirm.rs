@@ -30,8 +30,15 @@ impl<O: Ops> Dispatcher<O> {
         } else {
             "You".to_string()
         };
+        let text = self
+            .inner
+            .addresser
+            .strip(inbound.text, inbound.via)
+            .unwrap_or(inbound.text)
+            .to_string();
         // The code is drawn and stored under one lock: two prompts at once never
         // get the same code, so one never replaces the other's command.
+        let rule_shared = rule.clone();
         let code = {
             let mut pending = self.inner.pending.lock().expect("pending lock");
             let now = tokio::time::Instant::now();
@@ -54,6 +61,31 @@ impl<O: Ops> Dispatcher<O> {
             );
             code
         };
+        // Shared, the code works on every replica (whichever the answer reaches).
+        if self.inner.ops.shares_state() {
+            let waiting = ops::Waiting {
+                code: code.clone(),
+                text,
+                platform: inbound.origin.platform,
+                channel: inbound.origin.channel.to_string(),
+                thread: inbound.origin.thread.as_deref().map(str::to_string),
+                direct: inbound.origin.direct,
+                author_id: inbound.author.id.to_string(),
+                author_name: inbound.author.name.to_string(),
+                external: inbound.author.external,
+                asked: asked.clone(),
+                rule: rule_shared,
+                other_person,
+                expires_at,
+                plan: None,
+            };
+            let d = self.clone();
+            self.inner.tasks.spawn(async move {
+                if let Err(e) = d.inner.ops.offer(&waiting).await {
+                    tracing::warn!(code = waiting.code, error = %e, "could not share the confirmation; only this replica can settle it");
+                }
+            });
+        }
         let prompt = format!(
             "`{asked}` needs a confirmation: {why}. {who} can {} until {} (UTC), or {}.",
             cmd.show(&format!("confirm {code}")),
@@ -80,6 +112,11 @@ impl<O: Ops> Dispatcher<O> {
                     let plan = match preview.plan(&*d.inner.ops, &target).await {
                         Ok(p) => {
                             let text = preview.draw(target.app.name.as_str(), &p);
+                            if d.inner.ops.shares_state()
+                                && let Err(e) = d.inner.ops.planned(&waiting_code, &p).await
+                            {
+                                tracing::warn!(error = %e, "could not share the confirmation's plan");
+                            }
                             if let Some(waiting) = d
                                 .inner
                                 .pending
@@ -279,69 +316,205 @@ impl<O: Ops> Dispatcher<O> {
     }
 
     /// Confirms (runs) or aborts (drops) the command waiting under `code`, if this
-    /// person, here, may.
+    /// person, here, may. With shared state the code may have been given by
+    /// another replica, and only one replica may settle it: that is decided in
+    /// the table, as a task (`settle_shared`).
     fn settle(&self, code: &str, confirm: bool, inbound: &Inbound<'_>, outbox: &Outbox) -> Settle {
-        let verb = if confirm { "confirm" } else { "abort" };
-        let unknown = || {
-            Settle::Gone(if confirm {
-                format!(
-                    "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
-                )
-            } else {
-                format!("No confirmation is waiting with code `{code}`; nothing to abort.")
-            })
-        };
+        if self.inner.ops.shares_state() {
+            return Settle::Ran(self.settle_shared(code, confirm, inbound, outbox));
+        }
         let found = {
             let mut pending = self.inner.pending.lock().expect("pending lock");
             let Some(p) = pending.get(code).cloned() else {
-                return unknown();
+                return Settle::Gone(unknown_code(code, confirm));
             };
-            if tokio::time::Instant::now() >= p.expires {
-                pending.remove(code);
-                return Settle::Gone(format!(
-                    "Code `{code}` expired at {} (UTC); ask again.",
-                    clock(p.expires_at)
-                ));
-            }
-            // A code from another channel answers like one never given: no
-            // oracle for which codes wait where (F16).
-            if p.origin.platform != inbound.origin.platform
-                || p.origin.channel != inbound.origin.channel
-            {
-                return unknown();
-            }
-            let same = p.author.id == inbound.author.id;
-            if confirm && p.other_person && same {
-                return Settle::Refused(format!(
-                    "`{}` needs a second person: someone other than you must confirm `{code}`.",
-                    p.asked
-                ));
-            }
-            if !p.other_person && !same {
-                return Settle::Refused(format!(
-                    "Only {} can {verb} `{code}`.",
-                    p.author.named(p.origin.platform)
-                ));
-            }
-            if p.other_person && (confirm || !same) {
-                // The approver must be allowed to do it too, and so must anyone
-                // but the requester who aborts it: stopping a change takes the
-                // same rights as making it (F17).
-                let request = Request {
-                    origin: inbound.origin,
-                    author: inbound.author,
-                    verb: p.command.action().name(),
-                    facts: p.command.facts(&self.inner.config),
-                    app: p.app.as_ref(),
-                    environment: p.app.as_ref().map(|a| self.inner.config.environment_of(a)),
-                };
-                if let Decision::Deny(why) = self.inner.policy.decide(&request) {
-                    return Settle::Refused(why);
+            if let Err(refused) = self.may_settle(&p, code, confirm, inbound) {
+                if tokio::time::Instant::now() >= p.expires {
+                    pending.remove(code);
                 }
+                return refused.into();
             }
             pending.remove(code);
             p
         };
+        self.settled(found, code, confirm, inbound, outbox)
+    }
+
+    /// `settle` where replicas share state: the confirmation is read from the
+    /// table (this replica's own copy, when it gave the code, holds the command
+    /// as parsed), checked as here, and taken from the table by one conditional
+    /// delete, so that of two replicas asked at once only one runs it.
+    fn settle_shared(
+        &self,
+        code: &str,
+        confirm: bool,
+        inbound: &Inbound<'_>,
+        outbox: &Outbox,
+    ) -> Handled {
+        let (d, outbox) = (self.clone(), outbox.clone());
+        let (origin, author, via, text) = (
+            inbound.origin.clone(),
+            inbound.author.clone(),
+            inbound.via,
+            inbound.text.to_string(),
+        );
+        let code = code.to_string();
+        let cmd = self.cmd(&origin);
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tasks.spawn(async move {
+            let inbound = Inbound {
+                origin: &origin,
+                author: &author,
+                via,
+                text: &text,
+            };
+            let local = d
+                .inner
+                .pending
+                .lock()
+                .expect("pending lock")
+                .get(&code)
+                .cloned();
+            let shared = tokio::select! {
+                w = d.inner.ops.waiting(&code) => w,
+                () = shutdown.cancelled() => return,
+            };
+            let found = match (local, shared) {
+                (_, Err(e)) => Err(error_reply(&e, &cmd)),
+                (Some(p), Ok(Some(_))) => Ok(p),
+                (None, Ok(Some(w))) => d.rebuild(w).ok_or_else(|| unknown_code(&code, confirm)),
+                // Taken by another replica, aborted, or expired.
+                (_, Ok(None)) => {
+                    d.inner.pending.lock().expect("pending lock").remove(&code);
+                    Err(unknown_code(&code, confirm))
+                }
+            };
+            let reply = match found.map(|p| (d.may_settle(&p, &code, confirm, &inbound), p)) {
+                Err(text) => Some(Reply::text(text)),
+                Ok((Err(Refusal::Refused(t) | Refusal::Gone(t)), _)) => Some(Reply::text(t)),
+                Ok((Ok(()), p)) => match d.inner.ops.take(&code).await {
+                    Ok(true) => {
+                        d.inner.pending.lock().expect("pending lock").remove(&code);
+                        match d.settled(p, &code, confirm, &inbound, &outbox) {
+                            Settle::Ran(Handled::Reply(r)) => Some(r),
+                            Settle::Refused(t) | Settle::Gone(t) => Some(Reply::text(t)),
+                            Settle::Ran(_) => None,
+                        }
+                    }
+                    Ok(false) => Some(Reply::text(unknown_code(&code, confirm))),
+                    Err(e) => Some(Reply::text(error_reply(&e, &cmd))),
+                },
+            };
+            if let Some(reply) = reply {
+                let _ = outbox.send(Outbound {
+                    origin: origin.clone(),
+                    reply,
+                });
+            }
+        });
+        Handled::Started
+    }
+
+    /// A confirmation another replica gave, as this one would have kept it: its
+    /// command parsed again from the text the person typed.
+    fn rebuild(&self, w: ops::Waiting) -> Option<Pending> {
+        let command = match self.inner.catalog.matches(&w.text, |s| s.to_string()) {
+            Match::Action(_, Ok(command)) => command,
+            _ => return None,
+        };
+        let config = &self.inner.config;
+        let app = command
+            .facts(config)
+            .app
+            .and_then(|n| config.apps.get(n))
+            .cloned();
+        let left = u64::try_from(w.expires_at - ops::now()).unwrap_or(0);
+        Some(Pending {
+            command,
+            app,
+            origin: Origin {
+                platform: w.platform,
+                channel: w.channel.into(),
+                thread: w.thread.map(Into::into),
+                direct: w.direct,
+            },
+            author: Author {
+                id: w.author_id.into(),
+                name: w.author_name.into(),
+                external: w.external,
+            },
+            asked: w.asked,
+            rule: w.rule,
+            other_person: w.other_person,
+            expires: tokio::time::Instant::now() + std::time::Duration::from_secs(left),
+            expires_at: w.expires_at,
+            plan: w.plan,
+        })
+    }
+
+    /// Whether this person, here, may settle `p` now: the refusal if not.
+    fn may_settle(
+        &self,
+        p: &Pending,
+        code: &str,
+        confirm: bool,
+        inbound: &Inbound<'_>,
+    ) -> Result<(), Refusal> {
+        let verb = if confirm { "confirm" } else { "abort" };
+        if tokio::time::Instant::now() >= p.expires {
+            return Err(Refusal::Gone(format!(
+                "Code `{code}` expired at {} (UTC); ask again.",
+                clock(p.expires_at)
+            )));
+        }
+        // A code from another channel answers like one never given: no
+        // oracle for which codes wait where (F16).
+        if p.origin.platform != inbound.origin.platform
+            || p.origin.channel != inbound.origin.channel
+        {
+            return Err(Refusal::Gone(unknown_code(code, confirm)));
+        }
+        let same = p.author.id == inbound.author.id;
+        if confirm && p.other_person && same {
+            return Err(Refusal::Refused(format!(
+                "`{}` needs a second person: someone other than you must confirm `{code}`.",
+                p.asked
+            )));
+        }
+        if !p.other_person && !same {
+            return Err(Refusal::Refused(format!(
+                "Only {} can {verb} `{code}`.",
+                p.author.named(p.origin.platform)
+            )));
+        }
+        if p.other_person && (confirm || !same) {
+            // The approver must be allowed to do it too, and so must anyone
+            // but the requester who aborts it: stopping a change takes the
+            // same rights as making it (F17).
+            let request = Request {
+                origin: inbound.origin,
+                author: inbound.author,
+                verb: p.command.action().name(),
+                facts: p.command.facts(&self.inner.config),
+                app: p.app.as_ref(),
+                environment: p.app.as_ref().map(|a| self.inner.config.environment_of(a)),
+            };
+            if let Decision::Deny(why) = self.inner.policy.decide(&request) {
+                return Err(Refusal::Refused(why));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs (or drops) a confirmation this replica has taken.
+    fn settled(
+        &self,
+        found: Pending,
+        code: &str,
+        confirm: bool,
+        inbound: &Inbound<'_>,
+        outbox: &Outbox,
+    ) -> Settle {
         if !confirm {
             self.audit(
                 inbound,
@@ -450,6 +623,17 @@ impl<O: Ops> Dispatcher<O> {
     }
 }
 
+/// What an unknown (used, aborted, never given, or another channel's) code is told.
+fn unknown_code(code: &str, confirm: bool) -> String {
+    if confirm {
+        format!(
+            "No confirmation is waiting with code `{code}`; it was used, aborted, or never given."
+        )
+    } else {
+        format!("No confirmation is waiting with code `{code}`; nothing to abort.")
+    }
+}
+
 /// Letters and digits easy to read and type on a phone (no 0/O, 1/I): 32 of them,
 /// five bits each.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -506,6 +690,23 @@ impl Preview {
         match self {
             Preview::Deploy(v) => render::plan(app, v.as_str(), plan).text,
             Preview::Rollback => render::rollback_plan(app, plan).text,
+        }
+    }
+}
+
+/// Why a confirmation cannot be settled by this person, here, now.
+enum Refusal {
+    /// Not this person: the prompt still waits.
+    Refused(String),
+    /// Expired, or not this channel's: as if no such code waited.
+    Gone(String),
+}
+
+impl From<Refusal> for Settle {
+    fn from(r: Refusal) -> Settle {
+        match r {
+            Refusal::Refused(t) => Settle::Refused(t),
+            Refusal::Gone(t) => Settle::Gone(t),
         }
     }
 }

@@ -12,7 +12,9 @@ pub mod mask;
 pub mod store;
 pub mod watch;
 
-pub use store::{CLAIM_LEASE, Claim, Lock, Mute, Operation, OperationKind, ReplyTo, Store};
+pub use store::{
+    CLAIM_LEASE, Claim, Lock, Mute, Operation, OperationKind, ReplyTo, Store, Waiting,
+};
 
 use std::future::Future;
 use std::time::Duration;

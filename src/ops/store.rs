@@ -155,6 +155,28 @@ pub struct Claim {
     pub since: Epoch,
 }
 
+/// A confirmation waiting for its code, as replicas share it: whichever
+/// replica `confirm <code>` reaches parses `text` again and runs it, once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub code: String,
+    /// The command as typed, addressing removed (`deploy hubot v2`).
+    pub text: String,
+    pub platform: Platform,
+    pub channel: String,
+    pub thread: Option<String>,
+    pub direct: bool,
+    pub author_id: String,
+    pub author_name: String,
+    pub external: bool,
+    pub asked: String,
+    pub rule: Option<String>,
+    pub other_person: bool,
+    pub expires_at: Epoch,
+    /// What the prompt showed AWS would do (a deploy's, a rollback's), once known.
+    pub plan: Option<super::Plan>,
+}
+
 /// How long a claim lasts unless renewed: a replica that dies mid-operation
 /// frees its apps within this. The running operation renews it every third.
 pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -178,6 +200,31 @@ pub trait Store: Send + Sync + 'static {
         _claim: &Claim,
     ) -> impl Future<Output = OpsResult<()>> + Send {
         async { Ok(()) }
+    }
+    /// Whether replicas share state: confirmations are then settled through it.
+    fn shares_state(&self) -> bool {
+        false
+    }
+    /// Shares a confirmation waiting for its code.
+    fn offer(&self, _waiting: &Waiting) -> impl Future<Output = OpsResult<()>> + Send {
+        async { Ok(()) }
+    }
+    /// Adds the plan its prompt showed to a shared confirmation.
+    fn planned(
+        &self,
+        _code: &str,
+        _plan: &super::Plan,
+    ) -> impl Future<Output = OpsResult<()>> + Send {
+        async { Ok(()) }
+    }
+    /// The shared confirmation under `code`, if it still waits (and has not expired).
+    fn waiting(&self, _code: &str) -> impl Future<Output = OpsResult<Option<Waiting>>> + Send {
+        async { Ok(None) }
+    }
+    /// Takes the shared confirmation away: true for the one caller that did (it
+    /// runs it), false when another replica took it first.
+    fn take(&self, _code: &str) -> impl Future<Output = OpsResult<bool>> + Send {
+        async { Ok(true) }
     }
     /// Gives the claim up, if it is still this operation's.
     fn release(

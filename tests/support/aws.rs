@@ -660,7 +660,12 @@ impl Bot {
     /// Sends a command and returns its whole answer: the immediate reply, or every
     /// message the spawned operation wrote once it finished.
     pub async fn ask(&mut self, text: &str) -> String {
-        match self.send(text) {
+        self.ask_as("alice", text).await
+    }
+
+    /// `ask` as `user` in `#ops`.
+    pub async fn ask_as(&mut self, user: &str, text: &str) -> String {
+        match self.send_as(user, text) {
             Some(reply) => reply,
             None => self.finish().await,
         }

@@ -324,6 +324,38 @@ impl Store for AwsOps {
         }
     }
 
+    fn shares_state(&self) -> bool {
+        self.state_table().is_some()
+    }
+
+    async fn offer(&self, waiting: &crate::ops::Waiting) -> OpsResult<()> {
+        match self.state().await? {
+            Some(table) => table.offer(waiting).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn planned(&self, code: &str, plan: &crate::ops::Plan) -> OpsResult<()> {
+        match self.state().await? {
+            Some(table) => table.planned(code, plan).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn waiting(&self, code: &str) -> OpsResult<Option<crate::ops::Waiting>> {
+        match self.state().await? {
+            Some(table) => table.waiting(code).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn take(&self, code: &str) -> OpsResult<bool> {
+        match self.state().await? {
+            Some(table) => table.take(code).await,
+            None => Ok(true),
+        }
+    }
+
     async fn release(&self, target: &Target, claim: &crate::ops::Claim) -> OpsResult<()> {
         match self.state().await? {
             Some(table) => table.release(target, claim).await,

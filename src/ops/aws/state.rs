@@ -2,7 +2,8 @@
 //! agree on, written with conditions so that exactly one of them wins.
 //!
 //! One table, partition key `pk` (the kind of item) and sort key `sk` (whose):
-//! `hold`/`<app>` is an app's claim by the operation running on it. Every item
+//! `hold`/`<app>` is an app's claim by the operation running on it;
+//! `confirm`/`<code>` a confirmation waiting for its code. Every item
 //! carries `expires` (epoch seconds), the table's TTL attribute: DynamoDB
 //! deletes expired items only eventually (within days), so readers treat an
 //! item past its `expires` as absent, and a condition lets a writer replace it.
@@ -13,7 +14,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use std::collections::HashMap;
 
 use super::{AwsOps, classify};
-use crate::ops::{CLAIM_LEASE, Claim, OpsError, OpsResult, Target, clock};
+use crate::message::Platform;
+use crate::ops::{CLAIM_LEASE, Claim, OpsError, OpsResult, Plan, Target, Waiting, clock};
 
 /// The shared table and a client for it (in the bot's own region).
 #[derive(Clone, Debug)]
@@ -23,6 +25,7 @@ pub(crate) struct Table {
 }
 
 const HOLD: &str = "hold";
+const CONFIRM: &str = "confirm";
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -147,6 +150,125 @@ impl Table {
         match deleted {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(classify("dynamodb:DeleteItem", e)),
+        }
+    }
+
+    /// Shares a confirmation; it expires with its code.
+    pub(crate) async fn offer(&self, w: &Waiting) -> OpsResult<()> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .item("pk", s(CONFIRM))
+            .item("sk", s(&w.code))
+            .item("text", s(&w.text))
+            .item("platform", s(&w.platform.to_string()))
+            .item("channel", s(&w.channel))
+            .item("direct", AttributeValue::Bool(w.direct))
+            .item("author_id", s(&w.author_id))
+            .item("author_name", s(&w.author_name))
+            .item("external", AttributeValue::Bool(w.external))
+            .item("asked", s(&w.asked))
+            .item("other_person", AttributeValue::Bool(w.other_person))
+            .item("expires", n(w.expires_at))
+            // A code drawn twice by two replicas at once: the second is refused.
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(t) = &w.thread {
+            put = put.item("thread", s(t));
+        }
+        if let Some(r) = &w.rule {
+            put = put.item("rule", s(r));
+        }
+        put.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| dynamo_error("dynamodb:PutItem", e.into_service_error()))
+    }
+
+    /// Adds the prompt's plan to a shared confirmation that still waits.
+    pub(crate) async fn planned(&self, code: &str, plan: &Plan) -> OpsResult<()> {
+        let changes = AttributeValue::L(plan.changes.iter().map(|c| s(c)).collect());
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(CONFIRM))
+            .key("sk", s(code))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":c", changes);
+        update = match &plan.current {
+            Some(current) => update
+                .update_expression("SET plan_changes = :c, plan_current = :p")
+                .expression_attribute_values(":p", s(current)),
+            None => update.update_expression("SET plan_changes = :c"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            // Settled (or expired) before AWS answered: nothing to add to.
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(classify("dynamodb:UpdateItem", e)),
+        }
+    }
+
+    /// The confirmation under `code`, unless it was taken or has expired.
+    pub(crate) async fn waiting(&self, code: &str) -> OpsResult<Option<Waiting>> {
+        let Some(item) = self.get(CONFIRM, code).await? else {
+            return Ok(None);
+        };
+        let expires_at = number(&item, "expires");
+        if expires_at < crate::ops::now() {
+            return Ok(None);
+        }
+        let flag = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false)
+        };
+        let optional = |k: &str| Some(text(&item, k).to_string()).filter(|v| !v.is_empty());
+        let Some(platform) = Platform::from_name(text(&item, "platform")) else {
+            return Ok(None);
+        };
+        let plan = item
+            .get("plan_changes")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| Plan {
+                current: optional("plan_current"),
+                changes: l.iter().filter_map(|c| c.as_s().ok().cloned()).collect(),
+            });
+        Ok(Some(Waiting {
+            code: code.to_string(),
+            text: text(&item, "text").to_string(),
+            platform,
+            channel: text(&item, "channel").to_string(),
+            thread: optional("thread"),
+            direct: flag("direct"),
+            author_id: text(&item, "author_id").to_string(),
+            author_name: text(&item, "author_name").to_string(),
+            external: flag("external"),
+            asked: text(&item, "asked").to_string(),
+            rule: optional("rule"),
+            other_person: flag("other_person"),
+            expires_at,
+            plan,
+        }))
+    }
+
+    /// Deletes the confirmation if it is there: true for the one caller that did.
+    pub(crate) async fn take(&self, code: &str) -> OpsResult<bool> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .key("pk", s(CONFIRM))
+            .key("sk", s(code))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(classify("dynamodb:DeleteItem", e)),
         }
     }
