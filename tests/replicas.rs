@@ -160,3 +160,54 @@ async fn a_confirmation_given_by_one_replica_is_settled_by_the_other_once() {
         "and not again on the first:\n{again}"
     );
 }
+
+/// Both replicas consume the notification queue, and SQS gives a message
+/// again (to either) when its delete is late: an event, and a deployment
+/// followed from it, is marked seen in the table by one conditional write, so
+/// exactly one replica reports it; a mark past its TTL counts as absent.
+#[tokio::test]
+async fn an_event_is_taken_by_one_replica_whichever_gets_it() {
+    use dockhand::ops::Store;
+    let w = world().await;
+    let config =
+        dockhand::config::Config::parse("replica.toml", CONFIG, &|_| None, dockhand::verbs::NAMES)
+            .unwrap();
+    let replica = || {
+        let (config, w) = (&config, &w);
+        async move {
+            dockhand::ops::aws::AwsOps::from_sdk_config(
+                config,
+                w.account.sdk().await,
+                Some(w.account.id.clone()),
+            )
+        }
+    };
+    let (a, b) = (replica().await, replica().await);
+    let (first_a, first_b) = tokio::join!(a.first_seen("event/e-1"), b.first_seen("event/e-1"));
+    let (first_a, first_b) = (first_a.unwrap(), first_b.unwrap());
+    assert!(
+        first_a != first_b,
+        "exactly one takes it: {first_a} {first_b}"
+    );
+    assert!(!a.first_seen("event/e-1").await.unwrap(), "and not again");
+    assert!(
+        b.first_seen("deployment/worker/ecs-svc/1").await.unwrap(),
+        "another key is its own"
+    );
+
+    // DynamoDB deletes expired items only eventually: a mark past `expires` is no mark.
+    w.dynamodb()
+        .await
+        .put_item()
+        .table_name("dockhand-state")
+        .item("pk", AttributeValue::S("seen".into()))
+        .item("sk", AttributeValue::S("event/e-2".into()))
+        .item(
+            "expires",
+            AttributeValue::N((dockhand::ops::now() - 1).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(a.first_seen("event/e-2").await.unwrap());
+}

@@ -232,6 +232,18 @@ impl<O: Ops> Dispatcher<O> {
         {
             return Noticed::Dropped("a repeat of an event already handled");
         }
+        // Replicas consume one queue: SQS gives a message to one of them, and
+        // again (to any) if its delete is late; the shared table says who has it.
+        match self
+            .inner
+            .ops
+            .first_seen(&format!("event/{}", event.id))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Noticed::Dropped("another replica handled the event"),
+            Err(e) => return Noticed::Retry(e.to_string()),
+        }
         let app = match self.app_of(&event).await {
             Ok(Some(app)) => app,
             Ok(None) => return Noticed::Dropped("not about a configured app"),
@@ -590,6 +602,25 @@ impl<O: Ops> Dispatcher<O> {
             }
             Err(e) => return Noticed::Retry(e.to_string()),
         };
+        // Each replica may hear of the deployment (its events come apart): one
+        // follows it.
+        match self
+            .inner
+            .ops
+            .first_seen(&format!("deployment/{key}"))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                self.notices()
+                    .deployments
+                    .lock()
+                    .expect("seen lock")
+                    .first(&key);
+                return Noticed::Dropped("another replica reports the deployment");
+            }
+            Err(e) => return Noticed::Retry(e.to_string()),
+        }
         let note = match self.admitted(&d) {
             Ok(note) => note,
             Err(why) => return Noticed::Dropped(why),

@@ -226,6 +226,11 @@ pub trait Store: Send + Sync + 'static {
     fn take(&self, _code: &str) -> impl Future<Output = OpsResult<bool>> + Send {
         async { Ok(true) }
     }
+    /// Marks `key` seen across the replicas for a day: true for the first to
+    /// mark it (it handles what the key names), false for every later one.
+    fn first_seen(&self, _key: &str) -> impl Future<Output = OpsResult<bool>> + Send {
+        async { Ok(true) }
+    }
     /// Gives the claim up, if it is still this operation's.
     fn release(
         &self,

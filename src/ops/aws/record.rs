@@ -349,6 +349,13 @@ impl Store for AwsOps {
         }
     }
 
+    async fn first_seen(&self, key: &str) -> OpsResult<bool> {
+        match self.state().await? {
+            Some(table) => table.first_seen(key).await,
+            None => Ok(true),
+        }
+    }
+
     async fn take(&self, code: &str) -> OpsResult<bool> {
         match self.state().await? {
             Some(table) => table.take(code).await,

@@ -3,7 +3,8 @@
 //!
 //! One table, partition key `pk` (the kind of item) and sort key `sk` (whose):
 //! `hold`/`<app>` is an app's claim by the operation running on it;
-//! `confirm`/`<code>` a confirmation waiting for its code. Every item
+//! `confirm`/`<code>` a confirmation waiting for its code; `seen`/`<key>` an
+//! event (or a deployment) one replica has taken to report. Every item
 //! carries `expires` (epoch seconds), the table's TTL attribute: DynamoDB
 //! deletes expired items only eventually (within days), so readers treat an
 //! item past its `expires` as absent, and a condition lets a writer replace it.
@@ -26,6 +27,10 @@ pub(crate) struct Table {
 
 const HOLD: &str = "hold";
 const CONFIRM: &str = "confirm";
+const SEEN: &str = "seen";
+/// How long a seen key is kept: longer than SQS keeps a message (the template's
+/// queue: 1 day), so a redelivered event is still known.
+const SEEN_SECONDS: i64 = 2 * 86_400;
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -270,6 +275,29 @@ impl Table {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(classify("dynamodb:DeleteItem", e)),
+        }
+    }
+
+    /// Puts `seen`/`key` unless a live one is there: true for the first.
+    pub(crate) async fn first_seen(&self, key: &str) -> OpsResult<bool> {
+        let now = crate::ops::now();
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .item("pk", s(SEEN))
+            .item("sk", s(key))
+            .item("expires", n(now + SEEN_SECONDS))
+            .condition_expression("attribute_not_exists(pk) OR expires < :now")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(dynamo_error("dynamodb:PutItem", other)),
+            },
         }
     }
 
