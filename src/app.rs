@@ -34,6 +34,10 @@ use crate::ops::aws::AwsOps;
 /// The longest a stop may take (ECS's stop timeout in deploy/dockhand.yaml is 40 s).
 pub const STOP_DEADLINE: Duration = Duration::from_secs(20);
 
+/// How often a replica looks for operations whose replica died (their claim
+/// lapsed, `ops::CLAIM_LEASE`): one Query of the shared table each time.
+const ADOPT_EVERY: Duration = Duration::from_secs(15);
+
 /// Why an adapter ended the bot.
 type AdapterResult = Result<(), String>;
 
@@ -103,6 +107,26 @@ pub async fn run(config: Config, catalog: Catalog) -> ExitCode {
     // asked; posting needs only the platforms' web APIs, not their sockets.
     for platform in &started {
         dispatcher.recover(*platform, &outbox);
+    }
+    // Replicas: an operation whose replica died (its claim lapsed) is resumed
+    // by one of the others, in its thread.
+    if config.state.table.is_some() {
+        let (d, outbox, stop, platforms) = (
+            dispatcher.clone(),
+            outbox.clone(),
+            intake.clone(),
+            started.clone(),
+        );
+        adapters.spawn(async move {
+            let mut every = tokio::time::interval(ADOPT_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => d.adopt(&platforms, &outbox),
+                    () = stop.cancelled() => return,
+                }
+            }
+        });
     }
     // AWS's events: another input beside the adapters, stopped with them.
     if let Some(url) = &config.notifications.queue {

@@ -211,3 +211,97 @@ async fn an_event_is_taken_by_one_replica_whichever_gets_it() {
         .unwrap();
     assert!(a.first_seen("event/e-2").await.unwrap());
 }
+
+/// A replica killed in the middle of a deploy: once its claim lapses, another
+/// replica resumes the watch from the operation's record and reports the
+/// verdict where the deploy was asked.
+#[tokio::test]
+async fn a_replica_that_dies_mid_deploy_is_taken_over_and_its_verdict_reported() {
+    let w = world().await;
+    w.account.rollout_seconds(3.0);
+    let mut a = w.bot(CONFIG).await;
+    let mut b = w.bot(CONFIG).await;
+
+    assert_eq!(a.send("!deploy worker v42"), None);
+    // It dies once the rollout is under way: the watch ends without its
+    // verdict, and the claim is not given up.
+    for _ in 0..200 {
+        if w.account.count("UpdateService") > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    a.dispatcher.shutdown_token().cancel();
+    let out = a.finish().await;
+    assert!(out.contains("stopped watching"), "{out}");
+    assert!(!out.contains("is live"), "{out}");
+
+    // While the claim holds, nobody takes over (the replica may only be slow).
+    b.adopt();
+    assert!(
+        b.finish().await.is_empty(),
+        "nothing adopted within the lease"
+    );
+    // Its lease runs out (60 s on the clock; here the item's `expires`).
+    w.dynamodb()
+        .await
+        .update_item()
+        .table_name("dockhand-state")
+        .key("pk", AttributeValue::S("hold".into()))
+        .key("sk", AttributeValue::S("worker".into()))
+        .update_expression("SET expires = :past")
+        .expression_attribute_values(
+            ":past",
+            AttributeValue::N((dockhand::ops::now() - 1).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    b.adopt();
+    let out = b.finish().await;
+    assert!(
+        out.contains("Watching `deploy worker v42` again")
+            && out.contains("worker v42 is live: 2/2 tasks on worker:2"),
+        "the other replica reports the verdict:\n{out}"
+    );
+}
+
+/// A replica that dies before its deploy reached ECS leaves a record of it
+/// and the old revision running: whoever resumes the watch must not call that
+/// revision the deploy's (a false green); it says the deploy did not happen.
+#[tokio::test]
+async fn a_deploy_cut_off_before_it_reached_ecs_is_not_called_live_when_resumed() {
+    let w = world().await;
+    let mut a = w.bot(CONFIG).await;
+    let mut b = w.bot(CONFIG).await;
+    assert_eq!(a.send("!deploy worker v42"), None);
+    a.until(|o| o.contains("Deploying worker v42")).await;
+    a.dispatcher.shutdown_token().cancel();
+    a.finish().await;
+    w.dynamodb()
+        .await
+        .delete_item()
+        .table_name("dockhand-state")
+        .key("pk", AttributeValue::S("hold".into()))
+        .key("sk", AttributeValue::S("worker".into()))
+        .send()
+        .await
+        .unwrap();
+    b.recover();
+    let out = b.finish().await;
+    assert!(
+        !out.contains("worker v42 is live: 2/2 tasks on worker:1"),
+        "the old revision called the deploy:\n{out}"
+    );
+    if w.account.count("UpdateService") == 0 {
+        assert!(
+            out.contains("worker still runs its previous version (worker:1): the deploy of v42 did not reach ECS"),
+            "{out}"
+        );
+    } else {
+        assert!(
+            out.contains("worker v42 is live: 2/2 tasks on worker:2"),
+            "{out}"
+        );
+    }
+}

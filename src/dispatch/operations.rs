@@ -11,18 +11,57 @@ impl<O: Ops> Dispatcher<O> {
     pub fn recover(&self, platform: crate::message::Platform, outbox: &Outbox) {
         let (d, outbox) = (self.clone(), outbox.clone());
         self.inner.tasks.spawn(async move {
-            let apps: Vec<(App, Environment)> = d
+            let apps: Vec<&App> = d.inner.config.apps.values().collect();
+            d.resume_recorded(&apps, &[platform], &outbox).await;
+        });
+    }
+
+    /// With shared state: resumes the operations whose replica stopped renewing
+    /// their claim (it died mid-watch), reporting in their threads. Every
+    /// replica calls it now and then; the claim each resume takes lets one win.
+    pub fn adopt(&self, platforms: &[crate::message::Platform], outbox: &Outbox) {
+        let (d, outbox, platforms) = (self.clone(), outbox.clone(), platforms.to_vec());
+        self.inner.tasks.spawn(async move {
+            let lapsed = match d.inner.ops.lapsed().await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the shared table's lapsed claims");
+                    return;
+                }
+            };
+            let apps: Vec<&App> = d
                 .inner
                 .config
                 .apps
                 .values()
-                .map(|a| (a.clone(), d.environment(a)))
+                .filter(|a| lapsed.iter().any(|l| l == a.name.as_str()))
+                .collect();
+            if !apps.is_empty() {
+                d.resume_recorded(&apps, &platforms, &outbox).await;
+            }
+        });
+    }
+
+    /// Watches again each operation recorded on `apps` whose replies go to
+    /// one of `platforms`.
+    async fn resume_recorded(
+        &self,
+        apps: &[&App],
+        platforms: &[crate::message::Platform],
+        outbox: &Outbox,
+    ) {
+        let d = self;
+        {
+            let apps: Vec<(App, Environment)> = apps
+                .iter()
+                .map(|a| ((*a).clone(), d.environment(a)))
                 .collect();
             for op in d.inner.ops.operations(&apps).await {
                 let Some(app) = d.inner.config.apps.get(&op.app).cloned() else {
                     continue;
                 };
-                if op.reply_to.platform != platform {
+                let platform = op.reply_to.platform;
+                if !platforms.contains(&platform) {
                     continue;
                 }
                 let origin = Origin {
@@ -39,7 +78,7 @@ impl<O: Ops> Dispatcher<O> {
                 tracing::info!(target: "dockhand::audit", app = %op.app, asked = op.asked(), channel = %format!("{}:{}", platform, op.reply_to.channel), "resumed");
                 let kind = op.kind.clone();
                 d.operation(
-                    &outbox,
+                    outbox,
                     &origin,
                     target,
                     kind,
@@ -49,7 +88,7 @@ impl<O: Ops> Dispatcher<O> {
                     },
                 );
             }
-        });
+        }
     }
 
     /// Spawns a describe-style job whose single reply goes to the outbox.

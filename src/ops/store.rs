@@ -231,6 +231,11 @@ pub trait Store: Send + Sync + 'static {
     fn first_seen(&self, _key: &str) -> impl Future<Output = OpsResult<bool>> + Send {
         async { Ok(true) }
     }
+    /// Apps whose claim has lapsed (its replica stopped renewing it): their
+    /// recorded operations are another replica's to resume.
+    fn lapsed(&self) -> impl Future<Output = OpsResult<Vec<String>>> + Send {
+        async { Ok(Vec::new()) }
+    }
     /// Gives the claim up, if it is still this operation's.
     fn release(
         &self,

@@ -615,6 +615,12 @@ impl Bot {
         self.dispatcher.recover(Platform::Shell, &self.outbox);
     }
 
+    /// What a replica does every 15 s with shared state: resume the operations
+    /// whose replica stopped renewing their claim.
+    pub fn adopt(&self) {
+        self.dispatcher.adopt(&[Platform::Shell], &self.outbox);
+    }
+
     pub async fn finish(&mut self) -> String {
         let tasks = self.dispatcher.tasks();
         tasks.close();

@@ -1690,6 +1690,23 @@ pub async fn resume(
                     let want = snap.task_definition.clone();
                     let (_, tags) = ecs::task_definition(&clients, &want).await?;
                     let version = record::attribution_of(&tags).and_then(|a| a.version);
+                    // A deploy cut off before it reached ECS (its watcher stopped
+                    // between the record and UpdateService): the primary is the
+                    // old revision, and calling it the deploy would be a false green.
+                    if let OperationKind::Deploy { version: asked } = &op.kind
+                        && version.as_deref() != Some(asked.as_str())
+                    {
+                        return Ok(Outcome {
+                            verdict: Verdict::Unchanged {
+                                detail: format!(
+                                    "still runs {} ({}): the deploy of {asked} did not reach ECS before dockhand stopped watching; deploy it again",
+                                    version.as_deref().unwrap_or("its previous version"),
+                                    want.rsplit('/').next().unwrap_or(&want)
+                                ),
+                            },
+                            elapsed: started.elapsed(),
+                        });
+                    }
                     watch_service(
                         ops,
                         &clients,

@@ -356,6 +356,13 @@ impl Store for AwsOps {
         }
     }
 
+    async fn lapsed(&self) -> OpsResult<Vec<String>> {
+        match self.state().await? {
+            Some(table) => table.lapsed().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     async fn take(&self, code: &str) -> OpsResult<bool> {
         match self.state().await? {
             Some(table) => table.take(code).await,

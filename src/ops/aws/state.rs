@@ -278,6 +278,33 @@ impl Table {
         }
     }
 
+    /// The apps whose hold has lapsed, oldest partition read in pages.
+    pub(crate) async fn lapsed(&self) -> OpsResult<Vec<String>> {
+        let now = crate::ops::now();
+        let mut apps = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("pk = :h")
+                .filter_expression("expires < :now")
+                .expression_attribute_values(":h", s(HOLD))
+                .expression_attribute_values(":now", n(now))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb:Query", e))?;
+            apps.extend(page.items().iter().map(|i| text(i, "sk").to_string()));
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(apps),
+            }
+        }
+    }
+
     /// Puts `seen`/`key` unless a live one is there: true for the first.
     pub(crate) async fn first_seen(&self, key: &str) -> OpsResult<bool> {
         let now = crate::ops::now();
