@@ -642,6 +642,8 @@ pub enum Began {
     Asked,
     /// Watched again after a restart.
     Resumed,
+    /// Watched by another replica after the one watching it stopped.
+    Adopted,
     /// Started outside dockhand; an event told of it.
     Followed,
 }
@@ -657,6 +659,12 @@ pub fn head(kind: &OperationKind, target: &Target, began: Began, current: Option
         (Began::Resumed, _) => {
             return format!(
                 "Watching `{}` again after a restart of dockhand, asked by {by}.",
+                kind.asked(app)
+            );
+        }
+        (Began::Adopted, _) => {
+            return format!(
+                "Watching `{}` again: the dockhand replica that watched it stopped. Asked by {by}.",
                 kind.asked(app)
             );
         }

@@ -260,8 +260,9 @@ async fn a_replica_that_dies_mid_deploy_is_taken_over_and_its_verdict_reported()
     b.adopt();
     let out = b.finish().await;
     assert!(
-        out.contains("Watching `deploy worker v42` again")
-            && out.contains("worker v42 is live: 2/2 tasks on worker:2"),
+        out.contains(
+            "Watching `deploy worker v42` again: the dockhand replica that watched it stopped."
+        ) && out.contains("worker v42 is live: 2/2 tasks on worker:2"),
         "the other replica reports the verdict:\n{out}"
     );
 }

@@ -12,7 +12,8 @@ impl<O: Ops> Dispatcher<O> {
         let (d, outbox) = (self.clone(), outbox.clone());
         self.inner.tasks.spawn(async move {
             let apps: Vec<&App> = d.inner.config.apps.values().collect();
-            d.resume_recorded(&apps, &[platform], &outbox).await;
+            d.resume_recorded(&apps, &[platform], &outbox, Start::Resumed)
+                .await;
         });
     }
 
@@ -37,7 +38,8 @@ impl<O: Ops> Dispatcher<O> {
                 .filter(|a| lapsed.iter().any(|l| l == a.name.as_str()))
                 .collect();
             if !apps.is_empty() {
-                d.resume_recorded(&apps, &platforms, &outbox).await;
+                d.resume_recorded(&apps, &platforms, &outbox, Start::Adopted)
+                    .await;
             }
         });
     }
@@ -49,6 +51,7 @@ impl<O: Ops> Dispatcher<O> {
         apps: &[&App],
         platforms: &[crate::message::Platform],
         outbox: &Outbox,
+        start: Start,
     ) {
         let d = self;
         {
@@ -82,7 +85,7 @@ impl<O: Ops> Dispatcher<O> {
                     &origin,
                     target,
                     kind,
-                    Start::Resumed,
+                    start.again(),
                     move |d: Dispatcher<O>, t: Target, p| async move {
                         d.inner.ops.resume(&t, &op, p).await
                     },
@@ -157,7 +160,7 @@ impl<O: Ops> Dispatcher<O> {
             what: kind.asked(&name),
             since: ops::now(),
         };
-        let resumed = matches!(start, Start::Resumed);
+        let resumed = matches!(start, Start::Resumed | Start::Adopted);
         let (d, outbox, origin) = (self.clone(), outbox.clone(), origin.clone());
         let cmd = self.cmd(&origin);
         let shutdown = self.inner.shutdown.clone();
@@ -249,7 +252,7 @@ impl<O: Ops> Dispatcher<O> {
                 },
                 started_at: ops::now(),
             }),
-            Start::Resumed => None,
+            Start::Resumed | Start::Adopted => None,
         };
         let send = {
             let (outbox, origin) = (outbox.clone(), origin.clone());
@@ -272,13 +275,14 @@ impl<O: Ops> Dispatcher<O> {
             let began = match &start {
                 Start::Asked => render::Began::Asked,
                 Start::Resumed => render::Began::Resumed,
+                Start::Adopted => render::Began::Adopted,
                 Start::Followed(_) => render::Began::Followed,
             };
             let head = |current: Option<&str>| render::head(&kind, &target, began, current);
             let mut head_text = head(None);
             let delivered = match start {
                 Start::Followed(delivered) => delivered,
-                Start::Asked | Start::Resumed => Default::default(),
+                Start::Asked | Start::Resumed | Start::Adopted => Default::default(),
             };
             send(Reply::text(head_text.clone()).with_id(id).telling(delivered));
             if let Some(record) = &record
@@ -372,6 +376,8 @@ impl<O: Ops> Dispatcher<O> {
 pub(super) enum Start {
     Asked,
     Resumed,
+    /// Resumed from a replica that died (its claim lapsed), by another.
+    Adopted,
     Followed(crate::message::Delivered),
 }
 
@@ -397,5 +403,16 @@ pub(super) fn verdict_name(v: &ops::Verdict) -> &'static str {
         ops::Verdict::Failed { .. } => "failed",
         ops::Verdict::TimedOut { .. } => "timed out",
         ops::Verdict::Cancelled { .. } => "cancelled",
+    }
+}
+
+impl Start {
+    /// The same start for another operation of a batch (`Followed` carries a
+    /// waiter of its own, so it is never one).
+    fn again(&self) -> Start {
+        match self {
+            Start::Adopted => Start::Adopted,
+            _ => Start::Resumed,
+        }
     }
 }
