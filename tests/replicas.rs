@@ -196,20 +196,26 @@ async fn an_event_is_taken_by_one_replica_whichever_gets_it() {
     );
 
     // DynamoDB deletes expired items only eventually: a mark past `expires` is no mark.
+    expire(&w, "seen", "event/e-1").await;
+    assert!(b.first_seen("event/e-1").await.unwrap());
+}
+
+/// Sets an item's `expires` to a second ago: what the clock does to a lease.
+async fn expire(w: &World, pk: &str, sk: &str) {
     w.dynamodb()
         .await
-        .put_item()
+        .update_item()
         .table_name("dockhand-state")
-        .item("pk", AttributeValue::S("seen".into()))
-        .item("sk", AttributeValue::S("event/e-2".into()))
-        .item(
-            "expires",
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .update_expression("SET expires = :past")
+        .expression_attribute_values(
+            ":past",
             AttributeValue::N((dockhand::ops::now() - 1).to_string()),
         )
         .send()
         .await
         .unwrap();
-    assert!(a.first_seen("event/e-2").await.unwrap());
 }
 
 /// A replica killed in the middle of a deploy: once its claim lapses, another
@@ -243,20 +249,7 @@ async fn a_replica_that_dies_mid_deploy_is_taken_over_and_its_verdict_reported()
         "nothing adopted within the lease"
     );
     // Its lease runs out (60 s on the clock; here the item's `expires`).
-    w.dynamodb()
-        .await
-        .update_item()
-        .table_name("dockhand-state")
-        .key("pk", AttributeValue::S("hold".into()))
-        .key("sk", AttributeValue::S("worker".into()))
-        .update_expression("SET expires = :past")
-        .expression_attribute_values(
-            ":past",
-            AttributeValue::N((dockhand::ops::now() - 1).to_string()),
-        )
-        .send()
-        .await
-        .unwrap();
+    expire(&w, "hold", "worker").await;
     b.adopt();
     let out = b.finish().await;
     assert!(
