@@ -59,6 +59,7 @@ pub async fn run(config: Config, catalog: Catalog) -> ExitCode {
         replies: router.route(platform),
         health: health.clone(),
         stop: intake.clone(),
+        replicas: Arc::new(dispatcher.clone()),
     };
     let mut started: Vec<Platform> = Vec::new();
     let mut spawn = |platform: Platform, adapter: BoxFuture<'static, AdapterResult>| {

@@ -32,6 +32,7 @@ struct Maps {
     operations: BTreeMap<(String, String), u64>,
     durations: BTreeMap<String, Histogram>,
     adapters: BTreeMap<String, bool>,
+    leases: BTreeMap<String, bool>,
     notifications: BTreeMap<(String, String), u64>,
 }
 
@@ -116,6 +117,14 @@ impl Metrics {
     pub fn adapter(&self, name: &str, connected: bool) {
         self.with(|m| {
             m.adapters.insert(name.into(), connected);
+        });
+    }
+
+    /// The `dockhand_lease_held` gauge: whether this replica holds a lease
+    /// only one replica may (the Discord gateway, `adapters::lease`).
+    pub fn lease(&self, name: &str, held: bool) {
+        self.with(|m| {
+            m.leases.insert(name.into(), held);
         });
     }
 
@@ -224,6 +233,20 @@ impl Metrics {
                 "dockhand_adapter_connected{{adapter=\"{}\"}} {}",
                 escape(a),
                 u8::from(*c)
+            );
+        }
+        if !m.leases.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP dockhand_lease_held Whether this replica holds a lease only one replica may.\n# TYPE dockhand_lease_held gauge"
+            );
+        }
+        for (l, held) in &m.leases {
+            let _ = writeln!(
+                out,
+                "dockhand_lease_held{{lease=\"{}\"}} {}",
+                escape(l),
+                u8::from(*held)
             );
         }
         out

@@ -15,6 +15,8 @@ mod catalog;
 mod discord;
 /// Dispatch's own behaviours on a fake AWS, in milliseconds.
 mod dispatch;
+/// Two or three `dockhand run` processes sharing state, against local chat servers.
+mod fleet;
 /// The fuzz harness's properties, run briefly.
 mod fuzz;
 /// What a person sees, per platform, against files under tests/golden/.

@@ -17,6 +17,7 @@
 
 pub mod discord;
 pub mod edits;
+pub mod lease;
 pub mod shell;
 pub mod slack;
 
@@ -92,6 +93,9 @@ pub struct Wiring {
     pub health: Health,
     /// Cancelled when the bot stops: take no more events.
     pub stop: CancellationToken,
+    /// The state replicas share: who holds a connection only one may hold,
+    /// which events another replica already took.
+    pub replicas: Arc<dyn lease::Replicas>,
 }
 
 /// A message from a person, through dispatch: an immediate answer goes back where

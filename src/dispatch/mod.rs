@@ -217,6 +217,50 @@ impl<O: Ops> Handle for Dispatcher<O> {
     }
 }
 
+/// Leases and seen keys for adapters, over the same store dispatch uses.
+impl<O: Ops> crate::adapters::lease::Replicas for Dispatcher<O> {
+    fn shared(&self) -> bool {
+        self.inner.ops.shares_state()
+    }
+
+    fn first_seen(&self, key: String) -> futures::future::BoxFuture<'static, bool> {
+        let ops = self.ops_handle();
+        Box::pin(async move {
+            ops.first_seen(&key).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, key, "could not ask the shared state whether another replica took this; taking it");
+                true
+            })
+        })
+    }
+
+    fn take(
+        &self,
+        name: &str,
+        holder: &str,
+        term: std::time::Duration,
+    ) -> futures::future::BoxFuture<'static, crate::ops::OpsResult<crate::ops::Taken>> {
+        let (ops, name, holder) = (self.ops_handle(), name.to_string(), holder.to_string());
+        Box::pin(async move { ops.take_lease(&name, &holder, term).await })
+    }
+
+    fn keep(
+        &self,
+        lease: &crate::ops::Lease,
+        term: std::time::Duration,
+    ) -> futures::future::BoxFuture<'static, crate::ops::OpsResult<bool>> {
+        let (ops, lease) = (self.ops_handle(), lease.clone());
+        Box::pin(async move { ops.keep_lease(&lease, term).await })
+    }
+
+    fn give(
+        &self,
+        lease: &crate::ops::Lease,
+    ) -> futures::future::BoxFuture<'static, crate::ops::OpsResult<()>> {
+        let (ops, lease) = (self.ops_handle(), lease.clone());
+        Box::pin(async move { ops.give_lease(&lease).await })
+    }
+}
+
 impl<O: Ops> Dispatcher<O> {
     pub fn new(config: Config, catalog: Catalog, ops: O) -> Dispatcher<O> {
         let addresser = Addresser::new(&config.prefix, &config.bot_name);

@@ -13,7 +13,7 @@ pub mod store;
 pub mod watch;
 
 pub use store::{
-    CLAIM_LEASE, Claim, Lock, Mute, Operation, OperationKind, ReplyTo, Store, Waiting,
+    CLAIM_LEASE, Claim, Lease, Lock, Mute, Operation, OperationKind, ReplyTo, Store, Taken, Waiting,
 };
 
 use std::future::Future;

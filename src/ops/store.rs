@@ -181,7 +181,66 @@ pub struct Waiting {
 /// frees its apps within this. The running operation renews it every third.
 pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Something only one replica may do at a time (hold the Discord gateway),
+/// leased through the shared state and given up, or lost, as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// What is leased: `discord-gateway`.
+    pub name: String,
+    /// This replica, as the log and the other replicas name it.
+    pub holder: String,
+    /// Grows by one each time the lease changes hands: a holder that lost it
+    /// cannot renew it back (fencing), even if its clock or network lagged.
+    pub fence: i64,
+}
+
+impl Lease {
+    /// The lease of a replica that runs alone (no shared state): always its own.
+    pub fn sole(name: &str, holder: &str) -> Lease {
+        Lease {
+            name: name.to_string(),
+            holder: holder.to_string(),
+            fence: 0,
+        }
+    }
+}
+
+/// What asking for a lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    Ours(Lease),
+    /// Another replica holds it, live: who.
+    Theirs {
+        holder: String,
+    },
+}
+
 pub trait Store: Send + Sync + 'static {
+    /// Takes the lease `name` for `holder` for `term` unless another replica
+    /// holds it. Without shared state this process is the only replica, so
+    /// the lease is always its own.
+    fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        _term: std::time::Duration,
+    ) -> impl Future<Output = OpsResult<Taken>> + Send {
+        let lease = Lease::sole(name, holder);
+        async { Ok(Taken::Ours(lease)) }
+    }
+    /// Extends a lease held for another `term`: false when it was lost (it
+    /// lapsed and another replica took it; its fence moved on).
+    fn keep_lease(
+        &self,
+        _lease: &Lease,
+        _term: std::time::Duration,
+    ) -> impl Future<Output = OpsResult<bool>> + Send {
+        async { Ok(true) }
+    }
+    /// Gives a lease up at once (a replica stopping), if it is still held.
+    fn give_lease(&self, _lease: &Lease) -> impl Future<Output = OpsResult<()>> + Send {
+        async { Ok(()) }
+    }
     /// Takes the app's hold across every replica sharing state (`[state]
     /// table`): `Busy`, saying who holds it and since when, while another
     /// operation does. Without shared state the one process's own map is the

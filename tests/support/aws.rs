@@ -578,6 +578,7 @@ impl Bot {
             replies,
             health: dockhand::health::Health::new(),
             stop,
+            replicas: std::sync::Arc::new(self.dispatcher.clone()),
         }
     }
 

@@ -464,6 +464,11 @@ impl FakeDiscord {
         token
     }
 
+    /// The gateway sessions open now.
+    pub fn connections(&self) -> usize {
+        self.inner.lock().unwrap().sockets.len()
+    }
+
     /// Drops every open gateway connection without a close frame.
     pub fn drop_connections(&self) {
         let mut inner = self.inner.lock().unwrap();
@@ -473,15 +478,21 @@ impl FakeDiscord {
     }
 }
 
-/// Sends on the newest socket that has a session; false when there is none.
+/// Sends to every socket that has a session, as Discord sends an unsharded
+/// bot's events to each of its sessions (two connected replicas both get
+/// every message); false when there is none.
 fn send_dispatch(inner: &mut Inner, mut event: Value) -> bool {
-    let Some((_, tx)) = inner.sockets.last() else {
+    if inner.sockets.is_empty() {
         return false;
-    };
-    let tx = tx.clone();
+    }
     inner.seq += 1;
     event["s"] = json!(inner.seq);
-    tx.send(Push::Frame(event.to_string())).is_ok()
+    let frame = event.to_string();
+    let mut sent = false;
+    for (_, tx) in &inner.sockets {
+        sent |= tx.send(Push::Frame(frame.clone())).is_ok();
+    }
+    sent
 }
 
 fn json_response(status: StatusCode, v: Value) -> Response {
@@ -900,8 +911,12 @@ async fn connection(discord: FakeDiscord, mut socket: WebSocket) {
                             Some(d) => inner.identifies.push(d),
                             None => inner.resumes += 1,
                         }
+                        // READY or RESUMED is this session's alone.
+                        inner.seq += 1;
+                        let mut event = event;
+                        event["s"] = json!(inner.seq);
+                        let _ = tx.send(Push::Frame(event.to_string()));
                         inner.sockets.push((id, tx.clone()));
-                        send_dispatch(&mut inner, event);
                         let queued: Vec<Value> = inner.queued.drain(..).collect();
                         for e in queued {
                             send_dispatch(&mut inner, e);

@@ -46,15 +46,20 @@ impl Running {
 
     /// The whole HTTP response to `GET path` on the health and metrics port.
     pub async fn get(&self, path: &str) -> String {
+        self.try_get(path).await.expect("the health port answers")
+    }
+
+    /// As `get`, or `None` while nothing listens there yet.
+    pub async fn try_get(&self, path: &str) -> Option<String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(&self.metrics_addr)
             .await
-            .unwrap();
+            .ok()?;
         let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-        stream.write_all(req.as_bytes()).await.unwrap();
+        stream.write_all(req.as_bytes()).await.ok()?;
         let mut out = String::new();
-        stream.read_to_string(&mut out).await.unwrap();
-        out
+        stream.read_to_string(&mut out).await.ok()?;
+        Some(out)
     }
 
     /// Asserts each of `lines` is a whole line of `/metrics`.
@@ -76,6 +81,13 @@ impl Running {
         let (status, log) = self.exited().await;
         assert!(status.success(), "{status:?}\n{log}");
         log
+    }
+
+    /// SIGKILL, as a host lost or the out-of-memory killer ends a task: no
+    /// goodbye, nothing handed over. Returns the log.
+    pub async fn kill(mut self) -> String {
+        self.child.start_kill().unwrap();
+        self.exited().await.1
     }
 
     /// The exit status and log once the process ends, within 20 seconds; the log

@@ -101,6 +101,11 @@ struct Inner {
     hellos: usize,
     sockets: Vec<(u64, mpsc::UnboundedSender<Push>)>,
     next_socket: u64,
+    /// Where the next envelope goes: Slack hands each event to one of the
+    /// app's open connections, so replicas share them.
+    turn: usize,
+    /// Socket id -> how many envelopes it was handed.
+    handed: HashMap<u64, usize>,
     /// Envelopes sent while no socket was open: Slack holds them, so do we.
     queued: VecDeque<String>,
     /// Method -> how many of its next calls answer 429 with Retry-After: 1.
@@ -272,15 +277,45 @@ impl FakeSlack {
             inner.ts
         };
         let id = format!("{kind}-{n}");
-        self.push(&json!({
+        let frame = json!({
             "type": kind,
             "envelope_id": id,
             "accepts_response_payload": kind != "events_api",
             "payload": payload,
-        }));
+        })
+        .to_string();
+        // One open connection after another, as Slack spreads events over an
+        // app's connections (each event reaches exactly one).
+        let mut inner = self.inner.lock().unwrap();
+        let open = inner.sockets.len();
+        for k in 0..open {
+            let i = (inner.turn + k) % open;
+            let (socket, tx) = &inner.sockets[i];
+            if tx.send(Push::Frame(frame.clone())).is_ok() {
+                let socket = *socket;
+                inner.turn = i + 1;
+                *inner.handed.entry(socket).or_default() += 1;
+                return id;
+            }
+        }
+        inner.queued.push_back(frame);
         id
     }
 
+    /// How many envelopes each connection was handed, by the order they opened.
+    pub fn handed(&self) -> Vec<usize> {
+        let inner = self.inner.lock().unwrap();
+        let mut by: Vec<_> = inner.handed.iter().map(|(s, n)| (*s, *n)).collect();
+        by.sort();
+        by.into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// The connections open now.
+    pub fn connections(&self) -> usize {
+        self.inner.lock().unwrap().sockets.len()
+    }
+
+    /// A frame for the newest connection (a `disconnect` is for one connection).
     fn push(&self, event: &Value) {
         let frame = event.to_string();
         let mut inner = self.inner.lock().unwrap();

@@ -130,6 +130,9 @@ struct Shared {
     registered: AtomicBool,
     inbox: crate::adapters::Inbox<Incoming>,
     health: Health,
+    /// The deliverer's client: each gateway session has a client of its own,
+    /// and only READY says the application id that interaction answers need.
+    posting: Arc<serenity::http::Http>,
 }
 
 /// A person's name to address them by: the server nickname, the display name,
@@ -499,6 +502,7 @@ struct Events(Arc<Shared>);
 impl EventHandler for Events {
     async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(user = %ready.user.name, id = %ready.user.id, "discord: connected");
+        self.0.posting.set_application_id(ready.application.id);
         self.0.health.report("discord", true);
         self.0.register(&ctx).await;
         for g in &ready.guilds {
@@ -627,8 +631,27 @@ fn causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The lease a replica holds while it is connected to the gateway.
+pub const GATEWAY: &str = "discord-gateway";
+
+/// A client for Discord's HTTP API, at `api_url` when set.
+fn http(config: &config::Discord) -> Result<serenity::http::Http, DiscordError> {
+    let token = config.token.as_ref().ok_or(DiscordError::Missing)?;
+    let mut http = HttpBuilder::new(token.expose());
+    if let Some(url) = &config.api_url {
+        // A local server (tests) takes requests as they are; serenity's
+        // ratelimiter would bypass the proxy, so it is off there only.
+        http = http.proxy(url.as_str()).ratelimiter_disabled(true);
+    }
+    Ok(http.build())
+}
+
 /// Runs the Discord adapter until `wiring.stop` is cancelled, then closes the
 /// gateway and returns once its deliverer has drained (see `adapters`).
+///
+/// Replies go out over HTTP from every replica; the gateway, which hands every
+/// event to every connection, is held by one replica at a time (`lease`): the
+/// others post what their operations say and stand by to take it over.
 pub async fn run(
     config: &config::Discord,
     catalog: &Catalog,
@@ -641,15 +664,9 @@ pub async fn run(
         replies,
         health,
         stop: shutdown,
+        replicas,
     } = wiring;
-    let token = config.token.as_ref().ok_or(DiscordError::Missing)?;
-    let mut http = HttpBuilder::new(token.expose());
-    if let Some(url) = &config.api_url {
-        // A local server (tests) takes requests as they are; serenity's
-        // ratelimiter would bypass the proxy, so it is off there only.
-        http = http.proxy(url.as_str()).ratelimiter_disabled(true);
-    }
-    let http = http.build();
+    let http = Arc::new(http(config)?);
     let me = http
         .get_current_user()
         .await
@@ -670,13 +687,8 @@ pub async fn run(
         registered: AtomicBool::new(false),
         inbox: inbox_tx,
         health: health.clone(),
+        posting: Arc::clone(&http),
     });
-    let mut client = ClientBuilder::new_with_http(http, intents(config.prefix_commands))
-        .event_handler(Events(Arc::clone(&shared)))
-        .await
-        .map_err(|e| DiscordError::Gateway(e.to_string()))?;
-    drop(shared);
-    let http = Arc::clone(&client.http);
 
     let (direct_tx, direct_rx) = mpsc::unbounded_channel::<Direct>();
     let deliverer = tokio::spawn(crate::adapters::edits::deliver(
@@ -686,13 +698,68 @@ pub async fn run(
     ));
     let worker = tokio::spawn(work(inbox_rx, handler, outbox, direct_tx));
 
-    let shards = Arc::clone(&client.shard_manager);
-    let stopper = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            shutdown.cancelled().await;
-            shards.shutdown_all().await;
+    let intents = intents(config.prefix_commands);
+    let result = crate::adapters::lease::hold(
+        replicas,
+        GATEWAY,
+        "discord: the gateway",
+        shutdown,
+        // A replica standing by answers: it posts, and takes over the gateway.
+        || health.report("discord", true),
+        |end| gateway(config, Arc::clone(&shared), intents, end),
+    )
+    .await;
+    health.report("discord", false);
+    // No more events: the worker ends once its queue is empty, and the deliverer
+    // once every operation the worker started has sent its last reply.
+    drop(shared);
+    let _ = worker.await;
+    let _ = deliverer.await;
+    result
+}
+
+/// One gateway session: connects (within Discord's daily IDENTIFY budget),
+/// takes events until `end`, then closes the connection.
+async fn gateway(
+    config: &config::Discord,
+    shared: Arc<Shared>,
+    intents: GatewayIntents,
+    end: tokio_util::sync::CancellationToken,
+) -> Result<(), DiscordError> {
+    let http = http(config)?;
+    match http.get_bot_gateway().await {
+        Ok(gateway) => {
+            let limit = &gateway.session_start_limit;
+            let wait = identify_wait(
+                limit.remaining,
+                limit.total,
+                std::time::Duration::from_millis(limit.reset_after),
+            );
+            if !wait.is_zero() {
+                tracing::warn!(
+                    remaining = limit.remaining,
+                    total = limit.total,
+                    wait_s = wait.as_secs(),
+                    "discord: most of today's gateway sessions are used (Discord's IDENTIFY budget); waiting before connecting"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = end.cancelled() => return Ok(()),
+                }
+            }
         }
+        // The gateway itself says more than this would: connect and see.
+        Err(e) => tracing::warn!(error = %e, "discord: could not read the session budget"),
+    }
+    let health = shared.health.clone();
+    let mut client = ClientBuilder::new_with_http(http, intents)
+        .event_handler(Events(shared))
+        .await
+        .map_err(|e| DiscordError::Gateway(e.to_string()))?;
+    let shards = Arc::clone(&client.shard_manager);
+    let stopper = tokio::spawn(async move {
+        end.cancelled().await;
+        shards.shutdown_all().await;
     });
     let result = client.start().await.map_err(|e| match e {
         serenity::Error::Gateway(
@@ -705,12 +772,26 @@ pub async fn run(
     });
     stopper.abort();
     health.report("discord", false);
-    // No more events: the worker ends once its queue is empty, and the deliverer
-    // once every operation the worker started has sent its last reply.
-    drop(client);
-    let _ = worker.await;
-    let _ = deliverer.await;
     result
+}
+
+/// How long to wait before identifying, given Discord's session budget
+/// (`session_start_limit`: 1000 a day for most bots). Half the budget is
+/// free; past that, what is left is spread over the time until it resets, so
+/// a crash loop slows to a pace the budget sustains instead of spending it
+/// and locking the bot out for the rest of the day.
+fn identify_wait(
+    remaining: u64,
+    total: u64,
+    reset_after: std::time::Duration,
+) -> std::time::Duration {
+    if remaining.saturating_mul(2) > total {
+        std::time::Duration::ZERO
+    } else if remaining == 0 {
+        reset_after
+    } else {
+        reset_after / u32::try_from(remaining).unwrap_or(u32::MAX)
+    }
 }
 
 async fn work(
@@ -788,6 +869,24 @@ async fn work(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifying_slows_once_half_the_daily_budget_is_spent() {
+        use std::time::Duration;
+        let day = Duration::from_secs(86_400);
+        assert_eq!(identify_wait(1000, 1000, day), Duration::ZERO);
+        assert_eq!(identify_wait(501, 1000, day), Duration::ZERO);
+        // 500 left for the day: one every 172.8 s, the rate the budget sustains.
+        assert_eq!(identify_wait(500, 1000, day), day / 500);
+        assert_eq!(
+            identify_wait(1, 1000, Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            identify_wait(0, 1000, Duration::from_secs(90)),
+            Duration::from_secs(90)
+        );
+    }
 
     #[test]
     fn intents_ask_for_message_content_only_for_prefix_commands() {

@@ -62,6 +62,9 @@ pub(crate) fn ts_of(ts: &str) -> SlackTs {
 #[derive(Debug)]
 pub(crate) enum Incoming {
     Message {
+        /// What names this delivery across replicas: Slack may deliver an
+        /// event again to another replica's connection (see `work`).
+        key: String,
         channel: String,
         user: String,
         text: String,
@@ -71,6 +74,7 @@ pub(crate) enum Incoming {
     },
     /// A button: its value is the command, sent as if its presser typed it.
     Click {
+        key: String,
         channel: String,
         user: String,
         name: Option<String>,
@@ -172,6 +176,7 @@ impl Shared {
             return None;
         }
         Some(Incoming::Message {
+            key: format!("slack/{channel}/{}", ev.origin.ts),
             channel,
             user,
             text,
@@ -198,6 +203,7 @@ impl Shared {
             return None;
         }
         Some(Incoming::Message {
+            key: format!("slack/{channel}/{}", ev.origin.ts),
             channel,
             user,
             text: command,
@@ -210,6 +216,7 @@ impl Shared {
     fn command(&self, ev: &SlackCommandEvent) -> Incoming {
         let channel = ev.channel_id.to_string();
         Incoming::Message {
+            key: format!("slack/trigger/{}", ev.trigger_id),
             direct: channel.starts_with('D'),
             channel,
             user: ev.user_id.to_string(),
@@ -236,6 +243,7 @@ impl Shared {
             .or_else(|| container.channel_id.as_ref().map(|c| c.to_string()))?;
         let message = ev.message.as_ref();
         Some(Incoming::Click {
+            key: format!("slack/trigger/{}", ev.trigger_id),
             channel,
             user: user.id.to_string(),
             name: user.username.clone().or_else(|| user.name.clone()),
@@ -321,6 +329,7 @@ pub async fn run(config: &config::Slack, wiring: Wiring) -> Result<(), SlackErro
         replies,
         health,
         stop: shutdown,
+        replicas,
     } = wiring;
     let bot_token = config
         .bot_token
@@ -354,6 +363,7 @@ pub async fn run(config: &config::Slack, wiring: Wiring) -> Result<(), SlackErro
     ));
     let worker = Worker {
         handler,
+        replicas,
         names: Names {
             client: Arc::clone(&client),
             token,
@@ -557,8 +567,18 @@ impl Names {
 /// What the worker needs besides its queues.
 struct Worker {
     handler: Arc<dyn Handle>,
+    replicas: Arc<dyn crate::adapters::lease::Replicas>,
     names: Names,
     allow_bots: bool,
+}
+
+/// Whether another replica already took this delivery. Slack sends an event
+/// again when it saw no acknowledgement in time, over HTTP to whichever
+/// replica the load balancer picks and over Socket Mode to any of the app's
+/// connections; each replica's own memory of what it took cannot see the
+/// other's. Asked only for commands, so chatter costs no write.
+async fn taken_elsewhere(replicas: &dyn crate::adapters::lease::Replicas, key: String) -> bool {
+    replicas.shared() && !replicas.first_seen(key).await
 }
 
 async fn work(
@@ -569,12 +589,14 @@ async fn work(
 ) {
     let Worker {
         handler,
+        replicas,
         mut names,
         allow_bots,
     } = worker;
     while let Some(incoming) = inbox.recv().await {
         match incoming {
             Incoming::Message {
+                key,
                 channel,
                 user,
                 text,
@@ -589,7 +611,7 @@ async fn work(
                     direct: dm,
                 };
                 // Chatter is turned away before any lookup.
-                if !handler.addressed(&text, via) {
+                if !handler.addressed(&text, via) || taken_elsewhere(&*replicas, key).await {
                     continue;
                 }
                 let person = names.of(&user).await;
@@ -604,6 +626,7 @@ async fn work(
                 crate::adapters::answer(&*handler, origin, &author, via, &text, &outbox);
             }
             Incoming::Click {
+                key,
                 channel,
                 user,
                 name,
@@ -612,6 +635,9 @@ async fn work(
                 prompt,
                 command,
             } => {
+                if taken_elsewhere(&*replicas, key).await {
+                    continue;
+                }
                 let person = names.of(&user).await;
                 let name: Arc<str> = match name {
                     Some(n) => n.into(),

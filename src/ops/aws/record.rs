@@ -349,6 +349,38 @@ impl Store for AwsOps {
         }
     }
 
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        term: std::time::Duration,
+    ) -> OpsResult<crate::ops::Taken> {
+        match self.state().await? {
+            Some(table) => table.take_lease(name, holder, term).await,
+            None => Ok(crate::ops::Taken::Ours(crate::ops::Lease::sole(
+                name, holder,
+            ))),
+        }
+    }
+
+    async fn keep_lease(
+        &self,
+        lease: &crate::ops::Lease,
+        term: std::time::Duration,
+    ) -> OpsResult<bool> {
+        match self.state().await? {
+            Some(table) => table.keep_lease(lease, term).await,
+            None => Ok(true),
+        }
+    }
+
+    async fn give_lease(&self, lease: &crate::ops::Lease) -> OpsResult<()> {
+        match self.state().await? {
+            Some(table) => table.give_lease(lease).await,
+            None => Ok(()),
+        }
+    }
+
     async fn first_seen(&self, key: &str) -> OpsResult<bool> {
         match self.state().await? {
             Some(table) => table.first_seen(key).await,

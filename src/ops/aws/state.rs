@@ -8,6 +8,11 @@
 //! carries `expires` (epoch seconds), the table's TTL attribute: DynamoDB
 //! deletes expired items only eventually (within days), so readers treat an
 //! item past its `expires` as absent, and a condition lets a writer replace it.
+//!
+//! `lease`/`<name>` is the one exception: a lease (the Discord gateway) runs to
+//! `until` (epoch milliseconds, for a term of seconds) and is never deleted,
+//! TTL or not, because its `fence` must only grow: a holder that lost the lease
+//! renews on its own fence, and that fails once another replica took it.
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -16,7 +21,16 @@ use std::collections::HashMap;
 
 use super::{AwsOps, classify};
 use crate::message::Platform;
-use crate::ops::{CLAIM_LEASE, Claim, OpsError, OpsResult, Plan, Target, Waiting, clock};
+use crate::ops::{
+    CLAIM_LEASE, Claim, Lease, OpsError, OpsResult, Plan, Taken, Target, Waiting, clock,
+};
+
+/// Now, in epoch milliseconds: a lease's term is seconds long.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 /// The shared table and a client for it (in the bot's own region).
 #[derive(Clone, Debug)]
@@ -28,6 +42,7 @@ pub(crate) struct Table {
 const HOLD: &str = "hold";
 const CONFIRM: &str = "confirm";
 const SEEN: &str = "seen";
+const LEASE: &str = "lease";
 /// How long a seen key is kept: longer than SQS keeps a message (the template's
 /// queue: 1 day), so a redelivered event is still known.
 const SEEN_SECONDS: i64 = 2 * 86_400;
@@ -325,6 +340,85 @@ impl Table {
                 PutItemError::ConditionalCheckFailedException(_) => Ok(false),
                 other => Err(dynamo_error("dynamodb:PutItem", other)),
             },
+        }
+    }
+
+    /// Takes the lease unless a live one is someone else's; a new holder's
+    /// fence is the last one plus one.
+    pub(crate) async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        term: std::time::Duration,
+    ) -> OpsResult<Taken> {
+        let now = now_ms();
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(LEASE))
+            .key("sk", s(name))
+            .update_expression("SET holder = :me, #until = :until ADD fence :one")
+            .condition_expression("attribute_not_exists(holder) OR #until < :now")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":me", s(holder))
+            .expression_attribute_values(":until", n(now + term.as_millis() as i64))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match updated {
+            Ok(out) => Ok(Taken::Ours(Lease {
+                name: name.to_string(),
+                holder: holder.to_string(),
+                fence: out.attributes().map_or(0, |a| number(a, "fence")),
+            })),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                let item = self.get(LEASE, name).await?.unwrap_or_default();
+                Ok(Taken::Theirs {
+                    holder: text(&item, "holder").to_string(),
+                })
+            }
+            Err(e) => Err(classify("dynamodb:UpdateItem", e)),
+        }
+    }
+
+    /// Extends the lease if it is still this holder's, on this fence.
+    pub(crate) async fn keep_lease(
+        &self,
+        lease: &Lease,
+        term: std::time::Duration,
+    ) -> OpsResult<bool> {
+        self.lease_until(lease, now_ms() + term.as_millis() as i64)
+            .await
+    }
+
+    /// Ends the lease now, if it is still this holder's: the next replica to
+    /// ask takes it without waiting out the term.
+    pub(crate) async fn give_lease(&self, lease: &Lease) -> OpsResult<()> {
+        self.lease_until(lease, 0).await.map(|_| ())
+    }
+
+    async fn lease_until(&self, lease: &Lease, until: i64) -> OpsResult<bool> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", s(LEASE))
+            .key("sk", s(&lease.name))
+            .update_expression("SET #until = :until")
+            .condition_expression("holder = :me AND fence = :fence")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":me", s(&lease.holder))
+            .expression_attribute_values(":fence", n(lease.fence))
+            .expression_attribute_values(":until", n(until))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(classify("dynamodb:UpdateItem", e)),
         }
     }
 

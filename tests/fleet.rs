@@ -1,0 +1,228 @@
+//! Two or three `dockhand run` processes sharing state (`[state] table`, on the
+//! emulator's DynamoDB) against one local Slack and one local Discord: what ECS
+//! running the service with `DesiredCount: 2` looks like from the chat side.
+//! Every message is answered once, whichever replica it reached, and one
+//! replica dying (or being replaced) loses nothing.
+
+use std::time::Duration;
+
+use crate::support;
+use crate::support::discord::{FakeDiscord, GUILD};
+use crate::support::process::Running;
+use crate::support::slack::FakeSlack;
+use support::{SECRETS, World, root};
+
+const TABLE: &str = "dockhand-state";
+const ALICE: &str = "U0ALICE";
+const OPS: &str = "C0OPS";
+const DISCORD_OPS: u64 = 4242;
+
+async fn world() -> World {
+    let w = World::new().await;
+    w.state_table(TABLE).await;
+    w
+}
+
+/// A replica's config: shared state, and the adapters' local servers.
+fn config(slack: Option<&FakeSlack>) -> String {
+    let mut c = format!(
+        "commands_dir = {:?}\n[aws]\nregion = \"us-east-1\"\n[state]\ntable = \"{TABLE}\"\n\
+         [limits]\nperson_burst = 1000\nchannel_burst = 1000\n[discord]\nguilds = [{GUILD}]\n",
+        root().join("commands")
+    );
+    if let Some(slack) = slack {
+        c.push_str(&format!("[slack]\napi_url = {:?}\n", slack.api_url));
+    }
+    c
+}
+
+fn slack_replica(w: &World, slack: &FakeSlack) -> Running {
+    Running::start(
+        &config(Some(slack)),
+        &[
+            ("SLACK_BOT_TOKEN", SECRETS[0]),
+            ("SLACK_APP_TOKEN", SECRETS[1]),
+            ("DOCKHAND_EMULATOR_ACCOUNT", w.account.id.as_str()),
+        ],
+    )
+}
+
+fn discord_replica(w: &World, discord: &FakeDiscord) -> Running {
+    Running::start(
+        &config(None),
+        &[
+            ("DISCORD_TOKEN", SECRETS[2]),
+            ("DISCORD_API_URL", discord.base.as_str()),
+            ("DOCKHAND_EMULATOR_ACCOUNT", w.account.id.as_str()),
+        ],
+    )
+}
+
+fn pongs(slack: &FakeSlack) -> usize {
+    slack
+        .calls_of("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["text"] == "pong")
+        .count()
+}
+
+/// Waits until `bot` answers /readyz with 200 (its health server comes up
+/// after it signed in).
+async fn ready(bot: &Running) {
+    for _ in 0..300 {
+        if bot
+            .try_get("/readyz")
+            .await
+            .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not ready within 30 s");
+}
+
+/// Whether `bot` says, on /metrics, whether it holds the Discord gateway.
+async fn holds_gateway(bot: &Running) -> bool {
+    let metrics = bot.get("/metrics").await;
+    metrics
+        .lines()
+        .any(|l| l == "dockhand_lease_held{lease=\"discord-gateway\"} 1")
+}
+
+/// Both replicas open Socket Mode connections and Slack hands each event to
+/// one of them: every command is answered exactly once, and a redelivery of
+/// an event to the other replica (Slack's retry when it saw no
+/// acknowledgement in time) does not run it again.
+#[tokio::test]
+async fn two_replicas_over_slack_answer_every_command_exactly_once() {
+    let w = world().await;
+    let slack = FakeSlack::start().await;
+    let a = slack_replica(&w, &slack);
+    let b = slack_replica(&w, &slack);
+    slack
+        .until(30, "both replicas' Socket Mode connections", |s| {
+            (s.connections() == 2).then_some(())
+        })
+        .await;
+
+    // 200 commands from 20 people over 10 channels (one person's burst would
+    // meet `[limits]`, which is not what this is about).
+    const N: usize = 200;
+    for i in 0..N {
+        let (channel, person) = (format!("C0OPS{}", i % 10), format!("U0P{}", i % 20));
+        slack.message(&channel, &person, "!ping", None);
+    }
+    // Slack's retry of one event, delivered to the other connection.
+    let ts = "1700000000.424242";
+    slack.message_at(OPS, ALICE, "!help ping", None, ts);
+    slack.message_at(OPS, ALICE, "!help ping", None, ts);
+    slack
+        .until(240, "every command answered", |s| {
+            (pongs(s) >= N).then_some(())
+        })
+        .await;
+    // Stopping drains each replica's replies: whatever either still held is
+    // posted before it exits, so the count below is final.
+    a.stop().await;
+    b.stop().await;
+    let handed = slack.handed();
+    assert_eq!(handed.len(), 2, "both replicas took events: {handed:?}");
+    assert!(handed.iter().all(|n| *n >= N / 3), "{handed:?}");
+    assert_eq!(pongs(&slack), N, "each command answered exactly once");
+    let help = slack
+        .calls_of("chat.postMessage")
+        .iter()
+        .filter(|c| {
+            c.body["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("`!ping"))
+        })
+        .count();
+    assert_eq!(help, 1, "the redelivered event ran once");
+}
+
+/// Discord sends every event to every connected session, so one replica
+/// holds the gateway (a lease in the table) and the other stands by, still
+/// healthy. Stopped, the holder gives the lease back and the other connects at
+/// once; killed, its lease lapses and another takes over within 30 s. Never
+/// are two connected at once, and every message is answered once.
+#[tokio::test]
+async fn one_replica_holds_the_discord_gateway_and_another_takes_over_when_it_goes() {
+    let w = world().await;
+    let discord = FakeDiscord::start(SECRETS[2]).await;
+    let a = discord_replica(&w, &discord);
+    discord
+        .until(30, "the first replica's IDENTIFY", |d| {
+            (d.identifies().len() == 1).then_some(())
+        })
+        .await;
+    let b = discord_replica(&w, &discord);
+    // The standby signs in, posts nothing, and says it is healthy.
+    ready(&b).await;
+    assert!(holds_gateway(&a).await);
+    assert!(!holds_gateway(&b).await);
+    assert_eq!(discord.connections(), 1);
+
+    let answered = |d: &FakeDiscord, text: &str| {
+        d.calls_of(&format!("POST /channels/{}/messages", DISCORD_OPS))
+            .iter()
+            .filter(|c| c.content() == text)
+            .count()
+    };
+    discord.message(DISCORD_OPS, 101, "alice", "!ping");
+    discord
+        .until(15, "pong", |d| (answered(d, "pong") == 1).then_some(()))
+        .await;
+
+    // A deploy of dockhand: ECS stops the old task (SIGTERM). It gives the
+    // lease back and the standby connects within its next ask (5 s).
+    let log = a.stop().await;
+    assert!(
+        log.contains("discord: the gateway: this replica holds it"),
+        "{log}"
+    );
+    discord
+        .until(15, "the standby's IDENTIFY", |d| {
+            (d.identifies().len() == 2).then_some(())
+        })
+        .await;
+    assert_eq!(discord.connections(), 1);
+    discord.message(DISCORD_OPS, 101, "alice", "!ping");
+    discord
+        .until(15, "pong from the new holder", |d| {
+            (answered(d, "pong") == 2).then_some(())
+        })
+        .await;
+
+    // A third replica stands by; the holder is killed outright (a host
+    // lost): its lease lapses and the third takes over within 30 s.
+    let c = discord_replica(&w, &discord);
+    ready(&c).await;
+    assert!(!holds_gateway(&c).await);
+    let killed = tokio::time::Instant::now();
+    b.kill().await;
+    discord
+        .until(40, "the third replica's IDENTIFY", |d| {
+            (d.identifies().len() == 3).then_some(())
+        })
+        .await;
+    assert!(
+        killed.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        killed.elapsed()
+    );
+    discord.message(DISCORD_OPS, 101, "alice", "!ping");
+    discord
+        .until(15, "pong from the third", |d| {
+            (answered(d, "pong") == 3).then_some(())
+        })
+        .await;
+    assert_eq!(discord.connections(), 1);
+    let log = c.stop().await;
+    assert!(
+        log.contains("another replica holds it; this one posts and stands by"),
+        "{log}"
+    );
+    assert_eq!(answered(&discord, "pong"), 3, "no message answered twice");
+}
