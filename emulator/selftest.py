@@ -1444,12 +1444,31 @@ def live_tail() -> str:
     return f"3 sessions, 604 events sampled to 500, 2 filters, 7 refusals, timeout in {elapsed:.1f} s, disconnect"
 
 
+def stop_task() -> str:
+    """StopTask on a service's task: STOPPED with stopCode UserInitiated and the
+    reason given, and the scheduler starts a replacement, as on ECS."""
+    a = new_account()
+    a.worker()
+    a.settle("apps", "worker")
+    running = tasks_of(a, "worker")
+    victim = running[0]["taskArn"]
+    out = a.ecs.stop_task(cluster="apps", task=victim, reason="replaced by hand")["task"]
+    check(out["taskArn"] == victim and out["desiredStatus"] == "STOPPED", out)
+    got = a.ecs.describe_tasks(cluster="apps", tasks=[victim])["tasks"][0]
+    check(got["stopCode"] == "UserInitiated" and got["stoppedReason"] == "replaced by hand", got)
+    after = wait(lambda: len(x := tasks_of(a, "worker")) == len(running) and
+                 all(t["lastStatus"] == "RUNNING" for t in x) and x, 10, "a replacement task")
+    arns = {t["taskArn"] for t in after}
+    check(victim not in arns and len(arns - {t["taskArn"] for t in running}) == 1, (arns, victim))
+    return f"{len(running)} tasks, one stopped and replaced"
+
+
 CHECKS = [demo_scenario, service_rollout, rollout_fails, rollout_stalls, stack_update_fails, stack_rollout_fails,
           service_does_not_wait, stack_rollback_fails, stack_event_pages,
           cancel_update, change_sets, parameters, task_definitions, error_faults, calls_log, isolation, zero_rollout,
           control_api, service_deployments, breaker_record, strategies, stage_failures, stop_deployment, early_success,
           capabilities, pause_hooks, ecs_events, stack_and_alarm_events, event_rules, long_poll, task_logs, log_queries,
-          live_tail]
+          live_tail, stop_task]
 
 
 def main() -> int:

@@ -2,7 +2,8 @@
 //! place the stop order is written down.
 //!
 //! ```text
-//! start:  router + health registry -> dispatcher -> recovery -> adapters -> health server
+//! start:  dispatcher + health server -> (stand by while an older replica runs
+//!         without shared state) -> router -> recovery -> adapters
 //! stop:   (SIGTERM, Ctrl-C, or an adapter failing)
 //!   1. intake     adapters stop taking events (their workers finish their queues)
 //!   2. operations each says in its thread that dockhand restarts and AWS carries on
@@ -38,6 +39,48 @@ pub const STOP_DEADLINE: Duration = Duration::from_secs(20);
 /// lapsed, `ops::CLAIM_LEASE`): one Query of the shared table each time.
 const ADOPT_EVERY: Duration = Duration::from_secs(15);
 
+/// How often a replica standing by (no shared state, an older replica
+/// running) looks again: two ECS calls each time.
+const ELDEST_EVERY: Duration = Duration::from_secs(15);
+
+/// Waits while an older task of this ECS service runs and `[state] table` is
+/// unset (`ops::aws::eldest`): true once this replica may start, false when it
+/// was stopped while it stood by. Outside ECS there is nothing to wait for.
+async fn stand_by(ops: &AwsOps) -> bool {
+    let Some(me) = crate::ops::aws::eldest::this_task().await else {
+        return true;
+    };
+    let mut told = false;
+    loop {
+        match ops.elders(&me).await {
+            Ok(elders) if elders.is_empty() => {
+                if told {
+                    tracing::info!(task = %me.arn, "the older dockhand task is gone; this one starts");
+                }
+                return true;
+            }
+            Ok(elders) => {
+                if !told {
+                    let why = "this ECS service runs more than one dockhand task without `[state] table`:                                this one answers nothing while an older one runs, so nothing is done twice.                                To run replicas set `[state] table` (deploy/dockhand.yaml: SharedState=true);                                else give the service DesiredCount 1";
+                    tracing::error!(task = %me.arn, older = ?elders, "{why}");
+                    eprintln!("error: {why}");
+                    told = true;
+                }
+            }
+            // Refusing to start over a missing permission would stop the one
+            // replica most services run: start, and say why it could not check.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check for older dockhand tasks of this service; starting");
+                return true;
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(ELDEST_EVERY) => {}
+            () = stop_signal() => return false,
+        }
+    }
+}
+
 /// Why an adapter ended the bot.
 type AdapterResult = Result<(), String>;
 
@@ -50,6 +93,46 @@ pub async fn run(config: Config, catalog: Catalog) -> ExitCode {
     let intake = CancellationToken::new();
     let adapters = TaskTracker::new();
     let (failed_tx, mut failed) = unbounded_channel::<String>();
+
+    // Health and metrics come first and outlive the adapters: ECS sees a live
+    // task while it stands by (below) and while it drains.
+    let health_stop = CancellationToken::new();
+    let health_server = {
+        let d = dispatcher.clone();
+        let probe: health::Probe = Arc::new(move || {
+            let d = d.clone();
+            Box::pin(async move { d.ops().reachable().await.is_ok() })
+        });
+        let (addr, stop, health) = (
+            config.metrics_addr.clone(),
+            health_stop.clone(),
+            health.clone(),
+        );
+        let with_metrics = config.metrics == crate::config::MetricsEndpoint::WithHealth;
+        if let crate::config::MetricsEndpoint::At(addr) = config.metrics.clone() {
+            let stop = health_stop.clone();
+            tokio::spawn(async move {
+                if let Err(e) = health::serve_metrics(&addr, stop).await {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                }
+            });
+        }
+        tokio::spawn(async move {
+            if let Err(e) = health::serve(&addr, health, probe, with_metrics, stop).await {
+                tracing::error!("{e}");
+                eprintln!("error: {e}");
+            }
+        })
+    };
+
+    // Without shared state, a second task of one ECS service stands by while
+    // an older one runs, rather than answering everything twice.
+    if config.state.table.is_none() && !stand_by(dispatcher.ops()).await {
+        health_stop.cancel();
+        let _ = health_server.await;
+        return ExitCode::SUCCESS;
+    }
 
     let mut router = Router::new();
     let (outbox, routed) = unbounded_channel();
@@ -133,38 +216,6 @@ pub async fn run(config: Config, catalog: Catalog) -> ExitCode {
     if let Some(url) = &config.notifications.queue {
         notifications(&dispatcher, url, &outbox, &health, &intake, &adapters);
     }
-    // Health and metrics outlive the adapters: ECS keeps seeing a healthy task
-    // while it drains.
-    let health_stop = CancellationToken::new();
-    let health_server = {
-        let d = dispatcher.clone();
-        let probe: health::Probe = Arc::new(move || {
-            let d = d.clone();
-            Box::pin(async move { d.ops().reachable().await.is_ok() })
-        });
-        let (addr, stop, health) = (
-            config.metrics_addr.clone(),
-            health_stop.clone(),
-            health.clone(),
-        );
-        let with_metrics = config.metrics == crate::config::MetricsEndpoint::WithHealth;
-        if let crate::config::MetricsEndpoint::At(addr) = config.metrics.clone() {
-            let stop = health_stop.clone();
-            tokio::spawn(async move {
-                if let Err(e) = health::serve_metrics(&addr, stop).await {
-                    tracing::error!("{e}");
-                    eprintln!("error: {e}");
-                }
-            });
-        }
-        tokio::spawn(async move {
-            if let Err(e) = health::serve(&addr, health, probe, with_metrics, stop).await {
-                tracing::error!("{e}");
-                eprintln!("error: {e}");
-            }
-        })
-    };
-
     let mut code = ExitCode::SUCCESS;
     tokio::select! {
         _ = stop_signal() => {

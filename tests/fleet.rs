@@ -226,3 +226,149 @@ async fn one_replica_holds_the_discord_gateway_and_another_takes_over_when_it_go
     );
     assert_eq!(answered(&discord, "pong"), 3, "no message answered twice");
 }
+
+/// The ECS task metadata endpoint (v4) of one task: what the ECS agent serves
+/// every container at `ECS_CONTAINER_METADATA_URI_V4`, trimmed to the fields
+/// dockhand reads. Returns the endpoint's base URL.
+async fn task_metadata(cluster: &str, task_arn: &str) -> String {
+    let body = serde_json::json!({
+        "Cluster": cluster,
+        "TaskARN": task_arn,
+        "Family": "dockhand",
+        "Revision": "1",
+        "DesiredStatus": "RUNNING",
+        "KnownStatus": "RUNNING",
+        "LaunchType": "FARGATE",
+        "Containers": [],
+    });
+    let app = axum::Router::new().route(
+        "/v4/abc/task",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { axum::Json(body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v4/abc")
+}
+
+/// Whether `bot` has made `n` successful calls of `operation`, on /metrics.
+async fn called(bot: &Running, operation: &str, n: usize) -> bool {
+    let line = format!("dockhand_aws_calls_total{{operation=\"{operation}\",outcome=\"ok\"}} {n}");
+    bot.try_get("/metrics")
+        .await
+        .is_some_and(|m| m.lines().any(|l| l == line))
+}
+
+/// Without `[state] table`, two tasks of one ECS service would answer twice:
+/// the younger stands by (no chat connection, and says why) while the older
+/// runs, and starts once the older task is gone.
+#[tokio::test]
+async fn without_shared_state_a_second_task_stands_by_until_the_older_is_gone() {
+    use aws_sdk_ecs::types::DesiredStatus;
+    let w = World::new().await;
+    // The service's two tasks stand for dockhand's own.
+    w.worker(2).await;
+    let arns = w
+        .ecs
+        .list_tasks()
+        .cluster("apps")
+        .service_name("worker")
+        .desired_status(DesiredStatus::Running)
+        .send()
+        .await
+        .unwrap()
+        .task_arns()
+        .to_vec();
+    let tasks = w
+        .ecs
+        .describe_tasks()
+        .cluster("apps")
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .unwrap();
+    let mut by_age: Vec<_> = tasks
+        .tasks()
+        .iter()
+        .map(|t| {
+            (
+                t.created_at().unwrap().as_nanos(),
+                t.task_arn().unwrap().to_string(),
+            )
+        })
+        .collect();
+    by_age.sort();
+    let (elder, younger) = (by_age[0].1.clone(), by_age[1].1.clone());
+
+    let slack = FakeSlack::start().await;
+    let config = format!(
+        "commands_dir = {:?}\n[aws]\nregion = \"us-east-1\"\n[slack]\napi_url = {:?}\n",
+        root().join("commands"),
+        slack.api_url
+    );
+    let replica = |metadata: &str| {
+        Running::start(
+            &config,
+            &[
+                ("SLACK_BOT_TOKEN", SECRETS[0]),
+                ("SLACK_APP_TOKEN", SECRETS[1]),
+                ("DOCKHAND_EMULATOR_ACCOUNT", w.account.id.as_str()),
+                ("ECS_CONTAINER_METADATA_URI_V4", metadata),
+            ],
+        )
+    };
+    let a = replica(&task_metadata("apps", &elder).await);
+    slack
+        .until(30, "the older task's connection", |s| {
+            (s.connections() == 1).then_some(())
+        })
+        .await;
+    let b = replica(&task_metadata("apps", &younger).await);
+    // It has looked (ListTasks of its service) and connected nowhere.
+    for _ in 0..300 {
+        if called(&b, "ecs:ListTasks", 1).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(called(&b, "ecs:ListTasks", 1).await);
+    assert!(b.get("/healthz").await.starts_with("HTTP/1.1 200"), "alive");
+    assert_eq!((slack.hellos(), slack.connections()), (1, 1));
+    slack.message(OPS, ALICE, "!ping", None);
+    slack
+        .until(15, "pong", |s| (pongs(s) == 1).then_some(()))
+        .await;
+
+    // The older task goes (ECS replaces it with a newer one): the one
+    // standing by starts within its next look.
+    a.kill().await;
+    w.ecs
+        .stop_task()
+        .cluster("apps")
+        .task(&elder)
+        .reason("host retired")
+        .send()
+        .await
+        .unwrap();
+    slack
+        .until(30, "the younger task's connection", |s| {
+            (s.hellos() == 2 && s.connections() == 1).then_some(())
+        })
+        .await;
+    slack.message(OPS, ALICE, "!ping", None);
+    slack
+        .until(15, "pong", |s| (pongs(s) == 2).then_some(()))
+        .await;
+    let log = b.stop().await;
+    assert!(
+        log.contains("this ECS service runs more than one dockhand task without `[state] table`"),
+        "{log}"
+    );
+    assert!(
+        log.contains("the older dockhand task is gone; this one starts"),
+        "{log}"
+    );
+}

@@ -166,6 +166,21 @@ def describe_tasks(self: Backend, cluster_str: str, tasks: list[str]) -> list[An
     return found
 
 
+_stop_task = Backend.stop_task
+
+
+def stop_task(self: Backend, cluster_str: str, task_str: str, reason: str) -> Any:
+    """StopTask of a service's task (moto knows only its own tasks): stopped with
+    stopCode UserInitiated, and replaced by the service scheduler, as on ECS."""
+    cluster = self._get_cluster(cluster_str or "default")
+    for svc, task in _service_tasks(self, cluster.name):
+        if task_str in (task.task_arn, task.id) and task.desired_status == "RUNNING":
+            rollout = rollout_of(svc)
+            rollout.stop_task(task, reason or "Task stopped by user", state.now())
+            return task
+    return _stop_task(self, cluster_str, task_str, reason)
+
+
 def update_cluster_resources(self: Backend, cluster: Any, task_num: int, task_state: str | None = "RUNNING") -> None:
     """moto adds and subtracts counts (and drifts negative): count them instead."""
     recount_cluster(self, cluster.name)
@@ -449,6 +464,7 @@ def install() -> None:
     Backend.update_service = update_service
     Backend.list_tasks = list_tasks
     Backend.describe_tasks = describe_tasks
+    Backend.stop_task = stop_task
     Backend.update_cluster_resources = update_cluster_resources
     Backend.register_task_definition = register_task_definition
     Backend.deregister_task_definition = deregister_task_definition

@@ -733,6 +733,17 @@ class Rollout:
         for attr in ("threshold", "breaker_status", "alarm_names", "alarm_status", "production_weight", "test_weight"):
             setattr(p.record, attr, getattr(fresh, attr))
 
+    def stop_task(self, task: ServiceTask, reason: str, t: float) -> None:
+        """StopTask on one of the service's tasks: it stops (UserInitiated) and, the
+        deployment being short of its desired count, the scheduler starts another."""
+        for d in self.svc.deployments:
+            if task in d.tasks:
+                self._stop(d, [task], t, reason, "UserInitiated")
+        self.steady_reported = False
+        self.settled_at = None
+        self.wake(t + self.tick)
+        self.sync(t)
+
     def scale(self, desired: int, t: float) -> None:
         """A desiredCount change without a new deployment: the primary grows or shrinks."""
         p = self.primary()

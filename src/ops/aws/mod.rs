@@ -11,6 +11,7 @@ mod cfn;
 mod deploy;
 mod describe;
 mod ecs;
+pub mod eldest;
 mod logs;
 pub mod queue;
 mod record;
