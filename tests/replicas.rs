@@ -299,3 +299,38 @@ async fn a_deploy_cut_off_before_it_reached_ecs_is_not_called_live_when_resumed(
         );
     }
 }
+
+/// A replica that is alive but lost its claim (it could not renew in time,
+/// and another replica adopted the operation) is fenced at its next renewal:
+/// it stops watching and says who reports, and exactly one verdict is posted.
+#[tokio::test]
+async fn a_replica_whose_claim_was_taken_over_stops_watching_and_one_verdict_is_posted() {
+    let w = world().await;
+    // Long enough that the first replica renews (every 20 s) mid-rollout.
+    w.account.rollout_seconds(24.0);
+    let mut a = w.bot(CONFIG).await;
+    let mut b = w.bot(CONFIG).await;
+
+    assert_eq!(a.send("!deploy worker v42"), None);
+    for _ in 0..200 {
+        if w.account.count("UpdateService") > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Its claim lapses while it still watches; the other adopts the deploy.
+    expire(&w, "hold", "worker").await;
+    b.adopt();
+    let (out_a, out_b) = tokio::join!(a.finish(), b.finish());
+    assert!(
+        out_a.contains(
+            "worker v42: another dockhand replica watches it now (this one could not renew its claim in time); its verdict follows here."
+        ) && !out_a.contains("is live"),
+        "the first is fenced:\n{out_a}"
+    );
+    assert!(
+        out_b.contains("Watching `deploy worker v42` again")
+            && out_b.contains("worker v42 is live: 2/2 tasks on worker:2"),
+        "the adopter reports the verdict:\n{out_b}"
+    );
+}

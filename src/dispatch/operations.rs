@@ -190,19 +190,24 @@ impl<O: Ops> Dispatcher<O> {
                 start,
                 move |d: Dispatcher<O>, t: Target, p| async move {
                     let _release = release;
+                    // Renews until the job ends; fenced once another replica
+                    // holds the app (this claim lapsed and it adopted the
+                    // operation): two watchers would report two verdicts.
                     let renewing = async {
                         let mut every = tokio::time::interval(ops::CLAIM_LEASE / 3);
                         every.tick().await;
                         loop {
                             every.tick().await;
-                            if let Err(e) = d.inner.ops.renew(&t, &claim).await {
-                                tracing::warn!(app = %t.app.name, error = %e, "could not renew the app's claim in the shared table");
+                            match d.inner.ops.renew(&t, &claim).await {
+                                Ok(()) => {}
+                                Err(OpsError::Busy { .. }) => return OpsError::HandedOver,
+                                Err(e) => tracing::warn!(app = %t.app.name, error = %e, "could not renew the app's claim in the shared table"),
                             }
                         }
                     };
                     let result = tokio::select! {
                         r = job(d.clone(), t.clone(), p) => r,
-                        () = renewing => unreachable!("renews until the job ends"),
+                        fenced = renewing => Err(fenced),
                     };
                     if let Err(e) = d.inner.ops.release(&t, &claim).await {
                         tracing::warn!(app = %t.app.name, error = %e, "could not release the app's claim; it lapses by itself");
@@ -323,12 +328,14 @@ impl<O: Ops> Dispatcher<O> {
                     send(post);
                 }
             }
-            let finished = result.is_some();
+            // Handed over, the record is the adopting replica's to clear.
+            let finished = result.is_some() && !matches!(result, Some(Err(OpsError::HandedOver)));
             let (text, outcome) = match &result {
                 Some(Ok(outcome)) => (
                     render::verdict(app.as_str(), &what, &outcome.verdict, outcome.elapsed, &cmd),
                     verdict_name(&outcome.verdict),
                 ),
+                Some(Err(e @ OpsError::HandedOver)) => (format!("{what}: {e}."), "handed over"),
                 Some(Err(e)) => (format!("{what}: {}", error_reply(e, &cmd)), "refused by AWS"),
                 None => (
                     format!(

@@ -306,6 +306,13 @@ pub enum OpsError {
     /// A stream AWS ended or broke off (a Live Tail session): what happened.
     #[error("{0}")]
     Ended(String),
+    /// With shared state: this replica's claim on the app lapsed (it could not
+    /// renew it in time) and another replica took the operation over; that one
+    /// reports the verdict, this one stops watching.
+    #[error(
+        "another dockhand replica watches it now (this one could not renew its claim in time); its verdict follows here"
+    )]
+    HandedOver,
     /// Anything else: shown as an internal error with a reference, logged in full.
     #[error("{operation} failed: {detail}")]
     Internal { operation: String, detail: String },
