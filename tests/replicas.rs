@@ -334,3 +334,54 @@ async fn a_replica_whose_claim_was_taken_over_stops_watching_and_one_verdict_is_
         "the adopter reports the verdict:\n{out_b}"
     );
 }
+
+/// Locks live in the shared table: two people locking one app through two
+/// replicas at once, one lock is taken and the other is told whose it is; a
+/// deploy through either replica is refused while it holds; unlocked, the
+/// app moves again. Nothing is written to the service's tags.
+#[tokio::test]
+async fn a_lock_taken_through_one_replica_holds_on_every_replica() {
+    let w = world().await;
+    let config = CONFIG.replace(
+        "verbs = [\"deploy\"]",
+        "verbs = [\"deploy\", \"lock\", \"unlock\"]",
+    );
+    let mut a = w.bot(&config).await;
+    let mut b = w.bot(&config).await;
+
+    let (out_a, out_b) = tokio::join!(
+        a.ask("!lock worker release freeze"),
+        b.ask_as("bob", "!lock worker db migration")
+    );
+    let locked = |o: &str| o.contains("worker is locked: ");
+    assert!(
+        locked(&out_a) != locked(&out_b),
+        "one lock taken:\n{out_a}\n---\n{out_b}"
+    );
+    let (holder, other) = if locked(&out_a) {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    let out = other.ask_as("carol", "!deploy worker v42").await;
+    assert!(out.contains("worker is locked by"), "{out}");
+    let out = holder.ask_as("carol", "!deploy worker v42").await;
+    assert!(out.contains("worker is locked by"), "{out}");
+
+    let who = if locked(&out_a) { "alice" } else { "bob" };
+    let out = other.ask_as(who, "!unlock worker").await;
+    assert!(out.contains("worker is unlocked (locked by"), "{out}");
+    let out = holder.ask_as("carol", "!deploy worker v42").await;
+    assert!(out.contains("worker v42 is live"), "{out}");
+    // The one tag written is the deploy's attribution on its revision; the
+    // lock and the operation's record went to the table.
+    assert_eq!(
+        (
+            w.account.count("TagResource"),
+            w.account.count("UntagResource")
+        ),
+        (1, 0),
+        "{:?}",
+        w.account.calls()
+    );
+}

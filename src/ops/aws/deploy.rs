@@ -469,8 +469,7 @@ fn busy_service(app: &str, snap: &ServiceSnap) -> OpsError {
 /// Refuses to move a locked app. Read from AWS every time: the lock may have been
 /// taken by another dockhand, or before this one started.
 async fn ensure_unlocked(ops: &AwsOps, clients: &Clients, target: &Target) -> OpsResult<()> {
-    let svc = ops.service_of(clients, &target.app).await?;
-    match record::lock_of(&ecs::describe(clients, &svc).await?) {
+    match ops.current_lock(clients, target).await? {
         Some(lock) => Err(OpsError::Locked {
             app: target.app.name.to_string(),
             lock,

@@ -309,6 +309,55 @@ fn operation_of(app: &AppName, tags: &[Tag]) -> Option<Operation> {
     })
 }
 
+/// What a record in the shared table is signed against, as a record in tags
+/// is against its service's ARN.
+fn in_table(app: &str) -> String {
+    format!("dockhand-state/{app}")
+}
+
+fn fields_of(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn tags_of(fields: &[(String, String)]) -> Vec<Tag> {
+    fields.iter().map(|(k, v)| tag(k, v)).collect()
+}
+
+impl AwsOps {
+    /// The operation a record holds, if it has one this dockhand signed.
+    fn verified(&self, app: &AppName, signed_as: &str, tags: &[Tag]) -> Option<Operation> {
+        tag_value(tags, TAG_WATCH_WHAT)?;
+        if !self.record_key.verifies(signed_as, tags) {
+            tracing::warn!(
+                %app,
+                "an operation record was not written by this dockhand (its signature does not verify); it is not resumed"
+            );
+            return None;
+        }
+        operation_of(app, tags)
+    }
+
+    /// The app's lock, read where this dockhand keeps locks.
+    pub(crate) async fn current_lock(
+        &self,
+        clients: &super::Clients,
+        target: &Target,
+    ) -> OpsResult<Option<Lock>> {
+        if let Some(table) = self.state().await? {
+            return table.current_lock(target.app.name.as_str()).await;
+        }
+        let svc = self.service_of(clients, &target.app).await?;
+        Ok(lock_of(&ecs::describe(clients, &svc).await?))
+    }
+}
+
 impl Store for AwsOps {
     async fn claim(&self, target: &Target, claim: &crate::ops::Claim) -> OpsResult<()> {
         match self.state().await? {
@@ -410,22 +459,29 @@ impl Store for AwsOps {
     }
 
     async fn lock(&self, target: &Target, reason: &str) -> OpsResult<Lock> {
-        let clients = self.clients(&target.environment).await?;
-        let svc = self.service_of(&clients, &target.app).await?;
-        let service = ecs::describe(&clients, &svc).await?;
         let locked = |lock| OpsError::Locked {
             app: target.app.name.to_string(),
             lock,
         };
-        if let Some(lock) = lock_of(&service) {
-            return Err(locked(lock));
-        }
         let lock = Lock {
             by: tag_text(&target.requester.identity),
             by_name: tag_text(&target.requester.name),
             at: crate::ops::now(),
             reason: tag_text(reason),
         };
+        if let Some(table) = self.state().await? {
+            // A conditional write: of two replicas locking at once, one wins.
+            return match table.lock(target.app.name.as_str(), &lock).await? {
+                Ok(()) => Ok(lock),
+                Err(held) => Err(locked(held)),
+            };
+        }
+        let clients = self.clients(&target.environment).await?;
+        let svc = self.service_of(&clients, &target.app).await?;
+        let service = ecs::describe(&clients, &svc).await?;
+        if let Some(lock) = lock_of(&service) {
+            return Err(locked(lock));
+        }
         let arn = service.service_arn().unwrap_or_default();
         ecs::tag_resource(&clients, arn, lock_tags(&lock)).await?;
         // Read back: a lock written in the meantime by someone else wins.
@@ -436,17 +492,32 @@ impl Store for AwsOps {
     }
 
     async fn unlock(&self, target: &Target, may_break: bool) -> OpsResult<Option<Lock>> {
+        let refuse = |lock: &Lock| {
+            OpsError::OutOfBounds(format!(
+                "{} locked {} ({}); only they, or someone a rule lets break locks, can unlock it.",
+                lock.by_name, target.app.name, lock.reason
+            ))
+        };
+        let mine = |lock: &Lock| lock.by == tag_text(&target.requester.identity) || may_break;
+        if let Some(table) = self.state().await? {
+            let app = target.app.name.as_str();
+            let Some(lock) = table.current_lock(app).await? else {
+                return Ok(None);
+            };
+            if !mine(&lock) {
+                return Err(refuse(&lock));
+            }
+            table.unlock(app, &lock).await?;
+            return Ok(Some(lock));
+        }
         let clients = self.clients(&target.environment).await?;
         let svc = self.service_of(&clients, &target.app).await?;
         let service = ecs::describe(&clients, &svc).await?;
         let Some(lock) = lock_of(&service) else {
             return Ok(None);
         };
-        if lock.by != tag_text(&target.requester.identity) && !may_break {
-            return Err(OpsError::OutOfBounds(format!(
-                "{} locked {} ({}); only they, or someone a rule lets break locks, can unlock it.",
-                lock.by_name, target.app.name, lock.reason
-            )));
+        if !mine(&lock) {
+            return Err(refuse(&lock));
         }
         let arn = service.service_arn().unwrap_or_default();
         ecs::untag_resource(&clients, arn, &LOCK_TAGS).await?;
@@ -454,6 +525,15 @@ impl Store for AwsOps {
     }
 
     async fn record(&self, target: &Target, op: &Operation) -> OpsResult<()> {
+        if let Some(table) = self.state().await? {
+            let app = target.app.name.as_str();
+            let mut tags = operation_tags(op);
+            tags.push(tag(
+                TAG_WATCH_SIG,
+                &self.record_key.sign(&in_table(app), &tags),
+            ));
+            return table.record(app, &fields_of(&tags)).await;
+        }
         let clients = self.clients(&target.environment).await?;
         let svc = self.service_of(&clients, &target.app).await?;
         let service = ecs::describe(&clients, &svc).await?;
@@ -468,6 +548,9 @@ impl Store for AwsOps {
     }
 
     async fn clear(&self, target: &Target) -> OpsResult<()> {
+        if let Some(table) = self.state().await? {
+            return table.clear_record(target.app.name.as_str()).await;
+        }
         let clients = self.clients(&target.environment).await?;
         let svc = self.service_of(&clients, &target.app).await?;
         let service = ecs::describe(&clients, &svc).await?;
@@ -479,25 +562,43 @@ impl Store for AwsOps {
     }
 
     async fn operations(&self, apps: &[(App, Environment)]) -> Vec<Operation> {
+        match self.state().await {
+            Ok(Some(table)) => {
+                return match table.records().await {
+                    Ok(records) => records
+                        .into_iter()
+                        .filter_map(|(app, fields)| {
+                            let (app, _) = apps.iter().find(|(a, _)| a.name.as_str() == app)?;
+                            self.verified(
+                                &app.name,
+                                &in_table(app.name.as_str()),
+                                &tags_of(&fields),
+                            )
+                        })
+                        .collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read the operation records in the shared table");
+                        Vec::new()
+                    }
+                };
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reach the shared table for operation records");
+                return Vec::new();
+            }
+        }
         // One service description per app, concurrently; an app that cannot be
         // read has nothing to resume (its error shows up in `status`).
         let read = apps.iter().map(|(app, env)| async move {
             let clients = self.clients(env).await?;
             let svc = self.service_of(&clients, app).await?;
             ecs::describe(&clients, &svc).await.map(|service| {
-                let tags = service.tags();
-                tag_value(tags, TAG_WATCH_WHAT)?;
-                if !self
-                    .record_key
-                    .verifies(service.service_arn().unwrap_or_default(), tags)
-                {
-                    tracing::warn!(
-                        app = %app.name,
-                        "an operation record on the app's service was not written by this dockhand (its signature does not verify); it is not resumed"
-                    );
-                    return None;
-                }
-                operation_of(&app.name, tags)
+                self.verified(
+                    &app.name,
+                    service.service_arn().unwrap_or_default(),
+                    service.tags(),
+                )
             })
         });
         futures::future::join_all(read)

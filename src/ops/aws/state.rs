@@ -3,6 +3,8 @@
 //!
 //! One table, partition key `pk` (the kind of item) and sort key `sk` (whose):
 //! `hold`/`<app>` is an app's claim by the operation running on it;
+//! `lock`/`<app>` its lock (`lock`, no expiry: a lock stays until unlocked);
+//! `op`/`<app>` the operation in flight on it, for the replica that resumes it;
 //! `confirm`/`<code>` a confirmation waiting for its code; `seen`/`<key>` an
 //! event (or a deployment) one replica has taken to report. Every item
 //! carries `expires` (epoch seconds), the table's TTL attribute: DynamoDB
@@ -22,7 +24,7 @@ use std::collections::HashMap;
 use super::{AwsOps, classify};
 use crate::message::Platform;
 use crate::ops::{
-    CLAIM_LEASE, Claim, Lease, OpsError, OpsResult, Plan, Taken, Target, Waiting, clock,
+    CLAIM_LEASE, Claim, Lease, Lock, OpsError, OpsResult, Plan, Taken, Target, Waiting, clock,
 };
 
 /// Now, in epoch milliseconds: a lease's term is seconds long.
@@ -43,6 +45,11 @@ const HOLD: &str = "hold";
 const CONFIRM: &str = "confirm";
 const SEEN: &str = "seen";
 const LEASE: &str = "lease";
+const LOCK: &str = "lock";
+const OPERATION: &str = "op";
+/// How long an operation record is kept when nothing clears it: far past any
+/// watch's timeout, so only a record orphaned by a bug ever expires.
+const RECORD_SECONDS: i64 = 7 * 86_400;
 /// How long a seen key is kept: longer than SQS keeps a message (the template's
 /// queue: 1 day), so a redelivered event is still known.
 const SEEN_SECONDS: i64 = 2 * 86_400;
@@ -422,6 +429,128 @@ impl Table {
         }
     }
 
+    /// Puts the app's lock unless it has one: `Err(held)` with the lock kept.
+    pub(crate) async fn lock(&self, app: &str, lock: &Lock) -> OpsResult<Result<(), Lock>> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .item("pk", s(LOCK))
+            .item("sk", s(app))
+            .item("by", s(&lock.by))
+            .item("by_name", s(&lock.by_name))
+            .item("at", n(lock.at))
+            .item("reason", s(&lock.reason))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(held) => {
+                    let item = match held.item() {
+                        Some(item) => item.clone(),
+                        None => self.get(LOCK, app).await?.unwrap_or_default(),
+                    };
+                    Ok(Err(lock_of(&item)))
+                }
+                other => Err(dynamo_error("dynamodb:PutItem", other)),
+            },
+        }
+    }
+
+    /// The app's lock, if it has one.
+    pub(crate) async fn current_lock(&self, app: &str) -> OpsResult<Option<Lock>> {
+        Ok(self.get(LOCK, app).await?.map(|item| lock_of(&item)))
+    }
+
+    /// Removes `lock`, if it is still the app's (not one taken since it was read).
+    pub(crate) async fn unlock(&self, app: &str, lock: &Lock) -> OpsResult<()> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .key("pk", s(LOCK))
+            .key("sk", s(app))
+            .condition_expression("#by = :by AND #at = :at")
+            .expression_attribute_names("#by", "by")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":by", s(&lock.by))
+            .expression_attribute_values(":at", n(lock.at))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(classify("dynamodb:DeleteItem", e)),
+        }
+    }
+
+    /// Replaces the app's operation record with `fields` (the same fields the
+    /// embedded store writes as tags, signed alike).
+    pub(crate) async fn record(&self, app: &str, fields: &[(String, String)]) -> OpsResult<()> {
+        let fields = fields.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .item("pk", s(OPERATION))
+            .item("sk", s(app))
+            .item("fields", AttributeValue::M(fields))
+            .item("expires", n(crate::ops::now() + RECORD_SECONDS))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| dynamo_error("dynamodb:PutItem", e.into_service_error()))
+    }
+
+    pub(crate) async fn clear_record(&self, app: &str) -> OpsResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.name)
+            .key("pk", s(OPERATION))
+            .key("sk", s(app))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("dynamodb:DeleteItem", e))
+    }
+
+    /// Every app's operation record: app -> its fields.
+    pub(crate) async fn records(&self) -> OpsResult<Vec<(String, Vec<(String, String)>)>> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("pk = :h")
+                .expression_attribute_values(":h", s(OPERATION))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb:Query", e))?;
+            for item in page.items() {
+                let fields = item
+                    .get("fields")
+                    .and_then(|f| f.as_m().ok())
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((text(item, "sk").to_string(), fields));
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     async fn get(&self, pk: &str, sk: &str) -> OpsResult<Option<HashMap<String, AttributeValue>>> {
         let got = self
             .client
@@ -434,6 +563,21 @@ impl Table {
             .await
             .map_err(|e| classify("dynamodb:GetItem", e))?;
         Ok(got.item().cloned())
+    }
+}
+
+fn lock_of(item: &HashMap<String, AttributeValue>) -> Lock {
+    Lock {
+        by: text(item, "by").to_string(),
+        by_name: match text(item, "by_name") {
+            "" => "someone".into(),
+            name => name.to_string(),
+        },
+        at: number(item, "at"),
+        reason: match text(item, "reason") {
+            "" => "no reason given".into(),
+            reason => reason.to_string(),
+        },
     }
 }
 
