@@ -11,9 +11,9 @@ statement with a changing action (one not named Describe*, List* or Get*) has
 Resource "*", nor with a read other than those AWS checks against "*" only
 (READ_STAR_ALLOWED); no container environment variable is named like a secret; tokens and
 the config come only through `secrets`; the deployment, health check and container
-settings the bot depends on (one bot by default, DesiredCount 1; the deployment stops
-the old bot first with one bot, 0/100 %, shared state or not, and keeps half the
-replicas answering with SharedState and DesiredCount 2 or more, 50/200 %); every parameter
+settings the bot depends on (two bots by default, DesiredCount 2 with the shared state;
+the deployment stops the old bot first with one bot, 0/100 %, shared state or not, and
+keeps half the replicas answering with SharedState and DesiredCount 2 or more, 50/200 %); every parameter
 named like a deploy/cluster.yaml output can take that output's value; the apps' logs
 are read by one statement of exactly LOG_READS, on the AppLogGroups' ARNs alone
 (resolved for sample values), under a condition that drops it when AppLogGroups is
@@ -38,7 +38,7 @@ itself (UpdateStack, UsePreviousTemplate, Version=v2); the second has
 Notifications=false, AppLogGroups empty, SharedState=false and DesiredCount=1, and
 checks that no queue, rule, logs grant, table, state grant or DOCKHAND_STATE_TABLE
 exists and that the one bot's deployment is 0/100 %; the third gives only Image and
-SlackSecretArn and checks that the defaults run one bot at 0/100 %, with the shared
+SlackSecretArn and checks that the defaults run two bots at 50/200 %, with the shared
 state on, before and after a self-deploy. The emulator (moto) leaves out
 a template's TimeToLiveSpecification and PointInTimeRecoverySpecification, and
 evaluates no Rules: those are checked statically only.
@@ -265,7 +265,7 @@ def static_service(template: dict) -> str:
     dc = svc["DeploymentConfiguration"]
     # With one bot a deploy stops the old one before it starts the new one, or two
     # would answer; with replicas (shared state, 2 or more) it keeps half answering.
-    for values, want in (({}, (0, 100)),  # the defaults: one bot
+    for values, want in (({}, (50, 200)),  # the defaults: two bots, shared state
                          ({"SharedState": "true", "DesiredCount": "1"}, (0, 100)),
                          ({"SharedState": "false", "DesiredCount": "1"}, (0, 100)),
                          ({"SharedState": "true", "DesiredCount": "0"}, (0, 100)),
@@ -286,11 +286,11 @@ def static_service(template: dict) -> str:
     check(net.get("AssignPublicIp") == {"Ref": "AssignPublicIp"}, "AssignPublicIp is not the parameter")
     check(template["Parameters"]["AssignPublicIp"].get("Default") == "DISABLED", "AssignPublicIp default")
     count = template["Parameters"]["DesiredCount"]
-    check((count.get("Default"), count.get("MinValue"), count.get("MaxValue")) == (1, 0, 10),
-          f"DesiredCount default/min/max {count.get('Default')}/{count.get('MinValue')}/{count.get('MaxValue')}, want 1/0/10")
+    check((count.get("Default"), count.get("MinValue"), count.get("MaxValue")) == (2, 0, 10),
+          f"DesiredCount default/min/max {count.get('Default')}/{count.get('MinValue')}/{count.get('MaxValue')}, want 2/0/10")
     check(svc.get("DesiredCount") == {"Ref": "DesiredCount"}, f"DesiredCount {svc.get('DesiredCount')}")
-    return ("0/100 % with one bot (the default 1, shared state or not), 50/200 % with SharedState and 2 or more, "
-            "circuit breaker with rollback, no ECS Exec, Fargate, 1 bot by default (0-10)")
+    return ("0/100 % with one bot (shared state or not), 50/200 % with SharedState and 2 or more (the default 2), "
+            "circuit breaker with rollback, no ECS Exec, Fargate, 2 bots by default (0-10)")
 
 
 def rules_refuse(template: dict, values: dict[str, Any]) -> list[str]:
@@ -320,9 +320,10 @@ def static_rules(template: dict) -> str:
         got = rules_refuse(template, {**chat, "SharedState": "false", "DesiredCount": n})
         check(len(got) == 1 and "DesiredCount above 1 needs SharedState=true" in got[0],
               f"SharedState=false DesiredCount={n}: refused with {got}")
-    # The default DesiredCount (1) is taken with SharedState=false too.
-    check(rules_refuse(template, {**chat, "SharedState": "false"}) == [], "SharedState=false with DesiredCount's default refused")
-    return "SharedState=false refuses DesiredCount 2, 3, 10, takes 0, 1 and the default 1; true takes 0-10; a chat is required"
+    # The default DesiredCount (2) needs the shared state: off, it is refused.
+    got = rules_refuse(template, {**chat, "SharedState": "false"})
+    check(len(got) == 1 and "Give DesiredCount 1" in got[0], f"SharedState=false with DesiredCount's default: {got}")
+    return "SharedState=false refuses DesiredCount 2, 3, 10 and the default 2, takes 0, 1; true takes 0-10; a chat is required"
 
 
 # What the bot does with the shared state table, and nothing more (the same list as
@@ -914,9 +915,9 @@ def emulator_scenario(url: str, full: bool) -> str:
 
 
 def defaults_scenario(url: str) -> str:
-    """The stack as shipped, only the required values given: one bot (DesiredCount's
-    default 1, with the shared state on), which a deploy stops before it starts the
-    new one (0/100 %), before and after the bot deploys itself."""
+    """The stack as shipped, only the required values given: two bots (DesiredCount's
+    default 2, with the shared state on), of which a deploy keeps one answering
+    (50/200 %), before and after the bot deploys itself."""
     template = load(DOCKHAND_YAML)
     a = Account(url)
     slack = a.secretsmanager.create_secret(
@@ -930,21 +931,21 @@ def defaults_scenario(url: str) -> str:
     stack = a.wait_stack("dockhand", "CREATE_COMPLETE")
     out = outputs(stack)
     check("StateTableName" in out, f"the shared state is not on by default: outputs {sorted(out)}")
-    def one_bot(when: str, revision: str) -> None:
+    def two_bots(when: str, revision: str) -> None:
         svc = a.settled(cluster["ClusterName"], out["ServiceName"])
         dc = svc["deploymentConfiguration"]
         got = (svc["desiredCount"], svc["runningCount"], dc.get("minimumHealthyPercent"), dc.get("maximumPercent"))
-        check(got == (1, 1, 0, 100), f"{when}: desired/running {got[:2]}, {got[2]}/{got[3]} %, want 1/1, 0/100 %")
+        check(got == (2, 2, 50, 200), f"{when}: desired/running {got[:2]}, {got[2]}/{got[3]} %, want 2/2, 50/200 %")
         check(svc["taskDefinition"] == revision, f"{when}: service on {svc['taskDefinition']}, want {revision}")
-    one_bot("created", out["TaskDefinitionArn"])
+    two_bots("created", out["TaskDefinitionArn"])
     keep = [{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
             for p in stack["Parameters"] if p["ParameterKey"] != "Version"]
     a.cfn.update_stack(StackName="dockhand", UsePreviousTemplate=True, Capabilities=["CAPABILITY_IAM"],
                        Parameters=keep + [{"ParameterKey": "Version", "ParameterValue": "v2"}])
     updated = outputs(a.wait_stack("dockhand", "UPDATE_COMPLETE"))
     check(updated["TaskDefinitionArn"].endswith("dockhand:2"), f"new revision {updated['TaskDefinitionArn']}")
-    one_bot("after deploy", updated["TaskDefinitionArn"])
-    return f"account {a.id}: 1 bot with the shared state on, 0/100 %, created and after a self-deploy to v2"
+    two_bots("after deploy", updated["TaskDefinitionArn"])
+    return f"account {a.id}: 2 bots with the shared state on, 50/200 %, created and after a self-deploy to v2"
 
 
 def notifications(a: Account, res: dict[str, str], out: dict[str, str], stack_id: str) -> None:
@@ -1056,7 +1057,7 @@ def main(argv: list[str]) -> int:
         if url:
             run("emulator: Slack and Discord, lists, self-managed", lambda: emulator_scenario(url, full=True))
             run("emulator: Slack only, nothing managed", lambda: emulator_scenario(url, full=False))
-            run("emulator: the defaults, one bot", lambda: defaults_scenario(url))
+            run("emulator: the defaults, two bots", lambda: defaults_scenario(url))
         else:
             print("(no emulator URL: static checks only)")
     finally:

@@ -1243,7 +1243,8 @@ fn without_the_shared_state_the_rules_allow_one_bot_at_most() {
     assert_eq!(strings(&shared["AllowedValues"]), ["true", "false"]);
     let when: Value = serde_yaml::from_str("!Equals [!Ref SharedState, 'true']").unwrap();
     assert_eq!(doc["Conditions"]["HasSharedState"], when);
-    // One bot by default; a MaxValue cannot depend on SharedState, a rule can.
+    // Two bots by default (with the shared state's default); a MaxValue cannot
+    // depend on SharedState, a rule can.
     let count = &doc["Parameters"]["DesiredCount"];
     assert_eq!(
         (
@@ -1251,7 +1252,7 @@ fn without_the_shared_state_the_rules_allow_one_bot_at_most() {
             count["MinValue"].as_u64(),
             count["MaxValue"].as_u64()
         ),
-        (Some(1), Some(0), Some(10))
+        (Some(2), Some(0), Some(10))
     );
 
     let slack = (
@@ -1292,11 +1293,11 @@ fn without_the_shared_state_the_rules_allow_one_bot_at_most() {
             "SharedState=false DesiredCount={n}: refused with {got:?}"
         );
     }
-    // Off with DesiredCount's default (1) is taken too.
-    assert_eq!(
-        refused(&doc, &[slack, ("SharedState", "false")]),
-        Vec::<String>::new(),
-        "SharedState=false with the default DesiredCount"
+    // Off, DesiredCount's default (2) is refused, saying what to give.
+    let got = refused(&doc, &[slack, ("SharedState", "false")]);
+    assert!(
+        got.len() == 1 && got[0].contains("Give DesiredCount 1 (or 0)"),
+        "SharedState=false with the default DesiredCount: {got:?}"
     );
 }
 
@@ -1311,10 +1312,10 @@ fn a_deploy_stops_the_old_bot_first_and_keeps_half_of_the_replicas_answering() {
         (&dc["MinimumHealthyPercent"], &dc["MaximumPercent"]),
         (&min, &max)
     );
-    // One bot (the default, or no shared state): the old one stops before the new
-    // one starts, or two would answer. Replicas: half keep answering.
+    // One bot (DesiredCount 0 or 1, or no shared state): the old one stops before the new
+    // one starts, or two would answer. Replicas (the default): half keep answering.
     let cases: [(&[(&str, &str)], _); 7] = [
-        (&[], (0, 100)),
+        (&[], (50, 200)),
         (&[("SharedState", "true"), ("DesiredCount", "1")], (0, 100)),
         (&[("SharedState", "false"), ("DesiredCount", "1")], (0, 100)),
         (&[("SharedState", "true"), ("DesiredCount", "0")], (0, 100)),
