@@ -19,7 +19,8 @@ test:
 	scripts/test.sh
 
 # Dispatch micro-benchmarks, shell throughput and memory, `status` of 50 apps, one
-# deploy's watch per deployment strategy, a one-person flood and notifications (queue to post, a burst, idle polling) against the emulator. Figures are recorded in
+# deploy's watch per deployment strategy, a one-person flood and notifications (queue to post, a burst, idle polling) against the emulator, and Slack's
+# per-channel pacing (a burst in one channel, an answer in another). Figures are recorded in
 # BENCHMARKS.md.
 bench:
 	cargo bench --bench dispatch
@@ -31,6 +32,7 @@ bench:
 	scripts/with-emulator.sh cargo run --release --quiet --example notify_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example logs_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example state_bench
+	scripts/with-emulator.sh cargo run --release --quiet --example slack_pacing
 
 # The emulator in the foreground (Ctrl-C stops it).
 emulator:

@@ -25,6 +25,7 @@ use support::{Bot, SECRETS, World, assert_no_secret, root};
 const ALICE: &str = "U0ALICE";
 const BOB: &str = "U0BOB";
 const OPS: &str = "C0OPS";
+const OTHER: &str = "C0OTHER";
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
 /// `hubot` in protected prod (deploys ask for a confirmation), `worker` in staging.
@@ -138,6 +139,18 @@ impl Harness {
             .await
     }
 
+    /// The first `chat.postMessage` in `channel` whose text contains `text`.
+    async fn post_in(&self, channel: &str, text: &str) -> Call {
+        let (channel, text) = (channel.to_string(), text.to_string());
+        self.slack
+            .until(20, &format!("a post in {channel} with {text:?}"), |s| {
+                s.calls_of("chat.postMessage")
+                    .into_iter()
+                    .find(|c| c.body["channel"] == channel.as_str() && text_of(c).contains(&text))
+            })
+            .await
+    }
+
     async fn update(&self, ts: &str, text: &str) -> Call {
         let (ts, text) = (ts.to_string(), text.to_string());
         self.slack
@@ -214,7 +227,8 @@ async fn messages_mentions_slash_commands_and_dms_are_answered_once_each() {
     h.post("pong").await;
     h.post("Check that the bot is alive").await;
     let version = h.post("dockhand ").await;
-    let threaded = h.post("slack:U0ALICE").await;
+    // Channels are answered side by side: the DM's whoami may come first.
+    let threaded = h.post_in(OPS, "slack:U0ALICE").await;
     let dm = h
         .slack
         .until(10, "the DM's answer", |s| {
@@ -1082,4 +1096,180 @@ async fn without_files_write_the_message_lands_and_its_thread_says_why_the_file_
     );
     drop(send);
     h.stop().await;
+}
+
+// --- Pacing -----------------------------------------------------------------
+
+/// Appended to the `[slack]` section: a person may send a burst of 100 commands.
+const ROOMY_LIMITS: &str = "[limits]\nperson_burst = 100\nchannel_burst = 100\n";
+
+/// Where each call was, in the order the server took them.
+fn position(calls: &[Call], what: &str, pred: impl Fn(&Call) -> bool) -> usize {
+    calls
+        .iter()
+        .position(pred)
+        .unwrap_or_else(|| panic!("no call {what}"))
+}
+
+fn posted_in(c: &Call, channel: &str) -> bool {
+    c.method == "chat.postMessage" && c.body["channel"] == channel
+}
+
+/// Slack limits posts per channel (about one a second, short bursts allowed), not
+/// per workspace: a burst of answers in one channel goes out at that pace, and an
+/// answer in a quiet channel goes out beside it, not behind it.
+#[tokio::test]
+async fn a_burst_in_one_channel_does_not_hold_up_an_answer_in_another() {
+    const BURST: usize = 30;
+    let h = Harness::start(ROOMY_LIMITS).await.connected(1).await;
+    let s = &h.slack;
+    for _ in 0..BURST {
+        s.message(OPS, ALICE, "!ping", None);
+    }
+    s.message(OTHER, BOB, "!ping", None);
+
+    h.post_in(OTHER, "pong").await;
+    let posts = s.calls_of("chat.postMessage");
+    let before = posts
+        .iter()
+        .take_while(|c| !posted_in(c, OTHER))
+        .filter(|c| posted_in(c, OPS))
+        .count();
+    assert!(
+        before < 10,
+        "{before} of the burst's answers were posted before the quiet channel's"
+    );
+    // The burst keeps to Slack's pace: three at once, then one a second, so its
+    // tenth answer comes 7 s after its first (a slower machine only adds to that).
+    let tenth = s
+        .until(30, "the burst's tenth answer", |s| {
+            let at: Vec<_> = s
+                .timed_calls()
+                .into_iter()
+                .filter(|(_, c)| posted_in(c, OPS))
+                .map(|(at, _)| at)
+                .collect();
+            (at.len() >= 10).then(|| at[9] - at[0])
+        })
+        .await;
+    assert!(
+        tenth >= std::time::Duration::from_millis(6500),
+        "ten posts in one channel within {tenth:?}"
+    );
+    // The rest of the burst would take 20 s more; that stopping sends what is
+    // queued is `replies_in_a_channel_keep_their_order_and_stopping_sends_what_is_queued`.
+}
+
+/// A 429 on posts in one channel holds that channel for its Retry-After, and its
+/// answer is sent again and lands; an answer in another channel goes at once.
+#[tokio::test]
+async fn a_rate_limit_in_one_channel_slows_only_that_channel() {
+    let h = Harness::start("").await.connected(1).await;
+    let s = &h.slack;
+    s.rate_limit_in("chat.postMessage", OPS, 2, 2);
+
+    s.message(OPS, ALICE, "!ping", None);
+    s.message(OTHER, BOB, "!version", None);
+    h.post_in(OPS, "pong").await;
+
+    let timed = s.timed_calls();
+    let calls: Vec<Call> = timed.iter().map(|(_, c)| c.clone()).collect();
+    let limited = position(&calls, "limited", |c| c.method == "chat.postMessage (429)");
+    let other = position(&calls, "in #other", |c| posted_in(c, OTHER));
+    let pong = position(&calls, "pong in #ops", |c| posted_in(c, OPS));
+    assert!(
+        other < pong,
+        "the answer in #other waited for #ops's rate limit"
+    );
+    assert_eq!(s.calls_of("chat.postMessage (429)").len(), 2);
+    // Each Retry-After (2 s) was waited out before #ops's post went again.
+    let waited = timed[pong].0 - timed[limited].0;
+    assert!(
+        waited >= std::time::Duration::from_secs(4),
+        "sent again after {waited:?}"
+    );
+    h.stop().await;
+}
+
+/// An answer does not queue behind progress edits: while Slack holds
+/// `chat.update` back (429), an answer in the channel still goes, and the edit
+/// lands after it, in its turn.
+#[tokio::test]
+async fn answers_do_not_wait_behind_a_rate_limited_progress_edit() {
+    let h = Harness::start("").await.connected(1).await;
+    let send = sender(&h, None);
+    let id = MessageId(1 << 43);
+    send(Reply::text("Deploying worker v42 to staging.").with_id(id));
+    let ts = h.post("Deploying worker v42").await.ts.unwrap();
+    h.slack.rate_limit_in("chat.update", OPS, 2, 2);
+
+    send(Reply::edit(
+        id,
+        "Deploying worker v42 to staging.\nrollout 1/2",
+    ));
+    h.slack
+        .until(10, "the edit rate limited", |s| {
+            s.calls_of("chat.update (429)").first().map(|_| ())
+        })
+        .await;
+    h.slack.message(OPS, ALICE, "!ping", None);
+    h.update(&ts, "rollout 1/2").await;
+
+    let calls = h.slack.calls();
+    let pong = position(&calls, "pong", |c| {
+        posted_in(c, OPS) && text_of(c) == "pong"
+    });
+    let update = position(&calls, "the edit", |c| c.method == "chat.update");
+    assert!(pong < update, "the answer waited for the rate-limited edit");
+    drop(send);
+    h.stop().await;
+}
+
+/// Within a channel, replies keep the order they were sent in, a message's edit
+/// and its thread post come after it, and stopping sends everything still queued
+/// before the adapter returns.
+#[tokio::test]
+async fn replies_in_a_channel_keep_their_order_and_stopping_sends_what_is_queued() {
+    const N: u64 = 5;
+    let h = Harness::start("").await.connected(1).await;
+    let send = sender(&h, None);
+    let id = |i| MessageId((1 << 42) + i);
+    let mut sent = Vec::new();
+    for i in 0..N {
+        send(Reply::text(format!("reply {i}")).with_id(id(i)));
+        send(Reply::edit(id(i), format!("reply {i}, edited")));
+        send(Reply::in_thread(id(i), format!("thread {i}")));
+        sent.extend([format!("reply {i}"), format!("thread {i}")]);
+    }
+    let slack = h.slack.clone();
+    drop(send);
+    // At Slack's pace, most of it is still queued now.
+    h.stop().await;
+
+    let calls = slack.calls();
+    let posts: Vec<String> = calls
+        .iter()
+        .filter(|c| posted_in(c, OPS))
+        .map(text_of)
+        .collect();
+    assert_eq!(posts, sent, "posts in the order they were sent");
+    for i in 0..N {
+        let post = position(&calls, "the post", |c| {
+            posted_in(c, OPS) && text_of(c) == format!("reply {i}")
+        });
+        let ts = calls[post].ts.clone().unwrap();
+        let edit = position(&calls, "the edit", |c| {
+            c.method == "chat.update" && c.body["ts"] == ts.as_str()
+        });
+        let thread = position(&calls, "the thread post", |c| {
+            text_of(c) == format!("thread {i}")
+        });
+        assert!(post < edit, "reply {i} was edited before it was posted");
+        assert!(
+            text_of(&calls[edit]).ends_with("edited"),
+            "{}",
+            calls[edit].body
+        );
+        assert_eq!(calls[thread].body["thread_ts"], ts.as_str());
+    }
 }

@@ -169,11 +169,29 @@ pub trait Sink: Send {
     /// Sends the held edit of `id`, whose turn has come.
     fn edit(&mut self, id: MessageId) -> impl Future<Output = ()> + Send;
     fn direct(&mut self, d: Self::Direct) -> impl Future<Output = ()> + Send;
+
+    /// Posts `out` and tells its waiters (`Reply::delivered`) once it is posted:
+    /// by default when `post` returns. A sink whose `post` only queues the reply
+    /// (Slack's per-channel lanes) tells them itself, once it is sent.
+    fn hand(&mut self, mut out: Outbound) -> impl Future<Output = ()> + Send {
+        async move {
+            let mut delivered = std::mem::take(&mut out.reply.delivered);
+            self.post(out).await;
+            delivered.done();
+        }
+    }
+
+    /// Returns once what the sink still sends by itself has gone, after the loop
+    /// handed it the last reply and edit. Nothing is left by default.
+    fn finish(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// Runs a deliverer until both channels close (every sender gone), then sends every
-/// held edit. The adapter's own messages go first: Discord wants a click answered
-/// within 3 s, and a settled prompt should change before what follows it.
+/// held edit and waits for the sink to finish. The adapter's own messages go first:
+/// Discord wants a click answered within 3 s, and a settled prompt should change
+/// before what follows it.
 pub async fn deliver<S: Sink>(
     mut sink: S,
     mut outbox: UnboundedReceiver<Outbound>,
@@ -189,7 +207,7 @@ pub async fn deliver<S: Sink>(
                 None => direct_open = false,
             },
             out = outbox.recv(), if outbox_open => match out {
-                Some(mut out) => match out.reply.placement {
+                Some(out) => match out.reply.placement {
                     // Coalesced: sent now if its interval has passed, else held
                     // (a newer edit replaces a held one).
                     Placement::Edit(id) => {
@@ -197,11 +215,7 @@ pub async fn deliver<S: Sink>(
                             sink.edit(id).await;
                         }
                     }
-                    Placement::New | Placement::Thread(_) => {
-                        let mut delivered = std::mem::take(&mut out.reply.delivered);
-                        sink.post(out).await;
-                        delivered.done();
-                    }
+                    Placement::New | Placement::Thread(_) => sink.hand(out).await,
                 },
                 None => outbox_open = false,
             },
@@ -211,6 +225,7 @@ pub async fn deliver<S: Sink>(
         }
     }
     flush(&mut sink, true).await;
+    sink.finish().await;
 }
 
 /// Sends the edits whose turn has come (all of them when `all`).

@@ -106,10 +106,19 @@ struct Inner {
     turn: usize,
     /// Socket id -> how many envelopes it was handed.
     handed: HashMap<u64, usize>,
+    /// Socket id -> the envelopes it was handed and has not acknowledged:
+    /// when it closes they go again to another connection, as Slack retries
+    /// an event nobody acknowledged.
+    unacked: HashMap<u64, Vec<(String, Value)>>,
     /// Envelopes sent while no socket was open: Slack holds them, so do we.
     queued: VecDeque<String>,
     /// Method -> how many of its next calls answer 429 with Retry-After: 1.
     limited: HashMap<String, usize>,
+    /// (method, channel) -> how many of its next calls there answer 429, and
+    /// the Retry-After they say (Slack limits posts per channel).
+    limited_in: HashMap<(String, String), (usize, u64)>,
+    /// When each of `calls` arrived, by the same index.
+    times: Vec<tokio::time::Instant>,
     /// Method -> the Slack error code its calls answer with (`ok: false`).
     failing: HashMap<String, String>,
     ts: u64,
@@ -186,6 +195,27 @@ impl FakeSlack {
     /// The next `n` calls of `method` are rate limited (429, Retry-After: 1).
     pub fn rate_limit(&self, method: &str, n: usize) {
         self.inner.lock().unwrap().limited.insert(method.into(), n);
+    }
+
+    /// The next `n` calls of `method` in `channel` are rate limited (429, with
+    /// `Retry-After: retry_after`); calls elsewhere are not.
+    pub fn rate_limit_in(&self, method: &str, channel: &str, n: usize, retry_after: u64) {
+        self.inner
+            .lock()
+            .unwrap()
+            .limited_in
+            .insert((method.into(), channel.into()), (n, retry_after));
+    }
+
+    /// Every call with when it arrived, in the order they arrived.
+    pub fn timed_calls(&self) -> Vec<(tokio::time::Instant, Call)> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .times
+            .iter()
+            .copied()
+            .zip(inner.calls.clone())
+            .collect()
     }
 
     /// Every later call of `method` fails with Slack's error `code`.
@@ -277,15 +307,24 @@ impl FakeSlack {
             inner.ts
         };
         let id = format!("{kind}-{n}");
-        let frame = json!({
+        self.hand(json!({
             "type": kind,
             "envelope_id": id,
             "accepts_response_payload": kind != "events_api",
             "payload": payload,
-        })
-        .to_string();
-        // One open connection after another, as Slack spreads events over an
-        // app's connections (each event reaches exactly one).
+        }));
+        id
+    }
+
+    /// Hands an envelope to one open connection after another, as Slack spreads
+    /// events over an app's connections (each event reaches exactly one), or
+    /// holds it until one opens.
+    fn hand(&self, envelope: Value) {
+        let frame = envelope.to_string();
+        let id = envelope["envelope_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let mut inner = self.inner.lock().unwrap();
         let open = inner.sockets.len();
         for k in 0..open {
@@ -295,11 +334,33 @@ impl FakeSlack {
                 let socket = *socket;
                 inner.turn = i + 1;
                 *inner.handed.entry(socket).or_default() += 1;
-                return id;
+                inner
+                    .unacked
+                    .entry(socket)
+                    .or_default()
+                    .push((id, envelope));
+                return;
             }
         }
         inner.queued.push_back(frame);
-        id
+    }
+
+    /// What a connection that closed had not acknowledged, handed again with
+    /// `retry_attempt` counted up (Slack's retry of an unacknowledged event).
+    fn redeliver(&self, socket: u64) {
+        let lost = self
+            .inner
+            .lock()
+            .unwrap()
+            .unacked
+            .remove(&socket)
+            .unwrap_or_default();
+        for (_, mut envelope) in lost {
+            let attempt = envelope["retry_attempt"].as_u64().unwrap_or(0) + 1;
+            envelope["retry_attempt"] = json!(attempt);
+            envelope["retry_reason"] = json!("timeout");
+            self.hand(envelope);
+        }
     }
 
     /// How many envelopes each connection was handed, by the order they opened.
@@ -488,7 +549,10 @@ impl FakeSlack {
     }
 
     fn record(&self, call: Call) {
-        self.inner.lock().unwrap().calls.push(call);
+        let mut inner = self.inner.lock().unwrap();
+        inner.times.push(tokio::time::Instant::now());
+        inner.calls.push(call);
+        drop(inner);
         self.changed.notify_waiters();
     }
 }
@@ -553,6 +617,32 @@ async fn api(
             )
                 .into_response();
         }
+    }
+    let channel = body["channel"].as_str().unwrap_or_default().to_string();
+    let limited_here = {
+        let mut inner = slack.inner.lock().unwrap();
+        inner
+            .limited_in
+            .get_mut(&(method.clone(), channel))
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, retry_after)| {
+                *n -= 1;
+                *retry_after
+            })
+    };
+    if let Some(retry_after) = limited_here {
+        slack.record(Call {
+            method: format!("{method} (429)"),
+            token,
+            body,
+            ts: None,
+        });
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", retry_after.to_string())],
+            axum::Json(json!({"ok": false, "error": "ratelimited"})),
+        )
+            .into_response();
     }
     let (failing, lacking) = {
         let inner = slack.inner.lock().unwrap();
@@ -856,12 +946,17 @@ async fn connection(slack: FakeSlack, mut socket: WebSocket) {
                     if socket.send(Message::Text(f.into())).await.is_err() { break; }
                 }
                 // Dropped without a close frame: what a network failure looks like.
-                Some(Push::Close) | None => return,
+                Some(Push::Close) | None => break,
             },
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => {
                     if let Ok(v) = serde_json::from_str::<Value>(&t) {
-                        slack.inner.lock().unwrap().acks.push(v);
+                        let mut inner = slack.inner.lock().unwrap();
+                        if let Some(waiting) = inner.unacked.get_mut(&id) {
+                            waiting.retain(|(e, _)| v["envelope_id"] != e.as_str());
+                        }
+                        inner.acks.push(v);
+                        drop(inner);
                         slack.changed.notify_waiters();
                     }
                 }
@@ -876,4 +971,5 @@ async fn connection(slack: FakeSlack, mut socket: WebSocket) {
         .unwrap()
         .sockets
         .retain(|(i, _)| *i != id);
+    slack.redeliver(id);
 }

@@ -15,6 +15,7 @@
 pub mod blocks;
 mod deliver;
 pub mod http;
+mod pace;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -313,10 +314,21 @@ pub fn client(api_url: &str) -> Result<Arc<Client>, SlackError> {
         .enable_http1()
         .enable_http2()
         .build();
-    // Retry-After on a 429 is honoured (up to 3 retries); tier limits pace calls.
+    // The adapter's own calls (auth.test, users.info, apps.connections.open, a
+    // response URL) wait out a 429's Retry-After and go again, up to 3 times. No
+    // tier paces them (slack-morphism would count tiers per team only, and a bot
+    // token names none). Replies do not go through this rate control: it holds
+    // chat.postMessage to one a second for all channels together, and sleeps out
+    // a 429 inside the call, where no answer can overtake it. The deliverer
+    // paces and retries them itself, per channel and per method (`pace`), on a
+    // copy of this connector.
     let connector = SlackClientHyperConnector::with_connector(https)
         .with_slack_api_url(api_url)
-        .with_rate_control(SlackApiRateControlConfig::new().with_max_retries(3));
+        .with_rate_control(
+            SlackApiRateControlConfig::new()
+                .with_max_retries(3)
+                .with_tiers_limits(HashMap::new()),
+        );
     Ok(Arc::new(SlackClient::new(connector)))
 }
 
