@@ -372,3 +372,87 @@ async fn without_shared_state_a_second_task_stands_by_until_the_older_is_gone() 
         "{log}"
     );
 }
+
+/// dockhand deploying itself with two replicas, as the template's deployment
+/// configuration does it (MaximumPercent 200, MinimumHealthyPercent 50): a new
+/// task starts, an old one is stopped (SIGTERM), and again. People keep typing
+/// throughout; every command is answered exactly once, none waits over 5 s.
+#[tokio::test]
+async fn dockhand_replaces_its_two_replicas_while_people_type_and_loses_nothing() {
+    let w = world().await;
+    let slack = FakeSlack::start().await;
+    let a = slack_replica(&w, &slack);
+    let b = slack_replica(&w, &slack);
+    slack
+        .until(30, "both replicas' connections", |s| {
+            (s.connections() == 2).then_some(())
+        })
+        .await;
+
+    // A command every 200 ms over five channels, each answerable by name.
+    const N: usize = 100;
+    let typing = {
+        let slack = slack.clone();
+        tokio::spawn(async move {
+            let mut sent = Vec::new();
+            for i in 0..N {
+                let channel = format!("C0OPS{}", i % 5);
+                sent.push(tokio::time::Instant::now());
+                slack.message(
+                    &channel,
+                    &format!("U0P{}", i % 20),
+                    &format!("!help p{i}"),
+                    None,
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            sent
+        })
+    };
+    let replace = |old: Running| async {
+        let new = slack_replica(&w, &slack);
+        slack
+            .until(30, "the new task's connection", |s| {
+                (s.connections() == 3).then_some(())
+            })
+            .await;
+        old.stop().await;
+        new
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let c = replace(a).await;
+    let d = replace(b).await;
+    let sent = typing.await.unwrap();
+    let answer = |i: usize| format!("No command `p{i}`.");
+    slack
+        .until(60, "every command answered", |s| {
+            let posted = s.calls_of("chat.postMessage");
+            (0..N)
+                .all(|i| {
+                    posted.iter().any(|c| {
+                        c.body["text"]
+                            .as_str()
+                            .is_some_and(|t| t.starts_with(&answer(i)))
+                    })
+                })
+                .then_some(())
+        })
+        .await;
+    c.stop().await;
+    d.stop().await;
+    let timed = slack.timed_calls();
+    for (i, at) in sent.iter().enumerate() {
+        let answers: Vec<_> = timed
+            .iter()
+            .filter(|(_, c)| {
+                c.method == "chat.postMessage"
+                    && c.body["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with(&answer(i)))
+            })
+            .collect();
+        assert_eq!(answers.len(), 1, "p{i} answered once: {answers:?}");
+        let waited = answers[0].0 - *at;
+        assert!(waited < Duration::from_secs(5), "p{i} waited {waited:?}");
+    }
+}
