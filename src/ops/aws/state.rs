@@ -300,29 +300,43 @@ impl Table {
         }
     }
 
-    /// The apps whose hold has lapsed, oldest partition read in pages.
+    /// The apps whose hold has lapsed.
     pub(crate) async fn lapsed(&self) -> OpsResult<Vec<String>> {
-        let now = crate::ops::now();
-        let mut apps = Vec::new();
+        let items = self.partition(HOLD, Some(crate::ops::now())).await?;
+        Ok(items.iter().map(|i| text(i, "sk").to_string()).collect())
+    }
+
+    /// Every item of partition `pk`, read in pages; with `expired_before`,
+    /// only those whose `expires` is past it.
+    async fn partition(
+        &self,
+        pk: &str,
+        expired_before: Option<i64>,
+    ) -> OpsResult<Vec<HashMap<String, AttributeValue>>> {
+        let mut items = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.name)
                 .key_condition_expression("pk = :h")
-                .filter_expression("expires < :now")
-                .expression_attribute_values(":h", s(HOLD))
-                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":h", s(pk))
                 .consistent_read(true)
-                .set_exclusive_start_key(start.take())
+                .set_exclusive_start_key(start.take());
+            if let Some(now) = expired_before {
+                query = query
+                    .filter_expression("expires < :now")
+                    .expression_attribute_values(":now", n(now));
+            }
+            let page = query
                 .send()
                 .await
                 .map_err(|e| classify("dynamodb:Query", e))?;
-            apps.extend(page.items().iter().map(|i| text(i, "sk").to_string()));
+            items.extend(page.items().iter().cloned());
             match page.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(apps),
+                _ => return Ok(items),
             }
         }
     }
@@ -518,21 +532,10 @@ impl Table {
 
     /// Every app's operation record: app -> its fields.
     pub(crate) async fn records(&self) -> OpsResult<Vec<(String, Vec<(String, String)>)>> {
-        let mut out = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("pk = :h")
-                .expression_attribute_values(":h", s(OPERATION))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb:Query", e))?;
-            for item in page.items() {
+        let items = self.partition(OPERATION, None).await?;
+        Ok(items
+            .iter()
+            .map(|item| {
                 let fields = item
                     .get("fields")
                     .and_then(|f| f.as_m().ok())
@@ -542,13 +545,9 @@ impl Table {
                             .collect()
                     })
                     .unwrap_or_default();
-                out.push((text(item, "sk").to_string(), fields));
-            }
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(out),
-            }
-        }
+                (text(item, "sk").to_string(), fields)
+            })
+            .collect())
     }
 
     async fn get(&self, pk: &str, sk: &str) -> OpsResult<Option<HashMap<String, AttributeValue>>> {
