@@ -506,6 +506,63 @@ async fn status_of_fifty_apps_batches_describe_services_per_cluster() {
     }
 }
 
+/// Twelve deploys at once in one cluster share their looks at ECS: each poll
+/// interval, one round describes every watched service, 10 per DescribeServices,
+/// where a watch each would make twelve calls.
+#[tokio::test]
+async fn watches_in_one_cluster_share_one_describe_services_per_ten_services() {
+    const N: usize = 12;
+    const POLL: f64 = 0.1;
+    // What each deploy describes on its own, outside its watch (about 4 here): the
+    // service before updating it, its lock, its operation record written and cleared.
+    const OUTSIDE_THE_WATCH: usize = 5;
+    let w = World::new().await;
+    w.cluster("apps").await;
+    let mut config = format!(
+        "[aws]\nregion = \"us-east-1\"\nmax_attempts = 1\n[watch]\npoll_seconds = {POLL}\n[environments.prod]\n"
+    );
+    for i in 0..N {
+        let name = format!("svc{i:02}");
+        w.service(
+            "apps",
+            &name,
+            &format!("public.ecr.aws/example/{name}:v1"),
+            1,
+        )
+        .await;
+        config.push_str(&format!(
+            "[apps.{name}]\nenvironment = \"prod\"\ncluster = \"apps\"\nservice = \"{name}\"\ncontainer = \"{name}\"\n"
+        ));
+    }
+    for i in 0..N {
+        w.settle("apps", &format!("svc{i:02}")).await;
+    }
+    config.push_str("[roles]\ndeployers = [\"shell:alice\"]\n[[rules]]\nname = \"deployers\"\nverbs = [\"deploy\"]\nroles = [\"deployers\"]\n[limits]\nperson_burst = 20\nchannel_burst = 20\n");
+    w.account.rollout_seconds(1.5);
+    let mut bot = w.bot(&config).await;
+    w.account.forget_calls();
+
+    let started = std::time::Instant::now();
+    for i in 0..N {
+        assert!(bot.send(&format!("!deploy svc{i:02} v2")).is_none());
+    }
+    let out = bot.finish().await;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    for i in 0..N {
+        assert_has(&out, &[&format!("svc{i:02} v2 is live")]);
+    }
+    // Rounds begin at least one interval apart, so however slow this machine is,
+    // there were at most elapsed / POLL + 1 of them, each of at most 2 calls here.
+    let rounds = (elapsed / POLL).floor() as usize + 1;
+    let described = w.account.count("DescribeServices");
+    let bound = 2 * rounds + N * OUTSIDE_THE_WATCH;
+    assert!(
+        described <= bound,
+        "{described} DescribeServices in {elapsed:.2} s: more than {bound}, as if each watch polled alone"
+    );
+}
+
 #[tokio::test]
 async fn status_of_one_app_and_the_describe_verbs() {
     let w = both_apps().await;

@@ -278,8 +278,9 @@ pub trait LogTail: Send + 'static {
     fn live(&self) -> bool;
 }
 
-/// Why an AWS operation could not be done, in terms a person can act on.
-#[derive(Debug, thiserror::Error)]
+/// Why an AWS operation could not be done, in terms a person can act on. Clone:
+/// one failed call in a shared poll round is every watcher's error.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum OpsError {
     #[error("AWS denied `{action}` to dockhand's role. Ask the platform team to allow it.")]
     AccessDenied { action: String },

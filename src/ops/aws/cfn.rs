@@ -135,28 +135,61 @@ pub async fn events(clients: &Clients, stack: &str) -> OpsResult<Vec<StackEvent>
 }
 
 /// The events of the operation whose request token is `token`, newest first, and
-/// whatever came after it: pages back until a page ends before the operation
-/// began, so its first failure is found however many events its rollback wrote
-/// after it (two per resource) (issue 13, point 7).
-pub async fn operation_events(
-    clients: &Clients,
-    stack: &str,
-    token: &str,
-) -> OpsResult<Vec<StackEvent>> {
-    let mut all = Vec::new();
-    let mut next = None;
-    for _ in 0..OPERATION_PAGES {
-        let (page, more) = events_page(clients, stack, next).await?;
-        let reached_start = page
-            .last()
-            .is_none_or(|oldest| oldest.token.as_deref() != Some(token));
-        all.extend(page);
-        match more {
-            Some(t) if !reached_start => next = Some(t),
-            _ => break,
+/// whatever came after it, read as they come. The first read pages back until a
+/// page ends before the operation began, so its first failure is found however
+/// many events its rollback wrote after it (two per resource) (issue 13, point 7);
+/// later reads page back only until they meet an event already read, which is one
+/// DescribeStackEvents per poll while the stack moves.
+#[derive(Debug)]
+pub struct OperationEvents {
+    token: String,
+    events: Vec<StackEvent>,
+    ids: std::collections::HashSet<String>,
+}
+
+impl OperationEvents {
+    pub fn new(token: &str) -> OperationEvents {
+        OperationEvents {
+            token: token.to_string(),
+            events: Vec::new(),
+            ids: Default::default(),
         }
     }
-    Ok(all)
+
+    /// Every event read so far, newest first.
+    pub fn all(&self) -> &[StackEvent] {
+        &self.events
+    }
+
+    /// Reads the events written since the last read; returns them all.
+    pub async fn read(&mut self, clients: &Clients, stack: &str) -> OpsResult<&[StackEvent]> {
+        let mut new = Vec::new();
+        let mut next = None;
+        for _ in 0..OPERATION_PAGES {
+            let (page, more) = events_page(clients, stack, next).await?;
+            let before = page
+                .last()
+                .is_none_or(|oldest| oldest.token.as_deref() != Some(self.token.as_str()));
+            let mut met = false;
+            for e in page {
+                if self.ids.contains(&e.id) {
+                    met = true;
+                    break;
+                }
+                new.push(e);
+            }
+            // Past what was read before, or (on the first read) before the operation.
+            let done = met || (self.ids.is_empty() && before);
+            match more {
+                Some(t) if !done => next = Some(t),
+                _ => break,
+            }
+        }
+        self.ids.extend(new.iter().map(|e| e.id.clone()));
+        new.append(&mut self.events);
+        self.events = new;
+        Ok(&self.events)
+    }
 }
 
 /// One page of the stack's events, newest first, and the token of the next.

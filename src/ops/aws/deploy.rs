@@ -15,6 +15,7 @@ use aws_sdk_ecs::types::Service;
 
 use super::cfn::{self, StackEvent, Update};
 use super::ecs::{self, ServiceEvent};
+use super::poll::{Look, Watcher};
 use super::record::{self, token};
 use super::{AwsOps, Clients, ServiceRef, transient};
 use crate::command::value::{TaskCount, Version};
@@ -302,23 +303,35 @@ impl RecordWatch {
     /// The record of the deploy to `want` (its target revision's task definition).
     /// `eager` looks even before the service shows the new revision (a resumed
     /// watch, a stack that settled).
+    #[allow(clippy::too_many_arguments)]
     async fn look(
         &mut self,
         clients: &Clients,
         svc: &ServiceRef,
-        s: &Service,
+        watcher: &Watcher,
+        seen: &Look,
         snap: &ServiceSnap,
         want: &str,
         eager: bool,
     ) -> OpsResult<Seen> {
+        let s = &seen.service;
         match &self.judge {
             Judge::Legacy => return Ok(Seen::Legacy),
             Judge::Unjudgeable(c) => return Ok(Seen::Unjudgeable(c.clone())),
             Judge::Record(arn) => {
                 let arn = arn.clone();
-                let found = ecs::describe_deployments(clients, std::slice::from_ref(&arn)).await?;
-                return match found.first() {
-                    Some(d) => Ok(Seen::Record(Box::new(self.read(clients, d).await?))),
+                // The cluster's round describes the record with the others once it
+                // is followed; until then (the round began before), once here.
+                let found = match &seen.record {
+                    Some(r) => r.clone()?,
+                    None => ecs::describe_deployments(clients, std::slice::from_ref(&arn))
+                        .await?
+                        .into_iter()
+                        .next(),
+                };
+                watcher.follow(&arn);
+                return match found {
+                    Some(d) => Ok(Seen::Record(Box::new(self.read(clients, &d).await?))),
                     None => Ok(self.legacy("ECS no longer describes the deployment's record")),
                 };
             }
@@ -363,6 +376,7 @@ impl RecordWatch {
             Some(d) => {
                 let arn = d.service_deployment_arn().unwrap_or_default().to_string();
                 tracing::info!(service = %self.service, judge = "service-deployment", deployment = %arn, "judging the rollout by ECS's service-deployment record");
+                watcher.follow(&arn);
                 self.judge = Judge::Record(arn);
                 Ok(Seen::Record(Box::new(self.read(clients, d).await?)))
             }
@@ -555,20 +569,21 @@ pub async fn deploy(
     })
 }
 
-/// One look at the service in a watch: described, snapshotted for the judges, and
-/// its new events and counts reported.
-async fn observe(
-    clients: &Clients,
-    svc: &ServiceRef,
-    reporter: &Mutex<Reporter>,
-) -> OpsResult<(Service, ServiceSnap)> {
-    let s = ecs::describe(clients, svc).await?;
-    let snap = ecs::snap(&s);
+/// One look at the service in a watch, from its cluster's shared round:
+/// snapshotted for the judges, and its new events and counts reported.
+async fn observe(watcher: &Watcher, reporter: &Mutex<Reporter>) -> OpsResult<(Look, ServiceSnap)> {
+    let seen = watcher.look().await?;
+    let snap = ecs::snap(&seen.service);
     reporter
         .lock()
         .expect("reporter")
-        .service(&snap, &ecs::events(&s));
-    Ok((s, snap))
+        .service(&snap, &ecs::events(&seen.service));
+    Ok((seen, snap))
+}
+
+/// A watcher of `svc` on its cluster's shared poll, at the configured interval.
+fn watcher(ops: &AwsOps, clients: &Clients, svc: &ServiceRef) -> Watcher {
+    clients.polls.watch(clients, svc, ops.watch_config().poll)
 }
 
 /// Polls the service and ECS's record of the deploy of `want` until the judge
@@ -584,16 +599,25 @@ async fn poll_record(
     want: &Want,
     stopping: bool,
 ) -> OpsResult<Verdict> {
+    let w = &watcher(ops, clients, svc);
     watch::watch(
         ops.watch_config().poll,
         target.app.timeout,
         transient,
         move || async move {
-            let (s, snap) = observe(clients, svc, reporter).await?;
+            let (look, snap) = observe(w, reporter).await?;
             let seen = records
                 .lock()
                 .await
-                .look(clients, svc, &s, &snap, &want.task_definition, stopping)
+                .look(
+                    clients,
+                    svc,
+                    w,
+                    &look,
+                    &snap,
+                    &want.task_definition,
+                    stopping,
+                )
                 .await?;
             Ok(judge_seen(seen, &snap, want, reporter))
         },
@@ -639,13 +663,13 @@ async fn watch_count(
     progress: Progress,
 ) -> OpsResult<Verdict> {
     let reporter = Reporter::new(progress);
-    let (r, c) = (&reporter, clients);
+    let (r, w) = (&reporter, &watcher(ops, clients, svc));
     watch::watch(
         ops.watch_config().poll,
         target.app.timeout,
         transient,
         move || async move {
-            let (_, snap) = observe(c, svc, r).await?;
+            let (_, snap) = observe(w, r).await?;
             Ok(judge_scale(&snap, n))
         },
     )
@@ -834,6 +858,9 @@ async fn watch_stack(
     // The revision this update produced, once its TaskDefinition resource is done.
     let produced: Mutex<Option<String>> = Mutex::new(None);
     let (r, c, e, rw, pr) = (&reporter, clients, &expect, &records, &produced);
+    let w = &watcher(ops, clients, svc);
+    // The operation's events so far, and the stack status they were read at.
+    let operation = &tokio::sync::Mutex::new((cfn::OperationEvents::new(token), None::<String>));
     let name = stack_name.as_str();
     let verdict = watch::watch(
         ops.watch_config().poll,
@@ -841,10 +868,19 @@ async fn watch_stack(
         transient,
         move || async move {
             let stack = cfn::describe(c, name).await?;
-            let events = cfn::operation_events(c, name, token).await?;
-            r.lock().expect("reporter").stack(&events, token);
-            let (s, snap) = observe(c, svc, r).await?;
             let status = cfn::status(&stack);
+            let events = {
+                let mut op = operation.lock().await;
+                let (read, at) = &mut *op;
+                // A settled stack whose status did not change wrote no new events.
+                if at.as_deref() != Some(status.as_str()) || stack_settled(&status).is_none() {
+                    read.read(c, name).await?;
+                }
+                *at = Some(status.clone());
+                read.all().to_vec()
+            };
+            r.lock().expect("reporter").stack(&events, token);
+            let (look, snap) = observe(w, r).await?;
             let settled = stack_settled(&status);
             // The stack's TaskDefinition resource names the revision the update made
             // once it completed: read it then (one ListStackResources), or when the
@@ -874,13 +910,24 @@ async fn watch_stack(
                 _ => None,
             };
             let judged = match &want {
-                Some(w) => {
+                Some(wanted) => {
                     let seen = rw
                         .lock()
                         .await
-                        .look(c, svc, &s, &snap, &w.task_definition, settled.is_some())
+                        .look(
+                            c,
+                            svc,
+                            w,
+                            &look,
+                            &snap,
+                            &wanted.task_definition,
+                            settled.is_some(),
+                        )
                         .await?;
-                    Some((matches!(seen, Seen::Legacy), judge_seen(seen, &snap, w, r)))
+                    Some((
+                        matches!(seen, Seen::Legacy),
+                        judge_seen(seen, &snap, wanted, r),
+                    ))
                 }
                 None => None,
             };

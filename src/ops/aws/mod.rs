@@ -13,6 +13,7 @@ mod describe;
 mod ecs;
 pub mod eldest;
 mod logs;
+mod poll;
 pub mod queue;
 mod record;
 pub mod stacks;
@@ -54,6 +55,8 @@ pub(crate) struct Clients {
     pub revisions: std::sync::Arc<ecs::Revisions>,
     /// Service-deployment records that ended, by ARN (see `ecs::Finished`).
     pub finished: std::sync::Arc<ecs::Finished>,
+    /// The shared poll of each cluster that watches run in (see `poll`).
+    pub polls: std::sync::Arc<poll::Polls>,
 }
 
 /// The ECS service behind an app: cluster and service name.
@@ -300,6 +303,7 @@ impl Clients {
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs_config(sdk, emulator_account)),
             revisions: Default::default(),
             finished: Default::default(),
+            polls: Default::default(),
         }
     }
 }

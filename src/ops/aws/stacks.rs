@@ -443,11 +443,13 @@ impl AwsOps {
         let deadline = Instant::now() + self.watch_config().timeout;
         let mut seen = HashSet::new();
         let mut first_failure: Option<String> = None;
+        let mut operation = cfn::OperationEvents::new(token);
         loop {
             // Events first: the last ones before a status flip still get printed.
-            let events = cfn::operation_events(clients, name, token)
-                .await
-                .unwrap_or_default();
+            let events = match operation.read(clients, name).await {
+                Ok(events) => events.to_vec(),
+                Err(_) => Vec::new(),
+            };
             for e in events.iter().rev() {
                 let ours = match &e.token {
                     Some(t) => t == token,
