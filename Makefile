@@ -1,10 +1,15 @@
 # dockhand: the two commands that matter are `make demo` and `make test`.
 .PHONY: build demo demo-outside test bench emulator check fmt static image
 
+# The test build itself (`cargo test --all-targets --no-run`), whose target/debug/dockhand
+# the demo runs: the dev-dependencies turn on features (tokio's test-util, axum's ws)
+# that a plain `cargo build` lacks, so `make demo` after `make test`, or the other way
+# round, recompiles no dependency. The image's binary is `make static`'s, without them.
 build:
-	cargo build
+	cargo test --all-targets --no-run
 
-# The shell, against a local AWS emulator with a cluster stack and a `hubot` app stack.
+# The shell, against a local AWS emulator with a cluster stack and a `hubot` app stack
+# that `dockhand stack up` creates (scripts/demo.sh prints the commands as they run).
 demo: build
 	scripts/demo.sh
 
