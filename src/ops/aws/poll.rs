@@ -9,9 +9,10 @@
 //! `DescribeServiceDeployments`; each watch reads its own part of the round.
 //!
 //! There is no poller task. The first watcher that asks once a round is due (one
-//! interval after the last began) makes it under the poll's lock; the others read
-//! it. So rounds stop when the watches do, a cancelled watch cancels only itself (a
-//! round it was making is made by the next watcher that asks), and tests on tokio's
+//! interval after the last began) makes it under the poll's lock and reads it; the
+//! others read it while it is fresh (less than an interval since it ended). So
+//! rounds stop when the watches do, a cancelled watch cancels only itself (a round
+//! it was making is made by the next watcher that asks), and tests on tokio's
 //! paused clock see the same rounds as production. A watch asks once per interval
 //! (`watch::watch` sleeps between polls), so the watches of a cluster fall into step
 //! with its rounds and each reads every round when it is made: an outcome is still
@@ -95,26 +96,41 @@ impl Watcher {
     pub(crate) async fn look(&self) -> OpsResult<Look> {
         loop {
             let last = self.poll.last();
-            let due = last.at.map(|at| at + self.poll.every);
-            let record = self.record.lock().expect("record").clone();
+            // Fresh: ended less than an interval ago. (A round slower than the
+            // interval, waiting on throttling or the call budget, is still news.)
+            let fresh = last
+                .ended
+                .is_some_and(|t| Instant::now() < t + self.poll.every);
             if last.n > self.seen.load(Ordering::Relaxed)
-                && due.is_none_or(|d| Instant::now() < d)
-                && let Some(look) = last.part(&self.service, record.as_deref())
+                && fresh
+                && let Some(look) = self.part(&last)
             {
-                self.seen.store(last.n, Ordering::Relaxed);
                 return look;
             }
-            if let Some(due) = due {
-                tokio::time::sleep_until(due).await;
+            // Rounds begin at least an interval apart, however many watch.
+            if let Some(began) = last.began {
+                tokio::time::sleep_until(began + self.poll.every).await;
             }
             let _making = self.poll.making.lock().await;
             // Someone made it while this one waited for the lock.
             if self.poll.last().n != last.n {
                 continue;
             }
-            let round = self.poll.round(&self.clients, last.n + 1).await;
-            *self.poll.last.lock().expect("round") = Arc::new(round);
+            let round = Arc::new(self.poll.round(&self.clients, last.n + 1).await);
+            *self.poll.last.lock().expect("round") = round.clone();
+            // The maker reads its own round, however long it took.
+            if let Some(look) = self.part(&round) {
+                return look;
+            }
         }
+    }
+
+    /// This watcher's part of `round`, marked read.
+    fn part(&self, round: &Round) -> Option<OpsResult<Look>> {
+        let record = self.record.lock().expect("record").clone();
+        let look = round.part(&self.service, record.as_deref())?;
+        self.seen.store(round.n, Ordering::Relaxed);
+        Some(look)
     }
 
     /// Follows ECS's record of this watch's deployment from the next round on.
@@ -169,7 +185,7 @@ impl Poll {
 
     /// Describes every watched service and followed record, the calls made together.
     async fn round(&self, clients: &Clients, n: u64) -> Round {
-        let at = Instant::now();
+        let began = Instant::now();
         let (services, records) = {
             let w = self.wanted.lock().expect("wanted");
             (w.services(), w.records())
@@ -197,7 +213,7 @@ impl Poll {
 
         let mut round = Round {
             n,
-            at: Some(at),
+            began: Some(began),
             ..Round::default()
         };
         for (chunk, out) in described {
@@ -241,6 +257,7 @@ impl Poll {
         }
         tracing::debug!(cluster = %self.cluster, round = n, services = services.len(),
             records = records.len(), "polled the cluster's watched services");
+        round.ended = Some(Instant::now());
         round
     }
 }
@@ -250,7 +267,8 @@ impl Poll {
 struct Round {
     /// 0 before the first round.
     n: u64,
-    at: Option<Instant>,
+    began: Option<Instant>,
+    ended: Option<Instant>,
     services: HashMap<String, OpsResult<Service>>,
     records: HashMap<String, OpsResult<Option<ServiceDeployment>>>,
 }
