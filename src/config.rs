@@ -164,6 +164,16 @@ struct RawAws {
     region: Option<String>,
     max_attempts: Option<u32>,
     call_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    budget: RawBudget,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    ecs: Option<f64>,
+    cloudformation: Option<f64>,
+    logs: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -302,6 +312,42 @@ pub struct Aws {
     pub region: Option<String>,
     pub max_attempts: u32,
     pub call_timeout: Duration,
+    pub budget: Budget,
+}
+
+/// `[aws.budget]`: sustained AWS calls per second dockhand allows itself per
+/// service, account and region, with bursts of four times that for ECS and twice
+/// that for the others (`ops::aws::budget`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    pub ecs: f64,
+    pub cloudformation: f64,
+    pub logs: f64,
+}
+
+impl Default for Budget {
+    /// Below what AWS throttles at, with room for the other tools in the account
+    /// (CI, the console, Terraform) that share its buckets:
+    /// - ECS: 10/s (bursts of 40). Its read categories refill at 20/s with
+    ///   buckets of 50-100 (DescribeServices, DescribeServiceDeployments,
+    ///   DescribeTaskDefinition...); UpdateService refills at 5/s from 50 and
+    ///   RegisterTaskDefinition at 1/s from 20, which a bot's rare writes stay
+    ///   within. <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html>
+    /// - CloudFormation: 4/s (bursts of 8). AWS publishes no rates for its API
+    ///   (<https://docs.aws.amazon.com/general/latest/gr/cfn.html> lists only
+    ///   counts); "Rate exceeded" on DescribeStacks is a known failure of
+    ///   pipelines that poll it, and AWS's advice is to poll less
+    ///   (<https://repost.aws/knowledge-center/cloudformation-rate-exceeded-error>).
+    /// - CloudWatch Logs: 2.5/s (bursts of 5): FilterLogEvents is the tightest
+    ///   at 5 per second per account and region.
+    ///   <https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html>
+    fn default() -> Budget {
+        Budget {
+            ecs: 10.0,
+            cloudformation: 4.0,
+            logs: 2.5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -886,6 +932,7 @@ impl Config {
         let notifications =
             notifications::parse_notifications(raw.notifications, &declared, &mut p);
         let state = parse_state(raw.state, &mut p);
+        let aws = parse_aws(raw.aws, &mut p);
         p.finish()?;
         Ok(Config {
             prefix,
@@ -901,7 +948,7 @@ impl Config {
                 Some("off") => MetricsEndpoint::Off,
                 Some(addr) => MetricsEndpoint::At(addr.to_string()),
             },
-            aws: parse_aws(raw.aws),
+            aws,
             watch,
             environments,
             apps,
@@ -992,11 +1039,34 @@ fn parse_watch(raw: &RawWatch, p: &mut Problems) -> Watch {
     }
 }
 
-fn parse_aws(raw: RawAws) -> Aws {
+fn parse_aws(raw: RawAws, p: &mut Problems) -> Aws {
     Aws {
         region: raw.region,
         max_attempts: raw.max_attempts.unwrap_or(3).clamp(1, 10),
         call_timeout: Duration::from_secs(raw.call_timeout_seconds.unwrap_or(20)),
+        budget: parse_budget(&raw.budget, p),
+    }
+}
+
+fn parse_budget(raw: &RawBudget, p: &mut Problems) -> Budget {
+    let d = Budget::default();
+    let mut rate = |key: &str, value: Option<f64>, default: f64| match value {
+        None => default,
+        Some(v) if (0.1..=1000.0).contains(&v) => v,
+        Some(_) => {
+            p.problem(
+                format!("aws.budget.{key}"),
+                format!(
+                    "use calls per second from 0.1 to 1000 (the default, {default}, is below AWS's own limit)"
+                ),
+            );
+            default
+        }
+    };
+    Budget {
+        ecs: rate("ecs", raw.ecs, d.ecs),
+        cloudformation: rate("cloudformation", raw.cloudformation, d.cloudformation),
+        logs: rate("logs", raw.logs, d.logs),
     }
 }
 
@@ -1604,6 +1674,28 @@ mod tests {
             ["apps.worker.cluster", "apps.worker.container"],
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn the_aws_budget_defaults_below_aws_and_refuses_what_cannot_pace() {
+        let c = Config::parse("f", "", &no_env, VERBS).unwrap();
+        assert_eq!(c.aws.budget, Budget::default());
+        let c = Config::parse("f", "[aws.budget]\necs = 2\nlogs = 0.5", &no_env, VERBS).unwrap();
+        assert_eq!((c.aws.budget.ecs, c.aws.budget.logs), (2.0, 0.5));
+        let text = "[aws.budget]\necs = 0\ncloudformation = -1\nlogs = 5000";
+        let e = Config::parse("f", text, &no_env, VERBS).unwrap_err();
+        let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "aws.budget.ecs",
+                "aws.budget.cloudformation",
+                "aws.budget.logs"
+            ]
+        );
+        assert!(e[0].problem.contains("calls per second"), "{e:?}");
+        let e = Config::parse("f", "[aws.budget]\nsqs = 1", &no_env, VERBS).unwrap_err();
+        assert!(e[0].problem.contains("sqs"), "{e:?}");
     }
 
     #[test]

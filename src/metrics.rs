@@ -34,6 +34,9 @@ struct Maps {
     adapters: BTreeMap<String, bool>,
     leases: BTreeMap<String, bool>,
     notifications: BTreeMap<(String, String), u64>,
+    budget_waits: BTreeMap<(String, String), u64>,
+    budget_wait_seconds: BTreeMap<(String, String), f64>,
+    budget_overdrafts: BTreeMap<(String, String), u64>,
 }
 
 pub struct Metrics {
@@ -138,6 +141,25 @@ impl Metrics {
         });
     }
 
+    /// An AWS call that waited for its service's budget (`ops::aws::budget`), by
+    /// service and priority; `overdrawn` when it went without a token.
+    pub fn aws_budget_wait(
+        &self,
+        service: &str,
+        priority: &str,
+        waited: Duration,
+        overdrawn: bool,
+    ) {
+        let key = (service.to_string(), priority.to_string());
+        self.with(|m| {
+            *m.budget_waits.entry(key.clone()).or_default() += 1;
+            *m.budget_wait_seconds.entry(key.clone()).or_default() += waited.as_secs_f64();
+            if overdrawn {
+                *m.budget_overdrafts.entry(key).or_default() += 1;
+            }
+        });
+    }
+
     /// Everything, in Prometheus' text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -196,6 +218,33 @@ impl Metrics {
             ["kind", "outcome"],
             &m.notifications,
         );
+        counter(
+            &mut out,
+            "dockhand_aws_budget_waits_total",
+            "AWS calls that waited for their service's budget, by service and priority.",
+            ["service", "priority"],
+            &m.budget_waits,
+        );
+        counter(
+            &mut out,
+            "dockhand_aws_budget_overdrafts_total",
+            "AWS calls that waited as long as a call may and went without budget.",
+            ["service", "priority"],
+            &m.budget_overdrafts,
+        );
+        let name = "dockhand_aws_budget_wait_seconds_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Seconds AWS calls waited for their service's budget.\n# TYPE {name} counter"
+        );
+        for ((service, priority), secs) in &m.budget_wait_seconds {
+            let _ = writeln!(
+                out,
+                "{name}{{service=\"{}\",priority=\"{}\"}} {secs}",
+                escape(service),
+                escape(priority)
+            );
+        }
         let name = "dockhand_operation_duration_seconds";
         let _ = writeln!(
             out,
@@ -276,6 +325,7 @@ mod tests {
         m.aws_error("ecs:UpdateService", "throttled");
         m.operation("deploy", "live", Duration::from_secs(42));
         m.adapter("slack", true);
+        m.aws_budget_wait("ecs", "person", Duration::from_millis(1500), false);
         let text = m.render();
         for line in [
             "dockhand_commands_total{verb=\"deploy\",outcome=\"allowed\"} 2",
@@ -286,6 +336,8 @@ mod tests {
             "dockhand_operation_duration_seconds_count{verb=\"deploy\"} 1",
             "dockhand_adapter_connected{adapter=\"slack\"} 1",
             "dockhand_operations_in_flight 0",
+            "dockhand_aws_budget_waits_total{service=\"ecs\",priority=\"person\"} 1",
+            "dockhand_aws_budget_wait_seconds_total{service=\"ecs\",priority=\"person\"} 1.5",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

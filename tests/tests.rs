@@ -9,6 +9,8 @@ mod support;
 
 /// Deploy, rollback, scale, cancel and the describe verbs against the emulator.
 mod aws;
+/// The AWS call budget: a burst waits its turn, within the budget, and says so.
+mod budget;
 /// The command catalogue: loading, matching, validation, help.
 mod catalog;
 /// The Discord adapter through serenity against a local Discord.

@@ -32,6 +32,7 @@ use crate::command::{Addresser, MAX_COMMAND_LEN};
 use crate::config::{App, Config, Environment};
 use crate::message::{Author, Inbound, MessageId, Origin, Outbound, Outbox, Reply, neutralise};
 use crate::metrics::metrics;
+use crate::ops::Priority;
 use crate::ops::{
     self, Event, Operation, OperationKind, Ops, OpsError, Outcome, ReplyTo, Requester, Target,
     clock,

@@ -197,7 +197,9 @@ fn action_words(name: &str) -> Option<(&'static str, Class)> {
 impl<O: Ops> Notice for Dispatcher<O> {
     fn notice(&self, event: AwsEvent, outbox: &Outbox) -> BoxFuture<'static, Noticed> {
         let (d, outbox) = (self.clone(), outbox.clone());
-        Box::pin(async move { d.noticed(event, &outbox).await })
+        // Nobody waits on an event's reads: they go after people and watches.
+        // A deployment it starts following is a watch of its own (`start_unheld`).
+        Box::pin(Priority::Background.scope(async move { d.noticed(event, &outbox).await }))
     }
 }
 

@@ -59,7 +59,11 @@ impl<O: Ops> Dispatcher<O> {
                 .iter()
                 .map(|a| ((*a).clone(), d.environment(a)))
                 .collect();
-            for op in d.inner.ops.operations(&apps).await {
+            // Finding them is background work; each resumed watch is a watch.
+            let recorded = Priority::Background
+                .scope(d.inner.ops.operations(&apps))
+                .await;
+            for op in recorded {
                 let Some(app) = d.inner.config.apps.get(&op.app).cloned() else {
                     continue;
                 };
@@ -105,12 +109,19 @@ impl<O: Ops> Dispatcher<O> {
         let cmd = self.cmd(&origin);
         self.inner.tasks.spawn(async move {
             // A read starts when the shared budget allows (F10): a flood waits
-            // here, in order, instead of reaching AWS all at once.
+            // here, in order, instead of reaching AWS all at once. Its calls
+            // then go first for AWS's budget too, and the reply says how long
+            // both kept the person waiting.
             let reply = tokio::select! {
-                r = async {
+                ((r, queued), waited) = Priority::Person.waited(async {
+                    let asked = tokio::time::Instant::now();
                     d.inner.reads.acquire().await;
-                    job(d).await
-                } => r.unwrap_or_else(|e| Reply::text(error_reply(&e, &cmd))),
+                    let queued = asked.elapsed();
+                    (job(d).await, queued)
+                }) => match r {
+                    Ok(reply) => told_wait(reply, queued + waited),
+                    Err(e) => Reply::text(error_reply(&e, &cmd)),
+                },
                 () = shutdown.cancelled() => return,
             };
             let _ = outbox.send(Outbound { origin, reply });
@@ -269,7 +280,8 @@ impl<O: Ops> Dispatcher<O> {
             }
         };
         let in_flight = metrics().start_operation();
-        self.inner.tasks.spawn(async move {
+        // A watch's calls go after people's, before background work.
+        self.inner.tasks.spawn(Priority::Watch.scope(async move {
             let _in_flight = in_flight;
             let app = target.app.name.clone();
             let what = kind.what(&app);
@@ -362,7 +374,7 @@ impl<O: Ops> Dispatcher<O> {
                 last = last.button("Roll back", format!("rollback {app}"), crate::message::ButtonStyle::Danger);
             }
             send(last);
-        });
+        }));
         Handled::Started
     }
 
@@ -375,6 +387,30 @@ impl<O: Ops> Dispatcher<O> {
             self.cmd(origin).show(&format!("cancel {name}"))
         )
     }
+}
+
+/// Waits shorter than this are not worth a word.
+const NOTICEABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A reply that waited for AWS's budget (or chat's read budget) long enough to
+/// notice says so: in the text every platform shows, after the heading of
+/// verbatim lines rather than among them, and as a field too where a platform
+/// draws the fields instead of the text.
+fn told_wait(mut reply: Reply, waited: std::time::Duration) -> Reply {
+    if waited < NOTICEABLE_WAIT {
+        return reply;
+    }
+    let waited = format!("waited {:.1} s", waited.as_secs_f64());
+    let note = format!("(AWS was busy: {waited})");
+    reply.text = match reply.text.split_once('\n') {
+        Some((heading, rest)) if reply.verbatim => format!("{heading} {note}\n{rest}"),
+        Some(_) => format!("{}\n{note}", reply.text),
+        None => format!("{} {note}", reply.text),
+    };
+    if !reply.fields.is_empty() {
+        reply = reply.field("AWS was busy", waited);
+    }
+    reply
 }
 
 /// How an operation began: asked in chat now, resumed after a restart (its
@@ -421,5 +457,35 @@ impl Start {
             Start::Adopted => Start::Adopted,
             _ => Start::Resumed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_reply_that_waited_says_so_where_each_platform_shows_it() {
+        let waited = Duration::from_millis(1400);
+        let note = "(AWS was busy: waited 1.4 s)";
+        let short = told_wait(Reply::text("ok"), Duration::from_millis(900));
+        assert_eq!(short.text, "ok");
+        assert_eq!(
+            told_wait(Reply::text("hubot: v2"), waited).text,
+            format!("hubot: v2 {note}")
+        );
+        assert_eq!(
+            told_wait(Reply::text("a  b\nc  d"), waited).text,
+            format!("a  b\nc  d\n{note}")
+        );
+        let logs = told_wait(Reply::verbatim("Logs of hubot", "one\ntwo"), waited);
+        assert_eq!(logs.text, format!("Logs of hubot {note}\none\ntwo"));
+        let fields = told_wait(Reply::text("t").field("hubot", "v2"), waited);
+        let last = fields.fields.last().unwrap();
+        assert_eq!(
+            (last.name.as_str(), last.value.as_str()),
+            ("AWS was busy", "waited 1.4 s")
+        );
     }
 }

@@ -12,6 +12,10 @@ pub mod mask;
 pub mod store;
 pub mod watch;
 
+/// Whose work an AWS call is (a person's, a watch's, background): the order the
+/// call budget serves them in. A task-local, no AWS type: the core sets it.
+pub use aws::budget::Priority;
+
 pub use store::{
     CLAIM_LEASE, Claim, Lease, Lock, Mute, Operation, OperationKind, ReplyTo, Store, Taken, Waiting,
 };

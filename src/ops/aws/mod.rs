@@ -7,6 +7,7 @@
 //! mutating flows on both paths; `describe.rs` the read-only verbs. SDK errors become
 //! `OpsError`s here, once.
 
+pub mod budget;
 mod cfn;
 mod deploy;
 mod describe;
@@ -81,6 +82,8 @@ pub struct AwsOps {
     record_key: record::RecordKey,
     /// The shared state table's client, once first needed.
     state_client: OnceCell<aws_sdk_dynamodb::Client>,
+    /// The AWS call budget every client here spends (see `budget`).
+    budgets: budget::Budgets,
 }
 
 impl AwsOps {
@@ -101,6 +104,7 @@ impl AwsOps {
             services: Mutex::new(HashMap::new()),
             record_key: record::RecordKey::new(config),
             state_client: OnceCell::new(),
+            budgets: budget::Budgets::new(&config.aws),
         }
     }
 
@@ -117,6 +121,7 @@ impl AwsOps {
             services: Mutex::new(HashMap::new()),
             record_key: record::RecordKey::new(config),
             state_client: OnceCell::new(),
+            budgets: budget::Budgets::new(&config.aws),
         }
     }
 
@@ -159,6 +164,8 @@ impl AwsOps {
         Ok(Clients::new(
             self.base().await?,
             self.emulator_account.as_deref(),
+            &self.budgets,
+            &budget::account_of(None),
         ))
     }
 
@@ -188,7 +195,13 @@ impl AwsOps {
                 )
                 .build();
         }
-        let c = Clients::new(&sdk, self.emulator_account.as_deref());
+        let account = budget::account_of(env.role_arn.as_deref());
+        let c = Clients::new(
+            &sdk,
+            self.emulator_account.as_deref(),
+            &self.budgets,
+            &account,
+        );
         clients.insert(env.name.clone(), c.clone());
         Ok(c)
     }
@@ -295,12 +308,39 @@ macro_rules! service_config {
 }
 
 impl Clients {
-    fn new(sdk: &SdkConfig, emulator_account: Option<&str>) -> Clients {
+    /// Each service's client sends through the budget of that service in
+    /// `account` and the config's region, shared with every other client there.
+    fn new(
+        sdk: &SdkConfig,
+        emulator_account: Option<&str>,
+        budgets: &budget::Budgets,
+        account: &str,
+    ) -> Clients {
         let (ecs, cfn) = client_configs(sdk, emulator_account);
+        let region = sdk.region().map_or("default", |r| r.as_ref());
+        macro_rules! budgeted {
+            ($config:expr, $service:expr) => {
+                match sdk.http_client() {
+                    Some(http) => $config
+                        .to_builder()
+                        .http_client(budgets.client($service, account, region, http))
+                        .build(),
+                    // No client of its own to wrap: the SDK's default (none is
+                    // built in here) would fail the call anyway.
+                    None => $config,
+                }
+            };
+        }
         Clients {
-            ecs: aws_sdk_ecs::Client::from_conf(ecs),
-            cfn: aws_sdk_cloudformation::Client::from_conf(cfn),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs_config(sdk, emulator_account)),
+            ecs: aws_sdk_ecs::Client::from_conf(budgeted!(ecs, budget::Service::Ecs)),
+            cfn: aws_sdk_cloudformation::Client::from_conf(budgeted!(
+                cfn,
+                budget::Service::CloudFormation
+            )),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(budgeted!(
+                logs_config(sdk, emulator_account),
+                budget::Service::Logs
+            )),
             revisions: Default::default(),
             finished: Default::default(),
             polls: Default::default(),
