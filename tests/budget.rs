@@ -11,7 +11,7 @@ use crate::support;
 use support::World;
 
 /// Twelve service-managed apps in one cluster, and an ECS budget of 6 calls a
-/// second (bursts of 12). A call may wait 30 s, far beyond what these wait, so
+/// second (bursts of 24). A call may wait 30 s, far beyond what these wait, so
 /// none goes without budget and the count below is exact.
 async fn twelve_apps() -> (World, String) {
     let w = World::new().await;
@@ -67,7 +67,7 @@ async fn a_burst_of_status_under_a_tiny_budget_waits_its_turn_and_says_so() {
     }
     // The budget bit: more calls than a burst...
     let calls = ecs_calls(&w);
-    let (burst, rate) = (12.0, 6.0);
+    let (burst, rate) = (24.0, 6.0);
     assert!(
         calls as f64 > burst + rate,
         "{calls} ECS calls: too few to wait"
