@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use regex::{Captures, Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
@@ -200,7 +201,11 @@ pub enum Match<'c> {
 pub struct Catalog {
     entries: Vec<Entry>,
     set: RegexSet,
-    regexes: Vec<Regex>,
+    /// Each entry's own pattern, compiled the first time its captures are needed:
+    /// the set alone decides which command matched, and compiling every grammar
+    /// twice at start was most of `dockhand shell`'s time to its first answer.
+    regexes: Vec<OnceLock<Regex>>,
+    patterns: Vec<String>,
     /// Lower-cased names and aliases -> entry index.
     words: HashMap<String, usize>,
 }
@@ -273,27 +278,29 @@ impl Catalog {
         }
         let patterns: Vec<String> = entries.iter().map(Entry::pattern).collect();
         let compiled = Self::compile(&entries, &patterns, &mut errors);
-        let Some((regexes, set)) = compiled.filter(|_| errors.is_empty()) else {
+        let Some(set) = compiled.filter(|_| errors.is_empty()) else {
             return Err(errors);
         };
         let catalog = Catalog {
+            regexes: entries.iter().map(|_| OnceLock::new()).collect(),
             entries,
             set,
-            regexes,
+            patterns,
             words,
         };
         catalog.check_examples()?;
         Ok(catalog)
     }
 
-    /// Compiles each entry's pattern and the set of all of them, within
-    /// `GRAMMAR_SIZE_LIMIT`: a grammar too large is the catalogue author's to fix
-    /// (one command's, or all of them together), so it is a problem, not a panic.
+    /// Compiles the set of every entry's pattern within `GRAMMAR_SIZE_LIMIT` (each
+    /// entry's own regex waits for its first match): a grammar too large is the
+    /// catalogue author's to fix (one command's, or all of them together), so it
+    /// is a problem, not a panic.
     fn compile(
         entries: &[Entry],
         patterns: &[String],
         errors: &mut Vec<CatalogError>,
-    ) -> Option<(Vec<Regex>, RegexSet)> {
+    ) -> Option<RegexSet> {
         let problem = |file: PathBuf, what: String, fix: String, e: regex::Error| {
             let problem = match e {
                 regex::Error::CompiledTooBig(_) => Problem::TooLarge { what, fix },
@@ -301,60 +308,53 @@ impl Catalog {
             };
             CatalogError { file, problem }
         };
-        let regexes: Vec<Option<Regex>> = entries
-            .iter()
-            .zip(patterns)
-            .map(|(e, p)| {
-                RegexBuilder::new(p)
-                    .size_limit(GRAMMAR_SIZE_LIMIT)
-                    .build()
-                    .map_err(|err| {
-                        errors.push(problem(
-                            e.file.clone(),
-                            "this command's usage line and aliases".into(),
-                            "use fewer or shorter aliases, or fewer placeholders and optional parts"
-                                .into(),
-                            err,
-                        ))
-                    })
-                    .ok()
-            })
-            .collect();
-        // A command too large alone is said once, by its file.
-        let regexes: Vec<Regex> = regexes.into_iter().collect::<Option<_>>()?;
-        match RegexSetBuilder::new(patterns)
+        let together = match RegexSetBuilder::new(patterns)
             .size_limit(GRAMMAR_SIZE_LIMIT)
             .build()
         {
-            Ok(set) => Some((regexes, set)),
-            Err(err) => {
-                // Said for the catalogue as a whole (its directory), naming the
-                // commands whose grammars are longest: the first to shorten.
-                let mut longest: Vec<(usize, &Entry)> =
-                    patterns.iter().map(String::len).zip(entries).collect();
-                longest.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.file.cmp(&b.1.file)));
-                let names: Vec<String> = longest
-                    .iter()
-                    .take(3)
-                    .map(|(_, e)| format!("`{}`", e.name))
-                    .collect();
-                let first = &entries[0].file;
-                let dir = first
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .map_or_else(|| first.clone(), Path::to_path_buf);
+            Ok(set) => return Some(set),
+            Err(err) => err,
+        };
+        // Too large. A command too large alone is said once, by its file.
+        let before = errors.len();
+        for (e, p) in entries.iter().zip(patterns) {
+            if let Err(err) = RegexBuilder::new(p).size_limit(GRAMMAR_SIZE_LIMIT).build() {
                 errors.push(problem(
-                    dir,
-                    format!("the {} commands together", entries.len()),
-                    format!(
-                        "use fewer commands, or fewer or shorter aliases and placeholders (the longest grammars: {})",
-                        names.join(", ")
-                    ),
+                    e.file.clone(),
+                    "this command's usage line and aliases".into(),
+                    "use fewer or shorter aliases, or fewer placeholders and optional parts".into(),
                     err,
                 ));
-                None
             }
         }
+        if errors.len() > before {
+            return None;
+        }
+        // Else it is said for the catalogue as a whole (its directory), naming the
+        // commands whose grammars are longest: the first to shorten.
+        let mut longest: Vec<(usize, &Entry)> =
+            patterns.iter().map(String::len).zip(entries).collect();
+        longest.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.file.cmp(&b.1.file)));
+        let names: Vec<String> = longest
+            .iter()
+            .take(3)
+            .map(|(_, e)| format!("`{}`", e.name))
+            .collect();
+        let first = &entries[0].file;
+        let dir = first
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| first.clone(), Path::to_path_buf);
+        errors.push(problem(
+            dir,
+            format!("the {} commands together", entries.len()),
+            format!(
+                "use fewer commands, or fewer or shorter aliases and placeholders (the longest grammars: {})",
+                names.join(", ")
+            ),
+            together,
+        ));
+        None
     }
 
     fn entry(file: &Path, text: &str) -> Result<Entry, Problem> {
@@ -521,11 +521,11 @@ impl Catalog {
         let errors: Vec<CatalogError> = self
             .entries
             .iter()
-            .zip(&self.regexes)
-            .flat_map(|(e, re)| {
+            .enumerate()
+            .flat_map(|(i, e)| {
                 e.examples
                     .iter()
-                    .filter(|x| !re.is_match(x.trim()))
+                    .filter(move |x| !self.set.matches(x.trim()).matched(i))
                     .map(|x| CatalogError {
                         file: e.file.clone(),
                         problem: Problem::Example(x.clone()),
@@ -537,6 +537,17 @@ impl Catalog {
         } else {
             Err(errors)
         }
+    }
+
+    /// Entry `i`'s own pattern, compiled on first use. It is part of the set,
+    /// which compiled within the same size limit, so it compiles too.
+    fn regex(&self, i: usize) -> &Regex {
+        self.regexes[i].get_or_init(|| {
+            RegexBuilder::new(&self.patterns[i])
+                .size_limit(GRAMMAR_SIZE_LIMIT)
+                .build()
+                .expect("a pattern of a set that compiled compiles alone")
+        })
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -566,7 +577,8 @@ impl Catalog {
         };
         if let Some(i) = meant {
             let entry = &self.entries[i];
-            let caps = self.regexes[i]
+            let caps = self
+                .regex(i)
                 .captures(text)
                 .expect("the set matched this pattern");
             return match &entry.body {
