@@ -159,7 +159,7 @@ pub async fn status(ops: &AwsOps, apps: &[(App, Environment)]) -> Vec<AppStatus>
             let (app, _) = &apps[i];
             let snap = ecs::snap(&service);
             let primary = snap.primary().cloned();
-            let td = ecs::task_definition(&clients, &snap.task_definition).await;
+            let td = ecs::task_definition_attributed(&clients, &snap.task_definition).await;
             let (version, by) = match &td {
                 Ok((td, tags)) => {
                     let attribution = attribution_of(tags);

@@ -141,6 +141,30 @@ pub async fn task_definition(
     if let Some(hit) = clients.revisions.get(arn) {
         return Ok(hit);
     }
+    describe_task_definition(clients, arn).await
+}
+
+/// A revision for a reader that uses only its body and its attribution (`status`):
+/// the body never changes, and the attribution tags (who, which version) are
+/// written once, when dockhand registers the revision or its rollout ends; only the
+/// outcome tag changes after. So a cached entry that carries an attribution is
+/// trusted at any age, and one without for `Revisions::UNATTRIBUTED_TTL`, which
+/// bounds how long an attribution another replica writes stays unseen here.
+/// `status` of 500 apps thus describes each revision once, not every minute.
+pub async fn task_definition_attributed(
+    clients: &Clients,
+    arn: &str,
+) -> OpsResult<(TaskDefinition, Vec<Tag>)> {
+    if let Some(hit) = clients.revisions.attributed(arn) {
+        return Ok(hit);
+    }
+    describe_task_definition(clients, arn).await
+}
+
+async fn describe_task_definition(
+    clients: &Clients,
+    arn: &str,
+) -> OpsResult<(TaskDefinition, Vec<Tag>)> {
     let out = clients
         .ecs
         .describe_task_definition()
@@ -171,6 +195,8 @@ type Described = (Instant, TaskDefinition, Vec<Tag>);
 
 impl Revisions {
     const TTL: Duration = Duration::from_secs(60);
+    /// See `task_definition_attributed`.
+    const UNATTRIBUTED_TTL: Duration = Duration::from_secs(600);
     /// Enough for every revision `status` and `history` look at in a large account.
     const MAX: usize = 1024;
 
@@ -179,6 +205,14 @@ impl Revisions {
         map.get(arn)
             .filter(|(at, ..)| at.elapsed() < Self::TTL)
             .map(|(_, td, tags)| (td.clone(), tags.clone()))
+    }
+
+    /// The entry for `arn` as `task_definition_attributed` trusts it.
+    fn attributed(&self, arn: &str) -> Option<(TaskDefinition, Vec<Tag>)> {
+        let map = self.0.lock().expect("revisions lock");
+        let (at, td, tags) = map.get(arn)?;
+        let attributed = super::record::attribution_of(tags).is_some_and(|a| !a.by.is_empty());
+        (attributed || at.elapsed() < Self::UNATTRIBUTED_TTL).then(|| (td.clone(), tags.clone()))
     }
 
     fn put(&self, arn: &str, td: &TaskDefinition, tags: &[Tag]) {
@@ -802,5 +836,34 @@ mod tests {
             ("registry.local:5000/hubot", None)
         );
         assert_eq!(split_image("hubot@sha256:ab"), ("hubot", Some("sha256:ab")));
+    }
+
+    #[test]
+    fn status_trusts_an_attributed_revision_at_any_age_and_an_unattributed_one_for_ten_minutes() {
+        let revisions = Revisions::default();
+        let td = TaskDefinition::builder().build();
+        let long_ago = Instant::now() - Duration::from_secs(3600);
+        let recently = Instant::now() - Duration::from_secs(120);
+        let by = vec![super::super::record::tag(
+            "dockhand:requested-by",
+            "slack:U1",
+        )];
+        let entries = [
+            ("attributed-old", long_ago, by.clone()),
+            ("bare-old", long_ago, vec![]),
+            ("bare-recent", recently, vec![]),
+        ];
+        {
+            let mut map = revisions.0.lock().unwrap();
+            for (arn, at, tags) in entries {
+                map.insert(arn.to_string(), (at, td.clone(), tags));
+            }
+        }
+        assert!(revisions.attributed("attributed-old").is_some());
+        assert!(revisions.attributed("bare-old").is_none());
+        assert!(revisions.attributed("bare-recent").is_some());
+        // Everyone else still re-reads tags older than a minute (the outcome changes).
+        assert!(revisions.get("attributed-old").is_none());
+        assert!(revisions.get("bare-recent").is_none());
     }
 }
