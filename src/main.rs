@@ -318,8 +318,10 @@ fn main() -> ExitCode {
             let Some((config, catalog)) = load(&cli) else {
                 return ExitCode::from(2);
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+            // One thread: the shell waits on a person and on AWS, and each worker
+            // thread costs its stack and its allocator arena in a tool whose whole
+            // footprint is a few MB (stdin is read on tokio's blocking pool).
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
