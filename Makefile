@@ -23,16 +23,18 @@ demo-outside:
 test:
 	scripts/test.sh
 
-# Dispatch micro-benchmarks, shell throughput and memory, `status` of 50 apps, one
-# deploy's watch per deployment strategy, a one-person flood and notifications (queue to post, a burst, idle polling) against the emulator, and Slack's
-# per-channel pacing (a burst in one channel, an answer in another). Figures are recorded in
-# BENCHMARKS.md.
+# Dispatch micro-benchmarks, shell throughput, memory and first reply, `status` of 50
+# and 500 apps, one deploy's watch per deployment strategy, AWS calls per poll for
+# 1-50 watches at once, a one-person flood and notifications (queue to post, a
+# burst, idle polling) against the emulator, and Slack's per-channel pacing (a burst
+# in one channel, an answer in another). Figures are recorded in BENCHMARKS.md.
 bench:
 	cargo bench --bench dispatch
 	cargo build --release
 	python3 scripts/bench-shell.py target/release/dockhand 1000000
 	scripts/with-emulator.sh cargo run --release --quiet --example status_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example watch_bench
+	scripts/with-emulator.sh cargo run --release --quiet --example poll_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example flood_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example notify_bench
 	scripts/with-emulator.sh cargo run --release --quiet --example logs_bench

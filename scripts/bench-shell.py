@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Throughput and peak memory of `dockhand shell` on a large piped input.
+"""Throughput and peak memory of `dockhand shell` on a large piped input, and the
+time from exec to its first answer.
 
 Writes a file of N lines (90% chatter, 10% canned-reply commands), pipes it through
-the release binary, and prints lines/s and peak RSS (from the child's rusage).
+the release binary, and prints lines/s and peak RSS (from the child's rusage); then
+starts the shell 30 times, sends one command at once and times its first reply line.
 Usage: scripts/bench-shell.py [BINARY] [LINES]
 """
 import os
@@ -39,3 +41,17 @@ os.unlink(path)
 best = min(runs)
 print(f"shell: {lines} lines ({replies} replies) in {best:.3f}s best of 3 = {lines / best:,.0f} lines/s")
 print(f"shell: peak RSS {peak_kib / 1024:.1f} MiB")
+
+# First reply: exec, one command written at once, until its answer's first line.
+firsts = []
+for _ in range(30):
+    start = time.perf_counter()
+    p = subprocess.Popen([binary, "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p.stdin.write(b"!runbook db\n")
+    p.stdin.flush()
+    p.stdout.readline()
+    firsts.append((time.perf_counter() - start) * 1000)
+    p.stdin.close()
+    p.wait()
+firsts.sort()
+print(f"shell: first reply {firsts[len(firsts) // 2]:.1f} ms after exec (median of 30, min {firsts[0]:.1f} ms)")
